@@ -1,0 +1,3 @@
+//! The `probity` command's library: the test-file runner shared by the CLI and `cargo test`.
+
+pub mod testfile;

@@ -1,0 +1,154 @@
+//! `probity`: check, test, evaluate and replay policies from the command line.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use probity::{Diagnostics, PolicySet, Severity};
+use probity_cli::testfile;
+
+#[derive(Parser)]
+#[command(name = "probity", version, about = "Policy engine for relationship-manager conduct")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check policy files (or directories of them) and report every problem.
+    Check {
+        /// Policy files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Fail on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Run test files (YAML cases) and print a diff for every failure.
+    Test {
+        /// Test files, or directories searched for `*.yaml`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
+        Command::Test { files } => test(&files),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn collect(paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>, String> {
+    fn walk(dir: &Path, extension: &str, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), String> {
+        if depth > 32 {
+            return Err(format!("`{}`: directories nest too deep", dir.display()));
+        }
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+        let mut found: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        found.sort();
+        for path in found {
+            if path.is_dir() {
+                walk(&path, extension, depth.saturating_add(1), out)?;
+            } else if path.extension().is_some_and(|e| e == extension) {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, extension, 0, &mut out)?;
+        } else if path.exists() {
+            out.push(path.clone());
+        } else {
+            return Err(format!("`{}` does not exist", path.display()));
+        }
+    }
+    Ok(out)
+}
+
+fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<ExitCode, String> {
+    let files = collect(paths, "probity")?;
+    let mut sources = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
+        sources.push((file.display().to_string(), text));
+    }
+    let diagnostics: Diagnostics = PolicySet::diagnose(sources);
+    let errors = diagnostics.errors().count();
+    let warnings = diagnostics.len().saturating_sub(errors);
+    match format {
+        Format::Json => {
+            let records = diagnostics.records();
+            println!("{}", serde_json::to_string_pretty(&records).map_err(|e| e.to_string())?);
+        }
+        Format::Text => {
+            let color = std::io::stderr().is_terminal();
+            let mut err = std::io::stderr().lock();
+            for d in &diagnostics {
+                let _ = writeln!(err, "{}", d.render_with(color));
+            }
+            let _ = writeln!(
+                err,
+                "checked {} file(s): {errors} error(s), {warnings} warning(s)",
+                files.len()
+            );
+        }
+    }
+    let failed = errors > 0 || (deny_warnings && diagnostics.iter().any(|d| d.severity() == Severity::Warning));
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn test(paths: &[PathBuf]) -> Result<ExitCode, String> {
+    let files = collect(paths, "yaml")?;
+    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut out = std::io::stdout().lock();
+    for file in &files {
+        match testfile::run_file(file) {
+            Err(message) => {
+                failed = failed.saturating_add(1);
+                let _ = writeln!(out, "✗ {message}");
+            }
+            Ok((test_file, results)) => {
+                let _ = writeln!(out, "{} — {}", file.display(), test_file.name);
+                for r in results {
+                    if r.passed() {
+                        passed = passed.saturating_add(1);
+                        let _ = writeln!(out, "  ✓ {}", r.name);
+                    } else {
+                        failed = failed.saturating_add(1);
+                        let _ = writeln!(out, "  ✗ {}", r.name);
+                        for f in &r.failures {
+                            for line in f.lines() {
+                                let _ = writeln!(out, "      {line}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

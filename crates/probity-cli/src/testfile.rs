@@ -1,0 +1,407 @@
+//! Test files (DESIGN.md section 5): policies, cases of steps, and the expectations each step
+//! must meet.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use probity::{Action, Decision, Engine, History, OverdueReport, PolicySet, Sanction};
+use serde::{Deserialize, Deserializer};
+
+/// A parsed test file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFile {
+    /// The file's title.
+    pub name: String,
+    /// Inline policy sources (entries with a line break) or paths relative to the file.
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// The cases.
+    pub cases: Vec<Case>,
+}
+
+/// One case: a fresh ledger, optional history, and steps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// The case's title.
+    pub name: String,
+    /// Policies replacing the file's.
+    #[serde(default)]
+    pub policies: Option<Vec<String>>,
+    /// History loaded into the ledger as it is.
+    #[serde(default)]
+    pub history: Option<serde_json::Value>,
+    /// Actions and advances, in order.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// Loading must fail (at this line, when given).
+    #[serde(default)]
+    pub expect_error: Option<ExpectError>,
+}
+
+/// A load error the case expects.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectError {
+    /// The line (within a policy source) some error must be on.
+    #[serde(default)]
+    pub line: Option<usize>,
+}
+
+/// A step: submit an action, or advance the clock.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// The action to submit.
+    #[serde(default)]
+    pub action: Option<serde_json::Value>,
+    /// The time to advance every RM to.
+    #[serde(default)]
+    pub advance: Option<String>,
+    /// What the step must give.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// Expectations; absent keys are not checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    verdict: Option<String>,
+    policies: Option<Vec<String>>,
+    findings: Option<Vec<FindingMatch>>,
+    obligations: Option<Vec<String>>,
+    fulfilled: Option<Vec<String>>,
+    overdue: Option<Vec<String>>,
+    escalations: Option<Vec<String>>,
+    sanctions: Option<BTreeMap<String, SanctionMatch>>,
+}
+
+/// A rule id, or a map of any of `rule`, `kind`, `severity`, `policy`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FindingMatch {
+    Rule(String),
+    Fields {
+        #[serde(default)]
+        rule: Option<String>,
+        #[serde(default)]
+        kind: Option<String>,
+        #[serde(default)]
+        severity: Option<String>,
+        #[serde(default)]
+        policy: Option<String>,
+    },
+}
+
+/// A step label, or a map of any of `step`, `previous`, `points`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SanctionMatch {
+    Step(String),
+    Fields {
+        #[serde(default)]
+        step: Option<String>,
+        #[serde(default, deserialize_with = "present")]
+        previous: Option<Option<String>>,
+        #[serde(default)]
+        points: Option<i64>,
+    },
+}
+
+/// Tells `previous: null` (expected absent) from no `previous` key (not checked).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The result of one case.
+#[derive(Debug)]
+pub struct CaseResult {
+    /// The case's title.
+    pub name: String,
+    /// Empty when the case passed; otherwise what differed.
+    pub failures: Vec<String>,
+}
+
+impl CaseResult {
+    /// Whether the case passed.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Reads and runs a test file.
+pub fn run_file(path: &Path) -> Result<(TestFile, Vec<CaseResult>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let file: TestFile = serde_norway::from_str(&text).map_err(|e| format!("`{}` is not a valid test file: {e}", path.display()))?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let results = file.cases.iter().map(|case| run_case(&file, case, &dir, path)).collect();
+    Ok((file, results))
+}
+
+fn sources(list: &[String], dir: &Path, file: &Path) -> Result<Vec<(String, String)>, String> {
+    list.iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            if entry.contains('\n') {
+                Ok((format!("{}#{}", file.display(), i.saturating_add(1)), entry.clone()))
+            } else {
+                let path: PathBuf = dir.join(entry);
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read policy `{}`: {e}", path.display()))?;
+                Ok((path.display().to_string(), text))
+            }
+        })
+        .collect()
+}
+
+fn run_case(file: &TestFile, case: &Case, dir: &Path, path: &Path) -> CaseResult {
+    let mut failures = Vec::new();
+    if let Err(e) = run_case_inner(file, case, dir, path, &mut failures) {
+        failures.push(e);
+    }
+    CaseResult { name: case.name.clone(), failures }
+}
+
+fn run_case_inner(file: &TestFile, case: &Case, dir: &Path, path: &Path, failures: &mut Vec<String>) -> Result<(), String> {
+    let sources = sources(case.policies.as_deref().unwrap_or(&file.policies), dir, path)?;
+    let loaded = PolicySet::from_sources(sources);
+    if let Some(expected) = &case.expect_error {
+        match loaded {
+            Ok(_) => failures.push("expected the policies not to load, but they loaded".into()),
+            Err(diagnostics) => {
+                if let Some(line) = expected.line {
+                    if !diagnostics.errors().any(|d| d.line_column().0 == line) {
+                        let lines: Vec<String> = diagnostics.errors().map(|d| d.to_string()).collect();
+                        failures.push(format!("expected an error on line {line}; the errors were:\n  {}", lines.join("\n  ")));
+                    }
+                }
+            }
+        }
+        return Ok(());
+    }
+    let set = loaded.map_err(|d| format!("the policies did not load:\n{}", d.render()))?;
+    let engine = Engine::new(set);
+    let mut ledger = engine.ledger();
+    if let Some(history) = &case.history {
+        let history: History = serde_json::from_value(history.clone()).map_err(|e| format!("invalid history: {e}"))?;
+        ledger.load(&history).map_err(|e| format!("invalid history: {e}"))?;
+    }
+    for (i, step) in case.steps.iter().enumerate() {
+        let number = i.saturating_add(1);
+        match (&step.action, &step.advance) {
+            (Some(json), None) => {
+                let action = Action::from_value(json.clone()).map_err(|e| format!("step {number}: invalid action: {e}"))?;
+                let submission = ledger.submit(&action).map_err(|e| format!("step {number}: {e}"))?;
+                let label = format!("step {number} (action {})", action.id());
+                compare_decision(&label, &step.expect, &submission.decision, &submission.overdue, failures);
+            }
+            (None, Some(at)) => {
+                let t = chrono::DateTime::parse_from_rfc3339(at).map_err(|e| format!("step {number}: invalid `advance` time `{at}`: {e}"))?;
+                let reports = ledger.advance_to(t);
+                compare_advance(&format!("step {number} (advance to {at})"), &step.expect, &reports, failures);
+            }
+            _ => return Err(format!("step {number}: a step has either `action` or `advance`")),
+        }
+    }
+    Ok(())
+}
+
+fn compare_decision(label: &str, expect: &Expect, d: &Decision, overdue: &[OverdueReport], failures: &mut Vec<String>) {
+    let mut out = Vec::new();
+    if let Some(v) = &expect.verdict {
+        if v != d.verdict.as_str() {
+            out.push(format!("verdict\n    - expected: {v}\n    + actual:   {}", d.verdict));
+        }
+    }
+    if let Some(p) = &expect.policies {
+        let actual: Vec<String> = d.policies.iter().map(|p| format!("{}@{}", p.id, p.version)).collect();
+        multiset("policies", p, &actual, &mut out);
+    }
+    if let Some(f) = &expect.findings {
+        findings(f, &d.findings, &mut out);
+    }
+    if let Some(o) = &expect.obligations {
+        let actual: Vec<String> = d.obligations.iter().map(|o| o.duty.clone()).collect();
+        multiset("obligations", o, &actual, &mut out);
+    }
+    if let Some(f) = &expect.fulfilled {
+        let actual: Vec<String> = d.fulfilled.iter().map(|o| o.duty.clone()).collect();
+        multiset("fulfilled", f, &actual, &mut out);
+    }
+    if let Some(o) = &expect.overdue {
+        let actual: Vec<String> = overdue.iter().map(|r| r.obligation.duty.clone()).collect();
+        multiset("overdue", o, &actual, &mut out);
+    }
+    if let Some(e) = &expect.escalations {
+        multiset("escalations", e, &d.escalations, &mut out);
+    }
+    if let Some(s) = &expect.sanctions {
+        sanctions(s, &d.sanctions, &mut out);
+    }
+    report(label, out, failures);
+}
+
+fn compare_advance(label: &str, expect: &Expect, reports: &[OverdueReport], failures: &mut Vec<String>) {
+    let mut out = Vec::new();
+    for (key, given) in [
+        ("verdict", expect.verdict.is_some()),
+        ("policies", expect.policies.is_some()),
+        ("obligations", expect.obligations.is_some()),
+        ("fulfilled", expect.fulfilled.is_some()),
+    ] {
+        if given {
+            out.push(format!("{key}: an advance step has no `{key}` to check"));
+        }
+    }
+    if let Some(o) = &expect.overdue {
+        let actual: Vec<String> = reports.iter().map(|r| r.obligation.duty.clone()).collect();
+        multiset("overdue", o, &actual, &mut out);
+    }
+    if let Some(f) = &expect.findings {
+        let all: Vec<probity::Finding> = reports.iter().flat_map(|r| r.findings.iter().cloned()).collect();
+        findings(f, &all, &mut out);
+    }
+    if let Some(e) = &expect.escalations {
+        let actual: Vec<String> = reports.iter().flat_map(|r| r.escalations.iter().cloned()).collect();
+        multiset("escalations", e, &actual, &mut out);
+    }
+    if let Some(s) = &expect.sanctions {
+        let mut last: Vec<Sanction> = Vec::new();
+        for sanction in reports.iter().flat_map(|r| &r.sanctions) {
+            last.retain(|x| x.ladder != sanction.ladder || x.policy != sanction.policy);
+            last.push(sanction.clone());
+        }
+        sanctions(s, &last, &mut out);
+    }
+    report(label, out, failures);
+}
+
+fn report(label: &str, out: Vec<String>, failures: &mut Vec<String>) {
+    if !out.is_empty() {
+        let mut text = format!("{label}:");
+        for line in out {
+            let _ = write!(text, "\n  {line}");
+        }
+        failures.push(text);
+    }
+}
+
+fn sorted(list: &[String]) -> Vec<String> {
+    let mut v = list.to_vec();
+    v.sort();
+    v
+}
+
+fn multiset(key: &str, expected: &[String], actual: &[String], out: &mut Vec<String>) {
+    if sorted(expected) != sorted(actual) {
+        out.push(format!("{key}\n    - expected: [{}]\n    + actual:   [{}]", expected.join(", "), actual.join(", ")));
+    }
+}
+
+impl FindingMatch {
+    fn matches(&self, f: &probity::Finding) -> bool {
+        let kind = serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        match self {
+            FindingMatch::Rule(r) => *r == f.rule,
+            FindingMatch::Fields { rule, kind: k, severity, policy } => {
+                rule.as_ref().is_none_or(|r| *r == f.rule)
+                    && k.as_ref().is_none_or(|k| *k == kind)
+                    && severity.as_ref().is_none_or(|s| Some(s) == f.severity.as_ref())
+                    && policy.as_ref().is_none_or(|p| *p == f.policy)
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            FindingMatch::Rule(r) => r.clone(),
+            FindingMatch::Fields { rule, kind, severity, policy } => {
+                let parts: Vec<String> = [("rule", rule), ("kind", kind), ("severity", severity), ("policy", policy)]
+                    .iter()
+                    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}")))
+                    .collect();
+                format!("{{{}}}", parts.join(", "))
+            }
+        }
+    }
+}
+
+fn describe_finding(f: &probity::Finding) -> String {
+    let kind = serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let mut s = format!("{{rule: {}, kind: {kind}, policy: {}", f.rule, f.policy);
+    if let Some(sev) = &f.severity {
+        let _ = write!(s, ", severity: {sev}");
+    }
+    if f.kind == probity::FindingKind::Error {
+        let _ = write!(s, ", message: {:?}", f.message);
+    }
+    s.push('}');
+    s
+}
+
+/// Whether expected and actual findings pair up one to one (a bipartite matching).
+fn findings(expected: &[FindingMatch], actual: &[probity::Finding], out: &mut Vec<String>) {
+    fn augment(e: usize, expected: &[FindingMatch], actual: &[probity::Finding], owner: &mut [Option<usize>], seen: &mut [bool]) -> bool {
+        for (a, f) in actual.iter().enumerate() {
+            let Some(m) = expected.get(e) else { return false };
+            if m.matches(f) && !seen.get(a).copied().unwrap_or(true) {
+                if let Some(s) = seen.get_mut(a) {
+                    *s = true;
+                }
+                let current = owner.get(a).copied().flatten();
+                if current.is_none_or(|other| augment(other, expected, actual, owner, seen)) {
+                    if let Some(o) = owner.get_mut(a) {
+                        *o = Some(e);
+                    }
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    let mut owner = vec![None; actual.len()];
+    let all = expected.len() == actual.len()
+        && (0..expected.len()).all(|e| augment(e, expected, actual, &mut owner, &mut vec![false; actual.len()]));
+    if !all {
+        let exp: Vec<String> = expected.iter().map(FindingMatch::describe).collect();
+        let act: Vec<String> = actual.iter().map(describe_finding).collect();
+        out.push(format!("findings\n    - expected: [{}]\n    + actual:   [{}]", exp.join(", "), act.join(", ")));
+    }
+}
+
+fn sanctions(expected: &BTreeMap<String, SanctionMatch>, actual: &[Sanction], out: &mut Vec<String>) {
+    let describe = |s: &Sanction| format!("{}: {{step: {}, previous: {}, points: {}}}", s.ladder, s.step, s.previous.as_deref().unwrap_or("null"), s.points);
+    let mut ok = expected.len() == actual.len();
+    for (ladder, m) in expected {
+        let Some(s) = actual.iter().find(|s| s.ladder == *ladder) else {
+            ok = false;
+            continue;
+        };
+        ok &= match m {
+            SanctionMatch::Step(step) => *step == s.step,
+            SanctionMatch::Fields { step, previous, points } => {
+                step.as_ref().is_none_or(|x| *x == s.step)
+                    && previous.as_ref().is_none_or(|p| *p == s.previous)
+                    && points.is_none_or(|p| p == s.points)
+            }
+        };
+    }
+    if !ok {
+        let exp: Vec<String> = expected
+            .iter()
+            .map(|(l, m)| match m {
+                SanctionMatch::Step(s) => format!("{l}: {s}"),
+                SanctionMatch::Fields { step, previous, points } => format!(
+                    "{l}: {{step: {}, previous: {}, points: {}}}",
+                    step.as_deref().unwrap_or("*"),
+                    previous.as_ref().map_or("*".to_string(), |p| p.clone().unwrap_or_else(|| "null".into())),
+                    points.map_or("*".to_string(), |p| p.to_string())
+                ),
+            })
+            .collect();
+        let act: Vec<String> = actual.iter().map(describe).collect();
+        out.push(format!("sanctions\n    - expected: {{{}}}\n    + actual:   {{{}}}", exp.join(", "), act.join(", ")));
+    }
+}

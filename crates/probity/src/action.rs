@@ -1,0 +1,353 @@
+//! Actions and history as JSON, and their decoding into typed values.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use iso_currency::Currency;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+use crate::limits;
+use crate::program::{Schema, TypeId};
+use crate::value::{Duration, Money, Ty, Value};
+
+/// Input that cannot be used: the message names the field and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The text is not JSON (or not of the expected shape).
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// A required field is absent, or has the wrong type or form.
+    #[error("`{field}`: {problem}")]
+    Field {
+        /// The field's path, such as `at` or `rm.id`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An action arrived before an action already recorded for the same RM.
+    #[error("action `{action}` at {at} is older than the ledger's clock for RM `{rm}` ({clock}); actions must arrive in time order per RM")]
+    OutOfOrder {
+        /// The action's id.
+        action: String,
+        /// The RM's id.
+        rm: String,
+        /// The action's timestamp.
+        at: String,
+        /// The RM's clock.
+        clock: String,
+    },
+    /// An input exceeds a documented limit.
+    #[error("{0}")]
+    Limit(String),
+}
+
+impl InputError {
+    pub(crate) fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        InputError::Field { field: field.into(), problem: problem.into() }
+    }
+}
+
+/// One thing an RM did or wants to do: `type`, `id`, `at`, `rm` and the fields its type declares.
+///
+/// Construct it from JSON with [`Action::from_json`] or [`Action::from_value`]; the built-in
+/// fields are checked then, the declared fields when a policy set decodes the action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    kind: String,
+    id: String,
+    at: DateTime<FixedOffset>,
+    rm: String,
+    fields: Map<String, Json>,
+}
+
+impl Action {
+    /// Parses an action from JSON text.
+    pub fn from_json(text: &str) -> Result<Action, InputError> {
+        if text.len() > limits::MAX_ACTION_BYTES {
+            return Err(InputError::Limit(format!(
+                "action is {} bytes, more than the limit of {}",
+                text.len(),
+                limits::MAX_ACTION_BYTES
+            )));
+        }
+        let value: Json = serde_json::from_str(text).map_err(|e| InputError::Json(e.to_string()))?;
+        Action::from_value(value)
+    }
+
+    /// Builds an action from a JSON value.
+    pub fn from_value(value: Json) -> Result<Action, InputError> {
+        if too_deep(&value, limits::MAX_JSON_DEPTH) {
+            return Err(InputError::Limit(format!("action nests deeper than {} levels", limits::MAX_JSON_DEPTH)));
+        }
+        let Json::Object(fields) = value else {
+            return Err(InputError::Json(format!("an action is a JSON object, found {}", json_kind(&value))));
+        };
+        let kind = required_text(&fields, "type")?;
+        let id = required_text(&fields, "id")?;
+        let at = match fields.get("at") {
+            None | Some(Json::Null) => return Err(InputError::field("at", "missing: every action needs a timestamp")),
+            Some(Json::String(s)) => parse_datetime(s).map_err(|p| InputError::field("at", p))?,
+            Some(other) => return Err(InputError::field("at", format!("expected an RFC 3339 timestamp, found {}", json_kind(other)))),
+        };
+        let rm = match fields.get("rm") {
+            Some(Json::Object(rm)) => match rm.get("id") {
+                Some(Json::String(s)) if !s.is_empty() => s.clone(),
+                Some(Json::String(_)) => return Err(InputError::field("rm.id", "must not be empty")),
+                None | Some(Json::Null) => return Err(InputError::field("rm.id", "missing: every action names its RM")),
+                Some(other) => return Err(InputError::field("rm.id", format!("expected text, found {}", json_kind(other)))),
+            },
+            None | Some(Json::Null) => return Err(InputError::field("rm", "missing: every action names its RM as `{\"id\": …}`")),
+            Some(other) => return Err(InputError::field("rm", format!("expected an object with `id`, found {}", json_kind(other)))),
+        };
+        Ok(Action { kind, id, at, rm, fields })
+    }
+
+    /// The action type.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The action's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// When the action happened.
+    pub fn at(&self) -> DateTime<FixedOffset> {
+        self.at
+    }
+
+    /// The acting RM's id.
+    pub fn rm(&self) -> &str {
+        &self.rm
+    }
+
+    /// The action as JSON.
+    pub fn to_value(&self) -> Json {
+        Json::Object(self.fields.clone())
+    }
+}
+
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Json::deserialize(d)?;
+        Action::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.fields.serialize(s)
+    }
+}
+
+/// Whether a JSON value nests deeper than `limit` (looking no deeper than that).
+pub(crate) fn too_deep(v: &Json, limit: usize) -> bool {
+    let Some(below) = limit.checked_sub(1) else { return true };
+    match v {
+        Json::Array(items) => items.iter().any(|i| too_deep(i, below)),
+        Json::Object(m) => m.values().any(|i| too_deep(i, below)),
+        _ => false,
+    }
+}
+
+fn required_text(fields: &Map<String, Json>, name: &str) -> Result<String, InputError> {
+    match fields.get(name) {
+        Some(Json::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Json::String(_)) => Err(InputError::field(name, "must not be empty")),
+        None | Some(Json::Null) => Err(InputError::field(name, "missing: every action has `type`, `id`, `at` and `rm`")),
+        Some(other) => Err(InputError::field(name, format!("expected text, found {}", json_kind(other)))),
+    }
+}
+
+pub(crate) fn json_kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "text",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// An RFC 3339 timestamp with an explicit offset.
+pub(crate) fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, String> {
+    DateTime::parse_from_rfc3339(s).map_err(|_| {
+        if NaiveDateTimeLike::looks_offsetless(s) {
+            format!("`{s}` has no UTC offset; write it as `{s}Z` or with an offset such as `+08:00`")
+        } else {
+            format!("`{s}` is not an RFC 3339 timestamp such as `2026-03-01T10:00:00+08:00`")
+        }
+    })
+}
+
+struct NaiveDateTimeLike;
+
+impl NaiveDateTimeLike {
+    fn looks_offsetless(s: &str) -> bool {
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+    }
+}
+
+/// A decoded action: its built-in fields and one value per slot of its type.
+#[derive(Debug, Clone)]
+pub(crate) struct Decoded {
+    pub(crate) type_id: Option<TypeId>,
+    pub(crate) id: Arc<str>,
+    pub(crate) at: DateTime<FixedOffset>,
+    pub(crate) rm: Arc<str>,
+    pub(crate) slots: Box<[Value]>,
+}
+
+impl Schema {
+    /// Decodes an action's declared fields. A field that is absent or malformed becomes a
+    /// `Missing` or `Invalid` value: an evaluation error only for the rules that read it.
+    pub(crate) fn decode(&self, action: &Action) -> Decoded {
+        let type_id = self.type_ids.get(&action.kind).copied();
+        let slots = type_id
+            .and_then(|t| self.action_types.get(t as usize))
+            .map(|t| t.slots.iter().map(|slot| self.decode_field(action.fields.get(&*slot.field), &slot.ty)).collect())
+            .unwrap_or_default();
+        Decoded { type_id, id: action.id.as_str().into(), at: action.at, rm: action.rm.as_str().into(), slots }
+    }
+
+    fn decode_field(&self, value: Option<&Json>, ty: &Ty) -> Value {
+        match value {
+            None | Some(Json::Null) => Value::Missing,
+            Some(v) => self.decode_value(v, ty).unwrap_or_else(|problem| Value::Invalid(problem.into())),
+        }
+    }
+
+    fn decode_value(&self, v: &Json, ty: &Ty) -> Result<Value, String> {
+        let wrong = |expected: &str| format!("expected {expected}, found {}", json_kind(v));
+        Ok(match ty {
+            Ty::Bool => Value::Bool(v.as_bool().ok_or_else(|| wrong("true or false"))?),
+            Ty::Int => match v {
+                Json::Number(n) => Value::Int(n.as_i64().ok_or_else(|| format!("`{n}` is not a whole number in the 64-bit range"))?),
+                _ => return Err(wrong("a whole number")),
+            },
+            Ty::Decimal => Value::Decimal(match v {
+                Json::Number(n) => parse_decimal(&n.to_string())?,
+                Json::String(s) => parse_decimal(s)?,
+                _ => return Err(wrong("a number or a decimal numeral in text")),
+            }),
+            Ty::Money => Value::Money(parse_money(v)?),
+            Ty::Text => match v {
+                Json::String(s) => Value::Text(s.as_str().into()),
+                _ => return Err(wrong("text")),
+            },
+            Ty::Date => match v {
+                Json::String(s) => Value::Date(
+                    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a calendar date (YYYY-MM-DD)"))?,
+                ),
+                _ => return Err(wrong("a date (YYYY-MM-DD)")),
+            },
+            Ty::DateTime => match v {
+                Json::String(s) => Value::DateTime(parse_datetime(s)?),
+                _ => return Err(wrong("an RFC 3339 timestamp")),
+            },
+            Ty::Duration => match v {
+                Json::String(s) => Value::Duration(parse_duration(s)?),
+                _ => return Err(wrong("a duration such as \"30 days\"")),
+            },
+            Ty::Enum(id) => {
+                let members = self.enums.get(*id as usize).ok_or("unknown enum")?;
+                match v {
+                    Json::String(s) => {
+                        let index = members.iter().position(|m| **m == **s).ok_or_else(|| {
+                            let names: Vec<&str> = members.iter().map(|m| &**m).collect();
+                            format!("`{s}` is not one of {}", names.join(", "))
+                        })?;
+                        Value::Enum(*id, u32::try_from(index).map_err(|_| "enum too large")?)
+                    }
+                    _ => return Err(wrong("text naming a member")),
+                }
+            }
+            Ty::Set(inner) | Ty::List(inner) => {
+                let Json::Array(items) = v else { return Err(wrong("an array")) };
+                let mut out: Vec<Value> = Vec::with_capacity(items.len());
+                for item in items {
+                    let value = self.decode_value(item, inner)?;
+                    if matches!(ty, Ty::List(_)) || !out.contains(&value) {
+                        out.push(value);
+                    }
+                }
+                if matches!(ty, Ty::Set(_)) {
+                    Value::Set(out.into())
+                } else {
+                    Value::List(out.into())
+                }
+            }
+            Ty::Record(id) => {
+                let record = self.records.get(*id as usize).ok_or("unknown record")?;
+                let Json::Object(map) = v else { return Err(wrong("an object")) };
+                Value::Record(record.fields.iter().map(|(name, ty, _)| self.decode_field(map.get(&**name), ty)).collect())
+            }
+            Ty::Nothing | Ty::Error => return Err("no value fits this type".into()),
+        })
+    }
+}
+
+/// A decimal numeral, exactly; more digits than 28 is an error, never a rounding.
+pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, String> {
+    let trimmed = s.trim();
+    let parsed = if trimmed.contains(['e', 'E']) {
+        Decimal::from_scientific(trimmed)
+    } else {
+        Decimal::from_str_exact(trimmed)
+    };
+    parsed.map_err(|_| format!("`{s}` is not a decimal number that fits in 28 significant digits"))
+}
+
+/// Money as `"500.00 CNY"` or `{"amount": "500.00", "currency": "CNY"}`.
+pub(crate) fn parse_money(v: &Json) -> Result<Money, String> {
+    let (amount, code) = match v {
+        Json::String(s) => {
+            let mut parts = s.split_whitespace();
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(a), Some(c), None) => (parse_decimal(a)?, c.to_string()),
+                _ => return Err(format!("`{s}` is not money such as \"500.00 CNY\"")),
+            }
+        }
+        Json::Object(m) => {
+            let amount = match m.get("amount") {
+                Some(Json::String(s)) => parse_decimal(s)?,
+                Some(Json::Number(n)) => parse_decimal(&n.to_string())?,
+                _ => return Err("money objects need `amount` as a number or a decimal numeral in text".into()),
+            };
+            let code = match m.get("currency") {
+                Some(Json::String(s)) => s.clone(),
+                _ => return Err("money objects need `currency` as an ISO 4217 code".into()),
+            };
+            (amount, code)
+        }
+        _ => return Err(format!("expected money such as \"500.00 CNY\", found {}", json_kind(v))),
+    };
+    let currency = Currency::from_code(&code).ok_or_else(|| format!("`{code}` is not an ISO 4217 currency code"))?;
+    Ok(Money { amount, currency: Some(currency) })
+}
+
+/// A duration such as `"30 days"` or `"1 month"`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a duration such as \"30 days\"");
+    let mut parts = s.split_whitespace();
+    let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
+    let n = i64::from_str(n).map_err(|_| bad())?;
+    let seconds = |factor: i64| n.checked_mul(factor).map(|s| Duration { months: 0, seconds: s });
+    let months = |factor: i64| n.checked_mul(factor).and_then(|m| i32::try_from(m).ok()).map(|m| Duration { months: m, seconds: 0 });
+    match unit.trim_end_matches('s') {
+        "minute" => seconds(60),
+        "hour" => seconds(3_600),
+        "day" => seconds(86_400),
+        "week" => seconds(604_800),
+        "month" => months(1),
+        "year" => months(12),
+        _ => None,
+    }
+    .ok_or_else(bad)
+}

@@ -1,0 +1,216 @@
+//! Decisions and overdue reports: the JSON contract every surface shares.
+
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The outcome of a decision, ordered by severity: `allow` < `review` < `deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Nothing stops the action.
+    Allow,
+    /// A person must look at the action.
+    Review,
+    /// The action must not go ahead.
+    Deny,
+}
+
+impl Verdict {
+    /// The verdict's keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Review => "review",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The decision on one action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The action's id.
+    pub action: String,
+    /// The action's timestamp, RFC 3339.
+    pub at: String,
+    /// The most severe outcome across all findings.
+    pub verdict: Verdict,
+    /// Every policy version in force for the action, ordered by id.
+    pub policies: Vec<AppliedPolicy>,
+    /// What fired, ordered by policy id and then by position in the policy file.
+    pub findings: Vec<Finding>,
+    /// Duties the action started, with their deadlines.
+    pub obligations: Vec<Obligation>,
+    /// Earlier obligations this action met.
+    pub fulfilled: Vec<Fulfilment>,
+    /// Teams to notify, each once, in the order the findings name them.
+    pub escalations: Vec<String>,
+    /// Sanction ladder steps reached by this action's breaches.
+    pub sanctions: Vec<Sanction>,
+}
+
+/// A policy version that applied to an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedPolicy {
+    /// The policy id.
+    pub id: String,
+    /// The version string of the file in force.
+    pub version: String,
+    /// `sha256:` and the hex digest of the file's bytes.
+    pub digest: String,
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingKind {
+    /// A rule fired.
+    Rule,
+    /// A conflict-of-interest check fired.
+    Conflict,
+    /// A duty that must already be met was not.
+    Duty,
+    /// An obligation passed its deadline.
+    Overdue,
+    /// A rule could not be evaluated; the decision fails closed.
+    Error,
+}
+
+/// One rule, conflict or duty that fired (or could not be evaluated).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The policy id.
+    pub policy: String,
+    /// The rule, conflict or duty id.
+    pub rule: String,
+    /// What kind of finding this is.
+    pub kind: FindingKind,
+    /// The outcome keywords in the order written (`deny`, `breach`, `escalate`, …).
+    pub outcomes: Vec<String>,
+    /// The breach's severity, when the finding records a breach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// The ladder the breach counts on, when the finding records a breach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<String>,
+    /// The message in the policy's default language.
+    pub message: String,
+    /// The message in further languages, by language tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "ordered_map")]
+    pub messages: Vec<(String, String)>,
+    /// Citations of the rule.
+    pub cite: Vec<String>,
+    /// The values the rule saw, by path (or `let` name), in the order the rule reads them.
+    #[serde(with = "ordered_map")]
+    pub evidence: Vec<(String, serde_json::Value)>,
+}
+
+/// A duty to be met later, started by an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Obligation {
+    /// The policy id.
+    pub policy: String,
+    /// The duty id.
+    pub duty: String,
+    /// The id of the action that started it.
+    pub action: String,
+    /// The deadline, RFC 3339; meeting it at exactly this instant is on time.
+    pub due: String,
+}
+
+/// An obligation met by an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fulfilment {
+    /// The policy id.
+    pub policy: String,
+    /// The duty id.
+    pub duty: String,
+    /// The id of the action that started the obligation.
+    pub action: String,
+}
+
+/// The step an RM reached on a sanction ladder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sanction {
+    /// The policy id.
+    pub policy: String,
+    /// The ladder id.
+    pub ladder: String,
+    /// The RM's points on the ladder inside its window, the new breaches included.
+    pub points: i64,
+    /// The label of the highest step reached.
+    pub step: String,
+    /// The step reached without the new breaches, if any.
+    pub previous: Option<String>,
+}
+
+/// An obligation that passed its deadline, reported when the ledger's clock moved past it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverdueReport {
+    /// The RM's id.
+    pub rm: String,
+    /// The deadline that passed.
+    pub at: String,
+    /// The obligation.
+    pub obligation: Obligation,
+    /// One finding of kind `overdue`.
+    pub findings: Vec<Finding>,
+    /// Teams to notify.
+    pub escalations: Vec<String>,
+    /// Sanction steps reached by the overdue breach.
+    pub sanctions: Vec<Sanction>,
+}
+
+impl Decision {
+    /// The decision as compact JSON, byte-identical on every surface.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl OverdueReport {
+    /// The report as compact JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// (De)serialises a list of pairs as a JSON object that keeps the list's order.
+mod ordered_map {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer, V: Serialize>(pairs: &[(String, V)], s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(pairs.len()))?;
+        for (k, v) in pairs {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(d: D) -> Result<Vec<(String, V)>, D::Error> {
+        struct Pairs<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Pairs<V> {
+            type Value = Vec<(String, V)>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Pairs(std::marker::PhantomData))
+    }
+}

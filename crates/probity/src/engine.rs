@@ -1,0 +1,507 @@
+//! Deciding on one action: the rules of every policy in force, fulfilment of open
+//! obligations, verdict and sanctions.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::action::{parse_datetime, Action, Decoded, InputError};
+use crate::ast::RuleKind;
+use crate::decision::{AppliedPolicy, Decision, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction, Verdict};
+use crate::eval::{shift, window, EvalError, Evaluator, Item};
+use crate::history::{BreachRecord, History, HistoryView, OpenObligation, RmHistory};
+use crate::ledger::Ledger;
+use crate::limits;
+use crate::policy_set::PolicySet;
+use crate::program::{Body, Message, MessagePart, Policy, Rule};
+use crate::value::format_datetime;
+
+/// Evaluates actions against a policy set. Cheap to clone; shareable across threads.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    set: Arc<PolicySet>,
+}
+
+impl Engine {
+    /// An engine for a loaded policy set.
+    pub fn new(set: PolicySet) -> Engine {
+        Engine { set: Arc::new(set) }
+    }
+
+    /// The policy set the engine evaluates.
+    pub fn policy_set(&self) -> &PolicySet {
+        &self.set
+    }
+
+    pub(crate) fn shared_set(&self) -> Arc<PolicySet> {
+        Arc::clone(&self.set)
+    }
+
+    /// Decides on an action given the RM's history. Pure: nothing is recorded. Lists under
+    /// `fulfilled` the open obligations of `history` that the action meets.
+    pub fn evaluate(&self, action: &Action, history: &History) -> Result<Decision, InputError> {
+        let decoded = self.set.schema.decode(action);
+        let rm = self.set.history_for(action.rm(), history)?;
+        Ok(decide(&self.set, &decoded, &rm).decision)
+    }
+
+    /// Decides on an action given as JSON, with a history given as JSON (or none).
+    pub fn evaluate_json(&self, action: &str, history: Option<&str>) -> Result<Decision, InputError> {
+        let action = Action::from_json(action)?;
+        let history = match history {
+            Some(text) => History::from_json(text)?,
+            None => History::new(),
+        };
+        self.evaluate(&action, &history)
+    }
+
+    /// The overdue reports of `history` at time `at`: every open obligation whose deadline is
+    /// before `at`, in deadline order. Pure, like [`Engine::evaluate`].
+    pub fn overdue(&self, history: &History, at: DateTime<FixedOffset>) -> Result<Vec<OverdueReport>, InputError> {
+        let mut ledger = self.ledger();
+        ledger.load(history)?;
+        Ok(ledger.advance_to(at))
+    }
+
+    /// A new, empty ledger over this engine's policy set.
+    pub fn ledger(&self) -> Ledger {
+        Ledger::new(self)
+    }
+}
+
+impl PolicySet {
+    /// One RM's history, decoded and in time order.
+    pub(crate) fn history_for(&self, rm: &str, history: &History) -> Result<RmHistory, InputError> {
+        if history.len() > limits::MAX_HISTORY_ITEMS {
+            return Err(InputError::Limit(format!(
+                "history holds {} items, more than the limit of {}",
+                history.len(),
+                limits::MAX_HISTORY_ITEMS
+            )));
+        }
+        let mut out = RmHistory::default();
+        let mine = |owner: &Option<String>| owner.as_deref().is_none_or(|o| o == rm);
+        let mut by_id: Vec<Arc<Decoded>> = Vec::new();
+        for a in history.actions.iter().filter(|a| a.rm() == rm) {
+            let decoded = Arc::new(self.schema.decode(a));
+            by_id.push(Arc::clone(&decoded));
+            out.record_action(decoded);
+        }
+        for (i, b) in history.breaches.iter().enumerate().filter(|(_, b)| mine(&b.rm)) {
+            out.record_breach(self.history_breach(i, b)?);
+        }
+        for (i, o) in history.obligations.iter().enumerate().filter(|(_, o)| mine(&o.rm)) {
+            let trigger = by_id.iter().find(|d| *d.id == *o.action).cloned();
+            out.obligations.push(self.history_obligation(i, o, rm, trigger, i as u64)?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn history_breach(&self, index: usize, b: &crate::history::HistoryBreach) -> Result<BreachRecord, InputError> {
+        let field = |name: &str| format!("breaches[{index}].{name}");
+        let at = parse_datetime(&b.at).map_err(|p| InputError::field(field("at"), p))?;
+        let ladder_key = b.ladder.as_deref().and_then(|l| self.ladder_key(&b.policy, l));
+        let points = match b.points {
+            Some(p) => p,
+            None => {
+                let version = self.version_of(&b.policy, None, &at).and_then(|i| self.policies.get(i));
+                let ladder = version.and_then(|p| p.ladders.iter().find(|l| Some(&*l.id) == b.ladder.as_deref()));
+                match (ladder, &b.ladder) {
+                    (_, None) => 0,
+                    (Some(l), Some(_)) => l.points_of(&b.severity).ok_or_else(|| {
+                        InputError::field(field("severity"), format!("ladder `{}` gives no points for `{}`", l.id, b.severity))
+                    })?,
+                    (None, Some(name)) => {
+                        return Err(InputError::field(
+                            field("ladder"),
+                            format!("policy `{}` has no ladder `{name}` in force at {}", b.policy, b.at),
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(BreachRecord {
+            policy: b.policy.as_str().into(),
+            rule: b.rule.as_str().into(),
+            severity: b.severity.as_str().into(),
+            ladder: b.ladder.as_deref().map(Arc::from),
+            ladder_key,
+            points,
+            action: b.action.as_str().into(),
+            at,
+        })
+    }
+
+    pub(crate) fn history_obligation(
+        &self,
+        index: usize,
+        o: &crate::history::HistoryObligation,
+        rm: &str,
+        trigger: Option<Arc<Decoded>>,
+        seq: u64,
+    ) -> Result<OpenObligation, InputError> {
+        let field = |name: &str| format!("obligations[{index}].{name}");
+        let due = parse_datetime(&o.due).map_err(|p| InputError::field(field("due"), p))?;
+        let when = trigger.as_ref().map_or(due, |t| t.at);
+        let policy_index = self
+            .version_of(&o.policy, o.version.as_deref(), &when)
+            .ok_or_else(|| InputError::field(field("policy"), format!("no version of policy `{}` applies", o.policy)))?;
+        let policy = self.policies.get(policy_index).ok_or_else(|| InputError::field(field("policy"), "unknown policy"))?;
+        let (rule_index, rule) = policy
+            .rules
+            .iter()
+            .enumerate()
+            .find(|(_, r)| *r.id == *o.duty && r.deadline.is_some())
+            .ok_or_else(|| InputError::field(field("duty"), format!("policy `{}` has no duty `{}` with a deadline", o.policy, o.duty)))?;
+        let trigger = trigger.unwrap_or_else(|| {
+            Arc::new(Decoded { type_id: None, id: o.action.as_str().into(), at: due, rm: rm.into(), slots: Box::new([]) })
+        });
+        let body = rule.bodies.iter().position(|b| Some(b.action_type) == trigger.type_id).unwrap_or(0);
+        Ok(OpenObligation {
+            policy: to_u32(policy_index),
+            rule: to_u32(rule_index),
+            body: to_u32(body),
+            trigger,
+            due,
+            reported: false,
+            seq,
+        })
+    }
+}
+
+pub(crate) fn to_u32(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// What deciding on an action produced, for the ledger to record.
+pub(crate) struct Outcome {
+    pub(crate) decision: Decision,
+    pub(crate) breaches: Vec<BreachRecord>,
+    pub(crate) obligations: Vec<OpenObligation>,
+    /// Indices into the history's obligations.
+    pub(crate) fulfilled: Vec<usize>,
+}
+
+/// A breach a decision adds: the policy, its ladder and the points.
+struct NewBreach {
+    policy: usize,
+    ladder: u32,
+    points: i64,
+}
+
+struct Builder<'a> {
+    set: &'a PolicySet,
+    action: &'a Decoded,
+    history: &'a RmHistory,
+    verdict: Verdict,
+    findings: Vec<Finding>,
+    escalations: Vec<String>,
+    breaches: Vec<BreachRecord>,
+    new_breaches: Vec<NewBreach>,
+    obligations: Vec<OpenObligation>,
+}
+
+pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> Outcome {
+    let mut b = Builder {
+        set,
+        action,
+        history,
+        verdict: Verdict::Allow,
+        findings: Vec::new(),
+        escalations: Vec::new(),
+        breaches: Vec::new(),
+        new_breaches: Vec::new(),
+        obligations: Vec::new(),
+    };
+    let applied: Vec<usize> = set.in_force(&action.at).collect();
+    for &pi in &applied {
+        let Some(policy) = set.policies.get(pi) else { continue };
+        let Some(list) = action.type_id.and_then(|t| policy.by_type.get(&t)) else { continue };
+        for &(ri, bi) in list {
+            let Some(rule) = policy.rules.get(ri as usize) else { continue };
+            let Some(body) = rule.bodies.get(bi as usize) else { continue };
+            b.run_rule(pi, policy, ri, rule, bi, body);
+        }
+    }
+    let fulfilled = b.fulfilment();
+    let sanctions = sanctions(set, history.breaches(), &b.new_breaches, action.at);
+    let decision = Decision {
+        action: action.id.to_string(),
+        at: format_datetime(&action.at),
+        verdict: b.verdict,
+        policies: applied
+            .iter()
+            .filter_map(|&i| set.policies.get(i))
+            .map(|p| AppliedPolicy { id: p.id.to_string(), version: p.version.to_string(), digest: p.digest.to_string() })
+            .collect(),
+        findings: b.findings,
+        obligations: b
+            .obligations
+            .iter()
+            .filter_map(|o| obligation_record(set, o))
+            .collect(),
+        fulfilled: fulfilled
+            .iter()
+            .filter_map(|&i| history.obligations.get(i))
+            .filter_map(|o| {
+                let r = obligation_record(set, o)?;
+                Some(Fulfilment { policy: r.policy, duty: r.duty, action: r.action })
+            })
+            .collect(),
+        escalations: b.escalations,
+        sanctions,
+    };
+    Outcome { decision, breaches: b.breaches, obligations: b.obligations, fulfilled }
+}
+
+pub(crate) fn obligation_record(set: &PolicySet, o: &OpenObligation) -> Option<Obligation> {
+    let policy = set.policies.get(o.policy as usize)?;
+    let rule = policy.rules.get(o.rule as usize)?;
+    Some(Obligation {
+        policy: policy.id.to_string(),
+        duty: rule.id.to_string(),
+        action: o.trigger.id.to_string(),
+        due: format_datetime(&o.due),
+    })
+}
+
+impl Builder<'_> {
+    fn run_rule(&mut self, pi: usize, policy: &Policy, ri: u32, rule: &Rule, bi: u32, body: &Body) {
+        let now = self.action.at;
+        let mut ev = Evaluator::new(body, self.action, now, policy.timezone, self.history);
+        let after_when = policy.on_error.max(rule.outcomes.verdict.unwrap_or(Verdict::Allow));
+        match body.when.as_ref().map_or(Ok(true), |w| ev.condition(w)) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => return self.error(policy, rule, body, &ev, "when", &e, policy.on_error),
+        }
+        if let Some(unless) = &body.unless {
+            match ev.condition(unless) {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => return self.error(policy, rule, body, &ev, "unless", &e, after_when),
+            }
+        }
+        let kind = match (rule.kind, &rule.deadline) {
+            (RuleKind::Duty, Some(deadline)) => {
+                match shift(now, deadline.within, true, policy.timezone) {
+                    Ok(due) => self.obligations.push(OpenObligation {
+                        policy: to_u32(pi),
+                        rule: ri,
+                        body: bi,
+                        trigger: Arc::new(self.action.clone()),
+                        due,
+                        reported: false,
+                        seq: 0,
+                    }),
+                    Err(e) => self.error(policy, rule, body, &ev, "due within", &e, after_when),
+                }
+                return;
+            }
+            (RuleKind::Duty, None) => {
+                let Some(require) = &body.require else { return };
+                match ev.condition(require) {
+                    Ok(true) => return,
+                    Ok(false) => FindingKind::Duty,
+                    Err(e) => return self.error(policy, rule, body, &ev, "require", &e, after_when),
+                }
+            }
+            (RuleKind::Rule, _) => FindingKind::Rule,
+            (RuleKind::Conflict, _) => FindingKind::Conflict,
+        };
+        let finding = self.fired(pi, policy, rule, body, &mut ev, kind, now);
+        self.findings.push(finding);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fired(&mut self, pi: usize, policy: &Policy, rule: &Rule, body: &Body, ev: &mut Evaluator<'_>, kind: FindingKind, at: DateTime<FixedOffset>) -> Finding {
+        let outcomes = &rule.outcomes;
+        if let Some(v) = outcomes.verdict {
+            self.verdict = self.verdict.max(v);
+        }
+        add_escalations(&mut self.escalations, &outcomes.escalations);
+        let (severity, ladder) = match &outcomes.breach {
+            Some(b) => {
+                let ladder = policy.ladders.get(b.ladder as usize);
+                let points = ladder.and_then(|l| l.points_of(&b.severity)).unwrap_or(0);
+                self.new_breaches.push(NewBreach { policy: pi, ladder: b.ladder, points });
+                self.breaches.push(BreachRecord {
+                    policy: policy.id.clone(),
+                    rule: rule.id.clone(),
+                    severity: b.severity.clone(),
+                    ladder: ladder.map(|l| l.id.clone()),
+                    ladder_key: ladder.map(|l| l.key),
+                    points,
+                    action: self.action.id.clone(),
+                    at,
+                });
+                (Some(b.severity.to_string()), ladder.map(|l| l.id.to_string()))
+            }
+            None => (None, None),
+        };
+        let (message, messages) = render_messages(self.set, rule, body, ev);
+        Finding {
+            policy: policy.id.to_string(),
+            rule: rule.id.to_string(),
+            kind,
+            outcomes: outcomes.keywords.iter().map(|k| k.to_string()).collect(),
+            severity,
+            ladder,
+            message,
+            messages,
+            cite: rule.cites.iter().map(|c| c.to_string()).collect(),
+            evidence: evidence(self.set, body, ev),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn error(&mut self, policy: &Policy, rule: &Rule, body: &Body, ev: &Evaluator<'_>, clause: &str, e: &EvalError, verdict: Verdict) {
+        self.verdict = self.verdict.max(verdict);
+        self.findings.push(Finding {
+            policy: policy.id.to_string(),
+            rule: rule.id.to_string(),
+            kind: FindingKind::Error,
+            outcomes: vec![verdict.as_str().to_string()],
+            severity: None,
+            ladder: None,
+            message: format!("cannot evaluate `{clause}`: {}", e.message()),
+            messages: Vec::new(),
+            cite: rule.cites.iter().map(|c| c.to_string()).collect(),
+            evidence: evidence(self.set, body, ev),
+        });
+    }
+
+    /// The open obligations this action meets, in deadline order.
+    fn fulfilment(&mut self) -> Vec<usize> {
+        let mut met: Vec<usize> = Vec::new();
+        let Some(type_id) = self.action.type_id else { return met };
+        for (i, o) in self.history.obligations.iter().enumerate() {
+            let Some(policy) = self.set.policies.get(o.policy as usize) else { continue };
+            let Some(rule) = policy.rules.get(o.rule as usize) else { continue };
+            if rule.deadline.as_ref().is_none_or(|d| d.fulfilled_by != type_id) {
+                continue;
+            }
+            let Some(body) = rule.bodies.get(o.body as usize) else { continue };
+            let Some(predicate) = &body.fulfilment else {
+                met.push(i);
+                continue;
+            };
+            let mut ev = Evaluator::new(body, &o.trigger, self.action.at, policy.timezone, self.history);
+            ev.item = Item::Action(self.action);
+            match ev.condition(predicate) {
+                Ok(true) => met.push(i),
+                Ok(false) => {}
+                Err(e) => self.error(policy, rule, body, &ev, "fulfilled by", &e, policy.on_error),
+            }
+        }
+        met.sort_by_key(|&i| self.history.obligations.get(i).map(|o| (o.due, o.seq)));
+        met
+    }
+}
+
+fn add_escalations(list: &mut Vec<String>, teams: &[Arc<str>]) {
+    for team in teams {
+        if !list.iter().any(|t| **t == **team) {
+            list.push(team.to_string());
+        }
+    }
+}
+
+fn evidence(set: &PolicySet, body: &Body, ev: &Evaluator<'_>) -> Vec<(String, serde_json::Value)> {
+    body.evidence
+        .iter()
+        .zip(ev.evidence.iter())
+        .filter_map(|(label, value)| value.as_ref().map(|v| (label.to_string(), v.to_json(&set.schema))))
+        .collect()
+}
+
+/// The default message, and the messages of further languages by tag.
+fn render_messages(set: &PolicySet, rule: &Rule, body: &Body, ev: &mut Evaluator<'_>) -> (String, Vec<(String, String)>) {
+    let mut rendered = body.messages.iter().map(|m| (m.lang.as_ref().map(|l| l.to_string()), render(set, m, ev)));
+    let default = match rendered.next() {
+        Some((_, text)) => text,
+        None => rule.title.as_ref().map_or_else(|| rule.id.to_string(), |t| t.to_string()),
+    };
+    let others = rendered.filter_map(|(lang, text)| lang.map(|l| (l, text))).collect();
+    (default, others)
+}
+
+fn render(set: &PolicySet, message: &Message, ev: &mut Evaluator<'_>) -> String {
+    let mut out = String::new();
+    for part in &message.parts {
+        match part {
+            MessagePart::Literal(s) => out.push_str(s),
+            MessagePart::Value(e) => match ev.eval(e) {
+                Ok(v) => out.push_str(&v.to_text(&set.schema)),
+                Err(_) => out.push('?'),
+            },
+        }
+    }
+    out
+}
+
+/// One sanction per ladder that gained breaches, in the order the ladders first gained them.
+fn sanctions(set: &PolicySet, prior: &[BreachRecord], new: &[NewBreach], now: DateTime<FixedOffset>) -> Vec<Sanction> {
+    let mut out = Vec::new();
+    let mut done: Vec<(usize, u32)> = Vec::new();
+    for nb in new {
+        if done.contains(&(nb.policy, nb.ladder)) {
+            continue;
+        }
+        done.push((nb.policy, nb.ladder));
+        let Some(policy) = set.policies.get(nb.policy) else { continue };
+        let Some(ladder) = policy.ladders.get(nb.ladder as usize) else { continue };
+        let from = shift(now, ladder.window, false, policy.timezone).unwrap_or(DateTime::<FixedOffset>::MIN_UTC.fixed_offset());
+        let before: i64 = window(prior, |b| b.at, from, now)
+            .iter()
+            .filter(|b| b.ladder_key == Some(ladder.key))
+            .fold(0i64, |sum, b| sum.saturating_add(b.points));
+        let added = new
+            .iter()
+            .filter(|x| x.policy == nb.policy && x.ladder == nb.ladder)
+            .fold(0i64, |sum, x| sum.saturating_add(x.points));
+        let total = before.saturating_add(added);
+        if let Some(step) = ladder.step_for(total) {
+            out.push(Sanction {
+                policy: policy.id.to_string(),
+                ladder: ladder.id.to_string(),
+                points: total,
+                step: step.to_string(),
+                previous: ladder.step_for(before).map(|s| s.to_string()),
+            });
+        }
+    }
+    out
+}
+
+/// The overdue report for an obligation whose deadline passed, and the breach it records.
+pub(crate) fn overdue_report(set: &PolicySet, rm: &str, o: &OpenObligation, history: &RmHistory) -> Option<(OverdueReport, Option<BreachRecord>)> {
+    let pi = o.policy as usize;
+    let policy = set.policies.get(pi)?;
+    let rule = policy.rules.get(o.rule as usize)?;
+    let body = rule.bodies.get(o.body as usize)?;
+    let mut ev = Evaluator::new(body, &o.trigger, o.due, policy.timezone, history);
+    let mut builder = Builder {
+        set,
+        action: &o.trigger,
+        history,
+        verdict: Verdict::Allow,
+        findings: Vec::new(),
+        escalations: Vec::new(),
+        breaches: Vec::new(),
+        new_breaches: Vec::new(),
+        obligations: Vec::new(),
+    };
+    let mut finding = builder.fired(pi, policy, rule, body, &mut ev, FindingKind::Overdue, o.due);
+    finding.evidence = Vec::new();
+    let sanctions = sanctions(set, history.breaches(), &builder.new_breaches, o.due);
+    let report = OverdueReport {
+        rm: rm.to_string(),
+        at: format_datetime(&o.due),
+        obligation: obligation_record(set, o)?,
+        findings: vec![finding],
+        escalations: builder.escalations,
+        sanctions,
+    };
+    Some((report, builder.breaches.pop()))
+}

@@ -1,0 +1,602 @@
+//! The expression evaluator: exact decimals, calendar arithmetic in the policy's time zone,
+//! and fail-closed errors.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, FixedOffset, LocalResult, Months, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Timelike};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+
+use crate::action::Decoded;
+use crate::ast::AggregateFn;
+use crate::history::{BreachRecord, HistoryView};
+use crate::limits;
+use crate::program::*;
+use crate::value::{Duration, Money, Value};
+
+/// Why an expression could not be evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EvalError {
+    /// A field the expression reads is absent.
+    Missing(Arc<str>),
+    /// Anything else: a malformed field, a currency mismatch, an overflow, …
+    Failed(String),
+}
+
+impl EvalError {
+    pub(crate) fn message(&self) -> String {
+        match self {
+            EvalError::Missing(label) => format!("`{label}` is missing"),
+            EvalError::Failed(message) => message.clone(),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, EvalError>;
+
+fn fail<T>(message: impl Into<String>) -> Result<T> {
+    Err(EvalError::Failed(message.into()))
+}
+
+/// The history item that bare names read inside `where`.
+#[derive(Clone, Copy)]
+pub(crate) enum Item<'a> {
+    None,
+    Action(&'a Decoded),
+    Breach(&'a BreachRecord),
+}
+
+/// Evaluates one rule body for one action.
+pub(crate) struct Evaluator<'a> {
+    pub(crate) body: &'a Body,
+    pub(crate) action: &'a Decoded,
+    pub(crate) item: Item<'a>,
+    pub(crate) now: DateTime<FixedOffset>,
+    pub(crate) today: NaiveDate,
+    pub(crate) timezone: Tz,
+    pub(crate) history: &'a dyn HistoryView,
+    lets: Vec<Option<Result<Value>>>,
+    /// The values read, by evidence index.
+    pub(crate) evidence: Vec<Option<Value>>,
+    steps: u64,
+}
+
+impl<'a> Evaluator<'a> {
+    pub(crate) fn new(
+        body: &'a Body,
+        action: &'a Decoded,
+        now: DateTime<FixedOffset>,
+        timezone: Tz,
+        history: &'a dyn HistoryView,
+    ) -> Self {
+        Evaluator {
+            body,
+            action,
+            item: Item::None,
+            now,
+            today: local_date(&now, timezone),
+            timezone,
+            history,
+            lets: Vec::new(),
+            evidence: Vec::new(),
+            steps: 0,
+        }
+    }
+
+    pub(crate) fn condition(&mut self, e: &Expr) -> Result<bool> {
+        match self.eval(e)? {
+            Value::Bool(b) => Ok(b),
+            _ => fail("internal error: a condition did not give true or false"),
+        }
+    }
+
+    fn record(&mut self, index: Option<u32>, value: &Value) {
+        if let Some(i) = index {
+            let i = i as usize;
+            if self.evidence.len() <= i {
+                self.evidence.resize(i.saturating_add(1), None);
+            }
+            if let Some(slot) = self.evidence.get_mut(i) {
+                if slot.is_none() {
+                    *slot = Some(value.clone());
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self, n: u64) -> Result<()> {
+        self.steps = self.steps.saturating_add(n);
+        if self.steps > limits::MAX_EVALUATION_STEPS {
+            return fail(format!("evaluation cost limit reached ({} steps)", limits::MAX_EVALUATION_STEPS));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn eval(&mut self, e: &Expr) -> Result<Value> {
+        self.tick(1)?;
+        match e {
+            Expr::Const(v) => Ok(v.clone()),
+            Expr::Now => Ok(Value::DateTime(self.now)),
+            Expr::Today => Ok(Value::Date(self.today)),
+            Expr::Field { subject, root, path, evidence, label } => {
+                let record = match subject {
+                    Subject::Action => Some(self.action),
+                    Subject::Item => match self.item {
+                        Item::Action(d) => Some(d),
+                        _ => None,
+                    },
+                };
+                let Some(record) = record else { return fail("internal error: no history item in scope") };
+                let value = read_field(record, *root, path);
+                if *subject == Subject::Action {
+                    self.record(*evidence, &value);
+                }
+                match value {
+                    Value::Missing => Err(EvalError::Missing(label.clone())),
+                    Value::Invalid(problem) => fail(format!("`{label}`: {problem}")),
+                    v => Ok(v),
+                }
+            }
+            Expr::BreachField(field) => match self.item {
+                Item::Breach(b) => Ok(b.field(*field)),
+                _ => fail("internal error: no breach in scope"),
+            },
+            Expr::Let(i) => self.let_value(*i),
+            Expr::Not(inner) => Ok(Value::Bool(!self.condition(inner)?)),
+            Expr::Neg(inner) => negate(self.eval(inner)?),
+            Expr::And(a, b) => Ok(Value::Bool(self.condition(a)? && self.condition(b)?)),
+            Expr::Or(a, b) => Ok(Value::Bool(self.condition(a)? || self.condition(b)?)),
+            Expr::Compare(op, a, b) => {
+                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                let holds = match op {
+                    Comparison::Eq => equal(&a, &b, self.timezone)?,
+                    Comparison::Ne => !equal(&a, &b, self.timezone)?,
+                    Comparison::Lt => compare(&a, &b, self.timezone)? == Ordering::Less,
+                    Comparison::Le => compare(&a, &b, self.timezone)? != Ordering::Greater,
+                    Comparison::Gt => compare(&a, &b, self.timezone)? == Ordering::Greater,
+                    Comparison::Ge => compare(&a, &b, self.timezone)? != Ordering::Less,
+                };
+                Ok(Value::Bool(holds))
+            }
+            Expr::Member { element, collection, negated } => {
+                let element = self.eval(element)?;
+                let collection = self.eval(collection)?;
+                let (Value::Set(items) | Value::List(items)) = collection else {
+                    return fail("internal error: `in` without a set");
+                };
+                self.tick(items.len() as u64)?;
+                let mut found = false;
+                for item in items.iter() {
+                    if equal(&element, item, self.timezone)? {
+                        found = true;
+                        break;
+                    }
+                }
+                Ok(Value::Bool(found != *negated))
+            }
+            Expr::TextContains(haystack, needle) => match (self.eval(haystack)?, self.eval(needle)?) {
+                (Value::Text(h), Value::Text(n)) => Ok(Value::Bool(h.contains(&*n))),
+                _ => fail("internal error: `contains` without text"),
+            },
+            Expr::Arith(op, a, b) => {
+                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                arith(*op, a, b, self.timezone)
+            }
+            Expr::Presence(inner, present) => match self.eval(inner) {
+                Ok(_) => Ok(Value::Bool(*present)),
+                Err(EvalError::Missing(_)) => Ok(Value::Bool(!*present)),
+                Err(other) => Err(other),
+            },
+            Expr::Call(function, args) => {
+                let mut values = Vec::with_capacity(args.len());
+                for a in args {
+                    values.push(self.eval(a)?);
+                }
+                self.call(*function, values)
+            }
+            Expr::Aggregate(a) => {
+                let value = self.aggregate(a)?;
+                self.record(a.evidence, &value);
+                Ok(value)
+            }
+            Expr::Set(items) => {
+                let mut values: Vec<Value> = Vec::with_capacity(items.len());
+                for item in items {
+                    let v = self.eval(item)?;
+                    let mut duplicate = false;
+                    for existing in &values {
+                        if equal(existing, &v, self.timezone)? {
+                            duplicate = true;
+                            break;
+                        }
+                    }
+                    if !duplicate {
+                        values.push(v);
+                    }
+                }
+                Ok(Value::Set(values.into()))
+            }
+        }
+    }
+
+    fn let_value(&mut self, i: u32) -> Result<Value> {
+        let index = i as usize;
+        if let Some(Some(cached)) = self.lets.get(index) {
+            return cached.clone();
+        }
+        let Some(expr) = self.body.lets.get(index) else { return fail("internal error: unknown let") };
+        // A let is computed in the rule's scope, even when first read inside `where`.
+        let item = std::mem::replace(&mut self.item, Item::None);
+        let result = self.eval(expr);
+        self.item = item;
+        if let Ok(v) = &result {
+            let evidence = self.body.let_evidence.get(index).copied();
+            self.record(evidence, v);
+        }
+        if self.lets.len() <= index {
+            self.lets.resize(index.saturating_add(1), None);
+        }
+        if let Some(slot) = self.lets.get_mut(index) {
+            *slot = Some(result.clone());
+        }
+        result
+    }
+
+    fn call(&mut self, function: Function, args: Vec<Value>) -> Result<Value> {
+        let tz = self.timezone;
+        let mut args = args.into_iter();
+        let first = args.next().unwrap_or(Value::Missing);
+        let second = args.next();
+        let date_of = |v: &Value| -> Result<NaiveDate> {
+            match v {
+                Value::Date(d) => Ok(*d),
+                Value::DateTime(t) => Ok(local_date(t, tz)),
+                _ => fail("internal error: expected a date"),
+            }
+        };
+        Ok(match function {
+            Function::Year => Value::Int(i64::from(date_of(&first)?.year())),
+            Function::Month => Value::Int(i64::from(date_of(&first)?.month())),
+            Function::Weekday => Value::Int(i64::from(date_of(&first)?.weekday().number_from_monday())),
+            Function::Date => Value::Date(date_of(&first)?),
+            Function::Hour => match first {
+                Value::DateTime(t) => Value::Int(i64::from(t.with_timezone(&tz).hour())),
+                _ => return fail("internal error: expected a datetime"),
+            },
+            Function::Age => Value::Int(age(date_of(&first)?, self.today)?),
+            Function::DaysBetween => {
+                let a = date_of(&first)?;
+                let b = date_of(second.as_ref().unwrap_or(&Value::Missing))?;
+                Value::Int(b.signed_duration_since(a).num_days())
+            }
+            Function::Len => match first {
+                Value::Set(items) | Value::List(items) => Value::Int(i64::try_from(items.len()).unwrap_or(i64::MAX)),
+                Value::Text(t) => Value::Int(i64::try_from(t.chars().count()).unwrap_or(i64::MAX)),
+                _ => return fail("internal error: `len` of a value without length"),
+            },
+            Function::Lower => match first {
+                Value::Text(t) => Value::Text(t.to_lowercase().into()),
+                _ => return fail("internal error: `lower` of a value that is not text"),
+            },
+            Function::Abs => match first {
+                Value::Int(i) => Value::Int(i.checked_abs().ok_or_else(overflow)?),
+                Value::Decimal(d) => Value::Decimal(d.abs()),
+                Value::Money(m) => Value::Money(Money { amount: m.amount.abs(), ..m }),
+                _ => return fail("internal error: `abs` of a value without a sign"),
+            },
+            Function::Min | Function::Max => {
+                let second = second.unwrap_or(Value::Missing);
+                let order = compare(&first, &second, tz)?;
+                let take_first = if function == Function::Min { order != Ordering::Greater } else { order != Ordering::Less };
+                if take_first { first } else { second }
+            }
+            Function::Amount => match first {
+                Value::Money(m) => Value::Decimal(m.amount),
+                _ => return fail("internal error: `amount` of a value that is not money"),
+            },
+            Function::Currency => match first {
+                Value::Money(m) => Value::Text(m.currency.map_or("", |c| c.code()).into()),
+                _ => return fail("internal error: `currency` of a value that is not money"),
+            },
+        })
+    }
+
+    fn aggregate(&mut self, a: &Aggregate) -> Result<Value> {
+        let from = shift(self.now, a.window, false, self.timezone)?;
+        let saved = self.item;
+        let result = match a.source {
+            Source::Actions(type_id) => {
+                let items = window(self.history.actions(type_id), |d| d.at, from, self.now);
+                self.fold(a, items.iter().map(|d| Item::Action(d)))
+            }
+            Source::Breaches => {
+                let items = window(self.history.breaches(), |b| b.at, from, self.now);
+                self.fold(a, items.iter().map(Item::Breach))
+            }
+        };
+        self.item = saved;
+        result
+    }
+
+    fn fold<'i>(&mut self, a: &Aggregate, items: impl Iterator<Item = Item<'i>>) -> Result<Value>
+    where
+        'i: 'a,
+    {
+        let mut count: i64 = 0;
+        let mut acc = a.zero.clone();
+        for item in items {
+            self.tick(1)?;
+            self.item = item;
+            if let Some(filter) = &a.filter {
+                if !self.condition(filter)? {
+                    continue;
+                }
+            }
+            match a.function {
+                AggregateFn::Exists => return Ok(Value::Bool(true)),
+                AggregateFn::Count => count = count.saturating_add(1),
+                AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max => {
+                    let Some(field) = &a.field else { return fail("internal error: aggregate without a field") };
+                    let v = self.eval(field)?;
+                    acc = match (a.function, &acc) {
+                        (AggregateFn::Sum, _) => arith(Arith::Add, acc, v, self.timezone)?,
+                        (_, Value::Missing) => v,
+                        (AggregateFn::Min, _) if compare(&v, &acc, self.timezone)? == Ordering::Less => v,
+                        (AggregateFn::Max, _) if compare(&v, &acc, self.timezone)? == Ordering::Greater => v,
+                        _ => acc,
+                    };
+                }
+            }
+        }
+        match a.function {
+            AggregateFn::Count => Ok(Value::Int(count)),
+            AggregateFn::Exists => Ok(Value::Bool(false)),
+            AggregateFn::Min | AggregateFn::Max if acc == Value::Missing => {
+                Err(EvalError::Missing(format!("{}(…) of no items", a.function.name()).into()))
+            }
+            _ => Ok(acc),
+        }
+    }
+}
+
+/// The items of a time-ordered slice with `from <= at <= to`, found by binary search.
+pub(crate) fn window<T>(items: &[T], at: impl Fn(&T) -> DateTime<FixedOffset>, from: DateTime<FixedOffset>, to: DateTime<FixedOffset>) -> &[T] {
+    let start = items.partition_point(|i| at(i) < from);
+    let end = items.partition_point(|i| at(i) <= to);
+    items.get(start..end.max(start)).unwrap_or(&[])
+}
+
+fn read_field(record: &Decoded, root: Root, path: &[u32]) -> Value {
+    let mut value = match root {
+        Root::Id => return Value::Text(record.id.clone()),
+        Root::At => return Value::DateTime(record.at),
+        Root::Slot(s) => record.slots.get(s as usize).cloned().unwrap_or(Value::Missing),
+    };
+    for &index in path {
+        value = match value {
+            Value::Record(fields) => fields.get(index as usize).cloned().unwrap_or(Value::Missing),
+            other => return other,
+        };
+    }
+    value
+}
+
+fn overflow() -> EvalError {
+    EvalError::Failed("arithmetic overflow".into())
+}
+
+pub(crate) fn local_date(t: &DateTime<FixedOffset>, tz: Tz) -> NaiveDate {
+    t.with_timezone(&tz).date_naive()
+}
+
+/// `age(d)`: the largest n with `d + n years <= today`.
+fn age(birth: NaiveDate, today: NaiveDate) -> Result<i64> {
+    let mut years = i64::from(today.year()).saturating_sub(i64::from(birth.year()));
+    let months = |y: i64| u32::try_from(y.checked_mul(12)?).ok().map(Months::new);
+    let reached = |y: i64| -> bool {
+        if y < 0 {
+            return birth.checked_sub_months(months(y.saturating_neg()).unwrap_or(Months::new(0))).is_some_and(|d| d <= today);
+        }
+        months(y).and_then(|m| birth.checked_add_months(m)).is_some_and(|d| d <= today)
+    };
+    if !reached(years) {
+        years = years.saturating_sub(1);
+    }
+    Ok(years)
+}
+
+/// Moves a datetime by a duration: months in the policy's calendar (clamped to the month's
+/// end), then exact seconds. The result keeps the original offset.
+pub(crate) fn shift(t: DateTime<FixedOffset>, d: Duration, forward: bool, tz: Tz) -> Result<DateTime<FixedOffset>> {
+    let out_of_range = || EvalError::Failed("date out of range".into());
+    let mut result = t;
+    if d.months != 0 {
+        let local: NaiveDateTime = t.with_timezone(&tz).naive_local();
+        let months = Months::new(d.months.unsigned_abs());
+        let moved = if forward == (d.months > 0) { local.checked_add_months(months) } else { local.checked_sub_months(months) };
+        let moved = moved.ok_or_else(out_of_range)?;
+        let instant = match tz.from_local_datetime(&moved) {
+            LocalResult::Single(x) => x,
+            LocalResult::Ambiguous(earliest, _) => earliest,
+            // In a clock-change gap: read the wall time with the offset from before the gap.
+            LocalResult::None => {
+                let offset = tz.offset_from_utc_datetime(&t.naive_utc());
+                let utc = moved.checked_sub_signed(TimeDelta::seconds(i64::from(chrono::Offset::fix(&offset).local_minus_utc())))
+                    .ok_or_else(out_of_range)?;
+                tz.from_utc_datetime(&utc)
+            }
+        };
+        result = instant.with_timezone(t.offset());
+    }
+    if d.seconds != 0 {
+        let delta = TimeDelta::try_seconds(d.seconds).ok_or_else(out_of_range)?;
+        result = if forward { result.checked_add_signed(delta) } else { result.checked_sub_signed(delta) }.ok_or_else(out_of_range)?;
+    }
+    Ok(result)
+}
+
+fn shift_date(date: NaiveDate, d: Duration, forward: bool) -> Result<NaiveDate> {
+    let out_of_range = || EvalError::Failed("date out of range".into());
+    if d.seconds % 86_400 != 0 {
+        return fail("a date moves by whole days, months or years");
+    }
+    let mut result = date;
+    if d.months != 0 {
+        let months = Months::new(d.months.unsigned_abs());
+        result = if forward == (d.months > 0) { result.checked_add_months(months) } else { result.checked_sub_months(months) }
+            .ok_or_else(out_of_range)?;
+    }
+    let days = TimeDelta::try_days(d.seconds / 86_400).ok_or_else(out_of_range)?;
+    if forward { result.checked_add_signed(days) } else { result.checked_sub_signed(days) }.ok_or_else(out_of_range)
+}
+
+fn negate(v: Value) -> Result<Value> {
+    Ok(match v {
+        Value::Int(i) => Value::Int(i.checked_neg().ok_or_else(overflow)?),
+        Value::Decimal(d) => Value::Decimal(-d),
+        Value::Money(m) => Value::Money(Money { amount: -m.amount, ..m }),
+        _ => return fail("internal error: negating a value without a sign"),
+    })
+}
+
+fn as_decimal(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Int(i) => Some(Decimal::from(*i)),
+        Value::Decimal(d) => Some(*d),
+        _ => None,
+    }
+}
+
+fn same_currency(a: &Money, b: &Money) -> Result<Option<iso_currency::Currency>> {
+    match (a.currency, b.currency) {
+        (Some(x), Some(y)) if x != y => fail(format!("currency mismatch: {a} and {b}")),
+        (x, y) => Ok(x.or(y)),
+    }
+}
+
+fn arith(op: Arith, a: Value, b: Value, tz: Tz) -> Result<Value> {
+    let decimal = |x: rust_decimal::Decimal, y: rust_decimal::Decimal| -> Result<rust_decimal::Decimal> {
+        match op {
+            Arith::Add => x.checked_add(y),
+            Arith::Sub => x.checked_sub(y),
+            Arith::Mul => x.checked_mul(y),
+            Arith::Div => {
+                if y.is_zero() {
+                    return fail("division by zero");
+                }
+                x.checked_div(y)
+            }
+        }
+        .ok_or_else(overflow)
+    };
+    use Value::*;
+    Ok(match (a, b) {
+        (Int(x), Int(y)) => match op {
+            Arith::Add => Int(x.checked_add(y).ok_or_else(overflow)?),
+            Arith::Sub => Int(x.checked_sub(y).ok_or_else(overflow)?),
+            Arith::Mul => Int(x.checked_mul(y).ok_or_else(overflow)?),
+            Arith::Div => Decimal(decimal(x.into(), y.into())?),
+        },
+        (Money(x), Money(y)) => {
+            let currency = same_currency(&x, &y)?;
+            match op {
+                Arith::Div => Decimal(decimal(x.amount, y.amount)?),
+                _ => Money(crate::value::Money { amount: decimal(x.amount, y.amount)?, currency }),
+            }
+        }
+        (Money(m), n) if as_decimal(&n).is_some() => {
+            let n = as_decimal(&n).unwrap_or_default();
+            Money(crate::value::Money { amount: decimal(m.amount, n)?, ..m })
+        }
+        (n, Money(m)) if as_decimal(&n).is_some() => {
+            let n = as_decimal(&n).unwrap_or_default();
+            Money(crate::value::Money { amount: decimal(n, m.amount)?, ..m })
+        }
+        (Date(d), Duration(dur)) => Date(shift_date(d, dur, op == Arith::Add)?),
+        (Duration(dur), Date(d)) if op == Arith::Add => Date(shift_date(d, dur, true)?),
+        (DateTime(t), Duration(dur)) => DateTime(shift(t, dur, op == Arith::Add, tz)?),
+        (Duration(dur), DateTime(t)) if op == Arith::Add => DateTime(shift(t, dur, true, tz)?),
+        (Duration(x), Duration(y)) => {
+            let (months, seconds) = if op == Arith::Add {
+                (x.months.checked_add(y.months), x.seconds.checked_add(y.seconds))
+            } else {
+                (x.months.checked_sub(y.months), x.seconds.checked_sub(y.seconds))
+            };
+            Duration(crate::value::Duration { months: months.ok_or_else(overflow)?, seconds: seconds.ok_or_else(overflow)? })
+        }
+        (x, y) => match (as_decimal(&x), as_decimal(&y)) {
+            (Some(x), Some(y)) => Decimal(decimal(x, y)?),
+            _ => return fail("internal error: arithmetic on values of the wrong types"),
+        },
+    })
+}
+
+/// Equality with numeric widening, money currencies checked, sets compared as sets.
+pub(crate) fn equal(a: &Value, b: &Value, tz: Tz) -> Result<bool> {
+    match (a, b) {
+        (Value::Set(x), Value::Set(y)) => {
+            if x.len() != y.len() {
+                return Ok(false);
+            }
+            for item in x.iter() {
+                let mut found = false;
+                for other in y.iter() {
+                    if equal(item, other, tz)? {
+                        found = true;
+                        break;
+                    }
+                }
+                if !found {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        (Value::List(x), Value::List(y)) | (Value::Set(x), Value::List(y)) | (Value::List(x), Value::Set(y)) => {
+            if x.len() != y.len() {
+                return Ok(false);
+            }
+            for (p, q) in x.iter().zip(y.iter()) {
+                if !equal(p, q, tz)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        (Value::Text(x), Value::Text(y)) => Ok(x == y),
+        (Value::Bool(x), Value::Bool(y)) => Ok(x == y),
+        (Value::Enum(i, x), Value::Enum(j, y)) => Ok(i == j && x == y),
+        (Value::Record(x), Value::Record(y)) => Ok(x == y),
+        _ => Ok(compare(a, b, tz)? == Ordering::Equal),
+    }
+}
+
+/// Order of two values of one type.
+pub(crate) fn compare(a: &Value, b: &Value, tz: Tz) -> Result<Ordering> {
+    Ok(match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Money(x), Value::Money(y)) => {
+            same_currency(x, y)?;
+            x.amount.cmp(&y.amount)
+        }
+        (Value::Date(x), Value::Date(y)) => x.cmp(y),
+        (Value::DateTime(x), Value::DateTime(y)) => x.cmp(y),
+        (Value::Date(x), Value::DateTime(y)) => x.cmp(&local_date(y, tz)),
+        (Value::DateTime(x), Value::Date(y)) => local_date(x, tz).cmp(y),
+        (Value::Enum(i, x), Value::Enum(j, y)) if i == j => x.cmp(y),
+        (Value::Text(x), Value::Text(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Duration(x), Value::Duration(y)) => {
+            if (x.months == 0 && y.months == 0) || (x.seconds == 0 && y.seconds == 0) {
+                (x.months, x.seconds).cmp(&(y.months, y.seconds))
+            } else {
+                return fail(format!("cannot compare {x} with {y}: months have no fixed length"));
+            }
+        }
+        (x, y) => match (as_decimal(x), as_decimal(y)) {
+            (Some(p), Some(q)) => p.cmp(&q),
+            _ => return fail("internal error: comparing values of different types"),
+        },
+    })
+}

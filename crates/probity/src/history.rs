@@ -1,0 +1,227 @@
+//! An RM's history: prior actions, breaches and open obligations, kept in time order.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+use crate::action::{Action, Decoded, InputError};
+use crate::program::{BreachField, LadderKey, TypeId};
+use crate::value::Value;
+
+/// The history an evaluation reads: the RM's prior actions, prior breaches and open
+/// obligations. Items of other RMs are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// Prior actions.
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    /// Prior breaches.
+    #[serde(default)]
+    pub breaches: Vec<HistoryBreach>,
+    /// Obligations not yet met.
+    #[serde(default)]
+    pub obligations: Vec<HistoryObligation>,
+}
+
+impl History {
+    /// An empty history.
+    pub fn new() -> Self {
+        History::default()
+    }
+
+    /// Parses `{"actions": [...], "breaches": [...], "obligations": [...]}`.
+    pub fn from_json(text: &str) -> Result<History, InputError> {
+        serde_json::from_str(text).map_err(|e| InputError::Json(format!("history: {e}")))
+    }
+
+    /// The number of items.
+    pub fn len(&self) -> usize {
+        self.actions.len().saturating_add(self.breaches.len()).saturating_add(self.obligations.len())
+    }
+
+    /// Whether the history holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A breach recorded earlier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryBreach {
+    /// The RM; absent means the acting RM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rm: Option<String>,
+    /// The policy id.
+    pub policy: String,
+    /// The rule, conflict or duty id.
+    pub rule: String,
+    /// The severity.
+    pub severity: String,
+    /// The ladder it counts on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<String>,
+    /// When it happened, RFC 3339.
+    pub at: String,
+    /// The id of the action that caused it.
+    pub action: String,
+    /// Its points; absent means the points of its severity in the ladder then in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<i64>,
+}
+
+/// An obligation still open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryObligation {
+    /// The RM; absent means the acting RM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rm: Option<String>,
+    /// The policy id.
+    pub policy: String,
+    /// The duty id.
+    pub duty: String,
+    /// The id of the action that started it.
+    pub action: String,
+    /// Its deadline, RFC 3339.
+    pub due: String,
+    /// The policy version that created it; absent means the version in force when the
+    /// starting action happened (or, if that action is not in the history, at `due`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// A breach as the engine keeps it.
+#[derive(Debug, Clone)]
+pub(crate) struct BreachRecord {
+    pub(crate) policy: Arc<str>,
+    pub(crate) rule: Arc<str>,
+    pub(crate) severity: Arc<str>,
+    pub(crate) ladder: Option<Arc<str>>,
+    pub(crate) ladder_key: Option<LadderKey>,
+    pub(crate) points: i64,
+    pub(crate) action: Arc<str>,
+    pub(crate) at: DateTime<FixedOffset>,
+}
+
+impl BreachRecord {
+    pub(crate) fn field(&self, field: BreachField) -> Value {
+        match field {
+            BreachField::Rule => Value::Text(self.rule.clone()),
+            BreachField::Policy => Value::Text(self.policy.clone()),
+            BreachField::Severity => Value::Text(self.severity.clone()),
+            BreachField::Ladder => self.ladder.clone().map_or(Value::Missing, Value::Text),
+            BreachField::Points => Value::Int(self.points),
+            BreachField::Action => Value::Text(self.action.clone()),
+            BreachField::At => Value::DateTime(self.at),
+        }
+    }
+}
+
+/// An open obligation: the duty (by policy, rule and body index) and the action that
+/// started it.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenObligation {
+    pub(crate) policy: u32,
+    pub(crate) rule: u32,
+    pub(crate) body: u32,
+    pub(crate) trigger: Arc<Decoded>,
+    pub(crate) due: DateTime<FixedOffset>,
+    pub(crate) reported: bool,
+    pub(crate) seq: u64,
+}
+
+/// What aggregates read: time-ordered slices.
+pub(crate) trait HistoryView {
+    fn actions(&self, type_id: TypeId) -> &[Arc<Decoded>];
+    fn breaches(&self) -> &[BreachRecord];
+}
+
+/// Items kept in time order; old ones are dropped from the front.
+#[derive(Debug, Clone)]
+pub(crate) struct TimeOrdered<T> {
+    items: Vec<T>,
+    start: usize,
+}
+
+impl<T> Default for TimeOrdered<T> {
+    fn default() -> Self {
+        TimeOrdered { items: Vec::new(), start: 0 }
+    }
+}
+
+impl<T> TimeOrdered<T> {
+    pub(crate) fn as_slice(&self) -> &[T] {
+        self.items.get(self.start..).unwrap_or(&[])
+    }
+
+    /// Inserts after every item at or before `at` (so equal timestamps keep arrival order).
+    pub(crate) fn insert(&mut self, item: T, at: impl Fn(&T) -> DateTime<FixedOffset>) {
+        let t = at(&item);
+        if self.items.last().is_none_or(|last| at(last) <= t) {
+            self.items.push(item);
+        } else {
+            let index = self.start.saturating_add(self.as_slice().partition_point(|i| at(i) <= t));
+            self.items.insert(index.min(self.items.len()), item);
+        }
+    }
+
+    /// Drops the items before `cutoff`.
+    pub(crate) fn prune_before(&mut self, cutoff: DateTime<FixedOffset>, at: impl Fn(&T) -> DateTime<FixedOffset>) {
+        let dropped = self.as_slice().partition_point(|i| at(i) < cutoff);
+        self.start = self.start.saturating_add(dropped);
+        if self.start > 32 && self.start.saturating_mul(2) > self.items.len() {
+            self.items.drain(..self.start.min(self.items.len()));
+            self.start = 0;
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len().saturating_sub(self.start)
+    }
+}
+
+/// One RM's history as the engine keeps it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RmHistory {
+    /// By action type; only the types some window reads hold items.
+    pub(crate) actions: Vec<TimeOrdered<Arc<Decoded>>>,
+    pub(crate) breaches: TimeOrdered<BreachRecord>,
+    pub(crate) obligations: Vec<OpenObligation>,
+    pub(crate) clock: Option<DateTime<FixedOffset>>,
+}
+
+impl HistoryView for RmHistory {
+    fn actions(&self, type_id: TypeId) -> &[Arc<Decoded>] {
+        self.actions.get(type_id as usize).map_or(&[], TimeOrdered::as_slice)
+    }
+
+    fn breaches(&self) -> &[BreachRecord] {
+        self.breaches.as_slice()
+    }
+}
+
+impl RmHistory {
+    pub(crate) fn record_action(&mut self, action: Arc<Decoded>) {
+        let Some(t) = action.type_id else { return };
+        let index = t as usize;
+        if self.actions.len() <= index {
+            self.actions.resize_with(index.saturating_add(1), TimeOrdered::default);
+        }
+        if let Some(list) = self.actions.get_mut(index) {
+            list.insert(action, |d| d.at);
+        }
+    }
+
+    pub(crate) fn record_breach(&mut self, breach: BreachRecord) {
+        self.breaches.insert(breach, |b| b.at);
+    }
+
+    /// How many items the history holds (for limits and tests).
+    pub(crate) fn size(&self) -> usize {
+        let actions: usize = self.actions.iter().map(TimeOrdered::len).sum();
+        actions.saturating_add(self.breaches.len()).saturating_add(self.obligations.len())
+    }
+}

@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod action;
+mod ast;
+mod check;
+mod decision;
+mod diagnostics;
+mod engine;
+mod eval;
+mod history;
+mod ledger;
+pub mod limits;
+mod parse;
+mod policy_set;
+mod program;
+mod value;
+
+pub use action::{Action, InputError};
+pub use decision::{AppliedPolicy, Decision, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction, Verdict};
+pub use diagnostics::{Diagnostic, DiagnosticRecord, Diagnostics, RelatedRecord, Severity, SourceFile};
+pub use engine::Engine;
+pub use history::{History, HistoryBreach, HistoryObligation};
+pub use ledger::{Ledger, Submission};
+pub use policy_set::{LoadError, PolicySet};

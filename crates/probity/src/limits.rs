@@ -1,0 +1,25 @@
+//! Limits that keep every input bounded. Each limit, when reached, is an error value.
+
+/// The largest policy file accepted, in bytes.
+pub const MAX_SOURCE_BYTES: usize = 1 << 20;
+
+/// The deepest nesting of brackets in a policy file.
+pub const MAX_NESTING: usize = 40;
+
+/// The most rules, conflicts and duties a policy set may hold.
+pub const MAX_RULES: usize = 100_000;
+
+/// The pest call budget for one declaration (guards against pathological backtracking).
+pub const PARSER_CALL_LIMIT: usize = 50_000_000;
+
+/// The largest action JSON accepted, in bytes.
+pub const MAX_ACTION_BYTES: usize = 1 << 20;
+
+/// The deepest nesting of arrays and objects in action or history JSON.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// The most history items (actions, breaches and obligations together) one evaluation accepts.
+pub const MAX_HISTORY_ITEMS: usize = 10_000_000;
+
+/// The most expression steps one rule may take for one action; aggregates count each item.
+pub const MAX_EVALUATION_STEPS: u64 = 10_000_000;

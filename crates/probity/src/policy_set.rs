@@ -1,0 +1,302 @@
+//! Loading a policy set: every file parsed and checked, versions ordered, retention computed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use sha2::{Digest, Sha256};
+
+use crate::check::{check_file, Shared};
+use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile};
+use crate::eval::local_date;
+use crate::limits;
+use crate::parse::parse_file;
+use crate::program::{Expr, LadderKey, Policy, Schema, Source};
+use crate::value::Duration;
+
+/// A loaded, checked and compiled set of policy files.
+#[derive(Debug)]
+pub struct PolicySet {
+    pub(crate) schema: Schema,
+    /// Ordered by policy id, then by `effective`.
+    pub(crate) policies: Vec<Policy>,
+    /// For each policy: the day its version stops applying (its `until`, or the next version's
+    /// `effective`).
+    pub(crate) ends: Vec<Option<NaiveDate>>,
+    /// Each policy id with the range of its versions in `policies`.
+    pub(crate) groups: Vec<(Arc<str>, std::ops::Range<usize>)>,
+    pub(crate) ladder_keys: Vec<(Arc<str>, Arc<str>)>,
+    /// How long history of each action type must be kept (`None`: not at all).
+    pub(crate) action_retention: Vec<Option<i64>>,
+    /// How long breaches must be kept, in seconds.
+    pub(crate) breach_retention: Option<i64>,
+    /// The longest window of all, in seconds (an upper bound).
+    pub(crate) longest_window: i64,
+    warnings: Vec<Diagnostic>,
+}
+
+/// Why a policy directory did not load.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// A file or directory could not be read.
+    #[error("cannot read `{path}`: {message}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The policy text has errors.
+    #[error(transparent)]
+    Policy(#[from] Diagnostics),
+}
+
+impl PolicySet {
+    /// Loads policies from named sources (a name, usually a file name, and the text).
+    /// On failure, returns every diagnostic (errors and warnings).
+    pub fn from_sources<I, N, T>(sources: I) -> Result<PolicySet, Diagnostics>
+    where
+        I: IntoIterator<Item = (N, T)>,
+        N: Into<String>,
+        T: Into<String>,
+    {
+        let files = sources.into_iter().map(|(n, t)| Arc::new(SourceFile::new(n, t))).collect();
+        load(files)
+    }
+
+    /// Loads every `.probity` file under a directory (recursively, in path order).
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<PolicySet, LoadError> {
+        let mut paths = Vec::new();
+        collect_policy_files(dir.as_ref(), 0, &mut paths)?;
+        paths.sort();
+        let mut sources = Vec::new();
+        for path in paths {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| LoadError::Io { path: path.clone(), message: e.to_string() })?;
+            sources.push((path.display().to_string(), text));
+        }
+        Ok(PolicySet::from_sources(sources)?)
+    }
+
+    /// Checks sources without keeping the result: every error and warning, in order.
+    pub fn diagnose<I, N, T>(sources: I) -> Diagnostics
+    where
+        I: IntoIterator<Item = (N, T)>,
+        N: Into<String>,
+        T: Into<String>,
+    {
+        match PolicySet::from_sources(sources) {
+            Ok(set) => Diagnostics::new(set.warnings),
+            Err(diagnostics) => diagnostics,
+        }
+    }
+
+    /// The warnings of a successful load.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// `(id, version)` of every loaded policy file, ordered by id and effective date.
+    pub fn versions(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.policies.iter().map(|p| (&*p.id, &*p.version))
+    }
+
+    /// The number of rules, conflicts and duties across all files.
+    pub fn rule_count(&self) -> usize {
+        self.policies.iter().map(|p| p.rules.len()).sum()
+    }
+
+    /// The versions in force at an instant: one per policy id at most, ordered by id.
+    pub(crate) fn in_force(&self, at: &DateTime<FixedOffset>) -> impl Iterator<Item = usize> + '_ {
+        let at = *at;
+        self.groups.iter().filter_map(move |(_, range)| {
+            range.clone().find(|&i| {
+                let Some(policy) = self.policies.get(i) else { return false };
+                let day = local_date(&at, policy.timezone);
+                let end = self.ends.get(i).copied().flatten();
+                policy.effective <= day && end.is_none_or(|e| day < e)
+            })
+        })
+    }
+
+    /// The version of a policy id in force at an instant, or one named by version string.
+    pub(crate) fn version_of(&self, id: &str, version: Option<&str>, at: &DateTime<FixedOffset>) -> Option<usize> {
+        let (_, range) = self.groups.iter().find(|(g, _)| **g == *id)?;
+        match version {
+            Some(v) => range.clone().find(|&i| self.policies.get(i).is_some_and(|p| *p.version == *v)),
+            None => self.in_force(at).find(|i| range.contains(i)),
+        }
+    }
+
+    pub(crate) fn ladder_key(&self, policy: &str, ladder: &str) -> Option<LadderKey> {
+        let index = self.ladder_keys.iter().position(|(p, l)| **p == *policy && **l == *ladder)?;
+        u32::try_from(index).ok()
+    }
+}
+
+fn collect_policy_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    if depth > 32 {
+        return Err(LoadError::Io { path: dir.to_path_buf(), message: "directories nest too deep".into() });
+    }
+    let io = |e: std::io::Error| LoadError::Io { path: dir.to_path_buf(), message: e.to_string() };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_dir() {
+            collect_policy_files(&path, depth.saturating_add(1), out)?;
+        } else if path.extension().is_some_and(|e| e == "probity") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn load(files: Vec<Arc<SourceFile>>) -> Result<PolicySet, Diagnostics> {
+    let mut diagnostics = Vec::new();
+    let mut schema = Schema::default();
+    let mut ladder_keys = Vec::new();
+    let mut compiled: Vec<(Policy, Arc<SourceFile>, crate::ast::Span)> = Vec::new();
+    for source in &files {
+        let (file, mut errors) = parse_file(source);
+        let failed = !errors.is_empty();
+        diagnostics.append(&mut errors);
+        let Some(file) = file else { continue };
+        if failed {
+            continue;
+        }
+        let digest: Arc<str> = format!("sha256:{:x}", Sha256::digest(source.text().as_bytes())).into();
+        let header_span = file.header.id.span.clone();
+        let (policy, mut found) =
+            check_file(source, &file, digest, Shared { schema: &mut schema, ladder_keys: &mut ladder_keys });
+        diagnostics.append(&mut found);
+        if let Some(policy) = policy {
+            compiled.push((policy, Arc::clone(source), header_span));
+        }
+    }
+    let rules: usize = compiled.iter().map(|(p, ..)| p.rules.len()).sum();
+    if rules > limits::MAX_RULES {
+        diagnostics.push(Diagnostic::error(
+            "P0006",
+            format!("the policy set has {rules} rules, more than the limit of {}", limits::MAX_RULES),
+        ));
+    }
+    compiled.sort_by(|(a, ..), (b, ..)| (&a.id, a.effective).cmp(&(&b.id, b.effective)));
+    let ends = version_ends(&compiled, &mut diagnostics);
+    if diagnostics.iter().any(|d| d.severity() == crate::Severity::Error) {
+        return Err(Diagnostics::new(diagnostics));
+    }
+    let policies: Vec<Policy> = compiled.into_iter().map(|(p, ..)| p).collect();
+    let mut groups: Vec<(Arc<str>, std::ops::Range<usize>)> = Vec::new();
+    for (i, p) in policies.iter().enumerate() {
+        match groups.last_mut() {
+            Some((id, range)) if *id == p.id => range.end = i.saturating_add(1),
+            _ => groups.push((Arc::clone(&p.id), i..i.saturating_add(1))),
+        }
+    }
+    let (action_retention, breach_retention) = retention(&schema, &policies);
+    let longest_window = action_retention.iter().flatten().chain(breach_retention.iter()).copied().max().unwrap_or(0);
+    crate::diagnostics::sort(&mut diagnostics);
+    Ok(PolicySet {
+        schema,
+        policies,
+        ends,
+        groups,
+        ladder_keys,
+        action_retention,
+        breach_retention,
+        longest_window,
+        warnings: diagnostics,
+    })
+}
+
+/// When each version stops applying; overlapping versions of one id are load errors.
+fn version_ends(
+    compiled: &[(Policy, Arc<SourceFile>, crate::ast::Span)],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Option<NaiveDate>> {
+    let mut ends = Vec::with_capacity(compiled.len());
+    for (i, (policy, source, span)) in compiled.iter().enumerate() {
+        let next = compiled.get(i.saturating_add(1)).filter(|(n, ..)| n.id == policy.id);
+        let end = match (policy.until, next) {
+            (None, None) => None,
+            (Some(u), None) => Some(u),
+            (None, Some((n, ..))) => Some(n.effective),
+            (Some(u), Some((n, ..))) => Some(u.min(n.effective)),
+        };
+        if let Some((n, next_source, next_span)) = next {
+            let overlap = n.effective == policy.effective || policy.until.is_some_and(|u| u > n.effective);
+            if overlap {
+                let message = format!(
+                    "versions `{}` and `{}` of policy `{}` are in force at the same time",
+                    policy.version, n.version, policy.id
+                );
+                let help = if n.effective == policy.effective {
+                    "two versions cannot take effect on the same day: change one `effective` date"
+                } else {
+                    "end the earlier version (`until`) on or before the later version's `effective` date"
+                };
+                diagnostics.push(
+                    Diagnostic::error("P0305", message)
+                        .at(next_source, next_span.clone())
+                        .with_related("the other version", source, span.clone())
+                        .with_help(help),
+                );
+            }
+        }
+        ends.push(end);
+    }
+    ends
+}
+
+/// How long each kind of history must be kept for the windows that read it.
+fn retention(schema: &Schema, policies: &[Policy]) -> (Vec<Option<i64>>, Option<i64>) {
+    let mut actions: Vec<Option<i64>> = vec![None; schema.action_types.len()];
+    let mut breaches: Option<i64> = None;
+    let mut note = |source: &Source, window: Duration| {
+        let secs = Some(window.upper_bound_seconds());
+        match source {
+            Source::Actions(t) => {
+                if let Some(slot) = actions.get_mut(*t as usize) {
+                    *slot = (*slot).max(secs);
+                }
+            }
+            Source::Breaches => breaches = breaches.max(secs),
+        }
+    };
+    for policy in policies {
+        for ladder in &policy.ladders {
+            note(&Source::Breaches, ladder.window);
+        }
+        for rule in &policy.rules {
+            for body in &rule.bodies {
+                let exprs = body.lets.iter().chain(&body.when).chain(&body.unless).chain(&body.require).chain(&body.fulfilment);
+                for e in exprs {
+                    visit_aggregates(e, &mut note);
+                }
+            }
+        }
+    }
+    (actions, breaches)
+}
+
+fn visit_aggregates(e: &Expr, f: &mut impl FnMut(&Source, Duration)) {
+    match e {
+        Expr::Aggregate(a) => {
+            f(&a.source, a.window);
+            for inner in a.field.iter().chain(&a.filter) {
+                visit_aggregates(inner, f);
+            }
+        }
+        Expr::Not(x) | Expr::Neg(x) | Expr::Presence(x, _) => visit_aggregates(x, f),
+        Expr::And(a, b) | Expr::Or(a, b) | Expr::Compare(_, a, b) | Expr::Arith(_, a, b) | Expr::TextContains(a, b) => {
+            visit_aggregates(a, f);
+            visit_aggregates(b, f);
+        }
+        Expr::Member { element, collection, .. } => {
+            visit_aggregates(element, f);
+            visit_aggregates(collection, f);
+        }
+        Expr::Call(_, args) | Expr::Set(args) => args.iter().for_each(|a| visit_aggregates(a, f)),
+        Expr::Const(_) | Expr::Field { .. } | Expr::BreachField(_) | Expr::Let(_) | Expr::Now | Expr::Today => {}
+    }
+}

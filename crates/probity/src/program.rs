@@ -1,0 +1,304 @@
+//! The compiled form of a policy set: names resolved to indices, types checked, rules indexed
+//! by action type. Nothing here is looked up by name while evaluating.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+use crate::ast::{AggregateFn, RuleKind};
+use crate::decision::Verdict;
+use crate::value::{Duration, EnumId, EnumNames, RecordId, Ty, Value};
+
+/// An action type's index in the policy set.
+pub(crate) type TypeId = u32;
+/// A ladder's index in the policy set (policy id and ladder id, across versions).
+pub(crate) type LadderKey = u32;
+
+/// The types every policy file shares: action types with their decoded slots, enums, records.
+#[derive(Debug, Default)]
+pub(crate) struct Schema {
+    pub(crate) action_types: Vec<ActionType>,
+    pub(crate) type_ids: HashMap<String, TypeId>,
+    pub(crate) enums: Vec<Vec<Arc<str>>>,
+    pub(crate) records: Vec<RecordType>,
+}
+
+/// An action type: the union of the fields its declarations give, one slot per distinct
+/// (field, type) pair, so an action is decoded once however many policies read it.
+#[derive(Debug, Default)]
+pub(crate) struct ActionType {
+    pub(crate) name: Arc<str>,
+    pub(crate) slots: Vec<Slot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Slot {
+    pub(crate) field: Arc<str>,
+    pub(crate) ty: Ty,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct RecordType {
+    pub(crate) name: Arc<str>,
+    pub(crate) fields: Vec<(Arc<str>, Ty, bool)>,
+}
+
+impl Schema {
+    pub(crate) fn intern_enum(&mut self, members: Vec<Arc<str>>) -> EnumId {
+        intern(&mut self.enums, members)
+    }
+
+    pub(crate) fn intern_record(&mut self, record: RecordType) -> RecordId {
+        intern(&mut self.records, record)
+    }
+
+    pub(crate) fn action_type(&mut self, name: &str) -> TypeId {
+        if let Some(&id) = self.type_ids.get(name) {
+            return id;
+        }
+        let id = u32::try_from(self.action_types.len()).unwrap_or(u32::MAX);
+        self.action_types.push(ActionType { name: name.into(), slots: Vec::new() });
+        self.type_ids.insert(name.to_string(), id);
+        id
+    }
+
+    pub(crate) fn slot(&mut self, type_id: TypeId, field: &str, ty: &Ty) -> u32 {
+        let Some(action) = self.action_types.get_mut(type_id as usize) else { return u32::MAX };
+        let slot = Slot { field: field.into(), ty: ty.clone() };
+        intern(&mut action.slots, slot)
+    }
+}
+
+impl EnumNames for Schema {
+    fn member(&self, id: EnumId, index: u32) -> Option<&str> {
+        self.enums.get(id as usize)?.get(index as usize).map(|s| &**s)
+    }
+}
+
+fn intern<T: PartialEq>(table: &mut Vec<T>, item: T) -> u32 {
+    let index = table.iter().position(|t| *t == item).unwrap_or_else(|| {
+        table.push(item);
+        table.len().saturating_sub(1)
+    });
+    u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+/// One policy file, compiled.
+#[derive(Debug)]
+pub(crate) struct Policy {
+    pub(crate) id: Arc<str>,
+    pub(crate) version: Arc<str>,
+    pub(crate) digest: Arc<str>,
+    pub(crate) file: Arc<str>,
+    pub(crate) effective: NaiveDate,
+    pub(crate) until: Option<NaiveDate>,
+    pub(crate) timezone: Tz,
+    pub(crate) on_error: Verdict,
+    pub(crate) rules: Vec<Rule>,
+    /// For each action type, the rule bodies to run, in file order: (rule, body).
+    pub(crate) by_type: HashMap<TypeId, Vec<(u32, u32)>>,
+    pub(crate) ladders: Vec<Ladder>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Rule {
+    pub(crate) id: Arc<str>,
+    pub(crate) kind: RuleKind,
+    pub(crate) title: Option<Arc<str>>,
+    pub(crate) cites: Vec<Arc<str>>,
+    pub(crate) outcomes: Outcomes,
+    pub(crate) deadline: Option<Deadline>,
+    pub(crate) bodies: Vec<Body>,
+}
+
+/// The outcomes of a rule's `then` (or a duty's `otherwise`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Outcomes {
+    pub(crate) keywords: Vec<&'static str>,
+    pub(crate) verdict: Option<Verdict>,
+    pub(crate) breach: Option<BreachOutcome>,
+    pub(crate) escalations: Vec<Arc<str>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct BreachOutcome {
+    pub(crate) severity: Arc<str>,
+    /// Index of the ladder in its policy.
+    pub(crate) ladder: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Deadline {
+    pub(crate) within: Duration,
+    pub(crate) fulfilled_by: TypeId,
+}
+
+/// A rule compiled for one of the action types it is `on`.
+#[derive(Debug)]
+pub(crate) struct Body {
+    pub(crate) action_type: TypeId,
+    pub(crate) lets: Vec<Expr>,
+    pub(crate) when: Option<Expr>,
+    pub(crate) unless: Option<Expr>,
+    pub(crate) require: Option<Expr>,
+    /// For a duty with a deadline: the `fulfilled by … where` predicate.
+    pub(crate) fulfilment: Option<Expr>,
+    pub(crate) messages: Vec<Message>,
+    /// Evidence labels: the paths, `let`s and aggregates the body reads, in source order.
+    pub(crate) evidence: Vec<Arc<str>>,
+    /// For each `let`, its evidence index.
+    pub(crate) let_evidence: Vec<u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Message {
+    pub(crate) lang: Option<Arc<str>>,
+    pub(crate) parts: Vec<MessagePart>,
+}
+
+#[derive(Debug)]
+pub(crate) enum MessagePart {
+    Literal(Arc<str>),
+    Value(Expr),
+}
+
+#[derive(Debug)]
+pub(crate) struct Ladder {
+    pub(crate) key: LadderKey,
+    pub(crate) id: Arc<str>,
+    pub(crate) window: Duration,
+    pub(crate) points: Vec<(Arc<str>, i64)>,
+    pub(crate) steps: Vec<(i64, Arc<str>)>,
+}
+
+impl Ladder {
+    pub(crate) fn points_of(&self, severity: &str) -> Option<i64> {
+        self.points.iter().find(|(s, _)| &**s == severity).map(|(_, p)| *p)
+    }
+
+    pub(crate) fn step_for(&self, total: i64) -> Option<&Arc<str>> {
+        self.steps.iter().rev().find(|(threshold, _)| *threshold <= total).map(|(_, label)| label)
+    }
+}
+
+/// Where a field path starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Root {
+    /// A declared field of the action type, by slot.
+    Slot(u32),
+    Id,
+    At,
+}
+
+/// The fields of a breach, as history items in `breach` aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BreachField {
+    Rule,
+    Policy,
+    Severity,
+    Ladder,
+    Points,
+    Action,
+    At,
+}
+
+impl BreachField {
+    pub(crate) const ALL: [(&'static str, BreachField, Ty); 7] = [
+        ("rule", BreachField::Rule, Ty::Text),
+        ("policy", BreachField::Policy, Ty::Text),
+        ("severity", BreachField::Severity, Ty::Text),
+        ("ladder", BreachField::Ladder, Ty::Text),
+        ("points", BreachField::Points, Ty::Int),
+        ("action", BreachField::Action, Ty::Text),
+        ("at", BreachField::At, Ty::DateTime),
+    ];
+}
+
+/// Which record a path reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subject {
+    /// The action being decided (in a fulfilment predicate: the action that created the
+    /// obligation).
+    Action,
+    /// The history item of an aggregate, or the later action of a fulfilment predicate.
+    Item,
+}
+
+#[derive(Debug)]
+pub(crate) enum Expr {
+    Const(Value),
+    Field { subject: Subject, root: Root, path: Box<[u32]>, evidence: Option<u32>, label: Arc<str> },
+    BreachField(BreachField),
+    Let(u32),
+    Now,
+    Today,
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Compare(Comparison, Box<Expr>, Box<Expr>),
+    Member { element: Box<Expr>, collection: Box<Expr>, negated: bool },
+    TextContains(Box<Expr>, Box<Expr>),
+    Arith(Arith, Box<Expr>, Box<Expr>),
+    Presence(Box<Expr>, bool),
+    Call(Function, Vec<Expr>),
+    Aggregate(Box<Aggregate>),
+    Set(Vec<Expr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Comparison {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Function {
+    Year,
+    Month,
+    Age,
+    DaysBetween,
+    Date,
+    Hour,
+    Weekday,
+    Len,
+    Lower,
+    Abs,
+    Min,
+    Max,
+    Amount,
+    Currency,
+}
+
+#[derive(Debug)]
+pub(crate) enum Source {
+    Actions(TypeId),
+    Breaches,
+}
+
+#[derive(Debug)]
+pub(crate) struct Aggregate {
+    pub(crate) function: AggregateFn,
+    pub(crate) source: Source,
+    /// The summed (or compared) field of each item.
+    pub(crate) field: Option<Expr>,
+    pub(crate) filter: Option<Expr>,
+    pub(crate) window: Duration,
+    /// The zero of a sum, by the field's type.
+    pub(crate) zero: Value,
+    pub(crate) evidence: Option<u32>,
+}
