@@ -29,6 +29,20 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Decide on one action (JSON file, or `-` for standard input) and print the decision JSON.
+    Eval {
+        /// The directory of policy files.
+        #[arg(long)]
+        policies: PathBuf,
+        /// The action, as a JSON file.
+        action: PathBuf,
+        /// The RM's history: `{"actions": [...], "breaches": [...], "obligations": [...]}`.
+        #[arg(long)]
+        history: Option<PathBuf>,
+        /// Pretty-print the decision.
+        #[arg(long)]
+        pretty: bool,
+    },
     /// Run test files (YAML cases) and print a diff for every failure.
     Test {
         /// Test files, or directories searched for `*.yaml`.
@@ -48,6 +62,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
         Command::Test { files } => test(&files),
+        Command::Eval { policies, action, history, pretty } => eval(&policies, &action, history.as_deref(), pretty),
     };
     match result {
         Ok(code) => code,
@@ -151,4 +166,32 @@ fn test(paths: &[PathBuf]) -> Result<ExitCode, String> {
     }
     let _ = writeln!(out, "{passed} passed, {failed} failed");
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn read_input(path: &Path) -> Result<String, String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| format!("cannot read standard input: {e}"))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+}
+
+fn load_policies(dir: &Path) -> Result<PolicySet, String> {
+    PolicySet::from_dir(dir).map_err(|e| match e {
+        probity::LoadError::Policy(d) => format!("the policies in `{}` do not load:\n{}", dir.display(), d.render()),
+        other => other.to_string(),
+    })
+}
+
+fn eval(policies: &Path, action: &Path, history: Option<&Path>, pretty: bool) -> Result<ExitCode, String> {
+    let engine = probity::Engine::new(load_policies(policies)?);
+    let action_text = read_input(action)?;
+    let history_text = history.map(read_input).transpose()?;
+    let decision = engine
+        .evaluate_json(&action_text, history_text.as_deref())
+        .map_err(|e| format!("`{}`: {e}", action.display()))?;
+    let json = if pretty { serde_json::to_string_pretty(&decision) } else { serde_json::to_string(&decision) };
+    println!("{}", json.map_err(|e| e.to_string())?);
+    Ok(ExitCode::SUCCESS)
 }

@@ -168,7 +168,6 @@ impl<'a> Checker<'a> {
             id: policy_id,
             version,
             digest,
-            file: self.source.name().into(),
             effective,
             until,
             timezone,
@@ -613,15 +612,15 @@ impl<'a> Checker<'a> {
             if let_infos.iter().any(|l| l.name == name.name) {
                 self.error("P0302", format!("`let {}` is defined twice", name.name), name.span.clone());
             }
+            // A let is evidence under its own name, in source order.
+            let_evidence.push(evidence_slot(&mut evidence, &name.name));
             let mut scope = Scope { action, item: ItemScope::None, visible_lets: i, evidence: Some(&mut evidence), dynamic: false };
             let (ir, ty) = self.expr(e, &mut scope, &mut let_infos);
             compiled_lets.push(ir);
             let_infos.push(LetInfo { name: name.name.clone(), ty, span: name.span.clone(), used: false });
-            // A let is evidence under its own name.
-            let_evidence.push(evidence_slot(&mut evidence, &name.name));
         }
         let all = let_infos.len();
-        let mut condition = |this: &mut Self, e: Option<&ast::Expr>, what: &str, evidence: &mut Vec<Arc<str>>, let_infos: &mut Vec<LetInfo>| {
+        let condition = |this: &mut Self, e: Option<&ast::Expr>, what: &str, evidence: &mut Vec<Arc<str>>, let_infos: &mut Vec<LetInfo>| {
             e.map(|e| {
                 let mut scope = Scope { action, item: ItemScope::None, visible_lets: all, evidence: Some(evidence), dynamic: false };
                 let (ir, ty) = this.expr(e, &mut scope, let_infos);
@@ -1274,6 +1273,8 @@ impl<'a> Checker<'a> {
                 return (Expr::Const(Value::Missing), Ty::Error);
             }
         };
+        let label = normalise_space(self.source.text().get(e.span.clone()).unwrap_or(fname));
+        let evidence = scope.evidence.as_deref_mut().map(|ev| evidence_slot(ev, &label));
         let mut field_ir = None;
         let mut field_ty = Ty::Int;
         if let Some(f) = &a.field {
@@ -1310,8 +1311,6 @@ impl<'a> Checker<'a> {
                 }
             },
         };
-        let label = normalise_space(self.source.text().get(e.span.clone()).unwrap_or(fname));
-        let evidence = scope.evidence.as_deref_mut().map(|ev| evidence_slot(ev, &label));
         let aggregate = Aggregate { function: a.function, source, field: field_ir, filter, window, zero, evidence };
         (Expr::Aggregate(Box::new(aggregate)), result_ty)
     }

@@ -59,7 +59,10 @@ pub enum Severity {
 
 /// One problem in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
+pub struct Diagnostic(Box<Inner>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inner {
     code: &'static str,
     severity: Severity,
     message: String,
@@ -72,7 +75,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub(crate) fn error(code: &'static str, message: impl Into<String>) -> Self {
-        Diagnostic {
+        Diagnostic(Box::new(Inner {
             code,
             severity: Severity::Error,
             message: message.into(),
@@ -81,26 +84,28 @@ impl Diagnostic {
             source: None,
             span: 0..0,
             related: Vec::new(),
-        }
+        }))
     }
 
     pub(crate) fn warning(code: &'static str, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+        let mut d = Diagnostic::error(code, message);
+        d.0.severity = Severity::Warning;
+        d
     }
 
     pub(crate) fn at(mut self, source: &Arc<SourceFile>, span: Range<usize>) -> Self {
-        self.source = Some(Arc::clone(source));
-        self.span = span;
+        self.0.source = Some(Arc::clone(source));
+        self.0.span = span;
         self
     }
 
     pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.0.help = Some(help.into());
         self
     }
 
     pub(crate) fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
+        self.0.label = Some(label.into());
         self
     }
 
@@ -110,61 +115,62 @@ impl Diagnostic {
         source: &Arc<SourceFile>,
         span: Range<usize>,
     ) -> Self {
-        self.related.push((message.into(), Arc::clone(source), span));
+        self.0.related.push((message.into(), Arc::clone(source), span));
         self
     }
 
     /// The stable code, such as `P0102`.
     pub fn code(&self) -> &'static str {
-        self.code
+        self.0.code
     }
 
     /// Error or warning.
     pub fn severity(&self) -> Severity {
-        self.severity
+        self.0.severity
     }
 
     /// What is wrong, in one line.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Advice on how to fix it, when there is any.
     pub fn help(&self) -> Option<&str> {
-        self.help.as_deref()
+        self.0.help.as_deref()
     }
 
     /// The file the diagnostic points into (empty when it has no place).
     pub fn file(&self) -> &str {
-        self.source.as_ref().map_or("", |s| s.name())
+        self.0.source.as_ref().map_or("", |s| s.name())
     }
 
     /// The byte range the diagnostic points at.
     pub fn span(&self) -> Range<usize> {
-        self.span.clone()
+        self.0.span.clone()
     }
 
     /// The 1-based line and column where the diagnostic starts.
     pub fn line_column(&self) -> (usize, usize) {
-        self.source.as_ref().map_or((0, 0), |s| s.line_column(self.span.start))
+        self.0.source.as_ref().map_or((0, 0), |s| s.line_column(self.0.span.start))
     }
 
     /// The serialisable record shared by every surface.
     pub fn record(&self) -> DiagnosticRecord {
         let (line, column) = self.line_column();
         let (end_line, end_column) =
-            self.source.as_ref().map_or((0, 0), |s| s.line_column(self.span.end));
+            self.0.source.as_ref().map_or((0, 0), |s| s.line_column(self.0.span.end));
         DiagnosticRecord {
-            code: self.code.to_string(),
-            severity: self.severity,
-            message: self.message.clone(),
-            help: self.help.clone(),
+            code: self.0.code.to_string(),
+            severity: self.0.severity,
+            message: self.0.message.clone(),
+            help: self.0.help.clone(),
             file: self.file().to_string(),
             line,
             column,
             end_line,
             end_column,
             related: self
+                .0
                 .related
                 .iter()
                 .map(|(message, source, span)| {
@@ -207,12 +213,12 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (line, column) = self.line_column();
-        let kind = match self.severity {
+        let kind = match self.0.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{}:{line}:{column}: {kind}[{}]: {}", self.file(), self.code, self.message)?;
-        if let Some(help) = &self.help {
+        write!(f, "{}:{line}:{column}: {kind}[{}]: {}", self.file(), self.0.code, self.0.message)?;
+        if let Some(help) = &self.0.help {
             write!(f, " (help: {help})")?;
         }
         Ok(())
@@ -230,7 +236,7 @@ impl fmt::Debug for Report<'_> {
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.message)
+        f.write_str(&self.0.0.message)
     }
 }
 
@@ -257,33 +263,33 @@ impl miette::SourceCode for SourceFile {
 
 impl miette::Diagnostic for Report<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(self.0.code))
+        Some(Box::new(self.0.0.code))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.0.severity {
+        Some(match self.0.0.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
         })
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.0.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.0.0.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.0.source.as_ref().map(|s| s.as_ref() as &dyn miette::SourceCode)
+        self.0.0.source.as_ref().map(|s| s.as_ref() as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        self.0.source.as_ref()?;
-        let len = self.0.span.end.saturating_sub(self.0.span.start);
+        self.0.0.source.as_ref()?;
+        let len = self.0.0.span.end.saturating_sub(self.0.0.span.start);
         let main = miette::LabeledSpan::new_primary_with_span(
-            self.0.label.clone(),
-            (self.0.span.start, len),
+            self.0.0.label.clone(),
+            (self.0.0.span.start, len),
         );
-        let same_file = self.0.related.iter().filter(|(_, source, _)| {
-            self.0.source.as_ref().is_some_and(|s| Arc::ptr_eq(s, source))
+        let same_file = self.0.0.related.iter().filter(|(_, source, _)| {
+            self.0.0.source.as_ref().is_some_and(|s| Arc::ptr_eq(s, source))
         });
         let related = same_file.map(|(message, _, span)| {
             miette::LabeledSpan::new_with_span(
@@ -351,7 +357,7 @@ impl Diagnostics {
 
     /// Only the errors.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.0.iter().filter(|d| d.severity == Severity::Error)
+        self.0.iter().filter(|d| d.0.severity == Severity::Error)
     }
 
     /// Whether any diagnostic is an error.
@@ -401,7 +407,7 @@ impl<'a> IntoIterator for &'a Diagnostics {
 
 pub(crate) fn sort(list: &mut [Diagnostic]) {
     list.sort_by(|a, b| {
-        (a.file(), a.span.start, a.severity, a.code).cmp(&(b.file(), b.span.start, b.severity, b.code))
+        (a.file(), a.0.span.start, a.0.severity, a.0.code).cmp(&(b.file(), b.0.span.start, b.0.severity, b.0.code))
     });
 }
 

@@ -454,8 +454,8 @@ fn shift_date(date: NaiveDate, d: Duration, forward: bool) -> Result<NaiveDate> 
 fn negate(v: Value) -> Result<Value> {
     Ok(match v {
         Value::Int(i) => Value::Int(i.checked_neg().ok_or_else(overflow)?),
-        Value::Decimal(d) => Value::Decimal(-d),
-        Value::Money(m) => Value::Money(Money { amount: -m.amount, ..m }),
+        Value::Decimal(d) => Value::Decimal(d.checked_mul(Decimal::NEGATIVE_ONE).ok_or_else(overflow)?),
+        Value::Money(m) => Value::Money(Money { amount: m.amount.checked_mul(Decimal::NEGATIVE_ONE).ok_or_else(overflow)?, ..m }),
         _ => return fail("internal error: negating a value without a sign"),
     })
 }

@@ -91,7 +91,6 @@ pub(crate) struct Policy {
     pub(crate) id: Arc<str>,
     pub(crate) version: Arc<str>,
     pub(crate) digest: Arc<str>,
-    pub(crate) file: Arc<str>,
     pub(crate) effective: NaiveDate,
     pub(crate) until: Option<NaiveDate>,
     pub(crate) timezone: Tz,

@@ -34,10 +34,6 @@ pub(crate) enum Ty {
 }
 
 impl Ty {
-    pub(crate) fn is_numeric(&self) -> bool {
-        matches!(self, Ty::Int | Ty::Decimal | Ty::Error)
-    }
-
     pub(crate) fn element(&self) -> Option<&Ty> {
         match self {
             Ty::Set(t) | Ty::List(t) => Some(t),
