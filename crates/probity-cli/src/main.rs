@@ -43,6 +43,21 @@ enum Command {
         #[arg(long)]
         pretty: bool,
     },
+    /// Replay JSON-lines actions through a ledger: decisions and overdue reports as JSON lines,
+    /// a summary table on standard error.
+    Replay {
+        /// The directory of policy files.
+        #[arg(long)]
+        policies: PathBuf,
+        /// The events, one action per line (`-` for standard input).
+        events: PathBuf,
+        /// Where to write the records (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Advance every RM to this time after the last event (RFC 3339).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
     /// Run test files (YAML cases) and print a diff for every failure.
     Test {
         /// Test files, or directories searched for `*.yaml`.
@@ -62,6 +77,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
         Command::Test { files } => test(&files),
+        Command::Replay { policies, events, out, as_of } => replay(&policies, &events, out.as_deref(), as_of.as_deref()),
         Command::Eval { policies, action, history, pretty } => eval(&policies, &action, history.as_deref(), pretty),
     };
     match result {
@@ -124,11 +140,7 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<ExitC
             for d in &diagnostics {
                 let _ = writeln!(err, "{}", d.render_with(color));
             }
-            let _ = writeln!(
-                err,
-                "checked {} file(s): {errors} error(s), {warnings} warning(s)",
-                files.len()
-            );
+            let _ = writeln!(err, "checked {} file(s): {errors} error(s), {warnings} warning(s)", files.len());
         }
     }
     let failed = errors > 0 || (deny_warnings && diagnostics.iter().any(|d| d.severity() == Severity::Warning));
@@ -171,7 +183,8 @@ fn test(paths: &[PathBuf]) -> Result<ExitCode, String> {
 fn read_input(path: &Path) -> Result<String, String> {
     if path == Path::new("-") {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| format!("cannot read standard input: {e}"))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
         return Ok(text);
     }
     std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
@@ -194,4 +207,51 @@ fn eval(policies: &Path, action: &Path, history: Option<&Path>, pretty: bool) ->
     let json = if pretty { serde_json::to_string_pretty(&decision) } else { serde_json::to_string(&decision) };
     println!("{}", json.map_err(|e| e.to_string())?);
     Ok(ExitCode::SUCCESS)
+}
+
+fn replay(policies: &Path, events: &Path, out: Option<&Path>, as_of: Option<&str>) -> Result<ExitCode, String> {
+    let as_of = as_of
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t).map_err(|e| format!("--as-of `{t}`: {e} (use RFC 3339 with an offset)")))
+        .transpose()?;
+    let engine = probity::Engine::new(load_policies(policies)?);
+    let (input, size): (Box<dyn std::io::BufRead>, Option<u64>) = if events == Path::new("-") {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        let file = std::fs::File::open(events).map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        (Box::new(std::io::BufReader::with_capacity(1 << 16, file)), size)
+    };
+    let mut writer: Box<dyn Write> = match out {
+        Some(path) => Box::new(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
+    };
+    let bar = match size {
+        Some(len) if std::io::stderr().is_terminal() => {
+            let bar = indicatif::ProgressBar::new(len);
+            let style = indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            Some(bar)
+        }
+        _ => None,
+    };
+    let mut pending = 0u64;
+    let summary = probity_cli::replay::replay(&engine, input, &mut writer, as_of, |n| {
+        pending = pending.saturating_add(n);
+        if pending > 1 << 20 {
+            if let Some(bar) = &bar {
+                bar.inc(pending);
+            }
+            pending = 0;
+        }
+    })
+    .map_err(|e| format!("replay failed: {e}"))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    eprint!("{}", summary.table());
+    Ok(if summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -135,7 +135,8 @@ impl CaseResult {
 /// Reads and runs a test file.
 pub fn run_file(path: &Path) -> Result<(TestFile, Vec<CaseResult>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let file: TestFile = serde_norway::from_str(&text).map_err(|e| format!("`{}` is not a valid test file: {e}", path.display()))?;
+    let file: TestFile =
+        serde_norway::from_str(&text).map_err(|e| format!("`{}` is not a valid test file: {e}", path.display()))?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let results = file.cases.iter().map(|case| run_case(&file, case, &dir, path)).collect();
     Ok((file, results))
@@ -149,7 +150,8 @@ fn sources(list: &[String], dir: &Path, file: &Path) -> Result<Vec<(String, Stri
                 Ok((format!("{}#{}", file.display(), i.saturating_add(1)), entry.clone()))
             } else {
                 let path: PathBuf = dir.join(entry);
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read policy `{}`: {e}", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read policy `{}`: {e}", path.display()))?;
                 Ok((path.display().to_string(), text))
             }
         })
@@ -164,7 +166,13 @@ fn run_case(file: &TestFile, case: &Case, dir: &Path, path: &Path) -> CaseResult
     CaseResult { name: case.name.clone(), failures }
 }
 
-fn run_case_inner(file: &TestFile, case: &Case, dir: &Path, path: &Path, failures: &mut Vec<String>) -> Result<(), String> {
+fn run_case_inner(
+    file: &TestFile,
+    case: &Case,
+    dir: &Path,
+    path: &Path,
+    failures: &mut Vec<String>,
+) -> Result<(), String> {
     let sources = sources(case.policies.as_deref().unwrap_or(&file.policies), dir, path)?;
     let loaded = PolicySet::from_sources(sources);
     if let Some(expected) = &case.expect_error {
@@ -174,7 +182,10 @@ fn run_case_inner(file: &TestFile, case: &Case, dir: &Path, path: &Path, failure
                 if let Some(line) = expected.line {
                     if !diagnostics.errors().any(|d| d.line_column().0 == line) {
                         let lines: Vec<String> = diagnostics.errors().map(|d| d.to_string()).collect();
-                        failures.push(format!("expected an error on line {line}; the errors were:\n  {}", lines.join("\n  ")));
+                        failures.push(format!(
+                            "expected an error on line {line}; the errors were:\n  {}",
+                            lines.join("\n  ")
+                        ));
                     }
                 }
             }
@@ -192,13 +203,15 @@ fn run_case_inner(file: &TestFile, case: &Case, dir: &Path, path: &Path, failure
         let number = i.saturating_add(1);
         match (&step.action, &step.advance) {
             (Some(json), None) => {
-                let action = Action::from_value(json.clone()).map_err(|e| format!("step {number}: invalid action: {e}"))?;
+                let action =
+                    Action::from_value(json.clone()).map_err(|e| format!("step {number}: invalid action: {e}"))?;
                 let submission = ledger.submit(&action).map_err(|e| format!("step {number}: {e}"))?;
                 let label = format!("step {number} (action {})", action.id());
                 compare_decision(&label, &step.expect, &submission.decision, &submission.overdue, failures);
             }
             (None, Some(at)) => {
-                let t = chrono::DateTime::parse_from_rfc3339(at).map_err(|e| format!("step {number}: invalid `advance` time `{at}`: {e}"))?;
+                let t = chrono::DateTime::parse_from_rfc3339(at)
+                    .map_err(|e| format!("step {number}: invalid `advance` time `{at}`: {e}"))?;
                 let reports = ledger.advance_to(t);
                 compare_advance(&format!("step {number} (advance to {at})"), &step.expect, &reports, failures);
             }
@@ -343,7 +356,13 @@ fn describe_finding(f: &probity::Finding) -> String {
 
 /// Whether expected and actual findings pair up one to one (a bipartite matching).
 fn findings(expected: &[FindingMatch], actual: &[probity::Finding], out: &mut Vec<String>) {
-    fn augment(e: usize, expected: &[FindingMatch], actual: &[probity::Finding], owner: &mut [Option<usize>], seen: &mut [bool]) -> bool {
+    fn augment(
+        e: usize,
+        expected: &[FindingMatch],
+        actual: &[probity::Finding],
+        owner: &mut [Option<usize>],
+        seen: &mut [bool],
+    ) -> bool {
         for (a, f) in actual.iter().enumerate() {
             let Some(m) = expected.get(e) else { return false };
             if m.matches(f) && !seen.get(a).copied().unwrap_or(true) {
@@ -372,7 +391,15 @@ fn findings(expected: &[FindingMatch], actual: &[probity::Finding], out: &mut Ve
 }
 
 fn sanctions(expected: &BTreeMap<String, SanctionMatch>, actual: &[Sanction], out: &mut Vec<String>) {
-    let describe = |s: &Sanction| format!("{}: {{step: {}, previous: {}, points: {}}}", s.ladder, s.step, s.previous.as_deref().unwrap_or("null"), s.points);
+    let describe = |s: &Sanction| {
+        format!(
+            "{}: {{step: {}, previous: {}, points: {}}}",
+            s.ladder,
+            s.step,
+            s.previous.as_deref().unwrap_or("null"),
+            s.points
+        )
+    };
     let mut ok = expected.len() == actual.len();
     for (ladder, m) in expected {
         let Some(s) = actual.iter().find(|s| s.ladder == *ladder) else {

@@ -91,17 +91,33 @@ impl Action {
         let at = match fields.get("at") {
             None | Some(Json::Null) => return Err(InputError::field("at", "missing: every action needs a timestamp")),
             Some(Json::String(s)) => parse_datetime(s).map_err(|p| InputError::field("at", p))?,
-            Some(other) => return Err(InputError::field("at", format!("expected an RFC 3339 timestamp, found {}", json_kind(other)))),
+            Some(other) => {
+                return Err(InputError::field(
+                    "at",
+                    format!("expected an RFC 3339 timestamp, found {}", json_kind(other)),
+                ))
+            }
         };
         let rm = match fields.get("rm") {
             Some(Json::Object(rm)) => match rm.get("id") {
                 Some(Json::String(s)) if !s.is_empty() => s.clone(),
                 Some(Json::String(_)) => return Err(InputError::field("rm.id", "must not be empty")),
-                None | Some(Json::Null) => return Err(InputError::field("rm.id", "missing: every action names its RM")),
-                Some(other) => return Err(InputError::field("rm.id", format!("expected text, found {}", json_kind(other)))),
+                None | Some(Json::Null) => {
+                    return Err(InputError::field("rm.id", "missing: every action names its RM"))
+                }
+                Some(other) => {
+                    return Err(InputError::field("rm.id", format!("expected text, found {}", json_kind(other))))
+                }
             },
-            None | Some(Json::Null) => return Err(InputError::field("rm", "missing: every action names its RM as `{\"id\": …}`")),
-            Some(other) => return Err(InputError::field("rm", format!("expected an object with `id`, found {}", json_kind(other)))),
+            None | Some(Json::Null) => {
+                return Err(InputError::field("rm", "missing: every action names its RM as `{\"id\": …}`"))
+            }
+            Some(other) => {
+                return Err(InputError::field(
+                    "rm",
+                    format!("expected an object with `id`, found {}", json_kind(other)),
+                ))
+            }
         };
         Ok(Action { kind, id, at, rm, fields })
     }
@@ -159,7 +175,9 @@ fn required_text(fields: &Map<String, Json>, name: &str) -> Result<String, Input
     match fields.get(name) {
         Some(Json::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Json::String(_)) => Err(InputError::field(name, "must not be empty")),
-        None | Some(Json::Null) => Err(InputError::field(name, "missing: every action has `type`, `id`, `at` and `rm`")),
+        None | Some(Json::Null) => {
+            Err(InputError::field(name, "missing: every action has `type`, `id`, `at` and `rm`"))
+        }
         Some(other) => Err(InputError::field(name, format!("expected text, found {}", json_kind(other)))),
     }
 }
@@ -228,7 +246,9 @@ impl Schema {
         Ok(match ty {
             Ty::Bool => Value::Bool(v.as_bool().ok_or_else(|| wrong("true or false"))?),
             Ty::Int => match v {
-                Json::Number(n) => Value::Int(n.as_i64().ok_or_else(|| format!("`{n}` is not a whole number in the 64-bit range"))?),
+                Json::Number(n) => {
+                    Value::Int(n.as_i64().ok_or_else(|| format!("`{n}` is not a whole number in the 64-bit range"))?)
+                }
                 _ => return Err(wrong("a whole number")),
             },
             Ty::Decimal => Value::Decimal(match v {
@@ -243,7 +263,8 @@ impl Schema {
             },
             Ty::Date => match v {
                 Json::String(s) => Value::Date(
-                    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a calendar date (YYYY-MM-DD)"))?,
+                    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .map_err(|_| format!("`{s}` is not a calendar date (YYYY-MM-DD)"))?,
                 ),
                 _ => return Err(wrong("a date (YYYY-MM-DD)")),
             },
@@ -286,7 +307,9 @@ impl Schema {
             Ty::Record(id) => {
                 let record = self.records.get(*id as usize).ok_or("unknown record")?;
                 let Json::Object(map) = v else { return Err(wrong("an object")) };
-                Value::Record(record.fields.iter().map(|(name, ty, _)| self.decode_field(map.get(&**name), ty)).collect())
+                Value::Record(
+                    record.fields.iter().map(|(name, ty, _)| self.decode_field(map.get(&**name), ty)).collect(),
+                )
             }
             Ty::Nothing | Ty::Error => return Err("no value fits this type".into()),
         })
@@ -296,11 +319,8 @@ impl Schema {
 /// A decimal numeral, exactly; more digits than 28 is an error, never a rounding.
 pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, String> {
     let trimmed = s.trim();
-    let parsed = if trimmed.contains(['e', 'E']) {
-        Decimal::from_scientific(trimmed)
-    } else {
-        Decimal::from_str_exact(trimmed)
-    };
+    let parsed =
+        if trimmed.contains(['e', 'E']) { Decimal::from_scientific(trimmed) } else { Decimal::from_str_exact(trimmed) };
     parsed.map_err(|_| format!("`{s}` is not a decimal number that fits in 28 significant digits"))
 }
 
@@ -339,7 +359,9 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
     let n = i64::from_str(n).map_err(|_| bad())?;
     let seconds = |factor: i64| n.checked_mul(factor).map(|s| Duration { months: 0, seconds: s });
-    let months = |factor: i64| n.checked_mul(factor).and_then(|m| i32::try_from(m).ok()).map(|m| Duration { months: m, seconds: 0 });
+    let months = |factor: i64| {
+        n.checked_mul(factor).and_then(|m| i32::try_from(m).ok()).map(|m| Duration { months: m, seconds: 0 })
+    };
     match unit.trim_end_matches('s') {
         "minute" => seconds(60),
         "hour" => seconds(3_600),

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use iso_currency::Currency;
 
-use crate::ast::{self, AggregateFn, BinaryOp, ClauseKind, DurationUnit, ExprKind, OutcomeKind, RuleKind, Span, UnaryOp};
+use crate::ast::{
+    self, AggregateFn, BinaryOp, ClauseKind, DurationUnit, ExprKind, OutcomeKind, RuleKind, Span, UnaryOp,
+};
 use crate::decision::Verdict;
 use crate::diagnostics::{suggestion, Diagnostic, SourceFile};
 use crate::program::*;
@@ -15,8 +17,20 @@ use crate::value::{Duration, Money, RecordId, Ty, Value};
 
 const BUILTIN_TYPES: [&str; 8] = ["bool", "int", "decimal", "money", "text", "date", "datetime", "duration"];
 const FUNCTIONS: [&str; 14] = [
-    "year", "month", "age", "days_between", "date", "hour", "weekday", "len", "lower", "abs", "min", "max",
-    "amount", "currency",
+    "year",
+    "month",
+    "age",
+    "days_between",
+    "date",
+    "hour",
+    "weekday",
+    "len",
+    "lower",
+    "abs",
+    "min",
+    "max",
+    "amount",
+    "currency",
 ];
 
 /// The set-level tables a file's checker adds to.
@@ -315,8 +329,11 @@ impl<'a> Checker<'a> {
                     Some(id) => Ty::Record(id),
                     None if self.records.contains_key(other) => return None,
                     None => {
-                        let candidates: Vec<String> =
-                            BUILTIN_TYPES.iter().map(|s| s.to_string()).chain(self.record_decls.keys().cloned()).collect();
+                        let candidates: Vec<String> = BUILTIN_TYPES
+                            .iter()
+                            .map(|s| s.to_string())
+                            .chain(self.record_decls.keys().cloned())
+                            .collect();
                         let help = suggestion(other, candidates.iter().map(String::as_str)).unwrap_or_else(|| {
                             format!("declare it with `record {other} {{ … }}`, or use one of the built-in types")
                         });
@@ -348,7 +365,9 @@ impl<'a> Checker<'a> {
         for f in &a.fields {
             if matches!(f.name.name.as_str(), "id" | "at" | "rm") {
                 self.error("P0302", format!("`{}` is built into every action", f.name.name), f.name.span.clone());
-                self.help(Some("every action has `id`, `at` and `rm`; declare `record rm { … }` to add RM fields".into()));
+                self.help(Some(
+                    "every action has `id`, `at` and `rm`; declare `record rm { … }` to add RM fields".into(),
+                ));
                 continue;
             }
             if fields.contains_key(&f.name.name) {
@@ -491,7 +510,9 @@ impl<'a> Checker<'a> {
             );
             if duty_only && kind != RuleKind::Duty {
                 self.error("P0308", format!("a {} cannot have `{keyword}`", kind.keyword()), clause.span.clone());
-                self.help(Some("`require`, `due`, `fulfilled by` and `otherwise` belong to duties; write `duty` instead".into()));
+                self.help(Some(
+                    "`require`, `due`, `fulfilled by` and `otherwise` belong to duties; write `duty` instead".into(),
+                ));
                 continue;
             }
             if matches!(clause.kind, ClauseKind::Then(_)) && kind == RuleKind::Duty {
@@ -514,8 +535,12 @@ impl<'a> Checker<'a> {
             }
         }
         if cites.is_empty() {
-            self.warn("W0001", format!("{} `{}` has no `cite`", kind.keyword(), r.id.name), r.id.span.clone(),
-                "cite the regulation or internal rule it enforces, as in `cite \"Gift policy 4.2\"`");
+            self.warn(
+                "W0001",
+                format!("{} `{}` has no `cite`", kind.keyword(), r.id.name),
+                r.id.span.clone(),
+                "cite the regulation or internal rule it enforces, as in `cite \"Gift policy 4.2\"`",
+            );
         }
         if on.is_empty() {
             self.error("P0307", format!("{} `{}` has no `on` clause", kind.keyword(), r.id.name), r.id.span.clone());
@@ -529,7 +554,11 @@ impl<'a> Checker<'a> {
             _ => match then {
                 Some((o, _)) => self.outcomes(o),
                 None => {
-                    self.error("P0307", format!("{} `{}` has no `then` clause", kind.keyword(), r.id.name), r.id.span.clone());
+                    self.error(
+                        "P0307",
+                        format!("{} `{}` has no `then` clause", kind.keyword(), r.id.name),
+                        r.id.span.clone(),
+                    );
                     self.help(Some("say what happens when it fires, as in `then review`".into()));
                     Outcomes::default()
                 }
@@ -555,8 +584,15 @@ impl<'a> Checker<'a> {
                     self.help(Some("give the deadline, as in `due within 30 days`".into()));
                 }
                 (None, None, None) => {
-                    self.error("P0307", format!("duty `{}` has neither `require` nor `due within`", r.id.name), r.id.span.clone());
-                    self.help(Some("a duty either requires something now (`require …`) or later (`due within … fulfilled by …`)".into()));
+                    self.error(
+                        "P0307",
+                        format!("duty `{}` has neither `require` nor `due within`", r.id.name),
+                        r.id.span.clone(),
+                    );
+                    self.help(Some(
+                        "a duty either requires something now (`require …`) or later (`due within … fulfilled by …`)"
+                            .into(),
+                    ));
                 }
                 (Some(_), _, _) => {
                     self.error("P0308", "a duty takes `require` or `due within`, not both", r.id.span.clone());
@@ -614,15 +650,26 @@ impl<'a> Checker<'a> {
             }
             // A let is evidence under its own name, in source order.
             let_evidence.push(evidence_slot(&mut evidence, &name.name));
-            let mut scope = Scope { action, item: ItemScope::None, visible_lets: i, evidence: Some(&mut evidence), dynamic: false };
+            let mut scope =
+                Scope { action, item: ItemScope::None, visible_lets: i, evidence: Some(&mut evidence), dynamic: false };
             let (ir, ty) = self.expr(e, &mut scope, &mut let_infos);
             compiled_lets.push(ir);
             let_infos.push(LetInfo { name: name.name.clone(), ty, span: name.span.clone(), used: false });
         }
         let all = let_infos.len();
-        let condition = |this: &mut Self, e: Option<&ast::Expr>, what: &str, evidence: &mut Vec<Arc<str>>, let_infos: &mut Vec<LetInfo>| {
+        let condition = |this: &mut Self,
+                         e: Option<&ast::Expr>,
+                         what: &str,
+                         evidence: &mut Vec<Arc<str>>,
+                         let_infos: &mut Vec<LetInfo>| {
             e.map(|e| {
-                let mut scope = Scope { action, item: ItemScope::None, visible_lets: all, evidence: Some(evidence), dynamic: false };
+                let mut scope = Scope {
+                    action,
+                    item: ItemScope::None,
+                    visible_lets: all,
+                    evidence: Some(evidence),
+                    dynamic: false,
+                };
                 let (ir, ty) = this.expr(e, &mut scope, let_infos);
                 this.expect_bool(&ty, &e.span, what);
                 (ir, scope.dynamic)
@@ -633,15 +680,29 @@ impl<'a> Checker<'a> {
         let require_ir = condition(self, require, "`require`", &mut evidence, &mut let_infos);
         if let (Some((ir, false)), Some(e)) = (&when_ir, when) {
             if let Expr::Const(Value::Bool(b)) = ir {
-                self.warn("W0003", format!("`when` is always {b}"), e.span.clone(),
-                    if *b { "drop the `when` clause: a rule without one always applies" } else { "the rule can never fire; remove it or fix the condition" });
+                self.warn(
+                    "W0003",
+                    format!("`when` is always {b}"),
+                    e.span.clone(),
+                    if *b {
+                        "drop the `when` clause: a rule without one always applies"
+                    } else {
+                        "the rule can never fire; remove it or fix the condition"
+                    },
+                );
             } else {
-                self.warn("W0003", "`when` does not depend on the action", e.span.clone(), "a constant condition makes the rule fire always or never");
+                self.warn(
+                    "W0003",
+                    "`when` does not depend on the action",
+                    e.span.clone(),
+                    "a constant condition makes the rule fire always or never",
+                );
             }
         }
         let fulfilment_ir = match (fulfilled, fulfilment) {
             (Some(later), Some(e)) => {
-                let mut scope = Scope { action, item: ItemScope::Actions(later), visible_lets: 0, evidence: None, dynamic: false };
+                let mut scope =
+                    Scope { action, item: ItemScope::Actions(later), visible_lets: 0, evidence: None, dynamic: false };
                 let (ir, ty) = self.expr(e, &mut scope, &mut Vec::new());
                 self.expect_bool(&ty, &e.span, "`fulfilled by … where`");
                 Some(ir)
@@ -665,7 +726,12 @@ impl<'a> Checker<'a> {
         }
         for l in &let_infos {
             if !l.used {
-                self.warn("W0002", format!("`let {}` is never used", l.name), l.span.clone(), "remove it, or use it in a clause or a message");
+                self.warn(
+                    "W0002",
+                    format!("`let {}` is never used", l.name),
+                    l.span.clone(),
+                    "remove it, or use it in a clause or a message",
+                );
             }
         }
         Body {
@@ -681,7 +747,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn placeholder(&mut self, action: &ActionInfo, path: &[ast::Ident], span: &Span, lets: &mut [LetInfo]) -> Option<Expr> {
+    fn placeholder(
+        &mut self,
+        action: &ActionInfo,
+        path: &[ast::Ident],
+        span: &Span,
+        lets: &mut [LetInfo],
+    ) -> Option<Expr> {
         let first = path.first()?;
         if path.len() == 1 {
             if let Some((i, l)) = lets.iter_mut().enumerate().find(|(_, l)| l.name == first.name) {
@@ -763,7 +835,11 @@ impl<'a> Checker<'a> {
                 _ => {
                     let names: Vec<String> = self.ladders.iter().map(|(l, _)| format!("`{}`", l.id)).collect();
                     self.error("P0306", "this policy has several ladders: say which one", span.clone());
-                    self.help(Some(format!("write `breach {} in <ladder>`; the ladders are {}", severity.name, names.join(", "))));
+                    self.help(Some(format!(
+                        "write `breach {} in <ladder>`; the ladders are {}",
+                        severity.name,
+                        names.join(", ")
+                    )));
                     return None;
                 }
             },
@@ -773,13 +849,19 @@ impl<'a> Checker<'a> {
             let names: Vec<String> = ladder.points.iter().map(|(s, _)| s.to_string()).collect();
             let ladder_id = ladder.id.clone();
             let help = suggestion(&severity.name, names.iter().map(String::as_str)).unwrap_or_else(|| {
-                format!("ladder `{ladder_id}` gives points for {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+                format!(
+                    "ladder `{ladder_id}` gives points for {}",
+                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                )
             });
             self.error("P0105", format!("unknown severity `{}`", severity.name), severity.span.clone());
             self.help(Some(help));
             return None;
         }
-        Some(BreachOutcome { severity: severity.name.as_str().into(), ladder: u32::try_from(index).unwrap_or(u32::MAX) })
+        Some(BreachOutcome {
+            severity: severity.name.as_str().into(),
+            ladder: u32::try_from(index).unwrap_or(u32::MAX),
+        })
     }
 
     // ------------------------------------------------------------ expressions
@@ -802,12 +884,18 @@ impl<'a> Checker<'a> {
             Ty::DateTime => "a datetime".into(),
             Ty::Duration => "a duration".into(),
             Ty::Enum(id) => {
-                let members = self.schema.enums.get(*id as usize).map(|m| m.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "));
+                let members = self
+                    .schema
+                    .enums
+                    .get(*id as usize)
+                    .map(|m| m.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "));
                 format!("one of {}", members.unwrap_or_default())
             }
             Ty::Set(t) => format!("a set of {}", self.describe(t)),
             Ty::List(t) => format!("a list of {}", self.describe(t)),
-            Ty::Record(id) => self.schema.records.get(*id as usize).map_or("a record".into(), |r| format!("a `{}` record", r.name)),
+            Ty::Record(id) => {
+                self.schema.records.get(*id as usize).map_or("a record".into(), |r| format!("a `{}` record", r.name))
+            }
             Ty::Nothing => "an empty set".into(),
             Ty::Error => "an invalid value".into(),
         }
@@ -873,7 +961,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn set_literal(&mut self, items: &[ast::Expr], e: &ast::Expr, scope: &mut Scope<'_>, lets: &mut Vec<LetInfo>) -> (Expr, Ty) {
+    fn set_literal(
+        &mut self,
+        items: &[ast::Expr],
+        e: &ast::Expr,
+        scope: &mut Scope<'_>,
+        lets: &mut Vec<LetInfo>,
+    ) -> (Expr, Ty) {
         let mut irs = Vec::new();
         let mut element = Ty::Nothing;
         for item in items {
@@ -882,7 +976,11 @@ impl<'a> Checker<'a> {
                 Some(t) => t,
                 None => {
                     let (a, b) = (self.describe(&element), self.describe(&ty));
-                    return self.type_error(format!("a set mixes {a} and {b}"), &e.span, "a set holds values of one type");
+                    return self.type_error(
+                        format!("a set mixes {a} and {b}"),
+                        &e.span,
+                        "a set holds values of one type",
+                    );
                 }
             };
             irs.push(ir);
@@ -899,8 +997,12 @@ impl<'a> Checker<'a> {
                 let shadowed = lets.iter().take(scope.visible_lets).any(|l| l.name == first.name);
                 if let Some(result) = self.item_path(item, path) {
                     if shadowed {
-                        self.warn("W0004", format!("`{}` here is the history item's field, not the `let`", first.name), first.span.clone(),
-                            "rename the `let` to avoid confusion");
+                        self.warn(
+                            "W0004",
+                            format!("`{}` here is the history item's field, not the `let`", first.name),
+                            first.span.clone(),
+                            "rename the `let` to avoid confusion",
+                        );
                     }
                     return result;
                 }
@@ -908,7 +1010,11 @@ impl<'a> Checker<'a> {
             ItemScope::Breaches if first.name != "action" || path.len() == 1 => {
                 if let Some((_, field, ty)) = BreachField::ALL.iter().find(|(n, ..)| *n == first.name) {
                     if let Some(second) = path.get(1) {
-                        self.error("P0102", format!("`{}` has no field `{}`", first.name, second.name), second.span.clone());
+                        self.error(
+                            "P0102",
+                            format!("`{}` has no field `{}`", first.name, second.name),
+                            second.span.clone(),
+                        );
                         return (Expr::Const(Value::Missing), Ty::Error);
                     }
                     return (Expr::BreachField(*field), ty.clone());
@@ -917,7 +1023,9 @@ impl<'a> Checker<'a> {
             _ => {}
         }
         if path.len() == 1 {
-            if let Some((i, l)) = lets.iter_mut().enumerate().take(scope.visible_lets).find(|(_, l)| l.name == first.name) {
+            if let Some((i, l)) =
+                lets.iter_mut().enumerate().take(scope.visible_lets).find(|(_, l)| l.name == first.name)
+            {
                 l.used = true;
                 scope.dynamic = true;
                 return (Expr::Let(u32::try_from(i).unwrap_or(u32::MAX)), l.ty.clone());
@@ -926,7 +1034,9 @@ impl<'a> Checker<'a> {
         if first.name == "action" || first.name == "rm" {
             let evidence = scope.evidence.as_deref_mut().map(|ev| evidence_slot(ev, &evidence_label));
             scope.dynamic = true;
-            return self.action_path(scope.action, Subject::Action, path, evidence).unwrap_or((Expr::Const(Value::Missing), Ty::Error));
+            return self
+                .action_path(scope.action, Subject::Action, path, evidence)
+                .unwrap_or((Expr::Const(Value::Missing), Ty::Error));
         }
         let mut candidates: Vec<String> = lets.iter().take(scope.visible_lets).map(|l| l.name.clone()).collect();
         match scope.item {
@@ -959,7 +1069,13 @@ impl<'a> Checker<'a> {
     }
 
     /// Resolves `action.a.b` or `rm.a` against an action type.
-    fn action_path(&mut self, info: &ActionInfo, subject: Subject, path: &[ast::Ident], evidence: Option<u32>) -> Option<(Expr, Ty)> {
+    fn action_path(
+        &mut self,
+        info: &ActionInfo,
+        subject: Subject,
+        path: &[ast::Ident],
+        evidence: Option<u32>,
+    ) -> Option<(Expr, Ty)> {
         let first = path.first()?;
         let mut rest = path.get(1..).unwrap_or(&[]);
         let (root, mut ty) = if first.name == "rm" {
@@ -981,9 +1097,17 @@ impl<'a> Checker<'a> {
                         let mut names: Vec<&str> = info.fields.keys().map(String::as_str).collect();
                         names.extend(["id", "at", "rm"]);
                         names.sort_unstable();
-                        let type_name = self.schema.action_types.get(info.type_id as usize).map(|t| t.name.to_string()).unwrap_or_default();
+                        let type_name = self
+                            .schema
+                            .action_types
+                            .get(info.type_id as usize)
+                            .map(|t| t.name.to_string())
+                            .unwrap_or_default();
                         let help = suggestion(name, names.iter().copied()).unwrap_or_else(|| {
-                            format!("`{type_name}` has {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+                            format!(
+                                "`{type_name}` has {}",
+                                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                            )
                         });
                         self.error("P0102", format!("action `{type_name}` has no field `{name}`"), field.span.clone());
                         self.help(Some(help));
@@ -1009,9 +1133,16 @@ impl<'a> Checker<'a> {
                     let names: Vec<String> = record.fields.iter().map(|(n, ..)| n.to_string()).collect();
                     let record_name = record.name.clone();
                     let help = suggestion(&segment.name, names.iter().map(String::as_str)).unwrap_or_else(|| {
-                        format!("record `{record_name}` has {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+                        format!(
+                            "record `{record_name}` has {}",
+                            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                        )
                     });
-                    self.error("P0102", format!("record `{record_name}` has no field `{}`", segment.name), segment.span.clone());
+                    self.error(
+                        "P0102",
+                        format!("record `{record_name}` has no field `{}`", segment.name),
+                        segment.span.clone(),
+                    );
                     self.help(Some(help));
                     return None;
                 }
@@ -1022,11 +1153,22 @@ impl<'a> Checker<'a> {
         Some((Expr::Field { subject, root, path: indices.into_boxed_slice(), evidence, label: label.into() }, ty))
     }
 
-    fn binary(&mut self, op: BinaryOp, l: &ast::Expr, r: &ast::Expr, e: &ast::Expr, scope: &mut Scope<'_>, lets: &mut Vec<LetInfo>) -> (Expr, Ty) {
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        l: &ast::Expr,
+        r: &ast::Expr,
+        e: &ast::Expr,
+        scope: &mut Scope<'_>,
+        lets: &mut Vec<LetInfo>,
+    ) -> (Expr, Ty) {
         let (lir, lty) = self.expr(l, scope, lets);
         let (rir, rty) = self.expr(r, scope, lets);
         if lty == Ty::Error || rty == Ty::Error {
-            return (Expr::Const(Value::Missing), if op.is_comparison() || matches!(op, BinaryOp::And | BinaryOp::Or) { Ty::Bool } else { Ty::Error });
+            return (
+                Expr::Const(Value::Missing),
+                if op.is_comparison() || matches!(op, BinaryOp::And | BinaryOp::Or) { Ty::Bool } else { Ty::Error },
+            );
         }
         match op {
             BinaryOp::And | BinaryOp::Or => {
@@ -1044,13 +1186,21 @@ impl<'a> Checker<'a> {
                 if op == BinaryOp::Contains && coll_ty == Ty::Text {
                     if elem_ty != Ty::Text {
                         let d = self.describe(&elem_ty);
-                        return self.type_error(format!("text can only contain text, not {d}"), elem_span, "compare text with text");
+                        return self.type_error(
+                            format!("text can only contain text, not {d}"),
+                            elem_span,
+                            "compare text with text",
+                        );
                     }
                     return (Expr::TextContains(Box::new(coll), Box::new(elem)), Ty::Bool);
                 }
                 let Some(inner) = coll_ty.element().cloned() else {
                     let d = self.describe(&coll_ty);
-                    return self.type_error(format!("`{}` needs a set or a list, found {d}", op.symbol()), coll_span, "write a set such as `[\"a\", \"b\"]`, or use a set field");
+                    return self.type_error(
+                        format!("`{}` needs a set or a list, found {d}", op.symbol()),
+                        coll_span,
+                        "write a set such as `[\"a\", \"b\"]`, or use a set field",
+                    );
                 };
                 let (elem, elem_ty) = self.coerce(elem, elem_ty, &inner, elem_span);
                 let (coll, coll_ty) = match &elem_ty {
@@ -1060,9 +1210,20 @@ impl<'a> Checker<'a> {
                 let inner = coll_ty.element().cloned().unwrap_or(Ty::Error);
                 if unify(&elem_ty, &inner).is_none() {
                     let (a, b) = (self.describe(&elem_ty), self.describe(&coll_ty));
-                    return self.type_error(format!("cannot look for {a} in {b}"), &e.span, "the value and the set's elements must have one type");
+                    return self.type_error(
+                        format!("cannot look for {a} in {b}"),
+                        &e.span,
+                        "the value and the set's elements must have one type",
+                    );
                 }
-                (Expr::Member { element: Box::new(elem), collection: Box::new(coll), negated: op == BinaryOp::NotIn }, Ty::Bool)
+                (
+                    Expr::Member {
+                        element: Box::new(elem),
+                        collection: Box::new(coll),
+                        negated: op == BinaryOp::NotIn,
+                    },
+                    Ty::Bool,
+                )
             }
             BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
                 let (lir, lty) = self.coerce(lir, lty, &rty, &l.span);
@@ -1077,9 +1238,25 @@ impl<'a> Checker<'a> {
                     };
                     return self.type_error(format!("cannot compare {a} with {b}"), &e.span, help);
                 };
-                if ordered && !matches!(common, Ty::Int | Ty::Decimal | Ty::Money | Ty::Date | Ty::DateTime | Ty::Enum(_) | Ty::Duration | Ty::Text) {
+                if ordered
+                    && !matches!(
+                        common,
+                        Ty::Int
+                            | Ty::Decimal
+                            | Ty::Money
+                            | Ty::Date
+                            | Ty::DateTime
+                            | Ty::Enum(_)
+                            | Ty::Duration
+                            | Ty::Text
+                    )
+                {
                     let d = self.describe(&common);
-                    return self.type_error(format!("{d} has no order for `{}`", op.symbol()), &e.span, "use `=` or `!=`");
+                    return self.type_error(
+                        format!("{d} has no order for `{}`", op.symbol()),
+                        &e.span,
+                        "use `=` or `!=`",
+                    );
                 }
                 self.literal_currencies(&lir, &rir, &e.span);
                 let cmp = match op {
@@ -1097,7 +1274,8 @@ impl<'a> Checker<'a> {
                 let Some(ty) = result else {
                     let (a, b) = (self.describe(&lty), self.describe(&rty));
                     let help = match (op, &lty, &rty) {
-                        (BinaryOp::Add | BinaryOp::Sub, Ty::Money, _) | (BinaryOp::Add | BinaryOp::Sub, _, Ty::Money) => {
+                        (BinaryOp::Add | BinaryOp::Sub, Ty::Money, _)
+                        | (BinaryOp::Add | BinaryOp::Sub, _, Ty::Money) => {
                             "money adds to money of the same currency, as in `action.amount + 500 CNY`"
                         }
                         (BinaryOp::Mul, Ty::Money, Ty::Money) => "money multiplies by a number, not by money",
@@ -1108,7 +1286,11 @@ impl<'a> Checker<'a> {
                 if ty == Ty::Date {
                     if let Expr::Const(Value::Duration(d)) = &rir {
                         if d.seconds % 86_400 != 0 {
-                            return self.type_error("a date moves by whole days, months or years".into(), &r.span, "use a datetime (such as `now`) for hours and minutes");
+                            return self.type_error(
+                                "a date moves by whole days, months or years".into(),
+                                &r.span,
+                                "use a datetime (such as `now`) for hours and minutes",
+                            );
                         }
                     }
                 }
@@ -1145,7 +1327,10 @@ impl<'a> Checker<'a> {
                     Some(i) => (Expr::Const(Value::Enum(*eid, u32::try_from(i).unwrap_or(u32::MAX))), Ty::Enum(*eid)),
                     None => {
                         let help = suggestion(&t, members.iter().map(|m| &**m)).unwrap_or_else(|| {
-                            format!("the members are {}", members.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "))
+                            format!(
+                                "the members are {}",
+                                members.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+                            )
                         });
                         self.error("P0203", format!("`{t}` is not one of the enum's members"), span.clone());
                         self.help(Some(help));
@@ -1153,7 +1338,9 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            (Ty::Set(inner) | Ty::List(inner), Expr::Const(Value::Set(items))) if matches!(**inner, Ty::Enum(_)) && matches!(ty.element(), Some(Ty::Text)) => {
+            (Ty::Set(inner) | Ty::List(inner), Expr::Const(Value::Set(items)))
+                if matches!(**inner, Ty::Enum(_)) && matches!(ty.element(), Some(Ty::Text)) =>
+            {
                 let mut out = Vec::new();
                 for item in items.iter() {
                     let (ir, t) = self.coerce(Expr::Const(item.clone()), Ty::Text, inner, span);
@@ -1168,7 +1355,14 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn call(&mut self, name: &ast::Ident, args: &[ast::Expr], e: &ast::Expr, scope: &mut Scope<'_>, lets: &mut Vec<LetInfo>) -> (Expr, Ty) {
+    fn call(
+        &mut self,
+        name: &ast::Ident,
+        args: &[ast::Expr],
+        e: &ast::Expr,
+        scope: &mut Scope<'_>,
+        lets: &mut Vec<LetInfo>,
+    ) -> (Expr, Ty) {
         let function = match name.name.as_str() {
             "year" => Function::Year,
             "month" => Function::Month,
@@ -1185,13 +1379,17 @@ impl<'a> Checker<'a> {
             "amount" => Function::Amount,
             "currency" => Function::Currency,
             other => {
-                let help = suggestion(other, FUNCTIONS).unwrap_or_else(|| format!("the functions are {}", FUNCTIONS.join(", ")));
+                let help = suggestion(other, FUNCTIONS)
+                    .unwrap_or_else(|| format!("the functions are {}", FUNCTIONS.join(", ")));
                 self.error("P0104", format!("unknown function `{other}`"), name.span.clone());
                 self.help(Some(help));
                 return (Expr::Const(Value::Missing), Ty::Error);
             }
         };
-        if matches!(function, Function::Age | Function::Year | Function::Month | Function::Date | Function::Hour | Function::Weekday) {
+        if matches!(
+            function,
+            Function::Age | Function::Year | Function::Month | Function::Date | Function::Hour | Function::Weekday
+        ) {
             scope.dynamic = true;
         }
         let mut irs = Vec::new();
@@ -1203,7 +1401,12 @@ impl<'a> Checker<'a> {
         }
         let arity = if matches!(function, Function::DaysBetween | Function::Min | Function::Max) { 2 } else { 1 };
         if irs.len() != arity {
-            let msg = format!("`{}` takes {arity} argument{}, found {}", name.name, if arity == 1 { "" } else { "s" }, irs.len());
+            let msg = format!(
+                "`{}` takes {arity} argument{}, found {}",
+                name.name,
+                if arity == 1 { "" } else { "s" },
+                irs.len()
+            );
             return self.type_error(msg, &e.span, "check the function's arguments");
         }
         if tys.contains(&Ty::Error) {
@@ -1215,15 +1418,18 @@ impl<'a> Checker<'a> {
             Function::Year | Function::Month | Function::Weekday if dated => Some(Ty::Int),
             Function::Age if first == Ty::Date => Some(Ty::Int),
             Function::DaysBetween if dated && matches!(tys.get(1), Some(Ty::Date | Ty::DateTime)) => Some(Ty::Int),
-            Function::Date | Function::Hour if first == Ty::DateTime => Some(if function == Function::Date { Ty::Date } else { Ty::Int }),
+            Function::Date | Function::Hour if first == Ty::DateTime => {
+                Some(if function == Function::Date { Ty::Date } else { Ty::Int })
+            }
             Function::Len if matches!(first, Ty::Set(_) | Ty::List(_) | Ty::Text) => Some(Ty::Int),
             Function::Lower if first == Ty::Text => Some(Ty::Text),
             Function::Abs if matches!(first, Ty::Int | Ty::Decimal | Ty::Money) => Some(first.clone()),
             Function::Amount if first == Ty::Money => Some(Ty::Decimal),
             Function::Currency if first == Ty::Money => Some(Ty::Text),
-            Function::Min | Function::Max => tys.get(1).and_then(|second| unify(&first, second)).filter(|t| {
-                matches!(t, Ty::Int | Ty::Decimal | Ty::Money | Ty::Date | Ty::DateTime)
-            }),
+            Function::Min | Function::Max => tys
+                .get(1)
+                .and_then(|second| unify(&first, second))
+                .filter(|t| matches!(t, Ty::Int | Ty::Decimal | Ty::Money | Ty::Date | Ty::DateTime)),
             _ => None,
         };
         match result {
@@ -1241,12 +1447,22 @@ impl<'a> Checker<'a> {
                     Function::Amount | Function::Currency => "money",
                     Function::Min | Function::Max => "two numbers, amounts of money, dates or datetimes of one type",
                 };
-                self.type_error(format!("`{}` takes {expects}, found {}", name.name, found.join(" and ")), &e.span, "check the function's arguments")
+                self.type_error(
+                    format!("`{}` takes {expects}, found {}", name.name, found.join(" and ")),
+                    &e.span,
+                    "check the function's arguments",
+                )
             }
         }
     }
 
-    fn aggregate(&mut self, a: &ast::Aggregate, e: &ast::Expr, scope: &mut Scope<'_>, lets: &mut Vec<LetInfo>) -> (Expr, Ty) {
+    fn aggregate(
+        &mut self,
+        a: &ast::Aggregate,
+        e: &ast::Expr,
+        scope: &mut Scope<'_>,
+        lets: &mut Vec<LetInfo>,
+    ) -> (Expr, Ty) {
         scope.dynamic = true;
         let fname = a.function.name();
         let window = match &a.window {
@@ -1259,10 +1475,18 @@ impl<'a> Checker<'a> {
         };
         let wants_field = matches!(a.function, AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max);
         if wants_field && a.field.is_none() {
-            return self.type_error(format!("`{fname}` needs a field to add up or compare"), &e.span, &format!("name the field, as in `{fname}({}.amount within 12 months)`", a.source.name));
+            return self.type_error(
+                format!("`{fname}` needs a field to add up or compare"),
+                &e.span,
+                &format!("name the field, as in `{fname}({}.amount within 12 months)`", a.source.name),
+            );
         }
         if !wants_field && a.field.is_some() {
-            return self.type_error(format!("`{fname}` counts items, not a field"), &e.span, &format!("write `{fname}({} … within …)`", a.source.name));
+            return self.type_error(
+                format!("`{fname}` counts items, not a field"),
+                &e.span,
+                &format!("write `{fname}({} … within …)`", a.source.name),
+            );
         }
         let item_info = self.actions.get(&a.source.name).cloned();
         let (source, item) = match &item_info {
@@ -1285,7 +1509,13 @@ impl<'a> Checker<'a> {
             field_ty = ty;
         }
         let filter = a.filter.as_ref().map(|p| {
-            let mut inner = Scope { action: scope.action, item, visible_lets: scope.visible_lets, evidence: scope.evidence.as_deref_mut(), dynamic: false };
+            let mut inner = Scope {
+                action: scope.action,
+                item,
+                visible_lets: scope.visible_lets,
+                evidence: scope.evidence.as_deref_mut(),
+                dynamic: false,
+            };
             let (ir, ty) = self.expr(p, &mut inner, lets);
             self.expect_bool(&ty, &p.span, "`where`");
             ir
@@ -1300,14 +1530,24 @@ impl<'a> Checker<'a> {
                 Ty::Error => (Ty::Error, Value::Missing),
                 other => {
                     let d = self.describe(&other);
-                    return self.type_error(format!("`sum` adds numbers or money, not {d}"), &e.span, "sum a number or money field");
+                    return self.type_error(
+                        format!("`sum` adds numbers or money, not {d}"),
+                        &e.span,
+                        "sum a number or money field",
+                    );
                 }
             },
             AggregateFn::Min | AggregateFn::Max => match field_ty {
-                Ty::Int | Ty::Decimal | Ty::Money | Ty::Date | Ty::DateTime | Ty::Error => (field_ty.clone(), Value::Missing),
+                Ty::Int | Ty::Decimal | Ty::Money | Ty::Date | Ty::DateTime | Ty::Error => {
+                    (field_ty.clone(), Value::Missing)
+                }
                 other => {
                     let d = self.describe(&other);
-                    return self.type_error(format!("`{fname}` compares numbers, money or dates, not {d}"), &e.span, "pick a field with an order");
+                    return self.type_error(
+                        format!("`{fname}` compares numbers, money or dates, not {d}"),
+                        &e.span,
+                        "pick a field with an order",
+                    );
                 }
             },
         };

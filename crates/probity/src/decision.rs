@@ -196,7 +196,9 @@ mod ordered_map {
         map.end()
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(d: D) -> Result<Vec<(String, V)>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, V)>, D::Error> {
         struct Pairs<V>(std::marker::PhantomData<V>);
         impl<'de, V: Deserialize<'de>> Visitor<'de> for Pairs<V> {
             type Value = Vec<(String, V)>;

@@ -18,9 +18,8 @@ impl SourceFile {
     /// Wraps a file's name and text.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         let text = text.into();
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i.saturating_add(1)))
-            .collect();
+        let line_starts =
+            std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i.saturating_add(1))).collect();
         SourceFile { name: name.into(), text, line_starts }
     }
 
@@ -39,10 +38,7 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset).max(1);
         let start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
-        let column = self
-            .text
-            .get(start..offset)
-            .map_or(0, |prefix| prefix.chars().count());
+        let column = self.text.get(start..offset).map_or(0, |prefix| prefix.chars().count());
         (line, column.saturating_add(1))
     }
 }
@@ -157,8 +153,7 @@ impl Diagnostic {
     /// The serialisable record shared by every surface.
     pub fn record(&self) -> DiagnosticRecord {
         let (line, column) = self.line_column();
-        let (end_line, end_column) =
-            self.0.source.as_ref().map_or((0, 0), |s| s.line_column(self.0.span.end));
+        let (end_line, end_column) = self.0.source.as_ref().map_or((0, 0), |s| s.line_column(self.0.span.end));
         DiagnosticRecord {
             code: self.0.code.to_string(),
             severity: self.0.severity,
@@ -175,12 +170,7 @@ impl Diagnostic {
                 .iter()
                 .map(|(message, source, span)| {
                     let (line, column) = source.line_column(span.start);
-                    RelatedRecord {
-                        message: message.clone(),
-                        file: source.name().to_string(),
-                        line,
-                        column,
-                    }
+                    RelatedRecord { message: message.clone(), file: source.name().to_string(), line, column }
                 })
                 .collect(),
         }
@@ -193,14 +183,8 @@ impl Diagnostic {
 
     /// Renders the diagnostic, with ANSI colours when `color` is set.
     pub fn render_with(&self, color: bool) -> String {
-        let theme = if color {
-            miette::GraphicalTheme::unicode()
-        } else {
-            miette::GraphicalTheme::unicode_nocolor()
-        };
-        let handler = miette::GraphicalReportHandler::new_themed(theme)
-            .with_width(100)
-            .with_links(false);
+        let theme = if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
+        let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
         let mut out = String::new();
         let report = Report(self);
         if handler.render_report(&mut out, &report).is_err() {
@@ -236,7 +220,7 @@ impl fmt::Debug for Report<'_> {
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.0.message)
+        f.write_str(&self.0 .0.message)
     }
 }
 
@@ -263,39 +247,36 @@ impl miette::SourceCode for SourceFile {
 
 impl miette::Diagnostic for Report<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(self.0.0.code))
+        Some(Box::new(self.0 .0.code))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.0.0.severity {
+        Some(match self.0 .0.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
         })
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.0.0.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.0 .0.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.0.0.source.as_ref().map(|s| s.as_ref() as &dyn miette::SourceCode)
+        self.0 .0.source.as_ref().map(|s| s.as_ref() as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        self.0.0.source.as_ref()?;
-        let len = self.0.0.span.end.saturating_sub(self.0.0.span.start);
-        let main = miette::LabeledSpan::new_primary_with_span(
-            self.0.0.label.clone(),
-            (self.0.0.span.start, len),
-        );
-        let same_file = self.0.0.related.iter().filter(|(_, source, _)| {
-            self.0.0.source.as_ref().is_some_and(|s| Arc::ptr_eq(s, source))
-        });
+        self.0 .0.source.as_ref()?;
+        let len = self.0 .0.span.end.saturating_sub(self.0 .0.span.start);
+        let main = miette::LabeledSpan::new_primary_with_span(self.0 .0.label.clone(), (self.0 .0.span.start, len));
+        let same_file = self
+            .0
+             .0
+            .related
+            .iter()
+            .filter(|(_, source, _)| self.0 .0.source.as_ref().is_some_and(|s| Arc::ptr_eq(s, source)));
         let related = same_file.map(|(message, _, span)| {
-            miette::LabeledSpan::new_with_span(
-                Some(message.clone()),
-                (span.start, span.end.saturating_sub(span.start)),
-            )
+            miette::LabeledSpan::new_with_span(Some(message.clone()), (span.start, span.end.saturating_sub(span.start)))
         });
         Some(Box::new(std::iter::once(main).chain(related)))
     }
@@ -412,10 +393,7 @@ pub(crate) fn sort(list: &mut [Diagnostic]) {
 }
 
 /// The closest candidate to a misspelt name, if one is close enough to suggest.
-pub(crate) fn did_you_mean<'a>(
-    wrong: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(wrong, c), c))
@@ -424,9 +402,6 @@ pub(crate) fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
-pub(crate) fn suggestion<'a>(
-    wrong: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
+pub(crate) fn suggestion<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     did_you_mean(wrong, candidates).map(|c| format!("did you mean `{c}`?"))
 }

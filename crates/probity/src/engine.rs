@@ -7,7 +7,9 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::action::{parse_datetime, Action, Decoded, InputError};
 use crate::ast::RuleKind;
-use crate::decision::{AppliedPolicy, Decision, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction, Verdict};
+use crate::decision::{
+    AppliedPolicy, Decision, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction, Verdict,
+};
 use crate::eval::{shift, window, EvalError, Evaluator, Item};
 use crate::history::{BreachRecord, History, HistoryView, OpenObligation, RmHistory};
 use crate::ledger::Ledger;
@@ -97,7 +99,11 @@ impl PolicySet {
         Ok(out)
     }
 
-    pub(crate) fn history_breach(&self, index: usize, b: &crate::history::HistoryBreach) -> Result<BreachRecord, InputError> {
+    pub(crate) fn history_breach(
+        &self,
+        index: usize,
+        b: &crate::history::HistoryBreach,
+    ) -> Result<BreachRecord, InputError> {
         let field = |name: &str| format!("breaches[{index}].{name}");
         let at = parse_datetime(&b.at).map_err(|p| InputError::field(field("at"), p))?;
         let ladder_key = b.ladder.as_deref().and_then(|l| self.ladder_key(&b.policy, l));
@@ -109,7 +115,10 @@ impl PolicySet {
                 match (ladder, &b.ladder) {
                     (_, None) => 0,
                     (Some(l), Some(_)) => l.points_of(&b.severity).ok_or_else(|| {
-                        InputError::field(field("severity"), format!("ladder `{}` gives no points for `{}`", l.id, b.severity))
+                        InputError::field(
+                            field("severity"),
+                            format!("ladder `{}` gives no points for `{}`", l.id, b.severity),
+                        )
                     })?,
                     (None, Some(name)) => {
                         return Err(InputError::field(
@@ -143,18 +152,28 @@ impl PolicySet {
         let field = |name: &str| format!("obligations[{index}].{name}");
         let due = parse_datetime(&o.due).map_err(|p| InputError::field(field("due"), p))?;
         let when = trigger.as_ref().map_or(due, |t| t.at);
-        let policy_index = self
-            .version_of(&o.policy, o.version.as_deref(), &when)
-            .ok_or_else(|| InputError::field(field("policy"), format!("no version of policy `{}` applies", o.policy)))?;
-        let policy = self.policies.get(policy_index).ok_or_else(|| InputError::field(field("policy"), "unknown policy"))?;
-        let (rule_index, rule) = policy
-            .rules
-            .iter()
-            .enumerate()
-            .find(|(_, r)| *r.id == *o.duty && r.deadline.is_some())
-            .ok_or_else(|| InputError::field(field("duty"), format!("policy `{}` has no duty `{}` with a deadline", o.policy, o.duty)))?;
+        let policy_index = self.version_of(&o.policy, o.version.as_deref(), &when).ok_or_else(|| {
+            InputError::field(field("policy"), format!("no version of policy `{}` applies", o.policy))
+        })?;
+        let policy =
+            self.policies.get(policy_index).ok_or_else(|| InputError::field(field("policy"), "unknown policy"))?;
+        let (rule_index, rule) =
+            policy.rules.iter().enumerate().find(|(_, r)| *r.id == *o.duty && r.deadline.is_some()).ok_or_else(
+                || {
+                    InputError::field(
+                        field("duty"),
+                        format!("policy `{}` has no duty `{}` with a deadline", o.policy, o.duty),
+                    )
+                },
+            )?;
         let trigger = trigger.unwrap_or_else(|| {
-            Arc::new(Decoded { type_id: None, id: o.action.as_str().into(), at: due, rm: rm.into(), slots: Box::new([]) })
+            Arc::new(Decoded {
+                type_id: None,
+                id: o.action.as_str().into(),
+                at: due,
+                rm: rm.into(),
+                slots: Box::new([]),
+            })
         });
         let body = rule.bodies.iter().position(|b| Some(b.action_type) == trigger.type_id).unwrap_or(0);
         Ok(OpenObligation {
@@ -232,14 +251,14 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
         policies: applied
             .iter()
             .filter_map(|&i| set.policies.get(i))
-            .map(|p| AppliedPolicy { id: p.id.to_string(), version: p.version.to_string(), digest: p.digest.to_string() })
+            .map(|p| AppliedPolicy {
+                id: p.id.to_string(),
+                version: p.version.to_string(),
+                digest: p.digest.to_string(),
+            })
             .collect(),
         findings: b.findings,
-        obligations: b
-            .obligations
-            .iter()
-            .filter_map(|o| obligation_record(set, o))
-            .collect(),
+        obligations: b.obligations.iter().filter_map(|o| obligation_record(set, o)).collect(),
         fulfilled: fulfilled
             .iter()
             .filter_map(|&i| history.obligations.get(i))
@@ -314,7 +333,16 @@ impl Builder<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn fired(&mut self, pi: usize, policy: &Policy, rule: &Rule, body: &Body, ev: &mut Evaluator<'_>, kind: FindingKind, at: DateTime<FixedOffset>) -> Finding {
+    fn fired(
+        &mut self,
+        pi: usize,
+        policy: &Policy,
+        rule: &Rule,
+        body: &Body,
+        ev: &mut Evaluator<'_>,
+        kind: FindingKind,
+        at: DateTime<FixedOffset>,
+    ) -> Finding {
         let outcomes = &rule.outcomes;
         if let Some(v) = outcomes.verdict {
             self.verdict = self.verdict.max(v);
@@ -355,7 +383,16 @@ impl Builder<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn error(&mut self, policy: &Policy, rule: &Rule, body: &Body, ev: &Evaluator<'_>, clause: &str, e: &EvalError, verdict: Verdict) {
+    fn error(
+        &mut self,
+        policy: &Policy,
+        rule: &Rule,
+        body: &Body,
+        ev: &Evaluator<'_>,
+        clause: &str,
+        e: &EvalError,
+        verdict: Verdict,
+    ) {
         self.verdict = self.verdict.max(verdict);
         self.findings.push(Finding {
             policy: policy.id.to_string(),
@@ -416,7 +453,12 @@ fn evidence(set: &PolicySet, body: &Body, ev: &Evaluator<'_>) -> Vec<(String, se
 }
 
 /// The default message, and the messages of further languages by tag.
-fn render_messages(set: &PolicySet, rule: &Rule, body: &Body, ev: &mut Evaluator<'_>) -> (String, Vec<(String, String)>) {
+fn render_messages(
+    set: &PolicySet,
+    rule: &Rule,
+    body: &Body,
+    ev: &mut Evaluator<'_>,
+) -> (String, Vec<(String, String)>) {
     let mut rendered = body.messages.iter().map(|m| (m.lang.as_ref().map(|l| l.to_string()), render(set, m, ev)));
     let default = match rendered.next() {
         Some((_, text)) => text,
@@ -451,7 +493,8 @@ fn sanctions(set: &PolicySet, prior: &[BreachRecord], new: &[NewBreach], now: Da
         done.push((nb.policy, nb.ladder));
         let Some(policy) = set.policies.get(nb.policy) else { continue };
         let Some(ladder) = policy.ladders.get(nb.ladder as usize) else { continue };
-        let from = shift(now, ladder.window, false, policy.timezone).unwrap_or(DateTime::<FixedOffset>::MIN_UTC.fixed_offset());
+        let from = shift(now, ladder.window, false, policy.timezone)
+            .unwrap_or(DateTime::<FixedOffset>::MIN_UTC.fixed_offset());
         let before: i64 = window(prior, |b| b.at, from, now)
             .iter()
             .filter(|b| b.ladder_key == Some(ladder.key))
@@ -475,7 +518,12 @@ fn sanctions(set: &PolicySet, prior: &[BreachRecord], new: &[NewBreach], now: Da
 }
 
 /// The overdue report for an obligation whose deadline passed, and the breach it records.
-pub(crate) fn overdue_report(set: &PolicySet, rm: &str, o: &OpenObligation, history: &RmHistory) -> Option<(OverdueReport, Option<BreachRecord>)> {
+pub(crate) fn overdue_report(
+    set: &PolicySet,
+    rm: &str,
+    o: &OpenObligation,
+    history: &RmHistory,
+) -> Option<(OverdueReport, Option<BreachRecord>)> {
     let pi = o.policy as usize;
     let policy = set.policies.get(pi)?;
     let rule = policy.rules.get(o.rule as usize)?;

@@ -4,7 +4,9 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, FixedOffset, LocalResult, Months, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Timelike};
+use chrono::{
+    DateTime, Datelike, FixedOffset, LocalResult, Months, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Timelike,
+};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
@@ -288,8 +290,13 @@ impl<'a> Evaluator<'a> {
             Function::Min | Function::Max => {
                 let second = second.unwrap_or(Value::Missing);
                 let order = compare(&first, &second, tz)?;
-                let take_first = if function == Function::Min { order != Ordering::Greater } else { order != Ordering::Less };
-                if take_first { first } else { second }
+                let take_first =
+                    if function == Function::Min { order != Ordering::Greater } else { order != Ordering::Less };
+                if take_first {
+                    first
+                } else {
+                    second
+                }
             }
             Function::Amount => match first {
                 Value::Money(m) => Value::Decimal(m.amount),
@@ -361,7 +368,12 @@ impl<'a> Evaluator<'a> {
 }
 
 /// The items of a time-ordered slice with `from <= at <= to`, found by binary search.
-pub(crate) fn window<T>(items: &[T], at: impl Fn(&T) -> DateTime<FixedOffset>, from: DateTime<FixedOffset>, to: DateTime<FixedOffset>) -> &[T] {
+pub(crate) fn window<T>(
+    items: &[T],
+    at: impl Fn(&T) -> DateTime<FixedOffset>,
+    from: DateTime<FixedOffset>,
+    to: DateTime<FixedOffset>,
+) -> &[T] {
     let start = items.partition_point(|i| at(i) < from);
     let end = items.partition_point(|i| at(i) <= to);
     items.get(start..end.max(start)).unwrap_or(&[])
@@ -396,7 +408,9 @@ fn age(birth: NaiveDate, today: NaiveDate) -> Result<i64> {
     let months = |y: i64| u32::try_from(y.checked_mul(12)?).ok().map(Months::new);
     let reached = |y: i64| -> bool {
         if y < 0 {
-            return birth.checked_sub_months(months(y.saturating_neg()).unwrap_or(Months::new(0))).is_some_and(|d| d <= today);
+            return birth
+                .checked_sub_months(months(y.saturating_neg()).unwrap_or(Months::new(0)))
+                .is_some_and(|d| d <= today);
         }
         months(y).and_then(|m| birth.checked_add_months(m)).is_some_and(|d| d <= today)
     };
@@ -414,7 +428,8 @@ pub(crate) fn shift(t: DateTime<FixedOffset>, d: Duration, forward: bool, tz: Tz
     if d.months != 0 {
         let local: NaiveDateTime = t.with_timezone(&tz).naive_local();
         let months = Months::new(d.months.unsigned_abs());
-        let moved = if forward == (d.months > 0) { local.checked_add_months(months) } else { local.checked_sub_months(months) };
+        let moved =
+            if forward == (d.months > 0) { local.checked_add_months(months) } else { local.checked_sub_months(months) };
         let moved = moved.ok_or_else(out_of_range)?;
         let instant = match tz.from_local_datetime(&moved) {
             LocalResult::Single(x) => x,
@@ -422,7 +437,8 @@ pub(crate) fn shift(t: DateTime<FixedOffset>, d: Duration, forward: bool, tz: Tz
             // In a clock-change gap: read the wall time with the offset from before the gap.
             LocalResult::None => {
                 let offset = tz.offset_from_utc_datetime(&t.naive_utc());
-                let utc = moved.checked_sub_signed(TimeDelta::seconds(i64::from(chrono::Offset::fix(&offset).local_minus_utc())))
+                let utc = moved
+                    .checked_sub_signed(TimeDelta::seconds(i64::from(chrono::Offset::fix(&offset).local_minus_utc())))
                     .ok_or_else(out_of_range)?;
                 tz.from_utc_datetime(&utc)
             }
@@ -431,7 +447,8 @@ pub(crate) fn shift(t: DateTime<FixedOffset>, d: Duration, forward: bool, tz: Tz
     }
     if d.seconds != 0 {
         let delta = TimeDelta::try_seconds(d.seconds).ok_or_else(out_of_range)?;
-        result = if forward { result.checked_add_signed(delta) } else { result.checked_sub_signed(delta) }.ok_or_else(out_of_range)?;
+        result = if forward { result.checked_add_signed(delta) } else { result.checked_sub_signed(delta) }
+            .ok_or_else(out_of_range)?;
     }
     Ok(result)
 }
@@ -444,8 +461,12 @@ fn shift_date(date: NaiveDate, d: Duration, forward: bool) -> Result<NaiveDate> 
     let mut result = date;
     if d.months != 0 {
         let months = Months::new(d.months.unsigned_abs());
-        result = if forward == (d.months > 0) { result.checked_add_months(months) } else { result.checked_sub_months(months) }
-            .ok_or_else(out_of_range)?;
+        result = if forward == (d.months > 0) {
+            result.checked_add_months(months)
+        } else {
+            result.checked_sub_months(months)
+        }
+        .ok_or_else(out_of_range)?;
     }
     let days = TimeDelta::try_days(d.seconds / 86_400).ok_or_else(out_of_range)?;
     if forward { result.checked_add_signed(days) } else { result.checked_sub_signed(days) }.ok_or_else(out_of_range)
@@ -455,7 +476,9 @@ fn negate(v: Value) -> Result<Value> {
     Ok(match v {
         Value::Int(i) => Value::Int(i.checked_neg().ok_or_else(overflow)?),
         Value::Decimal(d) => Value::Decimal(d.checked_mul(Decimal::NEGATIVE_ONE).ok_or_else(overflow)?),
-        Value::Money(m) => Value::Money(Money { amount: m.amount.checked_mul(Decimal::NEGATIVE_ONE).ok_or_else(overflow)?, ..m }),
+        Value::Money(m) => {
+            Value::Money(Money { amount: m.amount.checked_mul(Decimal::NEGATIVE_ONE).ok_or_else(overflow)?, ..m })
+        }
         _ => return fail("internal error: negating a value without a sign"),
     })
 }
@@ -523,7 +546,10 @@ fn arith(op: Arith, a: Value, b: Value, tz: Tz) -> Result<Value> {
             } else {
                 (x.months.checked_sub(y.months), x.seconds.checked_sub(y.seconds))
             };
-            Duration(crate::value::Duration { months: months.ok_or_else(overflow)?, seconds: seconds.ok_or_else(overflow)? })
+            Duration(crate::value::Duration {
+                months: months.ok_or_else(overflow)?,
+                seconds: seconds.ok_or_else(overflow)?,
+            })
         }
         (x, y) => match (as_decimal(&x), as_decimal(&y)) {
             (Some(x), Some(y)) => Decimal(decimal(x, y)?),

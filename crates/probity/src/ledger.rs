@@ -42,10 +42,14 @@ impl Ledger {
     pub fn load(&mut self, history: &History) -> Result<(), InputError> {
         let mut rms: Vec<&str> = history.actions.iter().map(Action::rm).collect();
         for (i, b) in history.breaches.iter().enumerate() {
-            rms.push(b.rm.as_deref().ok_or_else(|| InputError::field(format!("breaches[{i}].rm"), "missing: the ledger needs each breach's RM"))?);
+            rms.push(b.rm.as_deref().ok_or_else(|| {
+                InputError::field(format!("breaches[{i}].rm"), "missing: the ledger needs each breach's RM")
+            })?);
         }
         for (i, o) in history.obligations.iter().enumerate() {
-            rms.push(o.rm.as_deref().ok_or_else(|| InputError::field(format!("obligations[{i}].rm"), "missing: the ledger needs each obligation's RM"))?);
+            rms.push(o.rm.as_deref().ok_or_else(|| {
+                InputError::field(format!("obligations[{i}].rm"), "missing: the ledger needs each obligation's RM")
+            })?);
         }
         rms.sort_unstable();
         rms.dedup();
@@ -56,7 +60,13 @@ impl Ledger {
                 self.next_seq = self.next_seq.saturating_add(1);
             }
             let entry = self.rms.entry(rm.into()).or_default();
-            let latest = loaded.breaches.as_slice().iter().map(|b| b.at).chain(loaded.actions.iter().flat_map(|l| l.as_slice().iter().map(|a| a.at))).max();
+            let latest = loaded
+                .breaches
+                .as_slice()
+                .iter()
+                .map(|b| b.at)
+                .chain(loaded.actions.iter().flat_map(|l| l.as_slice().iter().map(|a| a.at)))
+                .max();
             for list in loaded.actions {
                 for a in list.as_slice() {
                     entry.record_action(Arc::clone(a));
@@ -135,6 +145,19 @@ impl Ledger {
         }
         reports.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         reports.into_iter().map(|(_, _, r)| r).collect()
+    }
+
+    /// Open obligations: how many are not yet overdue, and how many were reported overdue but
+    /// are still open (a late fulfilment can still close them).
+    pub fn open_obligations(&self) -> (usize, usize) {
+        let all = self.rms.values().flat_map(|rm| rm.obligations.iter());
+        all.fold((0, 0), |(open, overdue), o| {
+            if o.reported {
+                (open, overdue.saturating_add(1))
+            } else {
+                (open.saturating_add(1), overdue)
+            }
+        })
     }
 
     /// The number of RMs the ledger tracks.

@@ -18,7 +18,9 @@ mod program;
 mod value;
 
 pub use action::{Action, InputError};
-pub use decision::{AppliedPolicy, Decision, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction, Verdict};
+pub use decision::{
+    AppliedPolicy, Decision, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction, Verdict,
+};
 pub use diagnostics::{Diagnostic, DiagnosticRecord, Diagnostics, RelatedRecord, Severity, SourceFile};
 pub use engine::Engine;
 pub use history::{History, HistoryBreach, HistoryObligation};

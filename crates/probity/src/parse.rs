@@ -80,8 +80,7 @@ fn starts_declaration(line: &str) -> bool {
     ["rule", "conflict", "duty", "ladder", "record", "action"].iter().any(|kw| {
         line.strip_prefix(kw).is_some_and(|rest| {
             let trimmed = rest.trim_start_matches([' ', '\t']);
-            trimmed.len() < rest.len()
-                && trimmed.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            trimmed.len() < rest.len() && trimmed.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         })
     })
 }
@@ -112,13 +111,10 @@ fn check_nesting(source: &Arc<SourceFile>) -> Option<Diagnostic> {
                 depth = depth.saturating_add(1);
                 if depth > limits::MAX_NESTING {
                     return Some(
-                        Diagnostic::error(
-                            "P0004",
-                            format!("brackets nest more than {} deep", limits::MAX_NESTING),
-                        )
-                        .at(source, i..i.saturating_add(1))
-                        .with_label("too deep")
-                        .with_help("name part of the expression with `let`"),
+                        Diagnostic::error("P0004", format!("brackets nest more than {} deep", limits::MAX_NESTING))
+                            .at(source, i..i.saturating_add(1))
+                            .with_label("too deep")
+                            .with_help("name part of the expression with `let`"),
                     );
                 }
             }
@@ -206,11 +202,8 @@ impl Builder<'_> {
         let (message, help) = match &error.variant {
             ErrorVariant::ParsingError { positives, .. } => {
                 let expected = describe_expected(positives);
-                let found_text = if found.is_empty() {
-                    "the end of the file".to_string()
-                } else {
-                    format!("`{found}`")
-                };
+                let found_text =
+                    if found.is_empty() { "the end of the file".to_string() } else { format!("`{found}`") };
                 let keywords = positives.iter().filter_map(|r| keyword_of(*r));
                 let help = suggestion(found, keywords).or_else(|| hint_for(positives));
                 (format!("expected {expected}, found {found_text}"), help)
@@ -607,13 +600,11 @@ impl Builder<'_> {
 
     fn date(self, pair: &Pair<'_, Rule>) -> Result<(NaiveDate, Span)> {
         let span = self.span(pair);
-        NaiveDate::parse_from_str(pair.as_str(), "%Y-%m-%d")
-            .map(|d| (d, span.clone()))
-            .map_err(|_| {
-                Diagnostic::error("P0008", format!("`{}` is not a calendar date", pair.as_str()))
-                    .at(self.source, span)
-                    .with_help("write dates as YYYY-MM-DD, such as `2026-02-01`")
-            })
+        NaiveDate::parse_from_str(pair.as_str(), "%Y-%m-%d").map(|d| (d, span.clone())).map_err(|_| {
+            Diagnostic::error("P0008", format!("`{}` is not a calendar date", pair.as_str()))
+                .at(self.source, span)
+                .with_help("write dates as YYYY-MM-DD, such as `2026-02-01`")
+        })
     }
 
     fn datetime(self, pair: &Pair<'_, Rule>) -> Result<DateTime<chrono::FixedOffset>> {
@@ -868,51 +859,112 @@ fn describe_expected(positives: &[Rule]) -> String {
         }
     };
     let declaration = positives.iter().any(|r| {
-        matches!(r, Rule::record_decl | Rule::action_decl | Rule::rule_decl | Rule::conflict_decl
-            | Rule::duty_decl | Rule::ladder_decl | Rule::kw_record | Rule::kw_rule)
+        matches!(
+            r,
+            Rule::record_decl
+                | Rule::action_decl
+                | Rule::rule_decl
+                | Rule::conflict_decl
+                | Rule::duty_decl
+                | Rule::ladder_decl
+                | Rule::kw_record
+                | Rule::kw_rule
+        )
     });
     let clause = positives.iter().any(|r| {
-        matches!(r, Rule::cite_clause | Rule::on_clause | Rule::when_clause | Rule::then_clause
-            | Rule::kw_cite | Rule::kw_when)
+        matches!(
+            r,
+            Rule::cite_clause | Rule::on_clause | Rule::when_clause | Rule::then_clause | Rule::kw_cite | Rule::kw_when
+        )
     });
     if clause {
         add("a clause such as `cite`, `on`, `let`, `when`, `unless`, `then` or `message`".into());
     }
     for rule in positives {
         let word = match rule {
-            Rule::record_decl | Rule::action_decl | Rule::rule_decl | Rule::conflict_decl
-            | Rule::duty_decl | Rule::ladder_decl | Rule::kw_record | Rule::kw_action
-            | Rule::kw_rule | Rule::kw_conflict | Rule::kw_duty | Rule::kw_ladder => {
+            Rule::record_decl
+            | Rule::action_decl
+            | Rule::rule_decl
+            | Rule::conflict_decl
+            | Rule::duty_decl
+            | Rule::ladder_decl
+            | Rule::kw_record
+            | Rule::kw_action
+            | Rule::kw_rule
+            | Rule::kw_conflict
+            | Rule::kw_duty
+            | Rule::kw_ladder => {
                 "a declaration (`record`, `action`, `rule`, `conflict`, `duty` or `ladder`)".to_string()
             }
-            Rule::cite_clause | Rule::on_clause | Rule::let_clause | Rule::when_clause
-            | Rule::unless_clause | Rule::then_clause | Rule::require_clause | Rule::due_clause
-            | Rule::fulfilled_clause | Rule::otherwise_clause | Rule::message_clause
-            | Rule::kw_cite | Rule::kw_on | Rule::kw_let | Rule::kw_when | Rule::kw_unless
-            | Rule::kw_then | Rule::kw_require | Rule::kw_due | Rule::kw_fulfilled
-            | Rule::kw_otherwise | Rule::kw_message => continue,
+            Rule::cite_clause
+            | Rule::on_clause
+            | Rule::let_clause
+            | Rule::when_clause
+            | Rule::unless_clause
+            | Rule::then_clause
+            | Rule::require_clause
+            | Rule::due_clause
+            | Rule::fulfilled_clause
+            | Rule::otherwise_clause
+            | Rule::message_clause
+            | Rule::kw_cite
+            | Rule::kw_on
+            | Rule::kw_let
+            | Rule::kw_when
+            | Rule::kw_unless
+            | Rule::kw_then
+            | Rule::kw_require
+            | Rule::kw_due
+            | Rule::kw_fulfilled
+            | Rule::kw_otherwise
+            | Rule::kw_message => continue,
             Rule::EOI if declaration || clause => continue,
             Rule::EOI => "the end of the file".to_string(),
             Rule::ident | Rule::name | Rule::named_type => "a name".to_string(),
             Rule::text | Rule::text_terminated | Rule::text_unterminated => "a text in double quotes".to_string(),
-            Rule::expr | Rule::paren | Rule::path | Rule::call | Rule::aggregate | Rule::number_lit
-            | Rule::money_lit | Rule::set_lit | Rule::true_lit | Rule::false_lit | Rule::now_lit
-            | Rule::today_lit | Rule::percent_lit | Rule::datetime_lit | Rule::op_not | Rule::op_neg => {
-                "an expression".to_string()
-            }
+            Rule::expr
+            | Rule::paren
+            | Rule::path
+            | Rule::call
+            | Rule::aggregate
+            | Rule::number_lit
+            | Rule::money_lit
+            | Rule::set_lit
+            | Rule::true_lit
+            | Rule::false_lit
+            | Rule::now_lit
+            | Rule::today_lit
+            | Rule::percent_lit
+            | Rule::datetime_lit
+            | Rule::op_not
+            | Rule::op_neg => "an expression".to_string(),
             Rule::date_lit => "a date such as `2026-02-01`".to_string(),
             Rule::duration_lit | Rule::integer => "a number".to_string(),
             Rule::duration_unit => "a unit such as `days` or `months`".to_string(),
             Rule::currency => "a currency code such as `CNY`".to_string(),
             Rule::type_expr | Rule::set_type | Rule::list_type | Rule::enum_type => "a type".to_string(),
             Rule::field_decl | Rule::field_block => "a field such as `amount: money`".to_string(),
-            Rule::outcome_deny | Rule::outcome_review | Rule::outcome_warn | Rule::outcome_breach
-            | Rule::outcome_escalate | Rule::outcomes => {
-                "an outcome (`deny`, `review`, `warn`, `breach` or `escalate`)".to_string()
-            }
-            Rule::op_or | Rule::op_and | Rule::op_eq | Rule::op_ne | Rule::op_lt | Rule::op_le
-            | Rule::op_gt | Rule::op_ge | Rule::op_in | Rule::op_not_in | Rule::op_contains
-            | Rule::op_add | Rule::op_sub | Rule::op_mul | Rule::op_div => "an operator".to_string(),
+            Rule::outcome_deny
+            | Rule::outcome_review
+            | Rule::outcome_warn
+            | Rule::outcome_breach
+            | Rule::outcome_escalate
+            | Rule::outcomes => "an outcome (`deny`, `review`, `warn`, `breach` or `escalate`)".to_string(),
+            Rule::op_or
+            | Rule::op_and
+            | Rule::op_eq
+            | Rule::op_ne
+            | Rule::op_lt
+            | Rule::op_le
+            | Rule::op_gt
+            | Rule::op_ge
+            | Rule::op_in
+            | Rule::op_not_in
+            | Rule::op_contains
+            | Rule::op_add
+            | Rule::op_sub
+            | Rule::op_mul
+            | Rule::op_div => "an operator".to_string(),
             Rule::window_clause | Rule::points_clause | Rule::step_clause => {
                 "a ladder clause (`window`, `points` or `step`)".to_string()
             }
@@ -946,10 +998,8 @@ fn hint_for(positives: &[Rule]) -> Option<String> {
 
 /// The token at the start of `rest`: a word, or one character.
 fn found_token(rest: &str) -> &str {
-    let word_len = rest
-        .char_indices()
-        .find(|&(_, c)| !(c.is_alphanumeric() || c == '_'))
-        .map_or(rest.len(), |(i, _)| i);
+    let word_len =
+        rest.char_indices().find(|&(_, c)| !(c.is_alphanumeric() || c == '_')).map_or(rest.len(), |(i, _)| i);
     if word_len > 0 {
         return rest.get(..word_len).unwrap_or("");
     }

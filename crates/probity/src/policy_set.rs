@@ -269,7 +269,8 @@ fn retention(schema: &Schema, policies: &[Policy]) -> (Vec<Option<i64>>, Option<
         }
         for rule in &policy.rules {
             for body in &rule.bodies {
-                let exprs = body.lets.iter().chain(&body.when).chain(&body.unless).chain(&body.require).chain(&body.fulfilment);
+                let exprs =
+                    body.lets.iter().chain(&body.when).chain(&body.unless).chain(&body.require).chain(&body.fulfilment);
                 for e in exprs {
                     visit_aggregates(e, &mut note);
                 }
