@@ -151,13 +151,16 @@ impl Ledger {
     /// are still open (a late fulfilment can still close them).
     pub fn open_obligations(&self) -> (usize, usize) {
         let all = self.rms.values().flat_map(|rm| rm.obligations.iter());
-        all.fold((0, 0), |(open, overdue), o| {
-            if o.reported {
-                (open, overdue.saturating_add(1))
-            } else {
-                (open.saturating_add(1), overdue)
-            }
-        })
+        all.fold(
+            (0, 0),
+            |(open, overdue), o| {
+                if o.reported {
+                    (open, overdue.saturating_add(1))
+                } else {
+                    (open.saturating_add(1), overdue)
+                }
+            },
+        )
     }
 
     /// The number of RMs the ledger tracks.

@@ -176,7 +176,7 @@ fn load(files: Vec<Arc<SourceFile>>) -> Result<PolicySet, Diagnostics> {
     let rules: usize = compiled.iter().map(|(p, ..)| p.rules.len()).sum();
     if rules > limits::MAX_RULES {
         diagnostics.push(Diagnostic::error(
-            "P0006",
+            "P0010",
             format!("the policy set has {rules} rules, more than the limit of {}", limits::MAX_RULES),
         ));
     }

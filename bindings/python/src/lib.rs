@@ -1,0 +1,1 @@
+//! Python binding of the Probity policy engine (work in progress).

@@ -1,0 +1,134 @@
+//! The `probity` command as a user runs it: exit codes, output and error messages.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn probity(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_probity")).args(args).current_dir(fixtures()).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[test]
+fn check_reports_every_error_with_place_and_hint() {
+    let out = probity(&["check", "bad"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("P0102"), "{err}");
+    assert!(err.contains("bad/mistakes.probity:6:15"), "{err}");
+    assert!(err.contains("did you mean `amount`?"), "{err}");
+    assert!(err.contains("P0203"), "{err}");
+    assert!(err.contains("bad/mistakes.probity:11:25"), "{err}");
+    assert!(err.contains("did you mean `branch`?"), "{err}");
+    assert!(err.contains("2 error(s), 0 warning(s)"), "{err}");
+}
+
+#[test]
+fn check_json_gives_records() {
+    let out = probity(&["check", "--format", "json", "bad/mistakes.probity"]);
+    assert_eq!(out.status.code(), Some(1));
+    let records: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let records = records.as_array().unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["code"], "P0102");
+    assert_eq!(records[0]["line"], 6);
+    assert_eq!(records[0]["column"], 15);
+    assert_eq!(records[1]["code"], "P0203");
+}
+
+#[test]
+fn check_passes_good_policies_and_denies_warnings_on_request() {
+    let out = probity(&["check", "gifts"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let spec = fixtures().join("../../../../tests/spec");
+    let out = probity(&["check", spec.to_str().unwrap()]);
+    // The spec directory holds YAML only: nothing to check, nothing wrong.
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn check_of_a_missing_path_is_an_error() {
+    let out = probity(&["check", "no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn test_command_counts_cases_and_fails_on_failure() {
+    let spec = fixtures().join("../../../../tests/spec");
+    let out = probity(&["test", spec.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(stdout.trim_end().ends_with("62 passed, 0 failed"), "{stdout}");
+
+    let broken = std::env::temp_dir().join(format!("probity-broken-{}.yaml", std::process::id()));
+    let original = std::fs::read_to_string(spec.join("01_basics.yaml")).unwrap();
+    std::fs::write(&broken, original.replace("verdict: deny", "verdict: allow")).unwrap();
+    let out = probity(&["test", broken.to_str().unwrap()]);
+    std::fs::remove_file(&broken).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("- expected: allow"), "{stdout}");
+    assert!(stdout.contains("+ actual:   deny"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("3 passed, 3 failed"), "{stdout}");
+}
+
+#[test]
+fn eval_prints_the_decision() {
+    let out = probity(&["eval", "--policies", "gifts", "gifts/cash.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(decision["verdict"], "deny");
+    assert_eq!(decision["findings"][0]["rule"], "cash_gift");
+    assert_eq!(decision["findings"][0]["message"], "cash gift of 500.00 CNY from ACME");
+    assert_eq!(decision["obligations"][0]["due"], "2026-03-31T10:00:00+08:00");
+    assert_eq!(decision["sanctions"][0]["step"], "formal warning");
+}
+
+#[test]
+fn eval_names_the_bad_field() {
+    let dir = std::env::temp_dir().join(format!("probity-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (r#"{"id": "A", "at": "2026-03-01T10:00:00+08:00", "rm": {"id": "R1"}}"#, "`type`"),
+        (r#"{"type": "gift_received", "id": "A", "at": "2026-03-01T10:00:00", "rm": {"id": "R1"}}"#, "no UTC offset"),
+        (r#"{"type": "gift_received", "id": "A", "at": "2026-03-01T10:00:00Z", "rm": {}}"#, "`rm.id`"),
+        (r#"[1, 2]"#, "JSON object"),
+        (r#"{"type": "#, "invalid JSON"),
+    ];
+    for (i, (json, expected)) in cases.iter().enumerate() {
+        let path = dir.join(format!("{i}.json"));
+        std::fs::write(&path, json).unwrap();
+        let out = probity(&["eval", "--policies", "gifts", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{json}");
+        let err = text(&out.stderr);
+        assert!(err.contains(expected), "{json}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn replay_writes_records_in_order_and_a_summary() {
+    let out = probity(&["replay", "--policies", "gifts", "gifts/events.jsonl", "--as-of", "2026-06-01T00:00:00+08:00"]);
+    // One line is not JSON: the replay goes on and exits 1 at the end.
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l.as_object().unwrap().keys().next().unwrap().as_str()).collect();
+    assert_eq!(kinds, ["decision", "decision", "error", "overdue", "decision"]);
+    assert_eq!(lines[2]["error"]["line"], 3);
+    assert_eq!(lines[3]["overdue"]["obligation"]["action"], "G-1");
+    assert_eq!(lines[3]["overdue"]["at"], "2026-03-31T10:00:00+08:00");
+    // The late registration still closes the obligation.
+    assert_eq!(lines[4]["decision"]["fulfilled"][0]["duty"], "gift_register");
+    let summary = text(&out.stderr);
+    assert!(summary.contains("events"), "{summary}");
+    assert!(summary.contains("gifts/cash_gift"), "{summary}");
+    assert!(summary.contains("overdue reports"), "{summary}");
+}
