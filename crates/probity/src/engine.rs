@@ -10,7 +10,7 @@ use crate::ast::RuleKind;
 use crate::decision::{
     AppliedPolicy, Decision, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction, Verdict,
 };
-use crate::eval::{shift, window, EvalError, Evaluator, Item};
+use crate::eval::{shift, window, Clock, EvalError, Evaluator, Item};
 use crate::history::{BreachRecord, History, HistoryView, OpenObligation, RmHistory};
 use crate::ledger::Ledger;
 use crate::limits;
@@ -221,25 +221,16 @@ struct Builder<'a> {
 }
 
 pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> Outcome {
-    let mut b = Builder {
-        set,
-        action,
-        history,
-        verdict: Verdict::Allow,
-        findings: Vec::new(),
-        escalations: Vec::new(),
-        breaches: Vec::new(),
-        new_breaches: Vec::new(),
-        obligations: Vec::new(),
-    };
+    let mut b = Builder::new(set, action, history);
     let applied: Vec<usize> = set.in_force(&action.at).collect();
     for &pi in &applied {
         let Some(policy) = set.policies.get(pi) else { continue };
         let Some(list) = action.type_id.and_then(|t| policy.by_type.get(&t)) else { continue };
+        let clock = Clock::new(action.at, policy.timezone);
         for &(ri, bi) in list {
             let Some(rule) = policy.rules.get(ri as usize) else { continue };
             let Some(body) = rule.bodies.get(bi as usize) else { continue };
-            b.run_rule(pi, policy, ri, rule, bi, body);
+            b.run_rule(pi, policy, clock, ri, rule, bi, body);
         }
     }
     let fulfilled = b.fulfilment();
@@ -284,10 +275,25 @@ pub(crate) fn obligation_record(set: &PolicySet, o: &OpenObligation) -> Option<O
     })
 }
 
-impl Builder<'_> {
-    fn run_rule(&mut self, pi: usize, policy: &Policy, ri: u32, rule: &Rule, bi: u32, body: &Body) {
-        let now = self.action.at;
-        let mut ev = Evaluator::new(body, self.action, now, policy.timezone, self.history);
+impl<'a> Builder<'a> {
+    fn new(set: &'a PolicySet, action: &'a Decoded, history: &'a RmHistory) -> Self {
+        Builder {
+            set,
+            action,
+            history,
+            verdict: Verdict::Allow,
+            findings: Vec::new(),
+            escalations: Vec::new(),
+            breaches: Vec::new(),
+            new_breaches: Vec::new(),
+            obligations: Vec::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_rule(&mut self, pi: usize, policy: &Policy, clock: Clock, ri: u32, rule: &Rule, bi: u32, body: &Body) {
+        let now = clock.now;
+        let mut ev = Evaluator::new(body, self.action, clock, self.history);
         let after_when = policy.on_error.max(rule.outcomes.verdict.unwrap_or(Verdict::Allow));
         match body.when.as_ref().map_or(Ok(true), |w| ev.condition(w)) {
             Ok(true) => {}
@@ -423,7 +429,7 @@ impl Builder<'_> {
                 met.push(i);
                 continue;
             };
-            let mut ev = Evaluator::new(body, &o.trigger, self.action.at, policy.timezone, self.history);
+            let mut ev = Evaluator::new(body, &o.trigger, Clock::new(self.action.at, policy.timezone), self.history);
             ev.item = Item::Action(self.action);
             match ev.condition(predicate) {
                 Ok(true) => met.push(i),
@@ -528,18 +534,8 @@ pub(crate) fn overdue_report(
     let policy = set.policies.get(pi)?;
     let rule = policy.rules.get(o.rule as usize)?;
     let body = rule.bodies.get(o.body as usize)?;
-    let mut ev = Evaluator::new(body, &o.trigger, o.due, policy.timezone, history);
-    let mut builder = Builder {
-        set,
-        action: &o.trigger,
-        history,
-        verdict: Verdict::Allow,
-        findings: Vec::new(),
-        escalations: Vec::new(),
-        breaches: Vec::new(),
-        new_breaches: Vec::new(),
-        obligations: Vec::new(),
-    };
+    let mut ev = Evaluator::new(body, &o.trigger, Clock::new(o.due, policy.timezone), history);
+    let mut builder = Builder::new(set, &o.trigger, history);
     let mut finding = builder.fired(pi, policy, rule, body, &mut ev, FindingKind::Overdue, o.due);
     finding.evidence = Vec::new();
     let sanctions = sanctions(set, history.breaches(), &builder.new_breaches, o.due);

@@ -41,6 +41,20 @@ fn fail<T>(message: impl Into<String>) -> Result<T> {
     Err(EvalError::Failed(message.into()))
 }
 
+/// An instant with its local date in a policy's time zone, computed once per policy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub(crate) now: DateTime<FixedOffset>,
+    pub(crate) today: NaiveDate,
+    pub(crate) timezone: Tz,
+}
+
+impl Clock {
+    pub(crate) fn new(now: DateTime<FixedOffset>, timezone: Tz) -> Self {
+        Clock { now, today: local_date(&now, timezone), timezone }
+    }
+}
+
 /// The history item that bare names read inside `where`.
 #[derive(Clone, Copy)]
 pub(crate) enum Item<'a> {
@@ -65,20 +79,15 @@ pub(crate) struct Evaluator<'a> {
 }
 
 impl<'a> Evaluator<'a> {
-    pub(crate) fn new(
-        body: &'a Body,
-        action: &'a Decoded,
-        now: DateTime<FixedOffset>,
-        timezone: Tz,
-        history: &'a dyn HistoryView,
-    ) -> Self {
+    /// An evaluator at `clock` (the time, its local date and the policy's time zone).
+    pub(crate) fn new(body: &'a Body, action: &'a Decoded, clock: Clock, history: &'a dyn HistoryView) -> Self {
         Evaluator {
             body,
             action,
             item: Item::None,
-            now,
-            today: local_date(&now, timezone),
-            timezone,
+            now: clock.now,
+            today: clock.today,
+            timezone: clock.timezone,
             history,
             lets: Vec::new(),
             evidence: Vec::new(),
