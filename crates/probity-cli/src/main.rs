@@ -57,6 +57,9 @@ enum Command {
         /// Advance every RM to this time after the last event (RFC 3339).
         #[arg(long)]
         as_of: Option<String>,
+        /// Threads to use (RMs are shared among them; the output does not change).
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
     },
     /// Run test files (YAML cases) and print a diff for every failure.
     Test {
@@ -77,7 +80,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
         Command::Test { files } => test(&files),
-        Command::Replay { policies, events, out, as_of } => replay(&policies, &events, out.as_deref(), as_of.as_deref()),
+        Command::Replay { policies, events, out, as_of, jobs } => {
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            replay(&policies, &events, out.as_deref(), as_of.as_deref(), jobs)
+        }
         Command::Eval { policies, action, history, pretty } => eval(&policies, &action, history.as_deref(), pretty),
     };
     match result {
@@ -209,7 +215,7 @@ fn eval(policies: &Path, action: &Path, history: Option<&Path>, pretty: bool) ->
     Ok(ExitCode::SUCCESS)
 }
 
-fn replay(policies: &Path, events: &Path, out: Option<&Path>, as_of: Option<&str>) -> Result<ExitCode, String> {
+fn replay(policies: &Path, events: &Path, out: Option<&Path>, as_of: Option<&str>, jobs: usize) -> Result<ExitCode, String> {
     let as_of = as_of
         .map(|t| chrono::DateTime::parse_from_rfc3339(t).map_err(|e| format!("--as-of `{t}`: {e} (use RFC 3339 with an offset)")))
         .transpose()?;
@@ -239,7 +245,7 @@ fn replay(policies: &Path, events: &Path, out: Option<&Path>, as_of: Option<&str
         _ => None,
     };
     let mut pending = 0u64;
-    let summary = probity_cli::replay::replay(&engine, input, &mut writer, as_of, |n| {
+    let summary = probity_cli::replay::replay(&engine, input, &mut writer, as_of, jobs, |n| {
         pending = pending.saturating_add(n);
         if pending > 1 << 20 {
             if let Some(bar) = &bar {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use chrono::{DateTime, FixedOffset};
-use probity::{Action, Decision, Engine, OverdueReport, Verdict};
+use probity::{Action, Decision, Engine, Ledger, OverdueReport, Verdict};
 use serde::Serialize;
 
 /// One output record.
@@ -39,6 +39,21 @@ pub struct Summary {
 }
 
 impl Summary {
+    fn merge(&mut self, other: &Summary) {
+        self.events = self.events.saturating_add(other.events);
+        for (k, n) in &other.verdicts {
+            *self.verdicts.entry(*k).or_default() += n;
+        }
+        for (k, n) in &other.breaches {
+            *self.breaches.entry(k.clone()).or_default() += n;
+        }
+        for (k, n) in &other.sanctions {
+            *self.sanctions.entry(k.clone()).or_default() += n;
+        }
+        self.overdue_reports = self.overdue_reports.saturating_add(other.overdue_reports);
+        self.errors = self.errors.saturating_add(other.errors);
+    }
+
     fn decision(&mut self, d: &Decision) {
         self.events = self.events.saturating_add(1);
         *self.verdicts.entry(d.verdict).or_default() += 1;
@@ -86,49 +101,157 @@ impl Summary {
 
 /// Replays JSON-lines actions: for each line the overdue reports of the implicit advance, then
 /// the decision; `as_of` advances every RM at the end. `progress` is called with the bytes read.
+///
+/// With `jobs > 1` the work is shared among threads, each owning the ledger of a share of the
+/// RMs (RMs are independent); the output is the same, line for line, as with one job.
 pub fn replay(
     engine: &Engine,
     input: impl BufRead,
     out: &mut impl Write,
     as_of: Option<DateTime<FixedOffset>>,
+    jobs: usize,
     mut progress: impl FnMut(u64),
 ) -> std::io::Result<Summary> {
-    let mut ledger = engine.ledger();
+    let jobs = jobs.clamp(1, 64);
+    let mut ledgers: Vec<Ledger> = (0..jobs).map(|_| engine.ledger()).collect();
     let mut summary = Summary::default();
-    let mut write = |record: Record<'_>, out: &mut dyn Write| -> std::io::Result<()> {
-        serde_json::to_writer(&mut *out, &record).map_err(std::io::Error::other)?;
-        out.write_all(b"\n")
-    };
-    for (index, line) in input.lines().enumerate() {
-        let line = line?;
-        progress(line.len().saturating_add(1) as u64);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let number = index.saturating_add(1);
-        let submitted = Action::from_json(&line).and_then(|action| ledger.submit(&action));
-        match submitted {
-            Ok(submission) => {
-                for report in &submission.overdue {
-                    summary.overdue(report);
-                    write(Record::Overdue(report), out)?;
-                }
-                summary.decision(&submission.decision);
-                write(Record::Decision(&submission.decision), out)?;
+    let mut lines = input.lines();
+    let mut number = 0usize;
+    loop {
+        let mut batch: Vec<(usize, String)> = Vec::with_capacity(BATCH);
+        for line in lines.by_ref() {
+            let line = line?;
+            number = number.saturating_add(1);
+            progress(line.len().saturating_add(1) as u64);
+            if !line.trim().is_empty() {
+                batch.push((number, line));
             }
-            Err(e) => {
-                summary.errors = summary.errors.saturating_add(1);
-                write(Record::Error { line: number, message: e.to_string() }, out)?;
+            if batch.len() == BATCH {
+                break;
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        for (_, line) in run_batch(&mut ledgers, &batch)? {
+            summary.merge(&line.summary);
+            for record in &line.records {
+                out.write_all(record.as_bytes())?;
+                out.write_all(b"\n")?;
             }
         }
     }
     if let Some(t) = as_of {
-        for report in ledger.advance_to(t) {
-            summary.overdue(&report);
-            write(Record::Overdue(&report), out)?;
+        let mut reports: Vec<OverdueReport> = ledgers.iter_mut().flat_map(|l| l.advance_to(t)).collect();
+        // The order one ledger gives: by deadline, then RM.
+        reports.sort_by(|a, b| {
+            let key = |r: &OverdueReport| (DateTime::parse_from_rfc3339(&r.at).ok(), r.rm.clone());
+            key(a).cmp(&key(b))
+        });
+        for report in &reports {
+            summary.overdue(report);
+            serde_json::to_writer(&mut *out, &Record::Overdue(report)).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")?;
         }
     }
-    (summary.open_obligations, summary.overdue_open) = ledger.open_obligations();
+    for ledger in &ledgers {
+        let (open, overdue) = ledger.open_obligations();
+        summary.open_obligations = summary.open_obligations.saturating_add(open);
+        summary.overdue_open = summary.overdue_open.saturating_add(overdue);
+    }
     out.flush()?;
     Ok(summary)
+}
+
+/// Lines read and processed together.
+const BATCH: usize = 4096;
+
+/// One input line's output: its JSON records and what they add to the summary.
+struct LineOutput {
+    records: Vec<String>,
+    summary: Summary,
+}
+
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Vec<T>>) -> std::io::Result<Vec<T>> {
+    handle.join().map_err(|_| std::io::Error::other("a replay thread failed"))
+}
+
+/// Processes a batch: each ledger takes the lines of its RMs, in order; the outputs come back
+/// in line order.
+fn run_batch(ledgers: &mut [Ledger], batch: &[(usize, String)]) -> std::io::Result<Vec<(usize, LineOutput)>> {
+    let jobs = ledgers.len();
+    if jobs <= 1 {
+        let parsed: Vec<_> = batch.iter().map(|(n, l)| (*n, Action::from_json(l))).collect();
+        return Ok(match ledgers.first_mut() {
+            Some(ledger) => parsed.into_iter().map(|(n, a)| (n, process(ledger, n, a))).collect(),
+            None => Vec::new(),
+        });
+    }
+    // Phase 1: parse in parallel, in contiguous chunks.
+    let chunk = batch.len().div_ceil(jobs).max(1);
+    let parsed = std::thread::scope(|scope| -> std::io::Result<Vec<_>> {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|(n, l)| (*n, Action::from_json(l))).collect::<Vec<_>>()))
+            .collect();
+        let mut all = Vec::with_capacity(batch.len());
+        for h in handles {
+            all.extend(joined(h)?);
+        }
+        Ok(all)
+    })?;
+    // Phase 2: each ledger takes its RMs' actions (unparseable lines go to the first).
+    let mut shares: Vec<Vec<(usize, Result<Action, probity::InputError>)>> = (0..jobs).map(|_| Vec::new()).collect();
+    for (n, action) in parsed {
+        let share = match &action {
+            Ok(a) => shard(a.rm(), jobs),
+            Err(_) => 0,
+        };
+        if let Some(list) = shares.get_mut(share) {
+            list.push((n, action));
+        }
+    }
+    let mut outputs = std::thread::scope(|scope| -> std::io::Result<Vec<_>> {
+        let handles: Vec<_> = ledgers
+            .iter_mut()
+            .zip(shares)
+            .map(|(ledger, share)| {
+                scope.spawn(move || share.into_iter().map(|(n, a)| (n, process(ledger, n, a))).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut all = Vec::with_capacity(batch.len());
+        for h in handles {
+            all.extend(joined(h)?);
+        }
+        Ok(all)
+    })?;
+    outputs.sort_by_key(|(n, _)| *n);
+    Ok(outputs)
+}
+
+fn shard(rm: &str, jobs: usize) -> usize {
+    // FNV-1a: stable across runs and platforms.
+    let hash = rm.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    usize::try_from(hash % jobs.max(1) as u64).unwrap_or(0)
+}
+
+fn process(ledger: &mut Ledger, line: usize, action: Result<Action, probity::InputError>) -> LineOutput {
+    let mut counted = Summary::default();
+    let mut records = Vec::new();
+    let encode = |record: Record<'_>| serde_json::to_string(&record).unwrap_or_default();
+    match action.and_then(|a| ledger.submit(&a)) {
+        Ok(submission) => {
+            for report in &submission.overdue {
+                counted.overdue(report);
+                records.push(encode(Record::Overdue(report)));
+            }
+            counted.decision(&submission.decision);
+            records.push(encode(Record::Decision(&submission.decision)));
+        }
+        Err(e) => {
+            counted.errors = 1;
+            records.push(encode(Record::Error { line, message: e.to_string() }));
+        }
+    }
+    LineOutput { records, summary: counted }
 }

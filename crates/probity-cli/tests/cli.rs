@@ -132,3 +132,16 @@ fn replay_writes_records_in_order_and_a_summary() {
     assert!(summary.contains("gifts/cash_gift"), "{summary}");
     assert!(summary.contains("overdue reports"), "{summary}");
 }
+
+#[test]
+fn replay_output_does_not_depend_on_the_number_of_threads() {
+    let run = |jobs: &str| {
+        let out = probity(&["replay", "-j", jobs, "--policies", "gifts", "gifts/events.jsonl", "--as-of", "2027-01-01T00:00:00Z"]);
+        (out.stdout, text(&out.stderr))
+    };
+    let (one, summary_one) = run("1");
+    let (four, summary_four) = run("4");
+    assert!(!one.is_empty());
+    assert_eq!(one, four);
+    assert_eq!(summary_one, summary_four);
+}
