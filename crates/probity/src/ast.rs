@@ -209,6 +209,23 @@ pub enum DurationUnit {
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
+    /// The height of the tree below this node (a leaf is 1).
+    pub depth: u32,
+}
+
+impl Expr {
+    /// A node, its depth computed from its direct children.
+    pub fn new(kind: ExprKind, span: Span) -> Expr {
+        let child = |e: &Expr| e.depth;
+        let below = match &kind {
+            ExprKind::Unary(_, e) | ExprKind::Presence(e, _) | ExprKind::Paren(e) => child(e),
+            ExprKind::Binary(_, a, b) => child(a).max(child(b)),
+            ExprKind::Set(items) | ExprKind::Call(_, items) => items.iter().map(child).max().unwrap_or(0),
+            ExprKind::Aggregate(a) => a.filter.as_ref().map_or(0, child),
+            _ => 0,
+        };
+        Expr { kind, span, depth: below.saturating_add(1) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

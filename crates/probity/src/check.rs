@@ -675,10 +675,13 @@ impl<'a> Checker<'a> {
                 (ir, scope.dynamic)
             })
         };
+        let before_when = self.diagnostics.len();
         let when_ir = condition(self, when, "`when`", &mut evidence, &mut let_infos);
+        let when_has_errors =
+            self.diagnostics.get(before_when..).unwrap_or(&[]).iter().any(|d| d.severity() == crate::Severity::Error);
         let unless_ir = condition(self, unless, "`unless`", &mut evidence, &mut let_infos);
         let require_ir = condition(self, require, "`require`", &mut evidence, &mut let_infos);
-        if let (Some((ir, false)), Some(e)) = (&when_ir, when) {
+        if let (Some((ir, false)), Some(e), false) = (&when_ir, when, when_has_errors) {
             if let Expr::Const(Value::Bool(b)) = ir {
                 self.warn(
                     "W0003",

@@ -6,6 +6,9 @@ pub const MAX_SOURCE_BYTES: usize = 1 << 20;
 /// The deepest nesting of brackets in a policy file.
 pub const MAX_NESTING: usize = 40;
 
+/// The deepest expression tree (operators chained or nested); deeper ones are split with `let`.
+pub const MAX_EXPRESSION_DEPTH: usize = 64;
+
 /// The most rules, conflicts and duties a policy set may hold.
 pub const MAX_RULES: usize = 100_000;
 

@@ -462,13 +462,13 @@ impl Builder<'_> {
                 let operand = operand?;
                 let span = self.span(&op).start..operand.span.end;
                 let op = if op.as_rule() == Rule::op_not { UnaryOp::Not } else { UnaryOp::Neg };
-                Ok(Expr { kind: ExprKind::Unary(op, Box::new(operand)), span })
+                self.bounded(Expr::new(ExprKind::Unary(op, Box::new(operand)), span))
             })
             .map_postfix(|operand, op| {
                 let operand = operand?;
                 let span = operand.span.start..self.span(&op).end;
                 let present = op.as_rule() == Rule::op_is_present;
-                Ok(Expr { kind: ExprKind::Presence(Box::new(operand), present), span })
+                self.bounded(Expr::new(ExprKind::Presence(Box::new(operand), present), span))
             })
             .map_infix(|lhs, op, rhs| {
                 let (lhs, rhs) = (lhs?, rhs?);
@@ -487,9 +487,23 @@ impl Builder<'_> {
                     }
                 }
                 let span = lhs.span.start..rhs.span.end;
-                Ok(Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span })
+                self.bounded(Expr::new(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span))
             })
             .parse(pair.into_inner())
+    }
+
+    /// Rejects expressions deeper than the limit while they are built, so that no later
+    /// recursion (checking, evaluating, dropping) can exhaust the stack.
+    fn bounded(self, e: Expr) -> Result<Expr> {
+        if e.depth as usize > limits::MAX_EXPRESSION_DEPTH {
+            return Err(Diagnostic::error(
+                "P0004",
+                format!("expression nests more than {} levels deep", limits::MAX_EXPRESSION_DEPTH),
+            )
+            .at(self.source, e.span.clone())
+            .with_help("name parts of it with `let`, or test many values at once with `in [\"a\", \"b\"]`"));
+        }
+        Ok(e)
     }
 
     fn primary(self, pair: Pair<'_, Rule>) -> Result<Expr> {
@@ -540,7 +554,7 @@ impl Builder<'_> {
             Rule::aggregate => ExprKind::Aggregate(Box::new(self.aggregate(pair)?)),
             _ => return Err(self.internal(span)),
         };
-        Ok(Expr { kind, span })
+        self.bounded(Expr::new(kind, span))
     }
 
     fn aggregate(self, pair: Pair<'_, Rule>) -> Result<Aggregate> {
@@ -819,6 +833,16 @@ fn keyword_of(rule: Rule) -> Option<&'static str> {
         Rule::kw_breach | Rule::outcome_breach => "breach",
         Rule::kw_escalate | Rule::outcome_escalate => "escalate",
         Rule::kw_error => "error",
+        Rule::kw_in => "in",
+        Rule::kw_and | Rule::op_and => "and",
+        Rule::kw_or | Rule::op_or => "or",
+        Rule::kw_contains => "contains",
+        Rule::kw_is => "is",
+        Rule::kw_present => "present",
+        Rule::kw_missing => "missing",
+        Rule::kw_one => "one of",
+        Rule::kw_set => "set of",
+        Rule::kw_list => "list of",
         _ => return None,
     })
 }
@@ -937,7 +961,13 @@ fn describe_expected(positives: &[Rule]) -> String {
             | Rule::percent_lit
             | Rule::datetime_lit
             | Rule::op_not
-            | Rule::op_neg => "an expression".to_string(),
+            | Rule::op_neg
+            | Rule::aggregate_name
+            | Rule::kw_true
+            | Rule::kw_false
+            | Rule::kw_now
+            | Rule::kw_today
+            | Rule::kw_not => "an expression".to_string(),
             Rule::date_lit => "a date such as `2026-02-01`".to_string(),
             Rule::duration_lit | Rule::integer => "a number".to_string(),
             Rule::duration_unit => "a unit such as `days` or `months`".to_string(),
@@ -971,7 +1001,7 @@ fn describe_expected(positives: &[Rule]) -> String {
             Rule::header | Rule::kw_policy => "`policy` and the policy's id".to_string(),
             other => match keyword_of(*other) {
                 Some(kw) => format!("`{kw}`"),
-                None => format!("{other:?}").replace('_', " "),
+                None => continue,
             },
         };
         add(word);
@@ -980,7 +1010,7 @@ fn describe_expected(positives: &[Rule]) -> String {
         0 => "something else".to_string(),
         1 => words.concat(),
         n => {
-            let (last, rest) = words.split_at(n.saturating_sub(1));
+            let (rest, last) = words.split_at(n.saturating_sub(1));
             format!("{} or {}", rest.join(", "), last.concat())
         }
     }
