@@ -88,11 +88,12 @@ impl Summary {
         rows.push(("obligations open at the end".into(), self.open_obligations.to_string()));
         rows.push(("  of them reported overdue".into(), self.overdue_open.to_string()));
         rows.push(("errors".into(), self.errors.to_string()));
-        let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+        let cells = |k: &str| unicode_width::UnicodeWidthStr::width(k);
+        let width = rows.iter().map(|(k, _)| cells(k)).max().unwrap_or(0);
         let number = rows.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
         let mut out = String::new();
         for (k, v) in rows {
-            let pad = width.saturating_sub(k.chars().count());
+            let pad = width.saturating_sub(cells(&k));
             out.push_str(&format!("{k}{}  {v:>number$}\n", " ".repeat(pad)));
         }
         out

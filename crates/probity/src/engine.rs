@@ -192,6 +192,49 @@ pub(crate) fn to_u32(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
+/// What one rule makes of an action.
+enum RuleVerdict {
+    /// Nothing to report.
+    Passes,
+    /// A duty with a deadline starts an obligation, due then.
+    Starts(DateTime<FixedOffset>),
+    /// The rule fires.
+    Fires(FindingKind),
+    /// A clause could not be evaluated: the clause, the error and the verdict it forces.
+    Fails(&'static str, EvalError, Verdict),
+}
+
+/// Runs a rule's clauses: `when`, then `unless`, then the duty's `require` or deadline.
+fn verdict_of(policy: &Policy, rule: &Rule, body: &Body, ev: &mut Evaluator<'_>) -> RuleVerdict {
+    // An error after `when` held must not weaken the rule's own verdict.
+    let after_when = policy.on_error.max(rule.outcomes.verdict.unwrap_or(Verdict::Allow));
+    match body.when.as_ref().map_or(Ok(true), |w| ev.condition(w)) {
+        Ok(true) => {}
+        Ok(false) => return RuleVerdict::Passes,
+        Err(e) => return RuleVerdict::Fails("when", e, policy.on_error),
+    }
+    if let Some(unless) = &body.unless {
+        match ev.condition(unless) {
+            Ok(true) => return RuleVerdict::Passes,
+            Ok(false) => {}
+            Err(e) => return RuleVerdict::Fails("unless", e, after_when),
+        }
+    }
+    match (rule.kind, &rule.deadline) {
+        (RuleKind::Duty, Some(deadline)) => match shift(ev.now, deadline.within, true, policy.timezone) {
+            Ok(due) => RuleVerdict::Starts(due),
+            Err(e) => RuleVerdict::Fails("due within", e, after_when),
+        },
+        (RuleKind::Duty, None) => match body.require.as_ref().map_or(Ok(true), |r| ev.condition(r)) {
+            Ok(true) => RuleVerdict::Passes,
+            Ok(false) => RuleVerdict::Fires(FindingKind::Duty),
+            Err(e) => RuleVerdict::Fails("require", e, after_when),
+        },
+        (RuleKind::Rule, _) => RuleVerdict::Fires(FindingKind::Rule),
+        (RuleKind::Conflict, _) => RuleVerdict::Fires(FindingKind::Conflict),
+    }
+}
+
 /// What deciding on an action produced, for the ledger to record.
 pub(crate) struct Outcome {
     pub(crate) decision: Decision,
@@ -292,50 +335,36 @@ impl<'a> Builder<'a> {
 
     #[allow(clippy::too_many_arguments)]
     fn run_rule(&mut self, pi: usize, policy: &Policy, clock: Clock, ri: u32, rule: &Rule, bi: u32, body: &Body) {
-        let now = clock.now;
         let mut ev = Evaluator::new(body, self.action, clock, self.history);
-        let after_when = policy.on_error.max(rule.outcomes.verdict.unwrap_or(Verdict::Allow));
-        match body.when.as_ref().map_or(Ok(true), |w| ev.condition(w)) {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => return self.error(policy, rule, body, &ev, "when", &e, policy.on_error),
-        }
-        if let Some(unless) = &body.unless {
-            match ev.condition(unless) {
-                Ok(true) => return,
-                Ok(false) => {}
-                Err(e) => return self.error(policy, rule, body, &ev, "unless", &e, after_when),
-            }
-        }
-        let kind = match (rule.kind, &rule.deadline) {
-            (RuleKind::Duty, Some(deadline)) => {
-                match shift(now, deadline.within, true, policy.timezone) {
-                    Ok(due) => self.obligations.push(OpenObligation {
-                        policy: to_u32(pi),
-                        rule: ri,
-                        body: bi,
-                        trigger: Arc::new(self.action.clone()),
-                        due,
-                        reported: false,
-                        seq: 0,
-                    }),
-                    Err(e) => self.error(policy, rule, body, &ev, "due within", &e, after_when),
-                }
+        let verdict = match verdict_of(policy, rule, body, &mut ev) {
+            RuleVerdict::Passes => return,
+            RuleVerdict::Starts(due) => {
+                self.obligations.push(OpenObligation {
+                    policy: to_u32(pi),
+                    rule: ri,
+                    body: bi,
+                    trigger: Arc::new(self.action.clone()),
+                    due,
+                    reported: false,
+                    seq: 0,
+                });
                 return;
             }
-            (RuleKind::Duty, None) => {
-                let Some(require) = &body.require else { return };
-                match ev.condition(require) {
-                    Ok(true) => return,
-                    Ok(false) => FindingKind::Duty,
-                    Err(e) => return self.error(policy, rule, body, &ev, "require", &e, after_when),
-                }
-            }
-            (RuleKind::Rule, _) => FindingKind::Rule,
-            (RuleKind::Conflict, _) => FindingKind::Conflict,
+            other => other,
         };
-        let finding = self.fired(pi, policy, rule, body, &mut ev, kind, now);
-        self.findings.push(finding);
+        // The rule fired (or failed): evaluate it again, recording the values it reads. Most
+        // rules do not fire, so the first pass records nothing; evaluation is pure, so the
+        // second pass sees what the first saw.
+        let mut ev = Evaluator::new(body, self.action, clock, self.history).recording();
+        let _ = verdict_of(policy, rule, body, &mut ev);
+        match verdict {
+            RuleVerdict::Fires(kind) => {
+                let finding = self.fired(pi, policy, rule, body, &mut ev, kind, clock.now);
+                self.findings.push(finding);
+            }
+            RuleVerdict::Fails(clause, e, level) => self.error(policy, rule, body, &ev, clause, &e, level),
+            RuleVerdict::Passes | RuleVerdict::Starts(_) => {}
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

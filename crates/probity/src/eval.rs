@@ -73,8 +73,9 @@ pub(crate) struct Evaluator<'a> {
     pub(crate) timezone: Tz,
     pub(crate) history: &'a dyn HistoryView,
     lets: Vec<Option<Result<Value>>>,
-    /// The values read, by evidence index.
+    /// The values read, by evidence index (when recording).
     pub(crate) evidence: Vec<Option<Value>>,
+    recording: bool,
     steps: u64,
 }
 
@@ -91,8 +92,16 @@ impl<'a> Evaluator<'a> {
             history,
             lets: Vec::new(),
             evidence: Vec::new(),
+            recording: false,
             steps: 0,
         }
+    }
+
+    /// The same evaluator, recording the values it reads as evidence.
+    pub(crate) fn recording(mut self) -> Self {
+        self.recording = true;
+        self.evidence = vec![None; self.body.evidence.len()];
+        self
     }
 
     pub(crate) fn condition(&mut self, e: &Expr) -> Result<bool> {
@@ -103,6 +112,9 @@ impl<'a> Evaluator<'a> {
     }
 
     fn record(&mut self, index: Option<u32>, value: &Value) {
+        if !self.recording {
+            return;
+        }
         if let Some(i) = index {
             let i = i as usize;
             if self.evidence.len() <= i {

@@ -205,7 +205,12 @@ impl Builder<'_> {
                 let found_text =
                     if found.is_empty() { "the end of the file".to_string() } else { format!("`{found}`") };
                 let keywords = positives.iter().filter_map(|r| keyword_of(*r));
-                let help = suggestion(found, keywords).or_else(|| hint_for(positives));
+                let reserved = positives.contains(&Rule::ident) && Grammar::parse(Rule::reserved, found).is_ok();
+                let help = if reserved {
+                    Some(format!("`{found}` is a reserved word; choose another name"))
+                } else {
+                    suggestion(found, keywords).or_else(|| hint_for(positives))
+                };
                 (format!("expected {expected}, found {found_text}"), help)
             }
             ErrorVariant::CustomError { message } => (message.clone(), None),
