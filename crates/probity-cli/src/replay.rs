@@ -17,6 +17,11 @@ enum Record<'a> {
     Error { line: usize, message: String },
 }
 
+fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, n: u64) {
+    let count = map.entry(key).or_default();
+    *count = count.saturating_add(n);
+}
+
 /// What a replay saw, for the closing summary.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -42,13 +47,13 @@ impl Summary {
     fn merge(&mut self, other: &Summary) {
         self.events = self.events.saturating_add(other.events);
         for (k, n) in &other.verdicts {
-            *self.verdicts.entry(*k).or_default() += n;
+            bump(&mut self.verdicts, *k, *n);
         }
         for (k, n) in &other.breaches {
-            *self.breaches.entry(k.clone()).or_default() += n;
+            bump(&mut self.breaches, k.clone(), *n);
         }
         for (k, n) in &other.sanctions {
-            *self.sanctions.entry(k.clone()).or_default() += n;
+            bump(&mut self.sanctions, k.clone(), *n);
         }
         self.overdue_reports = self.overdue_reports.saturating_add(other.overdue_reports);
         self.errors = self.errors.saturating_add(other.errors);
@@ -56,7 +61,7 @@ impl Summary {
 
     fn decision(&mut self, d: &Decision) {
         self.events = self.events.saturating_add(1);
-        *self.verdicts.entry(d.verdict).or_default() += 1;
+        bump(&mut self.verdicts, d.verdict, 1);
         self.findings(&d.findings, &d.sanctions);
     }
 
@@ -67,10 +72,10 @@ impl Summary {
 
     fn findings(&mut self, findings: &[probity::Finding], sanctions: &[probity::Sanction]) {
         for f in findings.iter().filter(|f| f.severity.is_some()) {
-            *self.breaches.entry(format!("{}/{}", f.policy, f.rule)).or_default() += 1;
+            bump(&mut self.breaches, format!("{}/{}", f.policy, f.rule), 1);
         }
         for s in sanctions {
-            *self.sanctions.entry(format!("{}/{} → {}", s.policy, s.ladder, s.step)).or_default() += 1;
+            bump(&mut self.sanctions, format!("{}/{} → {}", s.policy, s.ladder, s.step), 1);
         }
     }
 
@@ -233,7 +238,7 @@ fn run_batch(ledgers: &mut [Ledger], batch: &[(usize, String)]) -> std::io::Resu
 fn shard(rm: &str, jobs: usize) -> usize {
     // FNV-1a: stable across runs and platforms.
     let hash = rm.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    usize::try_from(hash % jobs.max(1) as u64).unwrap_or(0)
+    usize::try_from(hash.checked_rem(jobs as u64).unwrap_or(0)).unwrap_or(0)
 }
 
 fn process(ledger: &mut Ledger, line: usize, action: Result<Action, probity::InputError>) -> LineOutput {

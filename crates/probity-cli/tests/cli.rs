@@ -1,4 +1,5 @@
 //! The `probity` command as a user runs it: exit codes, output and error messages.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -136,7 +137,16 @@ fn replay_writes_records_in_order_and_a_summary() {
 #[test]
 fn replay_output_does_not_depend_on_the_number_of_threads() {
     let run = |jobs: &str| {
-        let out = probity(&["replay", "-j", jobs, "--policies", "gifts", "gifts/events.jsonl", "--as-of", "2027-01-01T00:00:00Z"]);
+        let out = probity(&[
+            "replay",
+            "-j",
+            jobs,
+            "--policies",
+            "gifts",
+            "gifts/events.jsonl",
+            "--as-of",
+            "2027-01-01T00:00:00Z",
+        ]);
         (out.stdout, text(&out.stderr))
     };
     let (one, summary_one) = run("1");

@@ -262,10 +262,9 @@ impl Schema {
                 _ => return Err(wrong("text")),
             },
             Ty::Date => match v {
-                Json::String(s) => Value::Date(
-                    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                        .map_err(|_| format!("`{s}` is not a calendar date (YYYY-MM-DD)"))?,
-                ),
+                Json::String(s) => {
+                    Value::Date(parse_date(s).ok_or_else(|| format!("`{s}` is not a calendar date (YYYY-MM-DD)"))?)
+                }
                 _ => return Err(wrong("a date (YYYY-MM-DD)")),
             },
             Ty::DateTime => match v {
@@ -314,6 +313,18 @@ impl Schema {
             Ty::Nothing | Ty::Error => return Err("no value fits this type".into()),
         })
     }
+}
+
+/// A calendar date written `YYYY-MM-DD`, exactly that form.
+pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        s.get(range).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?.parse().ok()
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(number(0..4)?).ok()?, number(5..7)?, number(8..10)?)
 }
 
 /// A decimal numeral, exactly; more digits than 28 is an error, never a rounding.

@@ -400,19 +400,22 @@ pub(crate) fn window<T>(
     items.get(start..end.max(start)).unwrap_or(&[])
 }
 
+static MISSING: Value = Value::Missing;
+
+/// Reads a field by its resolved path, cloning only the value at the end of it.
 fn read_field(record: &Decoded, root: Root, path: &[u32]) -> Value {
     let mut value = match root {
         Root::Id => return Value::Text(record.id.clone()),
         Root::At => return Value::DateTime(record.at),
-        Root::Slot(s) => record.slots.get(s as usize).cloned().unwrap_or(Value::Missing),
+        Root::Slot(s) => record.slots.get(s as usize).unwrap_or(&MISSING),
     };
     for &index in path {
-        value = match value {
-            Value::Record(fields) => fields.get(index as usize).cloned().unwrap_or(Value::Missing),
-            other => return other,
-        };
+        match value {
+            Value::Record(fields) => value = fields.get(index as usize).unwrap_or(&MISSING),
+            _ => break,
+        }
     }
-    value
+    value.clone()
 }
 
 fn overflow() -> EvalError {

@@ -102,7 +102,6 @@ impl Ledger {
             }
         }
         let overdue = advance_rm(&set, &rm_id, rm, at);
-        prune(&set, rm, at);
         let outcome = decide(&set, &decoded, rm);
         let mut fulfilled = outcome.fulfilled;
         fulfilled.sort_unstable_by(|a, b| b.cmp(a));
@@ -123,6 +122,9 @@ impl Ledger {
             rm.record_action(decoded);
         }
         rm.clock = Some(at);
+        // After the decision, so that an obligation reported overdue by this very advance can
+        // still be met by this action.
+        prune(&set, rm, at);
         self.next_seq = seq;
         Ok(Submission { overdue, decision: outcome.decision })
     }
@@ -220,7 +222,15 @@ fn prune(set: &PolicySet, rm: &mut RmHistory, now: DateTime<FixedOffset>) {
         None if set.breach_retention.is_none() => rm.breaches = Default::default(),
         None => {}
     }
-    if let Some(c) = cutoff(set.longest_window) {
-        rm.obligations.retain(|o: &OpenObligation| !o.reported || o.due >= c);
-    }
+    // An obligation reported overdue stays open for a late fulfilment as long as any window
+    // reaches back to it, and at least for one more deadline period of its duty.
+    rm.obligations.retain(|o: &OpenObligation| {
+        let within = set
+            .policies
+            .get(o.policy as usize)
+            .and_then(|p| p.rules.get(o.rule as usize))
+            .and_then(|r| r.deadline.as_ref())
+            .map_or(0, |d| d.within.upper_bound_seconds());
+        !o.reported || cutoff(set.longest_window.max(within)).is_none_or(|c| o.due >= c)
+    });
 }

@@ -147,7 +147,7 @@ impl Value {
             Value::Decimal(d) => J::String(d.to_string()),
             Value::Money(m) => J::String(m.to_string()),
             Value::Text(t) => J::String(t.to_string()),
-            Value::Date(d) => J::String(d.format("%Y-%m-%d").to_string()),
+            Value::Date(d) => J::String(d.to_string()),
             Value::DateTime(t) => J::String(format_datetime(t)),
             Value::Duration(d) => J::String(d.to_string()),
             Value::Enum(id, index) => J::String(enums.member(*id, *index).unwrap_or("?").to_string()),
