@@ -1,7 +1,7 @@
 # One task runner for CI and people: `make test` runs everything the README promises.
 CARGO ?= cargo
 
-.PHONY: check test lint spec build
+.PHONY: build check test lint spec rust-test python-test js-test bench measure fuzz
 
 build:
 	$(CARGO) build --release -p probity-cli
@@ -10,12 +10,29 @@ check: build
 	./target/release/probity check policies
 
 spec: build
+	./target/release/probity check policies
 	./target/release/probity test tests/spec policies
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint
+rust-test:
 	$(CARGO) test --workspace
-	$(MAKE) spec
+
+python-test: build
+	bindings/python/run-tests.sh
+
+js-test: build
+	cd bindings/wasm && npm test
+
+test: lint rust-test spec
+
+bench:
+	$(CARGO) bench -p probity --bench engine
+
+measure:
+	scripts/measure-replay.sh 1000000 3000000
+
+fuzz:
+	cd fuzz && cargo +nightly fuzz run parse_check -- -max_total_time=900
