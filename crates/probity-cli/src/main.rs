@@ -65,6 +65,21 @@ enum Command {
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
     },
+    /// Explain a decision clause by clause: the values each clause read, its result, what each
+    /// aggregate counted, and the sanction arithmetic.
+    Explain {
+        /// The directory of policy files.
+        #[arg(long)]
+        policies: PathBuf,
+        /// The action, as a JSON file (`-` for standard input).
+        action: PathBuf,
+        /// The RM's history: `{"actions": [...], "breaches": [...], "obligations": [...]}`.
+        #[arg(long)]
+        history: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Run test files (YAML cases) and print a diff for every failure.
     Test {
         /// Test files, or directories searched for `*.yaml`.
@@ -84,6 +99,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
         Command::Test { files } => test(&files),
+        Command::Explain { policies, action, history, format } => explain(&policies, &action, history.as_deref(), format),
         Command::Replay { policies, events, out, as_of, jobs } => {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
             replay(&policies, &events, out.as_deref(), as_of.as_deref(), jobs)
@@ -274,4 +290,19 @@ fn replay(
     }
     eprint!("{}", summary.table());
     Ok(if summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn explain(policies: &Path, action: &Path, history: Option<&Path>, format: Format) -> Result<ExitCode, String> {
+    let engine = probity::Engine::new(load_policies(policies)?);
+    let parsed = probity::Action::from_json(&read_input(action)?).map_err(|e| format!("`{}`: {e}", action.display()))?;
+    let history = match history {
+        Some(path) => probity::History::from_json(&read_input(path)?).map_err(|e| format!("`{}`: {e}", path.display()))?,
+        None => probity::History::new(),
+    };
+    let explanation = engine.explain(&parsed, &history).map_err(|e| format!("`{}`: {e}", action.display()))?;
+    match format {
+        Format::Text => print!("{}", explanation.to_text()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&explanation).map_err(|e| e.to_string())?),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -155,3 +155,19 @@ fn replay_output_does_not_depend_on_the_number_of_threads() {
     assert_eq!(one, four);
     assert_eq!(summary_one, summary_four);
 }
+
+#[test]
+fn explain_traces_every_rule_of_the_action_type() {
+    let out = probity(&["explain", "--policies", "gifts", "gifts/cash.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("G-9 at 2026-03-01T10:00:00+08:00: deny"), "{stdout}");
+    assert!(stdout.contains("rule cash_gift: fires: deny, breach"), "{stdout}");
+    assert!(stdout.contains(r#"action.kind = "cash""#), "{stdout}");
+    assert!(stdout.contains("duty gift_register: starts an obligation due 2026-03-31T10:00:00+08:00"), "{stdout}");
+    assert!(stdout.contains("gifts/conduct: 0 points in the last 1 year + 3 new = 3"), "{stdout}");
+    let out = probity(&["explain", "--format", "json", "--policies", "gifts", "gifts/cash.json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["decision"]["verdict"], "deny");
+    assert_eq!(json["rules"][0]["clauses"][0]["values"]["action.kind"], "cash");
+}

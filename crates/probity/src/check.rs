@@ -747,7 +747,16 @@ impl<'a> Checker<'a> {
             messages: compiled_messages,
             evidence,
             let_evidence,
+            sources: ClauseSources {
+                when: when.map(|e| self.source_text(e)),
+                unless: unless.map(|e| self.source_text(e)),
+                require: require.map(|e| self.source_text(e)),
+            },
         }
+    }
+
+    fn source_text(&self, e: &ast::Expr) -> Arc<str> {
+        normalise_space(self.source.text().get(e.span.clone()).unwrap_or("")).into()
     }
 
     fn placeholder(

@@ -193,7 +193,7 @@ pub(crate) fn to_u32(i: usize) -> u32 {
 }
 
 /// What one rule makes of an action.
-enum RuleVerdict {
+pub(crate) enum RuleVerdict {
     /// Nothing to report.
     Passes,
     /// A duty with a deadline starts an obligation, due then.
@@ -204,17 +204,49 @@ enum RuleVerdict {
     Fails(&'static str, EvalError, Verdict),
 }
 
+/// Watches the clauses of a rule as they are evaluated (for explanations).
+pub(crate) trait Tracer {
+    /// A clause is about to be evaluated.
+    fn before(&mut self, _ev: &mut Evaluator<'_>) {}
+    /// A clause was evaluated.
+    fn after(&mut self, _clause: &'static str, _ev: &mut Evaluator<'_>, _result: &Result<bool, EvalError>) {}
+}
+
+/// The tracer of ordinary evaluation: it watches nothing.
+pub(crate) struct Silent;
+
+impl Tracer for Silent {}
+
+fn traced(
+    clause: &'static str,
+    expr: Option<&crate::program::Expr>,
+    ev: &mut Evaluator<'_>,
+    tracer: &mut impl Tracer,
+) -> Result<bool, EvalError> {
+    let Some(expr) = expr else { return Ok(true) };
+    tracer.before(ev);
+    let result = ev.condition(expr);
+    tracer.after(clause, ev, &result);
+    result
+}
+
 /// Runs a rule's clauses: `when`, then `unless`, then the duty's `require` or deadline.
-fn verdict_of(policy: &Policy, rule: &Rule, body: &Body, ev: &mut Evaluator<'_>) -> RuleVerdict {
+pub(crate) fn verdict_of(
+    policy: &Policy,
+    rule: &Rule,
+    body: &Body,
+    ev: &mut Evaluator<'_>,
+    tracer: &mut impl Tracer,
+) -> RuleVerdict {
     // An error after `when` held must not weaken the rule's own verdict.
     let after_when = policy.on_error.max(rule.outcomes.verdict.unwrap_or(Verdict::Allow));
-    match body.when.as_ref().map_or(Ok(true), |w| ev.condition(w)) {
+    match traced("when", body.when.as_ref(), ev, tracer) {
         Ok(true) => {}
         Ok(false) => return RuleVerdict::Passes,
         Err(e) => return RuleVerdict::Fails("when", e, policy.on_error),
     }
-    if let Some(unless) = &body.unless {
-        match ev.condition(unless) {
+    if body.unless.is_some() {
+        match traced("unless", body.unless.as_ref(), ev, tracer) {
             Ok(true) => return RuleVerdict::Passes,
             Ok(false) => {}
             Err(e) => return RuleVerdict::Fails("unless", e, after_when),
@@ -225,7 +257,7 @@ fn verdict_of(policy: &Policy, rule: &Rule, body: &Body, ev: &mut Evaluator<'_>)
             Ok(due) => RuleVerdict::Starts(due),
             Err(e) => RuleVerdict::Fails("due within", e, after_when),
         },
-        (RuleKind::Duty, None) => match body.require.as_ref().map_or(Ok(true), |r| ev.condition(r)) {
+        (RuleKind::Duty, None) => match traced("require", body.require.as_ref(), ev, tracer) {
             Ok(true) => RuleVerdict::Passes,
             Ok(false) => RuleVerdict::Fires(FindingKind::Duty),
             Err(e) => RuleVerdict::Fails("require", e, after_when),
@@ -336,7 +368,7 @@ impl<'a> Builder<'a> {
     #[allow(clippy::too_many_arguments)]
     fn run_rule(&mut self, pi: usize, policy: &Policy, clock: Clock, ri: u32, rule: &Rule, bi: u32, body: &Body) {
         let mut ev = Evaluator::new(body, self.action, clock, self.history);
-        let verdict = match verdict_of(policy, rule, body, &mut ev) {
+        let verdict = match verdict_of(policy, rule, body, &mut ev, &mut Silent) {
             RuleVerdict::Passes => return,
             RuleVerdict::Starts(due) => {
                 self.obligations.push(OpenObligation {
@@ -356,7 +388,7 @@ impl<'a> Builder<'a> {
         // rules do not fire, so the first pass records nothing; evaluation is pure, so the
         // second pass sees what the first saw.
         let mut ev = Evaluator::new(body, self.action, clock, self.history).recording();
-        let _ = verdict_of(policy, rule, body, &mut ev);
+        let _ = verdict_of(policy, rule, body, &mut ev, &mut Silent);
         match verdict {
             RuleVerdict::Fires(kind) => {
                 let finding = self.fired(pi, policy, rule, body, &mut ev, kind, clock.now);
@@ -517,8 +549,29 @@ fn render(set: &PolicySet, message: &Message, ev: &mut Evaluator<'_>) -> String 
     out
 }
 
-/// One sanction per ladder that gained breaches, in the order the ladders first gained them.
-fn sanctions(set: &PolicySet, prior: &[BreachRecord], new: &[NewBreach], now: DateTime<FixedOffset>) -> Vec<Sanction> {
+/// A ladder's points when a decision adds breaches to it.
+pub(crate) struct LadderTotal<'a> {
+    pub(crate) policy: &'a Policy,
+    pub(crate) ladder: &'a crate::program::Ladder,
+    /// Points inside the window before the new breaches.
+    pub(crate) before: i64,
+    /// Points the new breaches add.
+    pub(crate) added: i64,
+}
+
+impl LadderTotal<'_> {
+    pub(crate) fn total(&self) -> i64 {
+        self.before.saturating_add(self.added)
+    }
+}
+
+/// The totals of every ladder that gained breaches, in the order the ladders first gained them.
+fn ladder_totals<'s>(
+    set: &'s PolicySet,
+    prior: &[BreachRecord],
+    new: &[NewBreach],
+    now: DateTime<FixedOffset>,
+) -> Vec<LadderTotal<'s>> {
     let mut out = Vec::new();
     let mut done: Vec<(usize, u32)> = Vec::new();
     for nb in new {
@@ -538,18 +591,46 @@ fn sanctions(set: &PolicySet, prior: &[BreachRecord], new: &[NewBreach], now: Da
             .iter()
             .filter(|x| x.policy == nb.policy && x.ladder == nb.ladder)
             .fold(0i64, |sum, x| sum.saturating_add(x.points));
-        let total = before.saturating_add(added);
-        if let Some(step) = ladder.step_for(total) {
-            out.push(Sanction {
-                policy: policy.id.to_string(),
-                ladder: ladder.id.to_string(),
-                points: total,
-                step: step.to_string(),
-                previous: ladder.step_for(before).map(|s| s.to_string()),
-            });
-        }
+        out.push(LadderTotal { policy, ladder, before, added });
     }
     out
+}
+
+/// The ladder totals of a decision's new breaches (for explanations).
+pub(crate) fn ladder_totals_of<'s>(
+    set: &'s PolicySet,
+    history: &RmHistory,
+    breaches: &[BreachRecord],
+    now: DateTime<FixedOffset>,
+) -> Vec<LadderTotal<'s>> {
+    let in_force: Vec<usize> = set.in_force(&now).collect();
+    let new: Vec<NewBreach> = breaches
+        .iter()
+        .filter_map(|b| {
+            let policy = in_force.iter().copied().find(|&i| set.policies.get(i).is_some_and(|p| p.id == b.policy))?;
+            let ladders = &set.policies.get(policy)?.ladders;
+            let ladder = ladders.iter().position(|l| Some(l.key) == b.ladder_key)?;
+            Some(NewBreach { policy, ladder: to_u32(ladder), points: b.points })
+        })
+        .collect();
+    ladder_totals(set, history.breaches(), &new, now)
+}
+
+/// One sanction per ladder that gained breaches and reached a step.
+fn sanctions(set: &PolicySet, prior: &[BreachRecord], new: &[NewBreach], now: DateTime<FixedOffset>) -> Vec<Sanction> {
+    ladder_totals(set, prior, new, now)
+        .into_iter()
+        .filter_map(|t| {
+            let step = t.ladder.step_for(t.total())?;
+            Some(Sanction {
+                policy: t.policy.id.to_string(),
+                ladder: t.ladder.id.to_string(),
+                points: t.total(),
+                step: step.to_string(),
+                previous: t.ladder.step_for(t.before).map(|s| s.to_string()),
+            })
+        })
+        .collect()
 }
 
 /// The overdue report for an obligation whose deadline passed, and the breach it records.

@@ -15,7 +15,7 @@ use crate::ast::AggregateFn;
 use crate::history::{BreachRecord, HistoryView};
 use crate::limits;
 use crate::program::*;
-use crate::value::{Duration, Money, Value};
+use crate::value::{format_datetime, Duration, Money, Value};
 
 /// Why an expression could not be evaluated.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +76,8 @@ pub(crate) struct Evaluator<'a> {
     /// The values read, by evidence index (when recording).
     pub(crate) evidence: Vec<Option<Value>>,
     recording: bool,
+    /// When explaining: for each aggregate (by evidence index), the items it counted.
+    pub(crate) counted: Option<Vec<(u32, Vec<String>)>>,
     steps: u64,
 }
 
@@ -93,6 +95,7 @@ impl<'a> Evaluator<'a> {
             lets: Vec::new(),
             evidence: Vec::new(),
             recording: false,
+            counted: None,
             steps: 0,
         }
     }
@@ -243,10 +246,26 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The same evaluator, also noting which history items each aggregate counted.
+    pub(crate) fn explaining(mut self) -> Self {
+        self.counted = Some(Vec::new());
+        self.recording()
+    }
+
+    /// The values recorded since the last call, by evidence index; the record starts afresh.
+    pub(crate) fn take_evidence(&mut self) -> Vec<(usize, Value)> {
+        let taken = self.evidence.iter_mut().enumerate().filter_map(|(i, v)| v.take().map(|v| (i, v))).collect();
+        taken
+    }
+
     fn let_value(&mut self, i: u32) -> Result<Value> {
         let index = i as usize;
         if let Some(Some(cached)) = self.lets.get(index) {
-            return cached.clone();
+            let cached = cached.clone();
+            if let Ok(v) = &cached {
+                self.record(self.body.let_evidence.get(index).copied(), v);
+            }
+            return cached;
         }
         let Some(expr) = self.body.lets.get(index) else { return fail("internal error: unknown let") };
         // A let is computed in the rule's scope, even when first read inside `where`.
@@ -359,6 +378,19 @@ impl<'a> Evaluator<'a> {
             if let Some(filter) = &a.filter {
                 if !self.condition(filter)? {
                     continue;
+                }
+            }
+            if let (Some(counted), Some(index)) = (self.counted.as_mut(), a.evidence) {
+                let description = match item {
+                    Item::Action(d) => format!("{} at {}", d.id, format_datetime(&d.at)),
+                    Item::Breach(b) => {
+                        format!("{} on {} ({} points) at {}", b.rule, b.action, b.points, format_datetime(&b.at))
+                    }
+                    Item::None => String::new(),
+                };
+                match counted.iter_mut().find(|(i, _)| *i == index) {
+                    Some((_, list)) => list.push(description),
+                    None => counted.push((index, vec![description])),
                 }
             }
             match a.function {

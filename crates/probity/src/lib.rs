@@ -9,6 +9,7 @@ mod decision;
 mod diagnostics;
 mod engine;
 mod eval;
+mod explain;
 mod history;
 mod ledger;
 pub mod limits;
@@ -23,6 +24,7 @@ pub use decision::{
 };
 pub use diagnostics::{Diagnostic, DiagnosticRecord, Diagnostics, RelatedRecord, Severity, SourceFile};
 pub use engine::Engine;
+pub use explain::{ClauseTrace, Explanation, LadderTrace, RuleTrace};
 pub use history::{History, HistoryBreach, HistoryObligation};
 pub use ledger::{Ledger, Submission};
 pub use policy_set::{LoadError, PolicySet};

@@ -149,6 +149,16 @@ pub(crate) struct Body {
     pub(crate) evidence: Vec<Arc<str>>,
     /// For each `let`, its evidence index.
     pub(crate) let_evidence: Vec<u32>,
+    /// The source text of each clause, for explanations.
+    pub(crate) sources: ClauseSources,
+}
+
+/// The source text of a body's clauses, white space collapsed.
+#[derive(Debug, Default)]
+pub(crate) struct ClauseSources {
+    pub(crate) when: Option<Arc<str>>,
+    pub(crate) unless: Option<Arc<str>>,
+    pub(crate) require: Option<Arc<str>>,
 }
 
 #[derive(Debug)]
