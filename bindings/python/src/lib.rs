@@ -1,1 +1,496 @@
-//! Python binding of the Probity policy engine (work in progress).
+//! Python binding of the Probity policy engine: `probity._probity`, wrapped by the pure-Python
+//! package `probity` (which defines the exception classes).
+//!
+//! The binding stays thin: it converts Python values to JSON (`convert`), maps errors
+//! (`errors`), releases the GIL around the engine's work and catches panics at the boundary.
+//! Everything else is the core crate's.
+
+use std::sync::Mutex;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use serde_json::{Map, Value as Json};
+
+mod convert;
+mod errors;
+
+use errors::{input_error, internal, load_error, policy_error, run, to_python};
+
+/// The deepest nesting accepted in action JSON (as the core's own limit).
+const MAX_DEPTH: usize = probity::limits::MAX_JSON_DEPTH;
+
+/// An action from a Python mapping.
+fn action(value: &Bound<'_, PyAny>) -> PyResult<probity::Action> {
+    let py = value.py();
+    let json = convert::to_json(value, MAX_DEPTH).map_err(|e| input_error(py, e.describe("action")))?;
+    probity::Action::from_value(json).map_err(|e| input_error(py, e.to_string()))
+}
+
+/// A history from a Python mapping (`None`: an empty history).
+fn history(value: Option<&Bound<'_, PyAny>>) -> PyResult<probity::History> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(probity::History::new());
+    };
+    let py = value.py();
+    // Two more levels than an action: the history object and its `actions` list.
+    let depth = MAX_DEPTH.saturating_add(2);
+    let json = convert::to_json(value, depth).map_err(|e| input_error(py, e.describe("history")))?;
+    if !json.is_object() {
+        // serde would also read a struct from an array (`[]` as an empty history).
+        return Err(input_error(
+            py,
+            "history: expected an object such as `{\"actions\": [...], \"breaches\": [...], \"obligations\": [...]}`",
+        ));
+    }
+    serde_json::from_value(json).map_err(|e| input_error(py, format!("history: {e}")))
+}
+
+/// A timestamp from an aware `datetime` or RFC 3339 text, checked by the core's own parser.
+///
+/// The core does not export its timestamp parser, and this crate does not depend on `chrono`
+/// to name the type, so the text is parsed as the `at` of a probe action whose `at()` is used.
+fn timestamp(value: &Bound<'_, PyAny>, name: &str) -> PyResult<probity::Action> {
+    let py = value.py();
+    let text = if let Ok(s) = value.cast::<PyString>() {
+        s.to_cow()?.into_owned()
+    } else if convert::is_datetime(value)? {
+        convert::datetime(value).map_err(|e| input_error(py, e.describe(name)))?
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "`{name}` must be a timezone-aware datetime or RFC 3339 text, found `{}`",
+            value.get_type().qualname()?
+        )));
+    };
+    let mut rm = Map::new();
+    rm.insert("id".into(), Json::String("-".into()));
+    let mut probe = Map::new();
+    probe.insert("type".into(), Json::String("-".into()));
+    probe.insert("id".into(), Json::String("-".into()));
+    probe.insert("at".into(), Json::String(text));
+    probe.insert("rm".into(), Json::Object(rm));
+    probity::Action::from_value(Json::Object(probe)).map_err(|e| match e {
+        probity::InputError::Field { problem, .. } => input_error(py, format!("`{name}`: {problem}")),
+        other => input_error(py, format!("`{name}`: {other}")),
+    })
+}
+
+/// A loaded, checked set of policy files.
+#[pyclass(module = "probity", name = "PolicySet", frozen)]
+struct PolicySet {
+    /// The set, already inside an engine (the core's engine shares it behind an `Arc`), so that
+    /// several `Engine`s can be made from one `PolicySet`.
+    engine: probity::Engine,
+}
+
+#[pymethods]
+impl PolicySet {
+    /// Loads every `.probity` file under a directory.
+    #[staticmethod]
+    fn from_dir(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        match run(py, move || probity::PolicySet::from_dir(path))? {
+            Ok(set) => Ok(PolicySet { engine: probity::Engine::new(set) }),
+            Err(e) => Err(load_error(py, e)),
+        }
+    }
+
+    /// Loads policies from `{name: text}` (or an iterable of `(name, text)` pairs).
+    #[staticmethod]
+    fn from_sources(py: Python<'_>, sources: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if sources.cast::<PyString>().is_ok() {
+            return Err(PyTypeError::new_err(
+                "`from_sources` takes `{name: text}` or `(name, text)` pairs; for one file write `{\"policy.probity\": text}`",
+            ));
+        }
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        if let Ok(dict) = sources.cast::<PyDict>() {
+            for (name, text) in dict.iter() {
+                pairs.push((name.extract()?, text.extract()?));
+            }
+        } else {
+            for item in sources.try_iter()? {
+                pairs.push(item?.extract()?);
+            }
+        }
+        match run(py, move || probity::PolicySet::from_sources(pairs))? {
+            Ok(set) => Ok(PolicySet { engine: probity::Engine::new(set) }),
+            Err(diagnostics) => Err(policy_error(py, &diagnostics)),
+        }
+    }
+
+    /// `(id, version)` of every loaded policy file, ordered by id and effective date.
+    #[getter]
+    fn versions(&self) -> Vec<(String, String)> {
+        self.engine.policy_set().versions().map(|(id, v)| (id.to_owned(), v.to_owned())).collect()
+    }
+
+    /// The number of rules, conflicts and duties across all files.
+    #[getter]
+    fn rule_count(&self) -> usize {
+        self.engine.policy_set().rule_count()
+    }
+
+    /// The warnings of the load, as diagnostic records.
+    #[getter]
+    fn warnings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let records: Vec<probity::DiagnosticRecord> =
+            self.engine.policy_set().warnings().iter().map(probity::Diagnostic::record).collect();
+        to_python!(py, &records)
+    }
+
+    fn __repr__(&self) -> String {
+        let set = self.engine.policy_set();
+        format!("<PolicySet: {} policy file(s), {} rule(s)>", set.versions().count(), set.rule_count())
+    }
+}
+
+/// Evaluates actions against a policy set. Pure: `evaluate` records nothing.
+#[pyclass(module = "probity", name = "Engine", frozen)]
+struct Engine {
+    engine: probity::Engine,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    fn new(policy_set: PyRef<'_, PolicySet>) -> Self {
+        Engine { engine: policy_set.engine.clone() }
+    }
+
+    /// Decides on an action (a dict) given the RM's history (a dict, or `None`).
+    #[pyo3(signature = (action, history=None))]
+    fn evaluate(
+        &self,
+        py: Python<'_>,
+        action: &Bound<'_, PyAny>,
+        history: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Decision> {
+        let action = crate::action(action)?;
+        let history = crate::history(history)?;
+        let engine = &self.engine;
+        let decided = run(py, || engine.evaluate(&action, &history))?;
+        decided.map(|inner| Decision { inner }).map_err(|e| input_error(py, e.to_string()))
+    }
+
+    /// Decides on an action given as JSON text, with a history as JSON text (or `None`).
+    #[pyo3(signature = (action, history=None))]
+    fn evaluate_json(&self, py: Python<'_>, action: &str, history: Option<&str>) -> PyResult<Decision> {
+        let engine = &self.engine;
+        let decided = run(py, || engine.evaluate_json(action, history))?;
+        decided.map(|inner| Decision { inner }).map_err(|e| input_error(py, e.to_string()))
+    }
+
+    /// The overdue reports of `history` at time `at`. Pure, like `evaluate`.
+    fn overdue(
+        &self,
+        py: Python<'_>,
+        history: &Bound<'_, PyAny>,
+        at: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<OverdueReport>> {
+        let history = crate::history(Some(history))?;
+        let at = timestamp(at, "at")?.at();
+        let engine = &self.engine;
+        let reports = run(py, || engine.overdue(&history, at))?;
+        reports.map(wrap_reports).map_err(|e| input_error(py, e.to_string()))
+    }
+
+    /// A new, empty ledger over this engine's policy set.
+    fn ledger(&self) -> Ledger {
+        Ledger { inner: Mutex::new(self.engine.ledger()) }
+    }
+
+    /// The policy set the engine evaluates.
+    #[getter]
+    fn policy_set(&self) -> PolicySet {
+        PolicySet { engine: self.engine.clone() }
+    }
+
+    fn __repr__(&self) -> String {
+        let set = self.engine.policy_set();
+        format!("<Engine: {} policy file(s), {} rule(s)>", set.versions().count(), set.rule_count())
+    }
+}
+
+fn wrap_reports(reports: Vec<probity::OverdueReport>) -> Vec<OverdueReport> {
+    reports.into_iter().map(|inner| OverdueReport { inner }).collect()
+}
+
+/// A stateful, per-RM history: records submitted actions, tracks obligations and reports the
+/// overdue ones as time advances. One ledger may be shared by threads: each call takes its
+/// lock with the GIL released, so calls run one at a time and never deadlock with the GIL.
+#[pyclass(module = "probity", name = "Ledger", frozen)]
+struct Ledger {
+    /// Poisoned when a panic was caught halfway through a change (the state may be
+    /// inconsistent): every later call then raises.
+    inner: Mutex<probity::Ledger>,
+}
+
+impl Ledger {
+    /// Runs `f` on the ledger with the GIL released and the lock held.
+    fn with<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut probity::Ledger) -> T + Send) -> PyResult<T> {
+        let inner = &self.inner;
+        run(py, move || inner.lock().map(|mut ledger| f(&mut ledger)).map_err(|_| ()))?
+            .map_err(|()| internal("this ledger is unusable after an earlier internal error"))
+    }
+}
+
+#[pymethods]
+impl Ledger {
+    /// Loads history as it is (nothing is evaluated); breaches and obligations name their `rm`.
+    fn load(&self, py: Python<'_>, history: &Bound<'_, PyAny>) -> PyResult<()> {
+        let history = crate::history(Some(history))?;
+        self.with(py, |ledger| ledger.load(&history))?.map_err(|e| input_error(py, e.to_string()))
+    }
+
+    /// Records an action: reports what fell overdue before it, then decides on it.
+    fn submit(&self, py: Python<'_>, action: &Bound<'_, PyAny>) -> PyResult<Submission> {
+        let action = crate::action(action)?;
+        let submission = self.with(py, |ledger| ledger.submit(&action))?.map_err(|e| input_error(py, e.to_string()))?;
+        let overdue = PyList::empty(py);
+        for inner in submission.overdue {
+            overdue.append(OverdueReport { inner })?;
+        }
+        Ok(Submission { overdue: overdue.unbind(), decision: Py::new(py, Decision { inner: submission.decision })? })
+    }
+
+    /// Advances every RM's clock to `at` (an aware datetime or RFC 3339 text), reporting the
+    /// obligations that fell overdue, in deadline order.
+    fn advance_to(&self, py: Python<'_>, at: &Bound<'_, PyAny>) -> PyResult<Vec<OverdueReport>> {
+        let at = timestamp(at, "at")?.at();
+        self.with(py, |ledger| ledger.advance_to(at)).map(wrap_reports)
+    }
+
+    /// Open obligations: `(not yet overdue, reported overdue but still open)`.
+    fn open_obligations(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
+        self.with(py, |ledger| ledger.open_obligations())
+    }
+
+    /// The number of RMs the ledger tracks.
+    #[getter]
+    fn rm_count(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |ledger| ledger.rm_count())
+    }
+
+    /// The number of actions, breaches and obligations held.
+    #[getter]
+    fn retained_items(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |ledger| ledger.retained_items())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let (rms, items) = self.with(py, |ledger| (ledger.rm_count(), ledger.retained_items()))?;
+        Ok(format!("<Ledger: {rms} RM(s), {items} item(s)>"))
+    }
+}
+
+/// What `Ledger.submit` gives: the overdue reports of the implicit advance, then the decision.
+/// Unpacks as a pair: `overdue, decision = ledger.submit(action)`.
+#[pyclass(module = "probity", name = "Submission", frozen)]
+struct Submission {
+    overdue: Py<PyList>,
+    decision: Py<Decision>,
+}
+
+impl Submission {
+    fn pair<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, [self.overdue.bind(py).as_any(), self.decision.bind(py).as_any()])
+    }
+}
+
+#[pymethods]
+impl Submission {
+    /// The overdue reports of the advance to the action's time.
+    #[getter]
+    fn overdue(&self, py: Python<'_>) -> Py<PyList> {
+        self.overdue.clone_ref(py)
+    }
+
+    /// The decision on the action.
+    #[getter]
+    fn decision(&self, py: Python<'_>) -> Py<Decision> {
+        self.decision.clone_ref(py)
+    }
+
+    fn __len__(&self) -> usize {
+        2
+    }
+
+    fn __getitem__<'py>(&self, py: Python<'py>, index: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        self.pair(py)?.as_any().get_item(index)
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.pair(py)?.as_any().try_iter()?.into_any())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let decision = self.decision.bind(py).repr()?;
+        Ok(format!("<Submission: {} overdue, {decision}>", self.overdue.bind(py).len()))
+    }
+}
+
+/// The decision on one action. `to_json()` is the JSON contract shared by every surface.
+#[pyclass(module = "probity", name = "Decision", frozen)]
+struct Decision {
+    inner: probity::Decision,
+}
+
+#[pymethods]
+impl Decision {
+    /// Parses a decision from its JSON (as written by `to_json`).
+    #[staticmethod]
+    fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        serde_json::from_str(text)
+            .map(|inner| Decision { inner })
+            .map_err(|e| input_error(py, format!("decision: {e}")))
+    }
+
+    /// The action's id.
+    #[getter]
+    fn action(&self) -> &str {
+        &self.inner.action
+    }
+
+    /// The action's timestamp, RFC 3339.
+    #[getter]
+    fn at(&self) -> &str {
+        &self.inner.at
+    }
+
+    /// `"allow"`, `"review"` or `"deny"`.
+    #[getter]
+    fn verdict(&self) -> &'static str {
+        self.inner.verdict.as_str()
+    }
+
+    /// Every policy version in force: `{id, version, digest}`.
+    #[getter]
+    fn policies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python!(py, &self.inner.policies)
+    }
+
+    /// What fired, as dicts.
+    #[getter]
+    fn findings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python!(py, &self.inner.findings)
+    }
+
+    /// Duties the action started: `{policy, duty, action, due}`.
+    #[getter]
+    fn obligations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python!(py, &self.inner.obligations)
+    }
+
+    /// Earlier obligations the action met: `{policy, duty, action}`.
+    #[getter]
+    fn fulfilled<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python!(py, &self.inner.fulfilled)
+    }
+
+    /// Teams to notify.
+    #[getter]
+    fn escalations(&self) -> Vec<String> {
+        self.inner.escalations.clone()
+    }
+
+    /// Sanction ladder steps reached: `{policy, ladder, points, step, previous}`.
+    #[getter]
+    fn sanctions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python!(py, &self.inner.sanctions)
+    }
+
+    /// The decision as a dict (the JSON contract, decoded by `json.loads`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python!(py, &self.inner)
+    }
+
+    /// The decision as compact JSON, byte-identical to the Rust engine's.
+    fn to_json(&self) -> PyResult<String> {
+        serde_json::to_string(&self.inner).map_err(internal)
+    }
+
+    fn __eq__(&self, other: PyRef<'_, Decision>) -> bool {
+        self.inner == other.inner
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Decision {:?}: {}, {} finding(s)>", self.inner.action, self.inner.verdict, self.inner.findings.len())
+    }
+}
+
+/// An obligation that passed its deadline, reported when a ledger's clock moved past it.
+#[pyclass(module = "probity", name = "OverdueReport", frozen)]
+struct OverdueReport {
+    inner: probity::OverdueReport,
+}
+
+#[pymethods]
+impl OverdueReport {
+    /// The RM's id.
+    #[getter]
+    fn rm(&self) -> &str {
+        &self.inner.rm
+    }
+
+    /// The deadline that passed, RFC 3339.
+    #[getter]
+    fn at(&self) -> &str {
+        &self.inner.at
+    }
+
+    /// The obligation: `{policy, duty, action, due}`.
+    #[getter]
+    fn obligation<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python!(py, &self.inner.obligation)
+    }
+
+    /// One finding of kind `overdue`.
+    #[getter]
+    fn findings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python!(py, &self.inner.findings)
+    }
+
+    /// Teams to notify.
+    #[getter]
+    fn escalations(&self) -> Vec<String> {
+        self.inner.escalations.clone()
+    }
+
+    /// Sanction steps reached by the overdue breach.
+    #[getter]
+    fn sanctions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python!(py, &self.inner.sanctions)
+    }
+
+    /// The report as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python!(py, &self.inner)
+    }
+
+    /// The report as compact JSON, byte-identical to the Rust engine's.
+    fn to_json(&self) -> PyResult<String> {
+        serde_json::to_string(&self.inner).map_err(internal)
+    }
+
+    fn __eq__(&self, other: PyRef<'_, OverdueReport>) -> bool {
+        self.inner == other.inner
+    }
+
+    fn __repr__(&self) -> String {
+        let o = &self.inner.obligation;
+        format!("<OverdueReport {}/{} of {:?} for RM {:?}, due {}>", o.policy, o.duty, o.action, self.inner.rm, o.due)
+    }
+}
+
+/// The native module; `probity/__init__.py` re-exports it.
+#[pymodule]
+fn _probity(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PolicySet>()?;
+    m.add_class::<Engine>()?;
+    m.add_class::<Ledger>()?;
+    m.add_class::<Submission>()?;
+    m.add_class::<Decision>()?;
+    m.add_class::<OverdueReport>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

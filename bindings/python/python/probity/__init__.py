@@ -1,0 +1,77 @@
+"""Probity: evaluate relationship managers' actions against compliance policies.
+
+>>> import probity
+>>> policies = probity.PolicySet.from_dir("policies")           # doctest: +SKIP
+>>> engine = probity.Engine(policies)                            # doctest: +SKIP
+>>> decision = engine.evaluate({"type": "product_sale", ...})    # doctest: +SKIP
+>>> decision.verdict, decision.to_json()                         # doctest: +SKIP
+
+The engine is the Rust crate ``probity``; this package converts Python values to the engine's
+JSON and maps its errors to the exceptions below. Decisions are byte-identical to the Rust
+engine's (``Decision.to_json()``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional
+
+__all__ = [
+    "Decision",
+    "Engine",
+    "InputError",
+    "Ledger",
+    "OverdueReport",
+    "PolicyError",
+    "PolicySet",
+    "ProbityError",
+    "Submission",
+    "__version__",
+]
+
+
+class ProbityError(Exception):
+    """Base class of the errors Probity raises for bad input (policy text or actions)."""
+
+
+class PolicyError(ProbityError):
+    """Policy text that does not load.
+
+    ``diagnostics`` holds every diagnostic (errors and warnings) as a dict with the keys
+    ``code, severity, message, help, file, line, column, end_line, end_column, related``
+    (lines and columns are 1-based). ``str(error)`` renders them with source excerpts.
+    """
+
+    diagnostics: List[Dict[str, Any]]
+
+    def __init__(self, message: str, diagnostics: Optional[Iterable[Dict[str, Any]]] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.diagnostics = list(diagnostics or [])
+
+    @property
+    def errors(self) -> List[Dict[str, Any]]:
+        """Only the diagnostics of severity ``error``."""
+        return [d for d in self.diagnostics if d.get("severity") == "error"]
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):  # keep `diagnostics` when pickled (e.g. across processes)
+        return (type(self), (self.message, self.diagnostics))
+
+
+class InputError(ProbityError, ValueError):
+    """An action, history or timestamp that cannot be used: the message names the field and
+    what is wrong with it. Nothing was evaluated or recorded."""
+
+
+# Imported last: the native module raises the classes above (it looks them up in `probity`).
+from ._probity import (  # noqa: E402
+    Decision,
+    Engine,
+    Ledger,
+    OverdueReport,
+    PolicySet,
+    Submission,
+    __version__,
+)
