@@ -26,7 +26,7 @@ python-test: build
 js-test: build
 	cd bindings/wasm && npm test
 
-test: lint rust-test spec
+test: lint rust-test spec python-test
 
 bench:
 	$(CARGO) bench -p probity --bench engine

@@ -99,7 +99,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
         Command::Test { files } => test(&files),
-        Command::Explain { policies, action, history, format } => explain(&policies, &action, history.as_deref(), format),
+        Command::Explain { policies, action, history, format } => {
+            explain(&policies, &action, history.as_deref(), format)
+        }
         Command::Replay { policies, events, out, as_of, jobs } => {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
             replay(&policies, &events, out.as_deref(), as_of.as_deref(), jobs)
@@ -225,11 +227,8 @@ fn load_policies(dir: &Path) -> Result<PolicySet, String> {
 
 fn eval(policies: &Path, action: &Path, history: Option<&Path>, pretty: bool) -> Result<ExitCode, String> {
     let engine = probity::Engine::new(load_policies(policies)?);
-    let action_text = read_input(action)?;
-    let history_text = history.map(read_input).transpose()?;
-    let decision = engine
-        .evaluate_json(&action_text, history_text.as_deref())
-        .map_err(|e| format!("`{}`: {e}", action.display()))?;
+    let (parsed, history) = read_action_and_history(action, history)?;
+    let decision = engine.evaluate(&parsed, &history).map_err(|e| format!("`{}`: {e}", action.display()))?;
     let json = if pretty { serde_json::to_string_pretty(&decision) } else { serde_json::to_string(&decision) };
     println!("{}", json.map_err(|e| e.to_string())?);
     Ok(ExitCode::SUCCESS)
@@ -294,15 +293,26 @@ fn replay(
 
 fn explain(policies: &Path, action: &Path, history: Option<&Path>, format: Format) -> Result<ExitCode, String> {
     let engine = probity::Engine::new(load_policies(policies)?);
-    let parsed = probity::Action::from_json(&read_input(action)?).map_err(|e| format!("`{}`: {e}", action.display()))?;
-    let history = match history {
-        Some(path) => probity::History::from_json(&read_input(path)?).map_err(|e| format!("`{}`: {e}", path.display()))?,
-        None => probity::History::new(),
-    };
+    let (parsed, history) = read_action_and_history(action, history)?;
     let explanation = engine.explain(&parsed, &history).map_err(|e| format!("`{}`: {e}", action.display()))?;
     match format {
         Format::Text => print!("{}", explanation.to_text()),
         Format::Json => println!("{}", serde_json::to_string_pretty(&explanation).map_err(|e| e.to_string())?),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn read_action_and_history(
+    action: &Path,
+    history: Option<&Path>,
+) -> Result<(probity::Action, probity::History), String> {
+    let parsed =
+        probity::Action::from_json(&read_input(action)?).map_err(|e| format!("`{}`: {e}", action.display()))?;
+    let history = match history {
+        Some(path) => {
+            probity::History::from_json(&read_input(path)?).map_err(|e| format!("`{}`: {e}", path.display()))?
+        }
+        None => probity::History::new(),
+    };
+    Ok((parsed, history))
 }

@@ -193,6 +193,11 @@ pub(crate) fn json_kind(v: &Json) -> &'static str {
     }
 }
 
+/// Parses an RFC 3339 timestamp with an explicit offset, as action timestamps are written.
+pub fn parse_timestamp(text: &str) -> Result<DateTime<FixedOffset>, InputError> {
+    parse_datetime(text).map_err(|problem| InputError::field("timestamp", problem))
+}
+
 /// An RFC 3339 timestamp with an explicit offset.
 pub(crate) fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, String> {
     DateTime::parse_from_rfc3339(s).map_err(|_| {

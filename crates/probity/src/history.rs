@@ -33,7 +33,15 @@ impl History {
 
     /// Parses `{"actions": [...], "breaches": [...], "obligations": [...]}`.
     pub fn from_json(text: &str) -> Result<History, InputError> {
-        serde_json::from_str(text).map_err(|e| InputError::Json(format!("history: {e}")))
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| InputError::Json(format!("history: {e}")))?;
+        if !value.is_object() {
+            return Err(InputError::Json(format!(
+                "history: expected an object with `actions`, `breaches` and `obligations`, found {}",
+                crate::action::json_kind(&value)
+            )));
+        }
+        serde_json::from_value(value).map_err(|e| InputError::Json(format!("history: {e}")))
     }
 
     /// The number of items.

@@ -18,7 +18,7 @@ mod policy_set;
 mod program;
 mod value;
 
-pub use action::{Action, InputError};
+pub use action::{parse_timestamp, Action, InputError};
 pub use decision::{
     AppliedPolicy, Decision, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction, Verdict,
 };

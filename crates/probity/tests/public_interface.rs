@@ -306,3 +306,14 @@ fn diagnostics_records() {
     assert_eq!(source.line_column(3), (2, 1));
     assert_eq!(source.line_column(9), (2, 3), "columns count characters, not bytes");
 }
+
+#[test]
+fn timestamps_and_histories_are_checked_at_the_boundary() {
+    let t = parse_timestamp("2026-03-01T10:00:00+08:00").unwrap();
+    assert_eq!(t.to_rfc3339(), "2026-03-01T10:00:00+08:00");
+    let err = parse_timestamp("2026-03-01T10:00:00").unwrap_err().to_string();
+    assert!(err.contains("no UTC offset"), "{err}");
+    assert!(History::from_json("[]").unwrap_err().to_string().contains("found an array"));
+    assert!(History::from_json(r#"{"actions": [], "extra": 1}"#).is_err());
+    assert!(History::from_json(r#"{"actions": []}"#).unwrap().is_empty());
+}
