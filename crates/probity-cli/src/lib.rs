@@ -1,5 +1,3 @@
-//! The `probity` command's library: the test-file runner and replay, shared by the CLI and
-//! `cargo test`.
+//! The `probity` command's library: the test-file runner, shared by the CLI and `cargo test`.
 
-pub mod replay;
 pub mod testfile;

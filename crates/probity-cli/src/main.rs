@@ -274,7 +274,7 @@ fn replay(
         _ => None,
     };
     let mut pending = 0u64;
-    let summary = probity_cli::replay::replay(&engine, input, &mut writer, as_of, jobs, |n| {
+    let summary = probity::replay::replay(&engine, input, &mut writer, as_of, jobs, |n| {
         pending = pending.saturating_add(n);
         if pending > 1 << 20 {
             if let Some(bar) = &bar {

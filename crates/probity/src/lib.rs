@@ -16,6 +16,7 @@ pub mod limits;
 mod parse;
 mod policy_set;
 mod program;
+pub mod replay;
 mod value;
 
 pub use action::{parse_timestamp, Action, InputError};

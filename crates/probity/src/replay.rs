@@ -1,11 +1,11 @@
-//! `probity replay`: stream JSON-lines actions through a ledger, write JSON-lines records, and
-//! summarise what happened.
+//! Replay: stream JSON-lines actions through ledgers, write JSON-lines records, and summarise
+//! what happened. The CLI's `probity replay` and the bindings' batch replay share it.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
+use crate::{Action, Decision, Engine, InputError, Ledger, OverdueReport, Verdict};
 use chrono::{DateTime, FixedOffset};
-use probity::{Action, Decision, Engine, Ledger, OverdueReport, Verdict};
 use serde::Serialize;
 
 /// One output record.
@@ -70,7 +70,7 @@ impl Summary {
         self.findings(&r.findings, &r.sanctions);
     }
 
-    fn findings(&mut self, findings: &[probity::Finding], sanctions: &[probity::Sanction]) {
+    fn findings(&mut self, findings: &[crate::Finding], sanctions: &[crate::Sanction]) {
         for f in findings.iter().filter(|f| f.severity.is_some()) {
             bump(&mut self.breaches, format!("{}/{}", f.policy, f.rule), 1);
         }
@@ -207,7 +207,7 @@ fn run_batch(ledgers: &mut [Ledger], batch: &[(usize, String)]) -> std::io::Resu
         Ok(all)
     })?;
     // Phase 2: each ledger takes its RMs' actions (unparseable lines go to the first).
-    let mut shares: Vec<Vec<(usize, Result<Action, probity::InputError>)>> = (0..jobs).map(|_| Vec::new()).collect();
+    let mut shares: Vec<Vec<(usize, Result<Action, InputError>)>> = (0..jobs).map(|_| Vec::new()).collect();
     for (n, action) in parsed {
         let share = match &action {
             Ok(a) => shard(a.rm(), jobs),
@@ -241,7 +241,7 @@ fn shard(rm: &str, jobs: usize) -> usize {
     usize::try_from(hash.checked_rem(jobs as u64).unwrap_or(0)).unwrap_or(0)
 }
 
-fn process(ledger: &mut Ledger, line: usize, action: Result<Action, probity::InputError>) -> LineOutput {
+fn process(ledger: &mut Ledger, line: usize, action: Result<Action, InputError>) -> LineOutput {
     let mut counted = Summary::default();
     let mut records = Vec::new();
     let encode = |record: Record<'_>| serde_json::to_string(&record).unwrap_or_default();
