@@ -74,7 +74,7 @@ impl Action {
                 limits::MAX_ACTION_BYTES
             )));
         }
-        let value: Json = serde_json::from_str(text).map_err(|e| InputError::Json(e.to_string()))?;
+        let value = parse_json(text).map_err(InputError::Json)?;
         Action::from_value(value)
     }
 
@@ -159,6 +159,87 @@ impl Serialize for Action {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.fields.serialize(s)
     }
+}
+
+/// Parses JSON text, rejecting objects that repeat a key: a bank's input must not mean two
+/// things (serde_json alone would keep the last value silently).
+pub(crate) fn parse_json(text: &str) -> Result<Json, String> {
+    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    struct Strict;
+
+    impl<'de> DeserializeSeed<'de> for Strict {
+        type Value = Json;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Strict {
+        type Value = Json;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if key == NUMBER_TOKEN {
+                    // serde_json hands an exact-precision number over as a one-entry map.
+                    let digits: String = map.next_value()?;
+                    return digits.parse::<serde_json::Number>().map(Json::Number).map_err(serde::de::Error::custom);
+                }
+                let value = map.next_value_seed(Strict)?;
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!("the key `{key}` appears twice in one object")));
+                }
+                out.insert(key, value);
+            }
+            Ok(Json::Object(out))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element_seed(Strict)? {
+                out.push(v);
+            }
+            Ok(Json::Array(out))
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+            Ok(Json::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+            Ok(Json::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+            Ok(Json::from(v))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Json, E> {
+            serde_json::Number::from_f64(v).map(Json::Number).ok_or_else(|| E::custom("not a finite number"))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+            Ok(Json::String(v.to_string()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Json, E> {
+            Ok(Json::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_none<E>(self) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    /// How serde_json (with `arbitrary_precision`) marks a number it passes as a map.
+    const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = Strict.deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(value)
 }
 
 /// Whether a JSON value nests deeper than `limit` (looking no deeper than that).

@@ -34,7 +34,7 @@ impl History {
     /// Parses `{"actions": [...], "breaches": [...], "obligations": [...]}`.
     pub fn from_json(text: &str) -> Result<History, InputError> {
         let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| InputError::Json(format!("history: {e}")))?;
+            crate::action::parse_json(text).map_err(|e| InputError::Json(format!("history: {e}")))?;
         if !value.is_object() {
             return Err(InputError::Json(format!(
                 "history: expected an object with `actions`, `breaches` and `obligations`, found {}",

@@ -121,16 +121,23 @@ pub fn replay(
     let jobs = jobs.clamp(1, 64);
     let mut ledgers: Vec<Ledger> = (0..jobs).map(|_| engine.ledger()).collect();
     let mut summary = Summary::default();
-    let mut lines = input.lines();
+    let mut lines = input.split(b'\n');
     let mut number = 0usize;
     loop {
-        let mut batch: Vec<(usize, String)> = Vec::with_capacity(BATCH);
-        for line in lines.by_ref() {
-            let line = line?;
+        let mut batch: Vec<(usize, Line)> = Vec::with_capacity(BATCH);
+        for bytes in lines.by_ref() {
+            let mut bytes = bytes?;
             number = number.saturating_add(1);
-            progress(line.len().saturating_add(1) as u64);
-            if !line.trim().is_empty() {
-                batch.push((number, line));
+            progress(bytes.len().saturating_add(1) as u64);
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+            }
+            match String::from_utf8(bytes) {
+                Ok(line) if line.trim().is_empty() => {}
+                Ok(line) => batch.push((number, Ok(line))),
+                Err(e) => {
+                    batch.push((number, Err(format!("the line is not UTF-8 (byte {})", e.utf8_error().valid_up_to()))))
+                }
             }
             if batch.len() == BATCH {
                 break;
@@ -172,6 +179,16 @@ pub fn replay(
 /// Lines read and processed together.
 const BATCH: usize = 4096;
 
+/// An input line, or why it is not text.
+type Line = Result<String, String>;
+
+fn parse_line(line: &Line) -> Result<Action, InputError> {
+    match line {
+        Ok(text) => Action::from_json(text),
+        Err(problem) => Err(InputError::Json(problem.clone())),
+    }
+}
+
 /// One input line's output: its JSON records and what they add to the summary.
 struct LineOutput {
     records: Vec<String>,
@@ -184,10 +201,10 @@ fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Vec<T>>) -> std::io::Resu
 
 /// Processes a batch: each ledger takes the lines of its RMs, in order; the outputs come back
 /// in line order.
-fn run_batch(ledgers: &mut [Ledger], batch: &[(usize, String)]) -> std::io::Result<Vec<(usize, LineOutput)>> {
+fn run_batch(ledgers: &mut [Ledger], batch: &[(usize, Line)]) -> std::io::Result<Vec<(usize, LineOutput)>> {
     let jobs = ledgers.len();
     if jobs <= 1 {
-        let parsed: Vec<_> = batch.iter().map(|(n, l)| (*n, Action::from_json(l))).collect();
+        let parsed: Vec<_> = batch.iter().map(|(n, l)| (*n, parse_line(l))).collect();
         return Ok(match ledgers.first_mut() {
             Some(ledger) => parsed.into_iter().map(|(n, a)| (n, process(ledger, n, a))).collect(),
             None => Vec::new(),
@@ -198,7 +215,7 @@ fn run_batch(ledgers: &mut [Ledger], batch: &[(usize, String)]) -> std::io::Resu
     let parsed = std::thread::scope(|scope| -> std::io::Result<Vec<_>> {
         let handles: Vec<_> = batch
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|(n, l)| (*n, Action::from_json(l))).collect::<Vec<_>>()))
+            .map(|part| scope.spawn(move || part.iter().map(|(n, l)| (*n, parse_line(l))).collect::<Vec<_>>()))
             .collect();
         let mut all = Vec::with_capacity(batch.len());
         for h in handles {
