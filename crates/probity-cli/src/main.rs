@@ -85,6 +85,18 @@ enum Command {
         /// Test files, or directories searched for `*.yaml`.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Report which rules, duties and ladder steps the cases exercised, per policy version.
+        #[arg(long)]
+        coverage: bool,
+    },
+    /// Rewrite policy files in the canonical layout (comments kept).
+    Fmt {
+        /// Policy files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Change nothing: list the files that would change, with a diff, and fail if any would.
+        #[arg(long)]
+        check: bool,
     },
 }
 
@@ -98,7 +110,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
-        Command::Test { files } => test(&files),
+        Command::Test { files, coverage } => test(&files, coverage),
+        Command::Fmt { paths, check } => {
+            collect(&paths, "probity").and_then(|files| probity_cli::fmt::run(&files, check))
+        }
         Command::Explain { policies, action, history, format } => {
             explain(&policies, &action, history.as_deref(), format)
         }
@@ -175,12 +190,13 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<ExitC
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn test(paths: &[PathBuf]) -> Result<ExitCode, String> {
+fn test(paths: &[PathBuf], show_coverage: bool) -> Result<ExitCode, String> {
+    let mut coverage = testfile::Coverage::default();
     let files = collect(paths, "yaml")?;
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut out = std::io::stdout().lock();
     for file in &files {
-        match testfile::run_file(file) {
+        match testfile::run_file_with(file, &mut coverage) {
             Err(message) => {
                 failed = failed.saturating_add(1);
                 let _ = writeln!(out, "✗ {message}");
@@ -203,6 +219,9 @@ fn test(paths: &[PathBuf]) -> Result<ExitCode, String> {
                 }
             }
         }
+    }
+    if show_coverage {
+        let _ = write!(out, "{}", coverage.report());
     }
     let _ = writeln!(out, "{passed} passed, {failed} failed");
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -132,13 +132,119 @@ impl CaseResult {
     }
 }
 
+/// What the test cases exercised: for each policy version, its rules and ladder steps, and which
+/// of them fired or were reached.
+#[derive(Debug, Default)]
+pub struct Coverage {
+    /// `(policy, version)` → rule id → fired.
+    rules: BTreeMap<(String, String), BTreeMap<String, bool>>,
+    /// `(policy, version)` → `ladder: step` → reached.
+    steps: BTreeMap<(String, String), BTreeMap<String, bool>>,
+    /// Obligations seen, with the version that created them: `(policy, duty, action)` → version.
+    obligations: BTreeMap<(String, String, String), String>,
+}
+
+impl Coverage {
+    fn learn(&mut self, set: &PolicySet) {
+        for r in set.rules() {
+            let key = (r.policy.to_string(), r.version.to_string());
+            self.rules.entry(key).or_default().entry(r.rule.to_string()).or_insert(false);
+        }
+        for (policy, version, ladder, step) in set.ladder_steps() {
+            let key = (policy.to_string(), version.to_string());
+            self.steps.entry(key).or_default().entry(format!("{ladder}: {step}")).or_insert(false);
+        }
+    }
+
+    fn mark(&mut self, policy: &str, version: &str, rule: &str) {
+        if let Some(fired) =
+            self.rules.get_mut(&(policy.to_string(), version.to_string())).and_then(|r| r.get_mut(rule))
+        {
+            *fired = true;
+        }
+    }
+
+    fn reach(&mut self, policy: &str, version: &str, sanctions: &[Sanction]) {
+        for s in sanctions.iter().filter(|s| s.policy == policy) {
+            let steps = self.steps.get_mut(&(policy.to_string(), version.to_string()));
+            if let Some(reached) = steps.and_then(|m| m.get_mut(&format!("{}: {}", s.ladder, s.step))) {
+                *reached = true;
+            }
+        }
+    }
+
+    fn decision(&mut self, d: &Decision) {
+        let version_of = |policy: &str| d.policies.iter().find(|p| p.id == policy).map(|p| p.version.clone());
+        for f in &d.findings {
+            if let Some(v) = version_of(&f.policy) {
+                self.mark(&f.policy, &v, &f.rule);
+            }
+        }
+        for o in &d.obligations {
+            if let Some(v) = version_of(&o.policy) {
+                // Starting an obligation exercises the duty.
+                self.mark(&o.policy, &v, &o.duty);
+                self.obligations.insert((o.policy.clone(), o.duty.clone(), o.action.clone()), v);
+            }
+        }
+        for p in &d.policies {
+            self.reach(&p.id, &p.version, &d.sanctions);
+        }
+    }
+
+    fn overdue(&mut self, r: &OverdueReport) {
+        let o = &r.obligation;
+        if let Some(v) = self.obligations.get(&(o.policy.clone(), o.duty.clone(), o.action.clone())).cloned() {
+            for f in &r.findings {
+                self.mark(&f.policy, &v, &f.rule);
+            }
+            self.reach(&o.policy, &v, &r.sanctions);
+        }
+    }
+
+    /// The report: per policy version, how much fired, and what never did.
+    pub fn report(&self) -> String {
+        let mut out = String::from("coverage\n");
+        for (key, rules) in &self.rules {
+            let fired = rules.values().filter(|f| **f).count();
+            let steps = self.steps.get(key);
+            let reached = steps.map_or(0, |s| s.values().filter(|r| **r).count());
+            let _ = write!(out, "  {}@{}: {fired}/{} rules fired", key.0, key.1, rules.len());
+            if let Some(steps) = steps {
+                let _ = write!(out, ", {reached}/{} ladder steps reached", steps.len());
+            }
+            out.push('\n');
+            let never: Vec<&str> = rules.iter().filter(|(_, f)| !**f).map(|(r, _)| r.as_str()).collect();
+            if !never.is_empty() {
+                let _ = writeln!(out, "    never fired: {}", never.join(", "));
+            }
+            let unreached: Vec<&str> =
+                steps.into_iter().flatten().filter(|(_, r)| !**r).map(|(s, _)| s.as_str()).collect();
+            if !unreached.is_empty() {
+                let _ = writeln!(out, "    never reached: {}", unreached.join(", "));
+            }
+        }
+        out
+    }
+
+    /// Whether every rule fired and every step was reached.
+    pub fn complete(&self) -> bool {
+        self.rules.values().chain(self.steps.values()).all(|m| m.values().all(|f| *f))
+    }
+}
+
 /// Reads and runs a test file.
 pub fn run_file(path: &Path) -> Result<(TestFile, Vec<CaseResult>), String> {
+    run_file_with(path, &mut Coverage::default())
+}
+
+/// Reads and runs a test file, noting what the cases exercised.
+pub fn run_file_with(path: &Path, coverage: &mut Coverage) -> Result<(TestFile, Vec<CaseResult>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let file: TestFile =
         serde_norway::from_str(&text).map_err(|e| format!("`{}` is not a valid test file: {e}", path.display()))?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let results = file.cases.iter().map(|case| run_case(&file, case, &dir, path)).collect();
+    let results = file.cases.iter().map(|case| run_case(&file, case, &dir, path, coverage)).collect();
     Ok((file, results))
 }
 
@@ -158,9 +264,9 @@ fn sources(list: &[String], dir: &Path, file: &Path) -> Result<Vec<(String, Stri
         .collect()
 }
 
-fn run_case(file: &TestFile, case: &Case, dir: &Path, path: &Path) -> CaseResult {
+fn run_case(file: &TestFile, case: &Case, dir: &Path, path: &Path, coverage: &mut Coverage) -> CaseResult {
     let mut failures = Vec::new();
-    if let Err(e) = run_case_inner(file, case, dir, path, &mut failures) {
+    if let Err(e) = run_case_inner(file, case, dir, path, &mut failures, coverage) {
         failures.push(e);
     }
     CaseResult { name: case.name.clone(), failures }
@@ -172,6 +278,7 @@ fn run_case_inner(
     dir: &Path,
     path: &Path,
     failures: &mut Vec<String>,
+    coverage: &mut Coverage,
 ) -> Result<(), String> {
     let sources = sources(case.policies.as_deref().unwrap_or(&file.policies), dir, path)?;
     let loaded = PolicySet::from_sources(sources);
@@ -193,6 +300,7 @@ fn run_case_inner(
         return Ok(());
     }
     let set = loaded.map_err(|d| format!("the policies did not load:\n{}", d.render()))?;
+    coverage.learn(&set);
     let engine = Engine::new(set);
     let mut ledger = engine.ledger();
     if let Some(history) = &case.history {
@@ -206,6 +314,8 @@ fn run_case_inner(
                 let action =
                     Action::from_value(json.clone()).map_err(|e| format!("step {number}: invalid action: {e}"))?;
                 let submission = ledger.submit(&action).map_err(|e| format!("step {number}: {e}"))?;
+                submission.overdue.iter().for_each(|r| coverage.overdue(r));
+                coverage.decision(&submission.decision);
                 let label = format!("step {number} (action {})", action.id());
                 compare_decision(&label, &step.expect, &submission.decision, &submission.overdue, failures);
             }
@@ -213,6 +323,7 @@ fn run_case_inner(
                 let t = chrono::DateTime::parse_from_rfc3339(at)
                     .map_err(|e| format!("step {number}: invalid `advance` time `{at}`: {e}"))?;
                 let reports = ledger.advance_to(t);
+                reports.iter().for_each(|r| coverage.overdue(r));
                 compare_advance(&format!("step {number} (advance to {at})"), &step.expect, &reports, failures);
             }
             _ => return Err(format!("step {number}: a step has either `action` or `advance`")),

@@ -171,3 +171,15 @@ fn explain_traces_every_rule_of_the_action_type() {
     assert_eq!(json["decision"]["verdict"], "deny");
     assert_eq!(json["rules"][0]["clauses"][0]["values"]["action.kind"], "cash");
 }
+
+#[test]
+fn test_coverage_lists_what_never_fired() {
+    let spec = fixtures().join("../../../../tests/spec/09_ladders.yaml");
+    let out = probity(&["test", "--coverage", spec.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("discipline@1: 2/3 rules fired, 4/5 ladder steps reached"), "{stdout}");
+    assert!(stdout.contains("never fired: trade_error_breach"), "{stdout}");
+    assert!(stdout.contains("never reached: discipline: termination"), "{stdout}");
+    assert!(stdout.contains("lite@1: 1/1 rules fired, 0/1 ladder steps reached"), "{stdout}");
+}

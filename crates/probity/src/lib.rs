@@ -10,6 +10,7 @@ mod diagnostics;
 mod engine;
 mod eval;
 mod explain;
+mod format;
 mod history;
 mod ledger;
 pub mod limits;
@@ -26,6 +27,7 @@ pub use decision::{
 pub use diagnostics::{Diagnostic, DiagnosticRecord, Diagnostics, RelatedRecord, Severity, SourceFile};
 pub use engine::Engine;
 pub use explain::{ClauseTrace, Explanation, LadderTrace, RuleTrace};
+pub use format::{format_source, syntax_fingerprint};
 pub use history::{History, HistoryBreach, HistoryObligation};
 pub use ledger::{Ledger, Submission};
-pub use policy_set::{LoadError, PolicySet};
+pub use policy_set::{LoadError, PolicySet, RuleInfo};

@@ -35,6 +35,19 @@ pub struct PolicySet {
     warnings: Vec<Diagnostic>,
 }
 
+/// A rule, conflict or duty of a loaded policy version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleInfo<'a> {
+    /// The policy id.
+    pub policy: &'a str,
+    /// The version string.
+    pub version: &'a str,
+    /// The rule's id.
+    pub rule: &'a str,
+    /// `rule`, `conflict` or `duty`.
+    pub kind: &'static str,
+}
+
 /// Why a policy directory did not load.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -100,6 +113,27 @@ impl PolicySet {
     /// `(id, version)` of every loaded policy file, ordered by id and effective date.
     pub fn versions(&self) -> impl Iterator<Item = (&str, &str)> {
         self.policies.iter().map(|p| (&*p.id, &*p.version))
+    }
+
+    /// Every rule, conflict and duty of every loaded version, in file order.
+    pub fn rules(&self) -> impl Iterator<Item = RuleInfo<'_>> {
+        self.policies.iter().flat_map(|p| {
+            p.rules.iter().map(move |r| RuleInfo {
+                policy: &p.id,
+                version: &p.version,
+                rule: &r.id,
+                kind: r.kind.keyword(),
+            })
+        })
+    }
+
+    /// Every ladder step of every loaded version: `(policy, version, ladder, step label)`.
+    pub fn ladder_steps(&self) -> impl Iterator<Item = (&str, &str, &str, &str)> {
+        self.policies.iter().flat_map(|p| {
+            p.ladders
+                .iter()
+                .flat_map(move |l| l.steps.iter().map(move |(_, label)| (&*p.id, &*p.version, &*l.id, &**label)))
+        })
     }
 
     /// The number of rules, conflicts and duties across all files.
