@@ -1,3 +1,4 @@
 //! The `probity` command's library: the test-file runner, shared by the CLI and `cargo test`.
 
+pub mod fmt;
 pub mod testfile;
