@@ -56,6 +56,7 @@ pub(crate) fn check_file(
         resolving: Vec::new(),
         actions: HashMap::new(),
         action_names: Vec::new(),
+        used: std::collections::HashSet::new(),
         ladders: Vec::new(),
     };
     let policy = checker.file(file, digest);
@@ -64,6 +65,7 @@ pub(crate) fn check_file(
 }
 
 struct ActionInfo {
+    name: String,
     type_id: TypeId,
     /// Declared fields: name → (type, slot).
     fields: HashMap<String, (Ty, u32)>,
@@ -105,6 +107,8 @@ struct Checker<'a> {
     resolving: Vec<String>,
     actions: HashMap<String, Arc<ActionInfo>>,
     action_names: Vec<String>,
+    /// What the rules read: `action x`, `field x.y` (an action's or a record's field), `record x`.
+    used: std::collections::HashSet<String>,
     ladders: Vec<(Ladder, &'a ast::LadderDecl)>,
 }
 
@@ -170,6 +174,10 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        // Unused declarations are noise next to errors (a rule with an error reads nothing).
+        if !self.diagnostics.iter().any(|d| d.severity() == crate::Severity::Error) {
+            self.unused(file);
+        }
         let (version, effective, until, timezone, on_error) = header?;
         let mut by_type: HashMap<TypeId, Vec<(u32, u32)>> = HashMap::new();
         for (ri, rule) in rules.iter().enumerate() {
@@ -190,6 +198,38 @@ impl<'a> Checker<'a> {
             by_type,
             ladders: self.ladders.drain(..).map(|(l, _)| l).collect(),
         })
+    }
+
+    /// Warnings for declarations nothing reads.
+    fn unused(&mut self, file: &ast::PolicyFile) {
+        for item in &file.items {
+            let (kind, decl) = match item {
+                ast::Item::Action(a) => ("action", a),
+                ast::Item::Record(r) => ("record", r),
+                _ => continue,
+            };
+            let name = &decl.name.name;
+            if name != "rm" && !self.used.contains(&format!("{kind} {name}")) {
+                let help = match kind {
+                    "action" => {
+                        "no rule is `on` it, and no aggregate or `fulfilled by` reads it: remove it, or write the rule"
+                    }
+                    _ => "no field has this type: remove it, or use it as a field's type",
+                };
+                self.warn("W0005", format!("{kind} `{name}` is never used"), decl.name.span.clone(), help);
+                continue;
+            }
+            for field in &decl.fields {
+                if !self.used.contains(&format!("field {name}.{}", field.name.name)) {
+                    self.warn(
+                        "W0006",
+                        format!("field `{}` of {kind} `{name}` is never read", field.name.name),
+                        field.name.span.clone(),
+                        "declare only what a rule, message or aggregate reads (unknown input fields are ignored)",
+                    );
+                }
+            }
+        }
     }
 
     #[allow(clippy::type_complexity)]
@@ -325,7 +365,7 @@ impl<'a> Checker<'a> {
                 "date" => Ty::Date,
                 "datetime" => Ty::DateTime,
                 "duration" => Ty::Duration,
-                other => match self.resolve_record(other) {
+                other => match self.use_record(other) {
                     Some(id) => Ty::Record(id),
                     None if self.records.contains_key(other) => return None,
                     None => {
@@ -344,6 +384,12 @@ impl<'a> Checker<'a> {
                 },
             }),
         }
+    }
+
+    /// Resolves a record type named in a field declaration, noting that it is used.
+    fn use_record(&mut self, name: &str) -> Option<RecordId> {
+        self.used.insert(format!("record {name}"));
+        self.resolve_record(name)
     }
 
     fn rm_type(&mut self) -> Ty {
@@ -380,7 +426,10 @@ impl<'a> Checker<'a> {
             }
         }
         self.action_names.push(a.name.name.clone());
-        self.actions.insert(a.name.name.clone(), Arc::new(ActionInfo { type_id, fields, rm: (rm_ty, rm_slot) }));
+        self.actions.insert(
+            a.name.name.clone(),
+            Arc::new(ActionInfo { name: a.name.name.clone(), type_id, fields, rm: (rm_ty, rm_slot) }),
+        );
     }
 
     fn unknown_action(&mut self, name: &ast::Ident) {
@@ -449,6 +498,24 @@ impl<'a> Checker<'a> {
         if l.points.is_empty() {
             self.error("P0307", format!("ladder `{}` has no `points`", l.id.name), l.id.span.clone());
             self.help(Some("list the severities and their points, as in `points minor 1, major 3`".into()));
+        }
+        let max_points = points.iter().map(|(_, p)| *p).max().unwrap_or(0);
+        for (threshold, label, span) in &l.steps {
+            if *threshold <= 0 {
+                self.warn(
+                    "W0009",
+                    format!("step \"{}\" is reached without any breach", label.value),
+                    span.clone(),
+                    "step thresholds count points: start at 1 or more",
+                );
+            } else if max_points == 0 && !points.is_empty() {
+                self.warn(
+                    "W0009",
+                    format!("step \"{}\" can never be reached", label.value),
+                    span.clone(),
+                    "every severity gives 0 points: give the severities points",
+                );
+            }
         }
         let mut steps: Vec<(i64, Arc<str>)> = Vec::new();
         let mut reported = false;
@@ -607,11 +674,15 @@ impl<'a> Checker<'a> {
                 continue;
             }
             seen_types.push(&t.name);
+            self.used.insert(format!("action {}", t.name));
             let Some(info) = self.actions.get(&t.name).cloned() else {
                 self.unknown_action(t);
                 continue;
             };
             let later = fulfilled.as_ref().and_then(|(ft, _, _)| self.actions.get(&ft.name).cloned());
+            if let Some(later) = &later {
+                self.used.insert(format!("action {}", later.name));
+            }
             let predicate = fulfilled.as_ref().and_then(|f| f.1);
             let body = self.body(&info, later.as_deref(), &lets, when, unless, require, predicate, &messages);
             bodies.push(body);
@@ -679,7 +750,27 @@ impl<'a> Checker<'a> {
         let when_ir = condition(self, when, "`when`", &mut evidence, &mut let_infos);
         let when_has_errors =
             self.diagnostics.get(before_when..).unwrap_or(&[]).iter().any(|d| d.severity() == crate::Severity::Error);
+        let before_unless = self.diagnostics.len();
         let unless_ir = condition(self, unless, "`unless`", &mut evidence, &mut let_infos);
+        let unless_clean = !self
+            .diagnostics
+            .get(before_unless..)
+            .unwrap_or(&[])
+            .iter()
+            .any(|d| d.severity() == crate::Severity::Error);
+        if let (Some((ir, false)), Some(e), true) = (&unless_ir, unless, unless_clean) {
+            let (message, help) = match ir {
+                Expr::Const(Value::Bool(true)) => {
+                    ("`unless` always holds: the rule can never fire", "fix the exception, or remove the rule")
+                }
+                Expr::Const(Value::Bool(false)) => ("`unless` never holds", "remove the `unless` clause"),
+                _ => (
+                    "`unless` does not depend on the action: it always holds or never does",
+                    "an exception should read the action, its RM or its history",
+                ),
+            };
+            self.warn("W0008", message, e.span.clone(), help);
+        }
         let require_ir = condition(self, require, "`require`", &mut evidence, &mut let_infos);
         if let (Some((ir, false)), Some(e), false) = (&when_ir, when, when_has_errors) {
             if let Expr::Const(Value::Bool(b)) = ir {
@@ -1104,7 +1195,10 @@ impl<'a> Checker<'a> {
                 "at" => (Root::At, Ty::DateTime),
                 "rm" => (Root::Slot(info.rm.1), info.rm.0.clone()),
                 name => match info.fields.get(name) {
-                    Some((ty, slot)) => (Root::Slot(*slot), ty.clone()),
+                    Some((ty, slot)) => {
+                        self.used.insert(format!("field {}.{name}", info.name));
+                        (Root::Slot(*slot), ty.clone())
+                    }
                     None => {
                         let mut names: Vec<&str> = info.fields.keys().map(String::as_str).collect();
                         names.extend(["id", "at", "rm"]);
@@ -1138,6 +1232,7 @@ impl<'a> Checker<'a> {
             let record = self.schema.records.get(rid as usize)?;
             match record.fields.iter().position(|(n, ..)| **n == *segment.name) {
                 Some(i) => {
+                    self.used.insert(format!("field {}.{}", record.name, segment.name));
                     indices.push(u32::try_from(i).unwrap_or(u32::MAX));
                     ty = record.fields.get(i).map(|(_, t, _)| t.clone()).unwrap_or(Ty::Error);
                 }
@@ -1501,6 +1596,7 @@ impl<'a> Checker<'a> {
             );
         }
         let item_info = self.actions.get(&a.source.name).cloned();
+        self.used.insert(format!("action {}", a.source.name));
         let (source, item) = match &item_info {
             _ if a.source.name == "breach" => (Source::Breaches, ItemScope::Breaches),
             Some(info) => (Source::Actions(info.type_id), ItemScope::Actions(info)),

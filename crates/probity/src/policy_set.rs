@@ -257,6 +257,22 @@ fn version_ends(
             (None, Some((n, ..))) => Some(n.effective),
             (Some(u), Some((n, ..))) => Some(u.min(n.effective)),
         };
+        if let (Some(until), Some((n, next_source, next_span))) = (policy.until, next) {
+            if until < n.effective {
+                diagnostics.push(
+                    Diagnostic::warning(
+                        "W0010",
+                        format!(
+                            "policy `{}` has no version in force from {until} until {} (between `{}` and `{}`)",
+                            policy.id, n.effective, policy.version, n.version
+                        ),
+                    )
+                    .at(next_source, next_span.clone())
+                    .with_related("the earlier version ends here", source, span.clone())
+                    .with_help("if the gap is not meant, end the earlier version on the later one's `effective` date"),
+                );
+            }
+        }
         if let Some((n, next_source, next_span)) = next {
             let overlap = n.effective == policy.effective || policy.until.is_some_and(|u| u > n.effective);
             if overlap {
