@@ -1,4 +1,5 @@
 //! The `probity` command's library: the test-file runner, shared by the CLI and `cargo test`.
 
+pub mod diff;
 pub mod fmt;
 pub mod testfile;

@@ -89,6 +89,21 @@ enum Command {
         #[arg(long)]
         coverage: bool,
     },
+    /// Replay the same events under an old and a new policy set and report what changes:
+    /// verdicts, findings added and removed per rule, sanction steps reached.
+    Diff {
+        /// The policies in force now.
+        #[arg(long)]
+        old: PathBuf,
+        /// The proposed policies.
+        #[arg(long)]
+        new: PathBuf,
+        /// The events, one action per line.
+        events: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Rewrite policy files in the canonical layout (comments kept).
     Fmt {
         /// Policy files or directories.
@@ -111,6 +126,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
         Command::Test { files, coverage } => test(&files, coverage),
+        Command::Diff { old, new, events, format } => diff(&old, &new, &events, format),
         Command::Fmt { paths, check } => {
             collect(&paths, "probity").and_then(|files| probity_cli::fmt::run(&files, check))
         }
@@ -334,4 +350,16 @@ fn read_action_and_history(
         None => probity::History::new(),
     };
     Ok((parsed, history))
+}
+
+fn diff(old: &Path, new: &Path, events: &Path, format: Format) -> Result<ExitCode, String> {
+    let old = probity::Engine::new(load_policies(old)?);
+    let new = probity::Engine::new(load_policies(new)?);
+    let file = std::fs::File::open(events).map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;
+    let changes = probity_cli::diff::diff(&old, &new, std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
+    match format {
+        Format::Text => print!("{}", changes.to_text()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&changes).map_err(|e| e.to_string())?),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -183,3 +183,17 @@ fn test_coverage_lists_what_never_fired() {
     assert!(stdout.contains("never reached: discipline: termination"), "{stdout}");
     assert!(stdout.contains("lite@1: 1/1 rules fired, 0/1 ladder steps reached"), "{stdout}");
 }
+
+#[test]
+fn diff_reports_what_a_new_version_changes() {
+    let out = probity(&["diff", "--old", "gifts", "--new", "gifts_strict", "gifts/events.jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("3 events replayed, 1 decisions differ, 1 lines unusable"), "{stdout}");
+    assert!(stdout.contains("allow → deny: 1  (e.g. G-1)"), "{stdout}");
+    assert!(stdout.contains("gifts/cash_gift (rule): 1  (e.g. G-1)"), "{stdout}");
+    let out = probity(&["diff", "--format", "json", "--old", "gifts", "--new", "gifts_strict", "gifts/events.jsonl"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verdicts"]["allow → deny"]["count"], 1);
+    assert_eq!(json["removed"], serde_json::json!({}));
+}
