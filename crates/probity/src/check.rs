@@ -420,10 +420,11 @@ impl<'a> Checker<'a> {
                 self.error("P0302", format!("field `{}` is declared twice", f.name.name), f.name.span.clone());
                 continue;
             }
-            if let Some(ty) = self.type_expr(&f.ty) {
-                let slot = self.schema.slot(type_id, &f.name.name, &ty);
-                fields.insert(f.name.name.clone(), (ty, slot));
-            }
+            // A field whose type has an error is still declared, so that reading it adds no
+            // second error; the policy does not load either way.
+            let ty = self.type_expr(&f.ty).unwrap_or(Ty::Error);
+            let slot = self.schema.slot(type_id, &f.name.name, &ty);
+            fields.insert(f.name.name.clone(), (ty, slot));
         }
         self.action_names.push(a.name.name.clone());
         self.actions.insert(

@@ -110,3 +110,40 @@ fn coloured_rendering_differs_only_by_escapes() {
     assert!(coloured.contains('\u{1b}'), "no colours");
     assert_eq!(first.render(), first.render_with(false));
 }
+
+snapshot_case!(unknown_escape, "err_unknown_escape.probity", "P0003");
+snapshot_case!(nesting, "err_nesting.probity", "P0004");
+snapshot_case!(number_range, "err_number_range.probity", "P0007");
+snapshot_case!(bad_date, "err_bad_date.probity", "P0008");
+snapshot_case!(placeholder_syntax, "err_placeholder_syntax.probity", "P0009");
+snapshot_case!(unknown_name, "err_unknown_name.probity", "P0101");
+snapshot_case!(unknown_ladder, "err_unknown_ladder.probity", "P0106");
+snapshot_case!(unknown_type, "err_unknown_type.probity", "P0107");
+snapshot_case!(record_cycle, "err_record_cycle.probity", "P0110");
+snapshot_case!(currency_mismatch, "err_currency_mismatch.probity", "P0202");
+snapshot_case!(until_before_effective, "err_until_before_effective.probity", "P0305");
+snapshot_case!(rule_without_then, "err_rule_without_then.probity", "P0307");
+snapshot_case!(repeated_clause, "err_repeated_clause.probity", "P0308");
+
+/// Every warning the linter gives, rendered, for one file that collects them.
+#[test]
+fn warnings() {
+    let text = input("warn_lints.probity");
+    let diagnostics = PolicySet::diagnose([("warn_lints.probity", text.as_str())]);
+    assert!(!diagnostics.has_errors(), "{}", diagnostics.render());
+    let codes: std::collections::BTreeSet<&str> = diagnostics.iter().map(Diagnostic::code).collect();
+    for code in ["W0001", "W0002", "W0003", "W0004", "W0005", "W0006", "W0008", "W0009"] {
+        assert!(codes.contains(code), "{code} missing:\n{}", diagnostics.render());
+    }
+    insta::assert_snapshot!(diagnostics.render());
+}
+
+#[test]
+fn version_gap_warning() {
+    let first = input("warn_version_gap_1.probity");
+    let second = "policy gap version \"2\" effective 2026-04-01\naction a { }\n";
+    let diagnostics = PolicySet::diagnose([("warn_version_gap_1.probity", first.as_str()), ("warn_version_gap_2.probity", second)]);
+    let codes: Vec<&str> = diagnostics.iter().map(Diagnostic::code).collect();
+    assert!(codes.contains(&"W0010"), "{}", diagnostics.render());
+    insta::assert_snapshot!(diagnostics.render());
+}
