@@ -185,10 +185,10 @@ impl OverdueReport {
 }
 
 /// (De)serialises a list of pairs as a JSON object that keeps the list's order.
-mod ordered_map {
+pub(crate) mod ordered_map {
     use super::*;
 
-    pub(super) fn serialize<S: Serializer, V: Serialize>(pairs: &[(String, V)], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer, V: Serialize>(pairs: &[(String, V)], s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(pairs.len()))?;
         for (k, v) in pairs {
             map.serialize_entry(k, v)?;
@@ -196,7 +196,7 @@ mod ordered_map {
         map.end()
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
         d: D,
     ) -> Result<Vec<(String, V)>, D::Error> {
         struct Pairs<V>(std::marker::PhantomData<V>);

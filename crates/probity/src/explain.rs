@@ -51,10 +51,10 @@ pub struct ClauseTrace {
     /// `true`, `false`, or the evaluation error.
     pub result: String,
     /// The values the clause read: paths, `let`s and aggregates, in source order.
-    #[serde(with = "pairs")]
+    #[serde(with = "crate::decision::ordered_map")]
     pub values: Vec<(String, serde_json::Value)>,
     /// For each aggregate, the history items it counted.
-    #[serde(with = "pairs")]
+    #[serde(with = "crate::decision::ordered_map")]
     pub counted: Vec<(String, Vec<String>)>,
 }
 
@@ -243,40 +243,5 @@ impl Explanation {
             }
         }
         out
-    }
-}
-
-/// (De)serialises pairs as a JSON object in order.
-mod pairs {
-    use serde::de::{MapAccess, Visitor};
-    use serde::ser::SerializeMap;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub(super) fn serialize<S: Serializer, V: Serialize>(pairs: &[(String, V)], s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(pairs.len()))?;
-        for (k, v) in pairs {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
-        d: D,
-    ) -> Result<Vec<(String, V)>, D::Error> {
-        struct Pairs<V>(std::marker::PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for Pairs<V> {
-            type Value = Vec<(String, V)>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    out.push(entry);
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(Pairs(std::marker::PhantomData))
     }
 }

@@ -195,8 +195,16 @@ struct LineOutput {
     summary: Summary,
 }
 
-fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Vec<T>>) -> std::io::Result<Vec<T>> {
-    handle.join().map_err(|_| std::io::Error::other("a replay thread failed"))
+/// Runs each job on a thread of its own and concatenates their results in job order.
+fn in_parallel<T: Send, F: FnOnce() -> Vec<T> + Send>(jobs: impl Iterator<Item = F>) -> std::io::Result<Vec<T>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs.map(|job| scope.spawn(job)).collect();
+        let mut all = Vec::new();
+        for handle in handles {
+            all.extend(handle.join().map_err(|_| std::io::Error::other("a replay thread failed"))?);
+        }
+        Ok(all)
+    })
 }
 
 /// Processes a batch: each ledger takes the lines of its RMs, in order; the outputs come back
@@ -212,17 +220,9 @@ fn run_batch(ledgers: &mut [Ledger], batch: &[(usize, Line)]) -> std::io::Result
     }
     // Phase 1: parse in parallel, in contiguous chunks.
     let chunk = batch.len().div_ceil(jobs).max(1);
-    let parsed = std::thread::scope(|scope| -> std::io::Result<Vec<_>> {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|(n, l)| (*n, parse_line(l))).collect::<Vec<_>>()))
-            .collect();
-        let mut all = Vec::with_capacity(batch.len());
-        for h in handles {
-            all.extend(joined(h)?);
-        }
-        Ok(all)
-    })?;
+    let parsed = in_parallel(
+        batch.chunks(chunk).map(|part| move || part.iter().map(|(n, l)| (*n, parse_line(l))).collect::<Vec<_>>()),
+    )?;
     // Phase 2: each ledger takes its RMs' actions (unparseable lines go to the first).
     let mut shares: Vec<Vec<(usize, Result<Action, InputError>)>> = (0..jobs).map(|_| Vec::new()).collect();
     for (n, action) in parsed {
@@ -234,20 +234,9 @@ fn run_batch(ledgers: &mut [Ledger], batch: &[(usize, Line)]) -> std::io::Result
             list.push((n, action));
         }
     }
-    let mut outputs = std::thread::scope(|scope| -> std::io::Result<Vec<_>> {
-        let handles: Vec<_> = ledgers
-            .iter_mut()
-            .zip(shares)
-            .map(|(ledger, share)| {
-                scope.spawn(move || share.into_iter().map(|(n, a)| (n, process(ledger, n, a))).collect::<Vec<_>>())
-            })
-            .collect();
-        let mut all = Vec::with_capacity(batch.len());
-        for h in handles {
-            all.extend(joined(h)?);
-        }
-        Ok(all)
-    })?;
+    let mut outputs = in_parallel(ledgers.iter_mut().zip(shares).map(|(ledger, share)| {
+        move || share.into_iter().map(|(n, a)| (n, process(ledger, n, a))).collect::<Vec<_>>()
+    }))?;
     outputs.sort_by_key(|(n, _)| *n);
     Ok(outputs)
 }
