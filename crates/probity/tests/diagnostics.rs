@@ -142,7 +142,8 @@ fn warnings() {
 fn version_gap_warning() {
     let first = input("warn_version_gap_1.probity");
     let second = "policy gap version \"2\" effective 2026-04-01\naction a { }\n";
-    let diagnostics = PolicySet::diagnose([("warn_version_gap_1.probity", first.as_str()), ("warn_version_gap_2.probity", second)]);
+    let diagnostics =
+        PolicySet::diagnose([("warn_version_gap_1.probity", first.as_str()), ("warn_version_gap_2.probity", second)]);
     let codes: Vec<&str> = diagnostics.iter().map(Diagnostic::code).collect();
     assert!(codes.contains(&"W0010"), "{}", diagnostics.render());
     insta::assert_snapshot!(diagnostics.render());

@@ -1,5 +1,11 @@
 //! `Engine::explain`: the clause-level trace agrees with the decision and shows what was read.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, clippy::expect_used, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects
+)]
 
 use probity::{Action, Engine, History, PolicySet};
 

@@ -1,6 +1,12 @@
 //! Hostile action and history JSON: every case gives a clear input error or a fail-closed error
 //! finding — never a panic, never an `allow` from a rule that could not read its field.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, clippy::expect_used, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects
+)]
 
 use probity::{Action, Engine, FindingKind, History, PolicySet, Verdict};
 use serde_json::{json, Value};

@@ -1,5 +1,11 @@
 //! Every limit is an error value that a test reaches, and real policies stay well inside them.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, clippy::expect_used, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects
+)]
 
 use probity::{limits, Action, Engine, History, PolicySet};
 

@@ -1,5 +1,11 @@
 //! Lints: warnings worth a compliance officer's attention, each with its place and a hint.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, clippy::expect_used, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects
+)]
 
 use probity::{PolicySet, Severity};
 

@@ -1,6 +1,12 @@
 //! Properties that must hold for generated event streams: determinism, the ledger agreeing with
 //! the pure evaluator given the equivalent history, split replays, and loading from files.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 use std::path::PathBuf;
 
