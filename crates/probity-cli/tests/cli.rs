@@ -197,3 +197,41 @@ fn diff_reports_what_a_new_version_changes() {
     assert_eq!(json["verdicts"]["allow → deny"]["count"], 1);
     assert_eq!(json["removed"], serde_json::json!({}));
 }
+
+#[test]
+fn fmt_rewrites_files_and_check_reports_the_ones_that_would_change() {
+    let dir = std::env::temp_dir().join(format!("probity-fmt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let messy = "policy p version \"1\" effective 2026-01-01   # header\naction sale { amount: money, n: int }\n\
+                 rule big on sale when ((action.amount >= 500 CNY)) then deny\n";
+    let file = dir.join("p.probity");
+    std::fs::write(&file, messy).unwrap();
+    let path = dir.to_str().unwrap();
+
+    let out = probity(&["fmt", "--check", path]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("would reformat") && stdout.contains("p.probity"), "{stdout}");
+    assert!(stdout.contains("-rule big on sale when ((action.amount >= 500 CNY)) then deny"), "{stdout}");
+    assert!(stdout.contains("+  when action.amount >= 500 CNY"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), messy, "--check changes nothing");
+
+    let out = probity(&["fmt", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "policy p\n  version \"1\"\n  effective 2026-01-01  # header\n\naction sale {\n  amount: money\n  n: int\n}\n\n\
+         rule big\n  on sale\n  when action.amount >= 500 CNY\n  then deny\n"
+    );
+    let out = probity(&["fmt", "--check", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+
+    std::fs::write(dir.join("broken.probity"), "policy p version \"1\"\nrule r on sale when (1 > then deny\n").unwrap();
+    let out = probity(&["fmt", path]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("broken.probity") && err.contains("P0001"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

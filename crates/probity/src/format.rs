@@ -168,26 +168,62 @@ impl Anchor {
     }
 }
 
+/// The end of the last token in `span`: a syntax node's span may run on over the white space
+/// and comments after it (pest skips them before a repetition that then matches nothing).
+fn content_end(text: &str, span: &Range<usize>) -> usize {
+    let Some(inside) = text.get(span.clone()) else { return span.end };
+    let mut end = span.start;
+    let mut chars = inside.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '#' => {
+                for (_, c) in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                let mut close = inside.len();
+                let mut escaped = false;
+                for (j, c) in chars.by_ref() {
+                    if c == '\n' || (c == '"' && !escaped) {
+                        close = j.saturating_add(c.len_utf8());
+                        break;
+                    }
+                    escaped = c == '\\' && !escaped;
+                }
+                end = span.start.saturating_add(close);
+            }
+            c if c.is_whitespace() => {}
+            c => end = span.start.saturating_add(i).saturating_add(c.len_utf8()),
+        }
+    }
+    end
+}
+
 /// Attaches every comment to an anchor.
-fn attach(anchors: &mut [Anchor], comments: &[Comment]) {
+fn attach(text: &str, anchors: &mut [Anchor], comments: &[Comment]) {
     let mut pieces: Vec<(Range<usize>, usize)> = Vec::new();
-    for (index, anchor) in anchors.iter().enumerate() {
-        for piece in &anchor.pieces {
+    for (index, anchor) in anchors.iter_mut().enumerate() {
+        for piece in &mut anchor.pieces {
+            piece.end = content_end(text, piece);
             pieces.push((piece.clone(), index));
         }
     }
+    // The pieces do not overlap: sorted by start, the one before a position is the only one
+    // that can hold it.
+    pieces.sort_by_key(|(s, _)| s.start);
     let end = anchors.len().saturating_sub(1);
     for (ci, c) in comments.iter().enumerate() {
         let p = c.start;
-        let inside = pieces.iter().find(|(s, _)| s.start < p && p < s.end).map(|&(_, a)| a);
-        let next = || pieces.iter().filter(|(s, _)| s.start > p).min_by_key(|(s, _)| s.start).map(|&(_, a)| a);
-        let (index, trailing) = match inside {
-            Some(a) => (a, !c.own_line),
-            None if c.own_line => (next().unwrap_or(end), false),
-            None => match pieces.iter().filter(|(s, _)| s.end <= p).max_by_key(|(s, _)| s.end) {
-                Some(&(_, a)) => (a, true),
-                None => (next().unwrap_or(end), false),
-            },
+        let after = pieces.partition_point(|(s, _)| s.start < p);
+        let before = after.checked_sub(1).and_then(|i| pieces.get(i));
+        let next = pieces.get(after).map_or(end, |&(_, a)| a);
+        let (index, trailing) = match before {
+            Some((s, a)) if p < s.end => (*a, !c.own_line),
+            Some((_, a)) if !c.own_line => (*a, true),
+            _ => (next, false),
         };
         if let Some(anchor) = anchors.get_mut(index) {
             if trailing {
@@ -519,6 +555,19 @@ fn binary_precedence(op: BinaryOp) -> u8 {
     }
 }
 
+/// A literal, a path, `now` or `today`.
+fn is_atom(e: &Expr) -> bool {
+    !matches!(
+        &bare(e).kind,
+        ExprKind::Binary(..)
+            | ExprKind::Unary(..)
+            | ExprKind::Presence(..)
+            | ExprKind::Call(..)
+            | ExprKind::Aggregate(..)
+            | ExprKind::Set(_)
+    )
+}
+
 fn is_comparison(e: &Expr) -> bool {
     matches!(&bare(e).kind, ExprKind::Binary(op, ..) if op.is_comparison())
 }
@@ -550,11 +599,14 @@ impl Printer<'_> {
             ExprKind::Binary(op, lhs, rhs) => {
                 let p = binary_precedence(*op);
                 let compare = op.is_comparison();
-                Doc::Cat(vec![
-                    self.operand(lhs, p, compare),
-                    text(format!(" {} ", op.symbol())),
-                    self.operand(rhs, p.saturating_add(1), compare),
-                ])
+                let lhs = self.operand(lhs, p, compare);
+                let right = self.operand(rhs, p.saturating_add(1), compare);
+                // Two large operands may go on two lines, the second starting with the operator.
+                if is_atom(rhs) {
+                    Doc::Cat(vec![lhs, text(format!(" {} ", op.symbol())), right])
+                } else {
+                    group_nest(vec![lhs, Doc::Line, text(format!("{} ", op.symbol())), right])
+                }
             }
             ExprKind::Unary(UnaryOp::Not, x) => Doc::Cat(vec![text("not "), self.operand(x, NOT, false)]),
             ExprKind::Unary(UnaryOp::Neg, x) => Doc::Cat(vec![text("-"), self.operand(x, NEG, false)]),
@@ -705,7 +757,7 @@ impl Printer<'_> {
         end.end = true;
         anchors.push(end);
         let comments = scan_comments(self.text);
-        attach(&mut anchors, &comments);
+        attach(self.text, &mut anchors, &comments);
         emit(self.text, &anchors, &comments)
     }
 
