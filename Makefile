@@ -8,9 +8,11 @@ build:
 
 check: build
 	./target/release/probity check policies
+	./target/release/probity fmt --check policies
 
 spec: build
 	./target/release/probity check policies
+	./target/release/probity fmt --check policies
 	./target/release/probity test tests/spec policies
 
 lint:
