@@ -1,0 +1,31 @@
+// Compiled with `tsc --noEmit --strict` by tests/api.test.mjs: the published types describe the
+// API as documented (and reject misuse, see the @ts-expect-error lines).
+import { Engine, Ledger, PolicySet } from 'probity-wasm';
+import type { Decision, Diagnostic, OverdueReport, PolicyError, Submission, Verdict } from 'probity-wasm';
+import init, { initSync, PolicySet as WebPolicySet } from 'probity-wasm/web';
+
+const diagnostics: Diagnostic[] = PolicySet.check({ 'a.probity': 'policy a' });
+const line: number = diagnostics[0].line;
+const set = PolicySet.fromSources(new Map([['a.probity', 'policy a']]));
+const engine = new Engine(set);
+const decision: Decision = engine.evaluate({ type: 't', id: '1', at: '2026-01-01T00:00:00Z', rm: { id: 'R1' } });
+const verdict: Verdict = decision.verdict;
+const evidence: unknown = decision.findings[0]?.evidence['action.amount'];
+const text: string = engine.evaluateJson('{}', { actions: [] });
+const ledger: Ledger = engine.ledger();
+const submission: Submission = ledger.submit('{}');
+const reports: OverdueReport[] = ledger.advanceTo(new Date());
+ledger.load({ breaches: [{ policy: 'p', rule: 'r', severity: 'minor', at: 'x', action: 'a' }] });
+const points: number = submission.decision.sanctions[0].points;
+const previous: string | null = submission.decision.sanctions[0].previous;
+try {
+  PolicySet.fromSources({});
+} catch (e) {
+  const first: Diagnostic | undefined = (e as PolicyError).diagnostics[0];
+}
+// @ts-expect-error: a verdict is one of three words
+const wrong: Verdict = 'maybe';
+// @ts-expect-error: an action needs rm
+engine.evaluate({ type: 't', id: '1', at: 'x' });
+void init; void initSync; void WebPolicySet; void line; void verdict; void evidence; void text; void reports;
+void points; void previous; void wrong;
