@@ -26,9 +26,9 @@ python-test: build
 	bindings/python/run-tests.sh
 
 js-test: build
-	cd bindings/wasm && npm test
+	cd bindings/wasm && npm ci --no-audit --no-fund && npm test
 
-test: lint rust-test spec python-test
+test: lint rust-test spec python-test js-test
 
 bench:
 	$(CARGO) bench -p probity --bench engine
