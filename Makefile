@@ -1,7 +1,7 @@
 # One task runner for CI and people: `make test` runs everything the README promises.
 CARGO ?= cargo
 
-.PHONY: build check test lint spec rust-test python-test js-test bench measure fuzz
+.PHONY: build check test lint spec rust-test python-test js-test editor-test bench measure fuzz
 
 build:
 	$(CARGO) build --release -p probity-cli
@@ -28,7 +28,10 @@ python-test: build
 js-test: build
 	cd bindings/wasm && npm ci --no-audit --no-fund && npm test
 
-test: lint rust-test spec python-test js-test
+editor-test:
+	editors/test/run.sh
+
+test: lint rust-test spec python-test js-test editor-test
 
 bench:
 	$(CARGO) bench -p probity --bench engine

@@ -27,7 +27,8 @@ pub fn run(files: &[PathBuf], check: bool) -> Result<ExitCode, String> {
         }
         changed = changed.saturating_add(1);
         if check {
-            print!("{}", diff(&name, &text, &formatted));
+            let mut out = std::io::stdout().lock();
+            let _ = std::io::Write::write_all(&mut out, diff(&name, &text, &formatted).as_bytes());
         } else {
             std::fs::write(file, &formatted).map_err(|e| format!("cannot write `{name}`: {e}"))?;
             eprintln!("formatted {name}");

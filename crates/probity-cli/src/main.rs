@@ -191,7 +191,7 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<ExitC
     match format {
         Format::Json => {
             let records = diagnostics.records();
-            println!("{}", serde_json::to_string_pretty(&records).map_err(|e| e.to_string())?);
+            emit(&serde_json::to_string_pretty(&records).map_err(|e| e.to_string())?, true)?;
         }
         Format::Text => {
             let color = std::io::stderr().is_terminal();
@@ -265,7 +265,7 @@ fn eval(policies: &Path, action: &Path, history: Option<&Path>, pretty: bool) ->
     let (parsed, history) = read_action_and_history(action, history)?;
     let decision = engine.evaluate(&parsed, &history).map_err(|e| format!("`{}`: {e}", action.display()))?;
     let json = if pretty { serde_json::to_string_pretty(&decision) } else { serde_json::to_string(&decision) };
-    println!("{}", json.map_err(|e| e.to_string())?);
+    emit(&json.map_err(|e| e.to_string())?, true)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -331,8 +331,8 @@ fn explain(policies: &Path, action: &Path, history: Option<&Path>, format: Forma
     let (parsed, history) = read_action_and_history(action, history)?;
     let explanation = engine.explain(&parsed, &history).map_err(|e| format!("`{}`: {e}", action.display()))?;
     match format {
-        Format::Text => print!("{}", explanation.to_text()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&explanation).map_err(|e| e.to_string())?),
+        Format::Text => emit(&explanation.to_text(), false)?,
+        Format::Json => emit(&serde_json::to_string_pretty(&explanation).map_err(|e| e.to_string())?, true)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -358,8 +358,18 @@ fn diff(old: &Path, new: &Path, events: &Path, format: Format) -> Result<ExitCod
     let file = std::fs::File::open(events).map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;
     let changes = probity_cli::diff::diff(&old, &new, std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
     match format {
-        Format::Text => print!("{}", changes.to_text()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&changes).map_err(|e| e.to_string())?),
+        Format::Text => emit(&changes.to_text(), false)?,
+        Format::Json => emit(&serde_json::to_string_pretty(&changes).map_err(|e| e.to_string())?, true)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to standard output. A reader that went away (`probity … | head`) is not an error.
+fn emit(text: &str, newline: bool) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    let written = out.write_all(text.as_bytes()).and_then(|()| if newline { out.write_all(b"\n") } else { Ok(()) });
+    match written.and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write the output: {e}")),
+        _ => Ok(()),
+    }
 }
