@@ -19,7 +19,7 @@ from conftest import ROOT
 CONVERSIONS = """\
 policy conv version "1" effective 2026-01-01 timezone "Asia/Shanghai"
 
-record customer { id: text  birth_date: date }
+record customer { birth_date: date }
 
 action sale {
   customer: customer
