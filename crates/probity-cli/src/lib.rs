@@ -2,4 +2,6 @@
 
 pub mod diff;
 pub mod fmt;
+pub mod generate;
+pub mod report;
 pub mod testfile;

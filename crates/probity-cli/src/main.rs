@@ -64,6 +64,9 @@ enum Command {
         /// Threads to use (RMs are shared among them; the output does not change).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
+        /// Also write a self-contained HTML report of the replay to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Explain a decision clause by clause: the values each clause read, its result, what each
     /// aggregate counted, and the sanction arithmetic.
@@ -104,6 +107,31 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Write a seeded, realistic JSON-lines stream of RM actions for `policies/cn`, with known
+    /// violations injected (the kinds and the rules they trigger: docs/generate-and-report.md).
+    Generate {
+        /// Relationship managers.
+        #[arg(long)]
+        rms: u32,
+        /// Days to simulate.
+        #[arg(long)]
+        days: u32,
+        /// The PRNG seed: the same arguments give the same bytes.
+        #[arg(long)]
+        seed: u64,
+        /// Average probability that an activity carries one injected violation.
+        #[arg(long, default_value_t = 0.02)]
+        violation_rate: f64,
+        /// The first day (YYYY-MM-DD, Beijing time).
+        #[arg(long, default_value = "2026-02-02")]
+        start: chrono::NaiveDate,
+        /// Where to write the events (`-` for standard output).
+        #[arg(long)]
+        out: PathBuf,
+        /// Where to write the injected violations, one `{"id", "kind", "rule", "policy", "action"}` per line.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+    },
     /// Rewrite policy files in the canonical layout (comments kept).
     Fmt {
         /// Policy files or directories.
@@ -133,9 +161,13 @@ fn main() -> ExitCode {
         Command::Explain { policies, action, history, format } => {
             explain(&policies, &action, history.as_deref(), format)
         }
-        Command::Replay { policies, events, out, as_of, jobs } => {
+        Command::Replay { policies, events, out, as_of, jobs, report } => {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-            replay(&policies, &events, out.as_deref(), as_of.as_deref(), jobs)
+            replay(&policies, &events, out.as_deref(), as_of.as_deref(), jobs, report.as_deref())
+        }
+        Command::Generate { rms, days, seed, violation_rate, start, out, labels } => {
+            let config = probity_cli::generate::Config { rms, days, seed, violation_rate, start };
+            probity_cli::generate::run(&config, &out, labels.as_deref()).map(|()| ExitCode::SUCCESS)
         }
         Command::Eval { policies, action, history, pretty } => eval(&policies, &action, history.as_deref(), pretty),
     };
@@ -275,7 +307,9 @@ fn replay(
     out: Option<&Path>,
     as_of: Option<&str>,
     jobs: usize,
+    report: Option<&Path>,
 ) -> Result<ExitCode, String> {
+    let as_of_text = as_of.map(str::to_string);
     let as_of = as_of
         .map(|t| {
             chrono::DateTime::parse_from_rfc3339(t)
@@ -290,12 +324,17 @@ fn replay(
         let size = file.metadata().ok().map(|m| m.len());
         (Box::new(std::io::BufReader::with_capacity(1 << 16, file)), size)
     };
-    let mut writer: Box<dyn Write> = match out {
+    let writer: Box<dyn Write> = match out {
         Some(path) => Box::new(std::io::BufWriter::with_capacity(
             1 << 16,
             std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
+    };
+    let tap = report.map(|_| probity_cli::report::Tap::new(Some(&engine)));
+    let (input, mut writer) = match &tap {
+        Some(tap) => (tap.input(input), tap.output(writer)),
+        None => (input, writer),
     };
     let bar = match size {
         Some(len) if std::io::stderr().is_terminal() => {
@@ -323,6 +362,10 @@ fn replay(
         bar.finish_and_clear();
     }
     eprint!("{}", summary.table());
+    if let (Some(path), Some(tap)) = (report, &tap) {
+        tap.finish(path, policies, events, as_of_text, &summary)?;
+        eprintln!("report: {}", path.display());
+    }
     Ok(if summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
