@@ -1,7 +1,7 @@
 # One task runner for CI and people: `make test` runs everything the README promises.
 CARGO ?= cargo
 
-.PHONY: build check test lint spec rust-test python-test js-test editor-test bench measure fuzz
+.PHONY: build check test lint spec rust-test python-test js-test editor-test report-test bench measure fuzz
 
 build:
 	$(CARGO) build --release -p probity-cli
@@ -31,7 +31,10 @@ js-test: build
 editor-test:
 	editors/test/run.sh
 
-test: lint rust-test spec python-test js-test editor-test
+report-test: build
+	tests/report-browser/run.sh
+
+test: lint rust-test spec python-test js-test editor-test report-test
 
 bench:
 	$(CARGO) bench -p probity --bench engine
