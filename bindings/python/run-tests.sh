@@ -22,6 +22,13 @@ fi
 if ! { [ -x "$venv/bin/maturin" ] && python -c "import pytest, yaml" 2>/dev/null; }; then
     python -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" pytest pyyaml
 fi
+# The table libraries `Engine.replay` reads and writes (none is a dependency of the package):
+# their tests are skipped only where a wheel cannot be installed.
+for pkg in pandas pyarrow polars; do
+    python -c "import $pkg" 2>/dev/null ||
+        python -m pip install --quiet --disable-pip-version-check "$pkg" ||
+        echo "note: $pkg could not be installed; its replay tests are skipped"
+done
 
 # The reference: the Rust CLI (its build is shared with `make build`).
 cargo build --release -p probity-cli

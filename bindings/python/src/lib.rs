@@ -7,13 +7,14 @@
 
 use std::sync::Mutex;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use serde_json::{Map, Value as Json};
 
 mod convert;
 mod errors;
+mod replay;
 
 use errors::{input_error, internal, load_error, policy_error, run, to_python};
 
@@ -48,20 +49,11 @@ fn history(value: Option<&Bound<'_, PyAny>>) -> PyResult<probity::History> {
 
 /// A timestamp from an aware `datetime` or RFC 3339 text, checked by the core's own parser.
 ///
-/// The core does not export its timestamp parser, and this crate does not depend on `chrono`
-/// to name the type, so the text is parsed as the `at` of a probe action whose `at()` is used.
+/// This crate does not depend on `chrono` to name the core's timestamp type (so no function
+/// here can return one), so the text is parsed as the `at` of a probe action whose `at()` is used.
 fn timestamp(value: &Bound<'_, PyAny>, name: &str) -> PyResult<probity::Action> {
     let py = value.py();
-    let text = if let Ok(s) = value.cast::<PyString>() {
-        s.to_cow()?.into_owned()
-    } else if convert::is_datetime(value)? {
-        convert::datetime(value).map_err(|e| input_error(py, e.describe(name)))?
-    } else {
-        return Err(PyTypeError::new_err(format!(
-            "`{name}` must be a timezone-aware datetime or RFC 3339 text, found `{}`",
-            value.get_type().qualname()?
-        )));
-    };
+    let text = timestamp_text(value, name)?;
     let mut rm = Map::new();
     rm.insert("id".into(), Json::String("-".into()));
     let mut probe = Map::new();
@@ -73,6 +65,20 @@ fn timestamp(value: &Bound<'_, PyAny>, name: &str) -> PyResult<probity::Action> 
         probity::InputError::Field { problem, .. } => input_error(py, format!("`{name}`: {problem}")),
         other => input_error(py, format!("`{name}`: {other}")),
     })
+}
+
+/// The text of a timestamp given as an aware `datetime` or as text (not yet checked).
+fn timestamp_text(value: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
+    if let Ok(s) = value.cast::<PyString>() {
+        Ok(s.to_cow()?.into_owned())
+    } else if convert::is_datetime(value)? {
+        convert::datetime(value).map_err(|e| input_error(value.py(), e.describe(name)))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "`{name}` must be a timezone-aware datetime or RFC 3339 text, found `{}`",
+            value.get_type().qualname()?
+        )))
+    }
 }
 
 /// A loaded, checked set of policy files.
@@ -192,6 +198,105 @@ impl Engine {
         let engine = &self.engine;
         let reports = run(py, || engine.overdue(&history, at))?;
         reports.map(wrap_reports).map_err(|e| input_error(py, e.to_string()))
+    }
+
+    /// Replays events through fresh ledgers and returns the records as a table; see
+    /// `probity/_replay.py` (which does the table conversions) and the stubs.
+    #[pyo3(signature = (events, *, as_of=None, jobs=None, output="decisions", into=None, summary=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn replay<'py>(
+        slf: &Bound<'py, Self>,
+        events: &Bound<'py, PyAny>,
+        as_of: Option<&Bound<'py, PyAny>>,
+        jobs: Option<usize>,
+        output: &str,
+        into: Option<&str>,
+        summary: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let replay = py.import("probity._replay")?.getattr("replay")?;
+        replay.call1((slf, events, as_of, jobs, output, into, summary))
+    }
+
+    /// The native half of `replay`: `source` is `"path"` (a file name), `"data"` (JSON lines
+    /// as `bytes`, `bytearray` or `str`), `"table"` (the same, written by a table library: its
+    /// `null` members are dropped first) or `"rows"` (an iterable of dicts or JSON texts).
+    /// Returns `(records, summary)`: the JSON lines as `bytes` for `output="jsonl"`, else a
+    /// `_Records` holding the columns.
+    #[pyo3(signature = (source, payload, as_of=None, jobs=None, output="decisions"))]
+    fn _replay<'py>(
+        &self,
+        py: Python<'py>,
+        source: &str,
+        payload: &Bound<'py, PyAny>,
+        as_of: Option<&Bound<'py, PyAny>>,
+        jobs: Option<usize>,
+        output: &str,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+        let output = match output {
+            "decisions" => Some(replay::Output::Decisions),
+            "findings" => Some(replay::Output::Findings),
+            "jsonl" => None,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "`output` must be `decisions`, `findings` or `jsonl`, found `{other}`"
+                )))
+            }
+        };
+        let jobs = match jobs {
+            Some(0) => return Err(PyValueError::new_err("`jobs` must be at least 1")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
+        let as_of = match as_of.filter(|t| !t.is_none()) {
+            Some(t) => {
+                let text = timestamp_text(t, "as_of")?;
+                Some(probity::parse_timestamp(&text).map_err(|e| match e {
+                    probity::InputError::Field { problem, .. } => input_error(py, format!("`as_of`: {problem}")),
+                    other => input_error(py, format!("`as_of`: {other}")),
+                })?)
+            }
+            None => None,
+        };
+        let input = match source {
+            "path" => {
+                let path: std::path::PathBuf = payload.extract()?;
+                let read = run(py, || std::fs::read(&path))?;
+                replay::Input::Owned(
+                    read.map_err(|e| PyOSError::new_err(format!("cannot read `{}`: {e}", path.display())))?,
+                )
+            }
+            "data" | "table" => {
+                let data = match payload.cast::<PyString>() {
+                    Ok(text) => replay::Input::Text(text.to_owned().try_into()?),
+                    Err(_) => replay::Input::Bytes(payload.extract()?),
+                };
+                if source == "table" {
+                    let bytes = data.bytes();
+                    replay::Input::Owned(run(py, || replay::drop_nulls(bytes, jobs))?.map_err(internal)?)
+                } else {
+                    data
+                }
+            }
+            "rows" => replay::Input::Owned(replay::rows_to_lines(payload)?),
+            other => return Err(PyValueError::new_err(format!("unknown event source `{other}`"))),
+        };
+        let engine = &self.engine;
+        let bytes = input.bytes();
+        let (out, summary) = run(py, || {
+            let mut out = Vec::with_capacity(bytes.len().saturating_add(bytes.len() / 8));
+            probity::replay::replay(engine, bytes, &mut out, as_of, jobs, |_| {}).map(|s| (out, s))
+        })?
+        .map_err(internal)?;
+        let summary = replay::summary(py, &summary)?;
+        let records = match output {
+            None => PyBytes::new(py, &out).into_any(),
+            Some(output) => {
+                let records = run(py, || replay::columns(bytes, &out, output, jobs))?.map_err(internal)?;
+                Bound::new(py, records)?.into_any()
+            }
+        };
+        Ok((records, summary))
     }
 
     /// A new, empty ledger over this engine's policy set.
@@ -491,6 +596,7 @@ fn _probity(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Submission>()?;
     m.add_class::<Decision>()?;
     m.add_class::<OverdueReport>()?;
+    m.add_class::<replay::Records>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

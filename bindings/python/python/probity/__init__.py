@@ -5,10 +5,12 @@
 >>> engine = probity.Engine(policies)                            # doctest: +SKIP
 >>> decision = engine.evaluate({"type": "product_sale", ...})    # doctest: +SKIP
 >>> decision.verdict, decision.to_json()                         # doctest: +SKIP
+>>> table = engine.replay(events_dataframe)                      # doctest: +SKIP
 
 The engine is the Rust crate ``probity``; this package converts Python values to the engine's
 JSON and maps its errors to the exceptions below. Decisions are byte-identical to the Rust
-engine's (``Decision.to_json()``).
+engine's (``Decision.to_json()``). ``Engine.replay`` runs many events at once, from and to lists,
+pandas, pyarrow or polars tables (``probity._replay`` does those conversions).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "PolicyError",
     "PolicySet",
     "ProbityError",
+    "ReplaySummary",
     "Submission",
     "__version__",
 ]
@@ -75,3 +78,4 @@ from ._probity import (  # noqa: E402
     Submission,
     __version__,
 )
+from ._replay import ReplaySummary  # noqa: E402

@@ -2,7 +2,9 @@
 
 import datetime
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union, final, overload
+from typing import Any, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Tuple, Union, final, overload
+
+from ._replay import ReplaySummary
 
 __version__: str
 
@@ -12,6 +14,24 @@ an aware datetime.datetime (RFC 3339) or a datetime.date (YYYY-MM-DD)."""
 
 Timestamp = Union[datetime.datetime, str]
 """A timezone-aware datetime, or RFC 3339 text with an offset."""
+
+Events = Any
+"""What ``Engine.replay`` reads, one action per row (rows are numbered from 1, as lines are):
+
+- an iterable of dicts (converted as ``evaluate`` converts an action) or of JSON texts
+  (``str``/``bytes``; an open text file of JSON lines is such an iterable);
+- a ``pandas.DataFrame``, ``pyarrow.Table``/``RecordBatch`` or ``polars.DataFrame``/``LazyFrame``,
+  one column per field (nested fields as dicts / struct columns; missing values are absent
+  fields). Each is written as JSON lines by the library's own writer (a pyarrow table through
+  polars when it is installed). Keep timestamps as RFC 3339 text to keep their offsets; a
+  timezone-aware datetime column is written with its offset (polars and pyarrow: in UTC), a naive
+  one without, which the engine reports as an error on each row;
+- a path (``str`` or ``os.PathLike``) of a JSON-lines file, or ``bytes``/``bytearray``/``memoryview``
+  holding JSON lines.
+"""
+
+Table = Any
+"""A list of dicts, a ``pandas.DataFrame``, a ``pyarrow.Table`` or a ``polars.DataFrame``."""
 
 @final
 class PolicySet:
@@ -52,6 +72,94 @@ class Engine:
         """A new, empty ledger over this engine's policy set."""
     @property
     def policy_set(self) -> PolicySet: ...
+    @overload
+    def replay(
+        self,
+        events: Events,
+        *,
+        as_of: Optional[Timestamp] = None,
+        jobs: Optional[int] = None,
+        output: Literal["decisions", "findings"] = "decisions",
+        into: Optional[Literal["list", "pandas", "pyarrow", "polars"]] = None,
+        summary: Literal[False] = False,
+    ) -> Table:
+        """Replays ``events`` (see ``Events``) in order through fresh ledgers, one per RM, as
+        ``probity replay`` does: each action first reports the obligations of its RM that fell
+        overdue, then is decided and recorded; unusable rows become ``error`` records and
+        change nothing. ``as_of`` then advances every RM to that time (reporting what is
+        overdue by then). The engine runs with the GIL released, on ``jobs`` threads (default:
+        every core); the result is the same for any ``jobs``.
+
+        ``output="jsonl"`` returns the records as JSON lines (``bytes``), byte-identical to
+        ``probity replay``. Otherwise the result is a table of the kind passed in
+        (``into`` overrides: ``"list"`` of dicts, ``"pandas"``, ``"pyarrow"``, ``"polars"``;
+        a path, bytes or iterable gives a list of dicts), with these columns (null is ``None``
+        in a list of dicts, ``NaN`` in pandas):
+
+        ``output="decisions"``, one row per record, in output order:
+          ``kind`` (``decision``, ``overdue`` or ``error``); ``line`` (the input line or row,
+          from 1, that the record answers; 0 for the reports of the closing ``as_of``);
+          ``action`` (the action's id; for ``overdue``, the action that started the
+          obligation; null for ``error``); ``rm`` (null when an ``error`` line names none);
+          ``at`` (the decision's time or the missed deadline; null for ``error``);
+          ``verdict`` (null unless ``decision``); ``findings`` (their count); ``rules`` (the
+          ids of the rules, conflicts and duties that fired, joined by ``,``); ``escalations``
+          (teams, joined by ``,``); ``sanctions`` (``ladder:step`` of the steps reached,
+          joined by ``,``); ``error`` (the message of an ``error`` record, else null);
+          ``json`` (the record's exact JSON line: ``{"decision": …}``, ``{"overdue": …}`` or
+          ``{"error": {"line": N, "message": …}}``, as ``Decision.to_json`` and the CLI write).
+
+        ``output="findings"``, one row per finding of a decision or overdue report:
+          ``action``, ``rm``, ``at`` (as above); ``policy``, ``rule``; ``kind`` (``rule``,
+          ``conflict``, ``duty``, ``overdue`` or ``error``); ``severity`` and ``ladder``
+          (when the finding is a breach, else null); ``message``; ``record`` (``decision`` or
+          ``overdue``); ``line``.
+
+        Text columns are ``str`` (Arrow ``large_string``), ``line`` and ``findings`` are
+        ``int64``. With ``summary=True`` the result is ``(table, summary)``: see
+        ``ReplaySummary``.
+
+        Raises ``ValueError`` for a bad ``output``, ``into`` or ``jobs``, ``InputError`` for a bad
+        ``as_of`` or a Python value that has no JSON form (naming ``events[i]``), ``TypeError``
+        for ``events`` of another type and ``OSError`` for a file that cannot be read."""
+    @overload
+    def replay(
+        self,
+        events: Events,
+        *,
+        as_of: Optional[Timestamp] = None,
+        jobs: Optional[int] = None,
+        output: Literal["decisions", "findings"] = "decisions",
+        into: Optional[Literal["list", "pandas", "pyarrow", "polars"]] = None,
+        summary: Literal[True],
+    ) -> Tuple[Table, ReplaySummary]: ...
+    @overload
+    def replay(
+        self,
+        events: Events,
+        *,
+        as_of: Optional[Timestamp] = None,
+        jobs: Optional[int] = None,
+        output: Literal["jsonl"],
+        into: None = None,
+        summary: Literal[False] = False,
+    ) -> bytes: ...
+    @overload
+    def replay(
+        self,
+        events: Events,
+        *,
+        as_of: Optional[Timestamp] = None,
+        jobs: Optional[int] = None,
+        output: Literal["jsonl"],
+        into: None = None,
+        summary: Literal[True],
+    ) -> Tuple[bytes, ReplaySummary]: ...
+    def _replay(
+        self, source: str, payload: Any, as_of: Optional[Timestamp] = None, jobs: Optional[int] = None,
+        output: str = "decisions",
+    ) -> Tuple[Union[bytes, _Records], ReplaySummary]:
+        """The native half of ``replay`` (``probity._replay`` calls it)."""
 
 @final
 class Ledger:
@@ -135,3 +243,18 @@ class OverdueReport:
     def to_dict(self) -> Dict[str, Any]: ...
     def to_json(self) -> str: ...
     def __eq__(self, other: object) -> bool: ...
+
+@final
+class _Records:
+    """Internal: a replay's records as columns, from which ``probity._replay`` builds tables."""
+
+    @property
+    def names(self) -> List[str]: ...
+    @property
+    def kinds(self) -> List[str]:
+        """``"str"`` or ``"int"`` per column."""
+    def arrow(self) -> List[List[Tuple[int, int, Optional[bytes], Optional[bytes], bytes]]]:
+        """Per chunk, per column: ``(rows, null_count, validity, offsets, data)`` Arrow buffers."""
+    def columns(self) -> Dict[str, List[Any]]: ...
+    def rows(self) -> List[Dict[str, Any]]: ...
+    def __len__(self) -> int: ...
