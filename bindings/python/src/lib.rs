@@ -18,6 +18,10 @@ mod replay;
 
 use errors::{input_error, internal, load_error, policy_error, run, to_python};
 
+// The same allocator as the CLI: deciding allocates many small values, from several threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The deepest nesting accepted in action JSON (as the core's own limit).
 const MAX_DEPTH: usize = probity::limits::MAX_JSON_DEPTH;
 
@@ -292,7 +296,7 @@ impl Engine {
         let records = match output {
             None => PyBytes::new(py, &out).into_any(),
             Some(output) => {
-                let records = run(py, || replay::columns(bytes, &out, output, jobs))?.map_err(internal)?;
+                let records = run(py, || replay::columns(bytes, out, output, jobs))?.map_err(internal)?;
                 Bound::new(py, records)?.into_any()
             }
         };

@@ -78,6 +78,8 @@ pub(crate) enum Output {
 enum Kind {
     Text,
     Int,
+    /// Text that is a record of the output, kept as its place in the output (no copy).
+    Record,
 }
 
 const DECISIONS: &[(&str, Kind)] = &[
@@ -92,7 +94,7 @@ const DECISIONS: &[(&str, Kind)] = &[
     ("escalations", Kind::Text),
     ("sanctions", Kind::Text),
     ("error", Kind::Text),
-    ("json", Kind::Text),
+    ("json", Kind::Record),
 ];
 
 const FINDINGS: &[(&str, Kind)] = &[
@@ -153,6 +155,7 @@ impl Text {
 enum Column {
     Text(Text),
     Int(Vec<i64>),
+    Record(Vec<Range<usize>>),
 }
 
 /// Rows of one share of the records, column by column.
@@ -168,6 +171,7 @@ impl Chunk {
             .map(|(_, kind)| match kind {
                 Kind::Text => Column::Text(Text::default()),
                 Kind::Int => Column::Int(Vec::new()),
+                Kind::Record => Column::Record(Vec::new()),
             })
             .collect();
         Chunk { columns, rows: 0 }
@@ -179,9 +183,12 @@ impl Chunk {
             match (column, cell) {
                 (Column::Text(t), Cell::Text(v)) => t.push(*v),
                 (Column::Int(values), Cell::Int(v)) => values.push(*v),
-                // The schemas and the rows below are written together; a mismatch is a null.
-                (Column::Text(t), Cell::Int(_)) => t.push(None),
-                (Column::Int(values), Cell::Text(_)) => values.push(0),
+                (Column::Record(ranges), Cell::Record(r)) => ranges.push(r.clone()),
+                // The schemas and the rows below are written together; a mismatch is a null
+                // (or 0, or an empty text).
+                (Column::Text(t), _) => t.push(None),
+                (Column::Int(values), _) => values.push(0),
+                (Column::Record(ranges), _) => ranges.push(0..0),
             }
         }
         self.rows = self.rows.saturating_add(1);
@@ -191,6 +198,7 @@ impl Chunk {
 enum Cell<'a> {
     Text(Option<&'a str>),
     Int(i64),
+    Record(Range<usize>),
 }
 
 fn text(value: &str) -> Cell<'_> {
@@ -286,13 +294,21 @@ fn inner<'a>(record: &'a str, prefix: &[u8]) -> Option<&'a str> {
 /// One output record and the input line it answers (`None`: the closing `as_of` advance).
 struct Item<'a> {
     record: &'a str,
+    /// Where the record is in the output.
+    range: Range<usize>,
     kind: RecordKind,
     /// The 1-based line number and the line's text.
     line: Option<(usize, &'a [u8])>,
 }
 
-/// The records of a replay as columns, in chunks (one per thread).
-pub(crate) fn columns(input: &[u8], out: &[u8], output: Output, jobs: usize) -> Result<Records, String> {
+/// The records of a replay (`out`, the core's output) as columns, in chunks (one per thread).
+pub(crate) fn columns(input: &[u8], out: Vec<u8>, output: Output, jobs: usize) -> Result<Records, String> {
+    let out = String::from_utf8(out).map_err(|e| e.to_string())?;
+    let chunks = chunks(input, &out, output, jobs)?;
+    Ok(Records { schema: output.schema(), chunks, out })
+}
+
+fn chunks(input: &[u8], out_text: &str, output: Output, jobs: usize) -> Result<Vec<Chunk>, String> {
     let jobs = jobs.clamp(1, 64);
     let input_lines = split_lines(input, jobs)?;
     let answered: Vec<(usize, &[u8])> = input_lines
@@ -306,25 +322,23 @@ pub(crate) fn columns(input: &[u8], out: &[u8], output: Output, jobs: usize) -> 
             (!is_blank(line)).then_some((i.saturating_add(1), line))
         })
         .collect();
-    let out_text = std::str::from_utf8(out).map_err(|e| e.to_string())?;
-    let records = split_lines(out, jobs)?;
+    let records = split_lines(out_text.as_bytes(), jobs)?;
     let mut items = Vec::with_capacity(records.len());
     let mut next = answered.iter();
     let mut current = None;
     for range in records {
-        let record = out_text.get(range).ok_or("a record out of range")?;
+        let record = out_text.get(range.clone()).ok_or("a record out of range")?;
         let kind = record_kind(record.as_bytes()).ok_or_else(|| format!("an unknown record: {record}"))?;
         if current.is_none() {
             current = next.next().copied();
         }
-        items.push(Item { record, kind, line: current });
+        items.push(Item { record, range, kind, line: current });
         if kind != RecordKind::Overdue {
             current = None;
         }
     }
     let share = items.len().div_ceil(jobs).max(1);
-    let chunks = in_parallel(items.chunks(share).map(|part| move || build(part, output)))?;
-    Ok(Records { schema: output.schema(), chunks: chunks.into_iter().collect::<Result<_, _>>()? })
+    in_parallel(items.chunks(share).map(|part| move || build(part, output)))?.into_iter().collect()
 }
 
 fn joined<'a>(items: impl Iterator<Item = &'a str>) -> String {
@@ -351,6 +365,19 @@ fn finding_kind(kind: probity::FindingKind) -> &'static str {
 /// The rows of one share of the records.
 fn build(items: &[Item<'_>], output: Output) -> Result<Chunk, String> {
     let mut chunk = Chunk::new(output.schema());
+    if output == Output::Decisions {
+        // One row per record.
+        for column in &mut chunk.columns {
+            match column {
+                Column::Text(t) => {
+                    t.offsets.reserve(items.len().saturating_add(1));
+                    t.valid.reserve(items.len());
+                }
+                Column::Int(values) => values.reserve(items.len()),
+                Column::Record(ranges) => ranges.reserve(items.len()),
+            }
+        }
+    }
     for item in items {
         let line = item.line.map_or(0, |(n, _)| n);
         let line_rm = || item.line.and_then(|(_, text)| rm_id(text));
@@ -378,7 +405,7 @@ fn build(items: &[Item<'_>], output: Output) -> Result<Chunk, String> {
                             text(&escalations),
                             text(&sanctions),
                             NULL,
-                            text(item.record),
+                            Cell::Record(item.range.clone()),
                         ]);
                     }
                     Output::Findings => {
@@ -408,7 +435,7 @@ fn build(items: &[Item<'_>], output: Output) -> Result<Chunk, String> {
                             text(&escalations),
                             text(&sanctions),
                             NULL,
-                            text(item.record),
+                            Cell::Record(item.range.clone()),
                         ]);
                     }
                     Output::Findings => {
@@ -437,7 +464,7 @@ fn build(items: &[Item<'_>], output: Output) -> Result<Chunk, String> {
                     text(""),
                     text(""),
                     Cell::Text(e.get("message").and_then(Json::as_str)),
-                    text(item.record),
+                    Cell::Record(item.range.clone()),
                 ]);
             }
         }
@@ -749,6 +776,8 @@ fn copy_without_nulls(s: &mut Scanner<'_>, out: &mut Vec<u8>, depth: usize) -> O
 pub(crate) struct Records {
     schema: &'static [(&'static str, Kind)],
     chunks: Vec<Chunk>,
+    /// The core's output, which `Kind::Record` columns point into.
+    out: String,
 }
 
 #[pymethods]
@@ -762,7 +791,7 @@ impl Records {
     /// The column types, `"str"` or `"int"`.
     #[getter]
     fn kinds(&self) -> Vec<&'static str> {
-        self.schema.iter().map(|(_, kind)| if *kind == Kind::Text { "str" } else { "int" }).collect()
+        self.schema.iter().map(|(_, kind)| if *kind == Kind::Int { "int" } else { "str" }).collect()
     }
 
     fn __len__(&self) -> usize {
@@ -805,6 +834,29 @@ impl Records {
                         let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
                         columns.append((chunk.rows, 0, py.None(), py.None(), PyBytes::new(py, &data)))?;
                     }
+                    Column::Record(ranges) => {
+                        // Copied once, straight from the output into the Python buffer.
+                        let mut offsets = Vec::with_capacity(ranges.len().saturating_add(1).saturating_mul(8));
+                        let mut end = 0usize;
+                        offsets.extend(0i64.to_le_bytes());
+                        for r in ranges {
+                            end = end.saturating_add(r.len());
+                            offsets.extend(i64::try_from(end).unwrap_or(i64::MAX).to_le_bytes());
+                        }
+                        let out = self.out.as_bytes();
+                        let data = PyBytes::new_with(py, end, |buf| {
+                            let mut at = 0usize;
+                            for r in ranges {
+                                let next = at.saturating_add(r.len());
+                                if let (Some(dst), Some(src)) = (buf.get_mut(at..next), out.get(r.clone())) {
+                                    dst.copy_from_slice(src);
+                                }
+                                at = next;
+                            }
+                            Ok(())
+                        })?;
+                        columns.append((chunk.rows, 0, py.None(), PyBytes::new(py, &offsets), data))?;
+                    }
                 }
             }
             chunks.append(columns)?;
@@ -819,7 +871,7 @@ impl Records {
             let values = PyList::empty(py);
             for chunk in &self.chunks {
                 for row in 0..chunk.rows {
-                    values.append(cell(py, chunk.columns.get(i), row))?;
+                    values.append(self.cell(py, chunk.columns.get(i), row))?;
                 }
             }
             dict.set_item(*name, values)?;
@@ -835,7 +887,7 @@ impl Records {
             for row in 0..chunk.rows {
                 let dict = PyDict::new(py);
                 for (name, column) in names.iter().zip(&chunk.columns) {
-                    dict.set_item(name, cell(py, Some(column), row))?;
+                    dict.set_item(name, self.cell(py, Some(column), row))?;
                 }
                 rows.append(dict)?;
             }
@@ -844,17 +896,23 @@ impl Records {
     }
 }
 
-fn cell<'py>(py: Python<'py>, column: Option<&Column>, row: usize) -> Bound<'py, PyAny> {
-    match column {
-        Some(Column::Text(t)) => match t.get(row) {
+impl Records {
+    fn cell<'py>(&self, py: Python<'py>, column: Option<&Column>, row: usize) -> Bound<'py, PyAny> {
+        let text = match column {
+            Some(Column::Text(t)) => t.get(row),
+            Some(Column::Record(ranges)) => ranges.get(row).and_then(|r| self.out.get(r.clone())),
+            Some(Column::Int(values)) => {
+                if let Some(Ok(v)) = values.get(row).map(|v| v.into_pyobject(py)) {
+                    return v.into_any();
+                }
+                None
+            }
+            None => None,
+        };
+        match text {
             Some(s) => PyString::new(py, s).into_any(),
             None => py.None().into_bound(py),
-        },
-        Some(Column::Int(values)) => match values.get(row) {
-            Some(v) => v.into_pyobject(py).map(Bound::into_any).unwrap_or_else(|_| py.None().into_bound(py)),
-            None => py.None().into_bound(py),
-        },
-        None => py.None().into_bound(py),
+        }
     }
 }
 
