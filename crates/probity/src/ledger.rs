@@ -91,15 +91,8 @@ impl Ledger {
         let rm_id: Arc<str> = Arc::clone(&decoded.rm);
         let mut seq = self.next_seq;
         let rm = self.rms.entry(Arc::clone(&rm_id)).or_default();
-        if let Some(clock) = rm.clock {
-            if at < clock {
-                return Err(InputError::OutOfOrder {
-                    action: action.id().to_string(),
-                    rm: rm_id.to_string(),
-                    at: format_datetime(&at),
-                    clock: format_datetime(&clock),
-                });
-            }
+        if let Some(clock) = rm.clock.filter(|clock| at < *clock) {
+            return Err(out_of_order(action, &rm_id, at, clock));
         }
         let overdue = advance_rm(&set, &rm_id, rm, at);
         let outcome = decide(&set, &decoded, rm);
@@ -127,6 +120,26 @@ impl Ledger {
         prune(&set, rm, at);
         self.next_seq = seq;
         Ok(Submission { overdue, decision: outcome.decision })
+    }
+
+    /// Decides on an action against the RM's recorded history without recording anything: a
+    /// what-if, such as a pre-clearance check before the RM goes ahead. The decision is the one
+    /// [`Ledger::submit`] would give now, obligations that would fall overdue first included.
+    pub fn evaluate(&self, action: &Action) -> Result<Decision, InputError> {
+        let decoded = self.set.schema.decode(action);
+        let Some(rm) = self.rms.get(&*decoded.rm) else {
+            return Ok(decide(&self.set, &decoded, &RmHistory::default()).decision);
+        };
+        if let Some(clock) = rm.clock.filter(|clock| decoded.at < *clock) {
+            return Err(out_of_order(action, &decoded.rm, decoded.at, clock));
+        }
+        if rm.obligations.iter().any(|o| !o.reported && o.due < decoded.at) {
+            // Reporting them records their breaches: work on a copy of this RM's history.
+            let mut rm = rm.clone();
+            advance_rm(&self.set, &decoded.rm, &mut rm, decoded.at);
+            return Ok(decide(&self.set, &decoded, &rm).decision);
+        }
+        Ok(decide(&self.set, &decoded, rm).decision)
     }
 
     /// Advances every RM's clock to `at` (an RM already past it is left as it is), reporting
@@ -173,6 +186,15 @@ impl Ledger {
     /// The number of actions, breaches and obligations held (what windows can still reach).
     pub fn retained_items(&self) -> usize {
         self.rms.values().map(RmHistory::size).sum()
+    }
+}
+
+fn out_of_order(action: &Action, rm: &str, at: DateTime<FixedOffset>, clock: DateTime<FixedOffset>) -> InputError {
+    InputError::OutOfOrder {
+        action: action.id().to_string(),
+        rm: rm.to_string(),
+        at: format_datetime(&at),
+        clock: format_datetime(&clock),
     }
 }
 

@@ -90,8 +90,8 @@ impl Summary {
         rows.push(("sanctions".into(), self.sanctions.values().sum::<u64>().to_string()));
         rows.extend(self.sanctions.iter().map(|(k, n)| (format!("  {k}"), n.to_string())));
         rows.push(("overdue reports".into(), self.overdue_reports.to_string()));
-        rows.push(("obligations open at the end".into(), self.open_obligations.to_string()));
-        rows.push(("  of them reported overdue".into(), self.overdue_open.to_string()));
+        rows.push(("obligations open at the end, not yet due".into(), self.open_obligations.to_string()));
+        rows.push(("obligations overdue and still open".into(), self.overdue_open.to_string()));
         rows.push(("errors".into(), self.errors.to_string()));
         let cells = |k: &str| unicode_width::UnicodeWidthStr::width(k);
         let width = rows.iter().map(|(k, _)| cells(k)).max().unwrap_or(0);

@@ -658,3 +658,40 @@ fn a_late_fulfilment_closes_an_overdue_obligation_even_without_windows() {
     assert_eq!(submission.decision.fulfilled.len(), 1);
     assert_eq!(ledger.open_obligations(), (0, 0));
 }
+
+#[test]
+fn ledger_evaluate_is_a_what_if_that_records_nothing() {
+    let e = engine(GIFTS);
+    let mut ledger = e.ledger();
+    ledger.submit(&gift("G-1", "R1", "2026-03-01T10:00:00+08:00", "250 CNY")).unwrap();
+    // A registration after the deadline: the what-if sees the overdue report's breach…
+    let late = register("GR-1", "R1", "2026-03-31T10:00:01+08:00", "G-1");
+    let what_if = ledger.evaluate(&late).unwrap();
+    assert_eq!(what_if.fulfilled.len(), 1);
+    assert_eq!(what_if.sanctions.len(), 0, "registering earns no sanction itself");
+    // …but leaves the ledger as it was: the same what-if again, then the real thing, agree.
+    assert_eq!(ledger.evaluate(&late).unwrap(), what_if);
+    let next_gift = gift("G-2", "R1", "2026-03-31T10:00:02+08:00", "10 CNY");
+    let gift_what_if = ledger.evaluate(&next_gift).unwrap();
+    assert_eq!(rules(&gift_what_if), vec!["repeat_offender"], "the breach the advance records counts");
+    let s = ledger.submit(&late).unwrap();
+    assert_eq!(s.overdue.len(), 1, "evaluate reported nothing and marked nothing reported");
+    assert_eq!(s.decision, what_if);
+    assert_eq!(ledger.submit(&next_gift).unwrap().decision, gift_what_if);
+}
+
+#[test]
+fn ledger_evaluate_checks_time_order_and_knows_new_rms() {
+    let e = engine(GIFTS);
+    let mut ledger = e.ledger();
+    ledger.submit(&gift("G-1", "R1", "2026-03-02T10:00:00+08:00", "10 CNY")).unwrap();
+    assert!(matches!(
+        ledger.evaluate(&gift("G-0", "R1", "2026-03-01T10:00:00+08:00", "10 CNY")),
+        Err(InputError::OutOfOrder { .. })
+    ));
+    let fresh = gift("G-9", "R2", "2026-03-01T10:00:00+08:00", "250 CNY");
+    let d = ledger.evaluate(&fresh).unwrap();
+    assert_eq!(d, e.evaluate(&fresh, &History::new()).unwrap());
+    assert_eq!(d.obligations.len(), 1);
+    assert_eq!(ledger.rm_count(), 1, "an RM seen only by evaluate is not added");
+}
