@@ -58,9 +58,9 @@ impl InputError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Action {
     kind: String,
-    id: String,
+    id: Arc<str>,
     at: DateTime<FixedOffset>,
-    rm: String,
+    rm: Arc<str>,
     fields: Map<String, Json>,
 }
 
@@ -87,7 +87,7 @@ impl Action {
             return Err(InputError::Json(format!("an action is a JSON object, found {}", json_kind(&value))));
         };
         let kind = required_text(&fields, "type")?;
-        let id = required_text(&fields, "id")?;
+        let id = required_text(&fields, "id")?.into();
         let at = match fields.get("at") {
             None | Some(Json::Null) => return Err(InputError::field("at", "missing: every action needs a timestamp")),
             Some(Json::String(s)) => parse_datetime(s).map_err(|p| InputError::field("at", p))?,
@@ -100,7 +100,7 @@ impl Action {
         };
         let rm = match fields.get("rm") {
             Some(Json::Object(rm)) => match rm.get("id") {
-                Some(Json::String(s)) if !s.is_empty() => s.clone(),
+                Some(Json::String(s)) if !s.is_empty() => Arc::from(s.as_str()),
                 Some(Json::String(_)) => return Err(InputError::field("rm.id", "must not be empty")),
                 None | Some(Json::Null) => {
                     return Err(InputError::field("rm.id", "missing: every action names its RM"))
@@ -317,7 +317,7 @@ impl Schema {
             .and_then(|t| self.action_types.get(t as usize))
             .map(|t| t.slots.iter().map(|slot| self.decode_field(action.fields.get(&*slot.field), &slot.ty)).collect())
             .unwrap_or_default();
-        Decoded { type_id, id: action.id.as_str().into(), at: action.at, rm: action.rm.as_str().into(), slots }
+        Decoded { type_id, id: Arc::clone(&action.id), at: action.at, rm: Arc::clone(&action.rm), slots }
     }
 
     fn decode_field(&self, value: Option<&Json>, ty: &Ty) -> Value {
@@ -427,7 +427,7 @@ pub(crate) fn parse_money(v: &Json) -> Result<Money, String> {
         Json::String(s) => {
             let mut parts = s.split_whitespace();
             match (parts.next(), parts.next(), parts.next()) {
-                (Some(a), Some(c), None) => (parse_decimal(a)?, c.to_string()),
+                (Some(a), Some(c), None) => (parse_decimal(a)?, c),
                 _ => return Err(format!("`{s}` is not money such as \"500.00 CNY\"")),
             }
         }
@@ -438,14 +438,14 @@ pub(crate) fn parse_money(v: &Json) -> Result<Money, String> {
                 _ => return Err("money objects need `amount` as a number or a decimal numeral in text".into()),
             };
             let code = match m.get("currency") {
-                Some(Json::String(s)) => s.clone(),
+                Some(Json::String(s)) => s.as_str(),
                 _ => return Err("money objects need `currency` as an ISO 4217 code".into()),
             };
             (amount, code)
         }
         _ => return Err(format!("expected money such as \"500.00 CNY\", found {}", json_kind(v))),
     };
-    let currency = Currency::from_code(&code).ok_or_else(|| format!("`{code}` is not an ISO 4217 currency code"))?;
+    let currency = Currency::from_code(code).ok_or_else(|| format!("`{code}` is not an ISO 4217 currency code"))?;
     Ok(Money { amount, currency: Some(currency) })
 }
 

@@ -179,11 +179,16 @@ impl<'a> Checker<'a> {
             self.unused(file);
         }
         let (version, effective, until, timezone, on_error) = header?;
-        let mut by_type: HashMap<TypeId, Vec<(u32, u32)>> = HashMap::new();
+        let mut by_type: Vec<Vec<(u32, u32)>> = Vec::new();
         for (ri, rule) in rules.iter().enumerate() {
             for (bi, body) in rule.bodies.iter().enumerate() {
-                let entry = by_type.entry(body.action_type).or_default();
-                entry.push((u32::try_from(ri).unwrap_or(u32::MAX), u32::try_from(bi).unwrap_or(u32::MAX)));
+                let t = body.action_type as usize;
+                if by_type.len() <= t {
+                    by_type.resize_with(t.saturating_add(1), Vec::new);
+                }
+                if let Some(entry) = by_type.get_mut(t) {
+                    entry.push((u32::try_from(ri).unwrap_or(u32::MAX), u32::try_from(bi).unwrap_or(u32::MAX)));
+                }
             }
         }
         Some(Policy {

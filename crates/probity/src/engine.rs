@@ -300,7 +300,7 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
     let applied: Vec<usize> = set.in_force(&action.at).collect();
     for &pi in &applied {
         let Some(policy) = set.policies.get(pi) else { continue };
-        let Some(list) = action.type_id.and_then(|t| policy.by_type.get(&t)) else { continue };
+        let Some(list) = action.type_id.and_then(|t| policy.by_type.get(t as usize)) else { continue };
         let clock = Clock::new(action.at, policy.timezone);
         for &(ri, bi) in list {
             let Some(rule) = policy.rules.get(ri as usize) else { continue };
@@ -311,16 +311,16 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
     let fulfilled = b.fulfilment();
     let sanctions = sanctions(set, history.breaches(), &b.new_breaches, action.at);
     let decision = Decision {
-        action: action.id.to_string(),
+        action: String::from(&*action.id),
         at: format_datetime(&action.at),
         verdict: b.verdict,
         policies: applied
             .iter()
             .filter_map(|&i| set.policies.get(i))
             .map(|p| AppliedPolicy {
-                id: p.id.to_string(),
-                version: p.version.to_string(),
-                digest: p.digest.to_string(),
+                id: String::from(&*p.id),
+                version: String::from(&*p.version),
+                digest: String::from(&*p.digest),
             })
             .collect(),
         findings: b.findings,
@@ -343,9 +343,9 @@ pub(crate) fn obligation_record(set: &PolicySet, o: &OpenObligation) -> Option<O
     let policy = set.policies.get(o.policy as usize)?;
     let rule = policy.rules.get(o.rule as usize)?;
     Some(Obligation {
-        policy: policy.id.to_string(),
-        duty: rule.id.to_string(),
-        action: o.trigger.id.to_string(),
+        policy: String::from(&*policy.id),
+        duty: String::from(&*rule.id),
+        action: String::from(&*o.trigger.id),
         due: format_datetime(&o.due),
     })
 }
@@ -430,21 +430,21 @@ impl<'a> Builder<'a> {
                     action: self.action.id.clone(),
                     at,
                 });
-                (Some(b.severity.to_string()), ladder.map(|l| l.id.to_string()))
+                (Some(String::from(&*b.severity)), ladder.map(|l| String::from(&*l.id)))
             }
             None => (None, None),
         };
         let (message, messages) = render_messages(self.set, rule, body, ev);
         Finding {
-            policy: policy.id.to_string(),
-            rule: rule.id.to_string(),
+            policy: String::from(&*policy.id),
+            rule: String::from(&*rule.id),
             kind,
-            outcomes: outcomes.keywords.iter().map(|k| k.to_string()).collect(),
+            outcomes: outcomes.keywords.iter().map(|&k| String::from(k)).collect(),
             severity,
             ladder,
             message,
             messages,
-            cite: rule.cites.iter().map(|c| c.to_string()).collect(),
+            cite: rule.cites.iter().map(|c| String::from(&**c)).collect(),
             evidence: evidence(self.set, body, ev),
         }
     }
@@ -462,15 +462,15 @@ impl<'a> Builder<'a> {
     ) {
         self.verdict = self.verdict.max(verdict);
         self.findings.push(Finding {
-            policy: policy.id.to_string(),
-            rule: rule.id.to_string(),
+            policy: String::from(&*policy.id),
+            rule: String::from(&*rule.id),
             kind: FindingKind::Error,
-            outcomes: vec![verdict.as_str().to_string()],
+            outcomes: vec![String::from(verdict.as_str())],
             severity: None,
             ladder: None,
             message: format!("cannot evaluate `{clause}`: {}", e.message()),
             messages: Vec::new(),
-            cite: rule.cites.iter().map(|c| c.to_string()).collect(),
+            cite: rule.cites.iter().map(|c| String::from(&**c)).collect(),
             evidence: evidence(self.set, body, ev),
         });
     }
@@ -506,7 +506,7 @@ impl<'a> Builder<'a> {
 fn add_escalations(list: &mut Vec<String>, teams: &[Arc<str>]) {
     for team in teams {
         if !list.iter().any(|t| **t == **team) {
-            list.push(team.to_string());
+            list.push(String::from(&**team));
         }
     }
 }
@@ -515,7 +515,7 @@ fn evidence(set: &PolicySet, body: &Body, ev: &Evaluator<'_>) -> Vec<(String, se
     body.evidence
         .iter()
         .zip(ev.evidence.iter())
-        .filter_map(|(label, value)| value.as_ref().map(|v| (label.to_string(), v.to_json(&set.schema))))
+        .filter_map(|(label, value)| value.as_ref().map(|v| (String::from(&**label), v.to_json(&set.schema))))
         .collect()
 }
 
@@ -526,10 +526,10 @@ fn render_messages(
     body: &Body,
     ev: &mut Evaluator<'_>,
 ) -> (String, Vec<(String, String)>) {
-    let mut rendered = body.messages.iter().map(|m| (m.lang.as_ref().map(|l| l.to_string()), render(set, m, ev)));
+    let mut rendered = body.messages.iter().map(|m| (m.lang.as_ref().map(|l| String::from(&**l)), render(set, m, ev)));
     let default = match rendered.next() {
         Some((_, text)) => text,
-        None => rule.title.as_ref().map_or_else(|| rule.id.to_string(), |t| t.to_string()),
+        None => String::from(rule.title.as_deref().unwrap_or(&rule.id)),
     };
     let others = rendered.filter_map(|(lang, text)| lang.map(|l| (l, text))).collect();
     (default, others)
@@ -623,11 +623,11 @@ fn sanctions(set: &PolicySet, prior: &[BreachRecord], new: &[NewBreach], now: Da
         .filter_map(|t| {
             let step = t.ladder.step_for(t.total())?;
             Some(Sanction {
-                policy: t.policy.id.to_string(),
-                ladder: t.ladder.id.to_string(),
+                policy: String::from(&*t.policy.id),
+                ladder: String::from(&*t.ladder.id),
                 points: t.total(),
-                step: step.to_string(),
-                previous: t.ladder.step_for(t.before).map(|s| s.to_string()),
+                step: String::from(&**step),
+                previous: t.ladder.step_for(t.before).map(|s| String::from(&**s)),
             })
         })
         .collect()
@@ -650,7 +650,7 @@ pub(crate) fn overdue_report(
     finding.evidence = Vec::new();
     let sanctions = sanctions(set, history.breaches(), &builder.new_breaches, o.due);
     let report = OverdueReport {
-        rm: rm.to_string(),
+        rm: String::from(rm),
         at: format_datetime(&o.due),
         obligation: obligation_record(set, o)?,
         findings: vec![finding],

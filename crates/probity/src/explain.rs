@@ -136,7 +136,7 @@ impl Engine {
         let mut rules = Vec::new();
         for pi in set.in_force(&decoded.at) {
             let Some(policy) = set.policies.get(pi) else { continue };
-            let Some(list) = decoded.type_id.and_then(|t| policy.by_type.get(&t)) else { continue };
+            let Some(list) = decoded.type_id.and_then(|t| policy.by_type.get(t as usize)) else { continue };
             let clock = Clock::new(decoded.at, policy.timezone);
             for &(ri, bi) in list {
                 let Some(rule) = policy.rules.get(ri as usize) else { continue };

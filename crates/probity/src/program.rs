@@ -96,8 +96,8 @@ pub(crate) struct Policy {
     pub(crate) timezone: Tz,
     pub(crate) on_error: Verdict,
     pub(crate) rules: Vec<Rule>,
-    /// For each action type, the rule bodies to run, in file order: (rule, body).
-    pub(crate) by_type: HashMap<TypeId, Vec<(u32, u32)>>,
+    /// By action type id, the rule bodies to run, in file order: (rule, body).
+    pub(crate) by_type: Vec<Vec<(u32, u32)>>,
     pub(crate) ladders: Vec<Ladder>,
 }
 

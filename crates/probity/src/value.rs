@@ -146,11 +146,11 @@ impl Value {
             Value::Int(i) => J::from(*i),
             Value::Decimal(d) => J::String(d.to_string()),
             Value::Money(m) => J::String(m.to_string()),
-            Value::Text(t) => J::String(t.to_string()),
+            Value::Text(t) => J::String(String::from(&**t)),
             Value::Date(d) => J::String(d.to_string()),
             Value::DateTime(t) => J::String(format_datetime(t)),
             Value::Duration(d) => J::String(d.to_string()),
-            Value::Enum(id, index) => J::String(enums.member(*id, *index).unwrap_or("?").to_string()),
+            Value::Enum(id, index) => J::String(String::from(enums.member(*id, *index).unwrap_or("?"))),
             Value::Set(items) | Value::List(items) | Value::Record(items) => {
                 J::Array(items.iter().map(|v| v.to_json(enums)).collect())
             }
@@ -161,7 +161,7 @@ impl Value {
     /// The value as message text.
     pub(crate) fn to_text(&self, enums: &dyn EnumNames) -> String {
         match self {
-            Value::Text(t) => t.to_string(),
+            Value::Text(t) => String::from(&**t),
             Value::Set(items) | Value::List(items) => {
                 let parts: Vec<String> = items.iter().map(|v| v.to_text(enums)).collect();
                 format!("[{}]", parts.join(", "))
