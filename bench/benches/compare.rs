@@ -4,8 +4,9 @@
 //! Before anything is timed, every engine evaluates every generated input and the sets of rules
 //! that fired must be identical across engines; the process panics on the first difference.
 //!
-//! Run: `CARGO_TARGET_DIR=target cargo bench --bench compare -- --warm-up-time 1 --measurement-time 3`
-//! (from bench/). See docs/comparison.md.
+//! Run (from bench/): `cargo bench --bench compare -- --warm-up-time 1 --measurement-time 3`, with
+//! `--features mimalloc` for every engine on mimalloc; `bench/report.py` writes the tables of
+//! docs/comparison.md from criterion's estimates.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,6 +17,11 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value as Json};
+
+// Every engine in the process allocates through it (the probity CLI's and wheel's allocator).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PROBITY_SRC: &str = include_str!("../policies/workload.probity");
 const REGO_SRC: &str = include_str!("../policies/workload.rego");
@@ -421,21 +427,29 @@ fn check(p: &Prepared) {
         let a = probity_fired(&probity.evaluate(action, history).unwrap());
         let (aj, hj) = &p.gifts_probity_json[i];
         let a_json = probity_fired(&probity.evaluate_json(aj, Some(hj)).unwrap());
+        let a_ledger = probity_fired(&gift_ledger(&probity, history).evaluate(action).unwrap());
         let b = rego_fired(&rego_eval(&mut rego, &p.gifts_rego[i]));
         let d = zen_fired(&zen_eval(&rt, &zen_gifts, &p.gifts_zen[i]));
-        if !(a == a_json && a == b && a == d) {
+        if !(a == a_json && a == a_ledger && a == b && a == d) {
             panic!(
-                "OUTCOME MISMATCH on gift {i}:\n action {aj}\n history {hj}\n probity {a:?}\n probity(json) {a_json:?}\n rego {b:?}\n jdm {d:?}"
+                "OUTCOME MISMATCH on gift {i}:\n action {aj}\n history {hj}\n probity {a:?}\n probity(json) {a_json:?}\n probity(ledger) {a_ledger:?}\n rego {b:?}\n jdm {d:?}"
             );
         }
         gift_fired += a.len();
     }
     eprintln!(
-        "outcome check passed: {} sales x 4 engines, {} gifts x 3 engines (Cedar cannot sum); \
+        "outcome check passed: {} sales x 4 engines, {} gifts x 3 engines (Probity three ways; Cedar cannot sum); \
          sales rules fired {counts:?}; gift_limit fired {gift_fired}",
         p.sales.len(),
         p.gifts_probity.len()
     );
+}
+
+/// A ledger holding a gift's history, as a long-running service keeps it (decoded, in time order).
+fn gift_ledger(probity: &probity::Engine, history: &probity::History) -> probity::Ledger {
+    let mut ledger = probity.ledger();
+    ledger.load(history).unwrap();
+    ledger
 }
 
 // ---------------------------------------------------------------- timing
@@ -488,6 +502,15 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let (a, h) = next();
             probity.evaluate(a, h).unwrap()
+        })
+    });
+    let ledgers: Vec<(&probity::Action, probity::Ledger)> =
+        p.gifts_probity.iter().map(|(a, h)| (a, gift_ledger(&probity, h))).collect();
+    let mut next = cycle(&ledgers);
+    g.bench_function("probity_ledger", |b| {
+        b.iter(|| {
+            let (a, ledger) = next();
+            ledger.evaluate(a).unwrap()
         })
     });
     let mut next = cycle(&p.gifts_probity_json);

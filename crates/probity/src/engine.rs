@@ -387,7 +387,7 @@ impl<'a> Builder<'a> {
         // The rule fired (or failed): evaluate it again, recording the values it reads. Most
         // rules do not fire, so the first pass records nothing; evaluation is pure, so the
         // second pass sees what the first saw.
-        let mut ev = Evaluator::new(body, self.action, clock, self.history).recording();
+        let mut ev = Evaluator::new(body, self.action, clock, self.history).reusing_aggregates(&mut ev).recording();
         let _ = verdict_of(policy, rule, body, &mut ev, &mut Silent);
         match verdict {
             RuleVerdict::Fires(kind) => {

@@ -78,6 +78,10 @@ pub(crate) struct Evaluator<'a> {
     recording: bool,
     /// When explaining: for each aggregate (by evidence index), the items it counted.
     pub(crate) counted: Option<Vec<(u32, Vec<String>)>>,
+    /// Values of the rule-level aggregates computed so far and the steps each took, by evidence
+    /// index: a second pass over the same rule (to record evidence) reuses them instead of
+    /// scanning the window again, charging the same steps.
+    aggregates: Vec<Option<(Value, u64)>>,
     steps: u64,
 }
 
@@ -96,8 +100,16 @@ impl<'a> Evaluator<'a> {
             evidence: Vec::new(),
             recording: false,
             counted: None,
+            aggregates: Vec::new(),
             steps: 0,
         }
+    }
+
+    /// The same evaluator, reusing the aggregate values another pass over the same rule body,
+    /// action, clock and history computed (evaluation is pure, so they are the same).
+    pub(crate) fn reusing_aggregates(mut self, earlier: &mut Evaluator<'_>) -> Self {
+        self.aggregates = std::mem::take(&mut earlier.aggregates);
+        self
     }
 
     /// The same evaluator, recording the values it reads as evidence.
@@ -174,32 +186,21 @@ impl<'a> Evaluator<'a> {
             Expr::And(a, b) => Ok(Value::Bool(self.condition(a)? && self.condition(b)?)),
             Expr::Or(a, b) => Ok(Value::Bool(self.condition(a)? || self.condition(b)?)),
             Expr::Compare(op, a, b) => {
+                if let (Some(a), Some(b)) = (self.borrowed(a), self.borrowed(b)) {
+                    self.tick(2)?;
+                    return Ok(Value::Bool(holds(*op, a, b, self.timezone)?));
+                }
                 let (a, b) = (self.eval(a)?, self.eval(b)?);
-                let holds = match op {
-                    Comparison::Eq => equal(&a, &b, self.timezone)?,
-                    Comparison::Ne => !equal(&a, &b, self.timezone)?,
-                    Comparison::Lt => compare(&a, &b, self.timezone)? == Ordering::Less,
-                    Comparison::Le => compare(&a, &b, self.timezone)? != Ordering::Greater,
-                    Comparison::Gt => compare(&a, &b, self.timezone)? == Ordering::Greater,
-                    Comparison::Ge => compare(&a, &b, self.timezone)? != Ordering::Less,
-                };
-                Ok(Value::Bool(holds))
+                Ok(Value::Bool(holds(*op, &a, &b, self.timezone)?))
             }
             Expr::Member { element, collection, negated } => {
+                if let (Some(element), Some(collection)) = (self.borrowed(element), self.borrowed(collection)) {
+                    self.tick(2)?;
+                    return Ok(Value::Bool(self.member(element, collection)? != *negated));
+                }
                 let element = self.eval(element)?;
                 let collection = self.eval(collection)?;
-                let (Value::Set(items) | Value::List(items)) = collection else {
-                    return fail("internal error: `in` without a set");
-                };
-                self.tick(items.len() as u64)?;
-                let mut found = false;
-                for item in items.iter() {
-                    if equal(&element, item, self.timezone)? {
-                        found = true;
-                        break;
-                    }
-                }
-                Ok(Value::Bool(found != *negated))
+                Ok(Value::Bool(self.member(&element, &collection)? != *negated))
             }
             Expr::TextContains(haystack, needle) => match (self.eval(haystack)?, self.eval(needle)?) {
                 (Value::Text(h), Value::Text(n)) => Ok(Value::Bool(h.contains(&*n))),
@@ -222,7 +223,28 @@ impl<'a> Evaluator<'a> {
                 self.call(*function, values)
             }
             Expr::Aggregate(a) => {
-                let value = self.aggregate(a)?;
+                // Only rule-level aggregates are remembered: inside `where` the item changes.
+                let memo = a.evidence.filter(|_| matches!(self.item, Item::None) && self.counted.is_none());
+                let known = memo.and_then(|i| self.aggregates.get(i as usize).cloned().flatten());
+                let value = match known {
+                    Some((v, steps)) => {
+                        self.tick(steps)?;
+                        v
+                    }
+                    None => {
+                        let before = self.steps;
+                        let v = self.aggregate(a)?;
+                        if let Some(i) = memo.map(|i| i as usize) {
+                            if self.aggregates.len() <= i {
+                                self.aggregates.resize(i.saturating_add(1), None);
+                            }
+                            if let Some(slot) = self.aggregates.get_mut(i) {
+                                *slot = Some((v.clone(), self.steps.saturating_sub(before)));
+                            }
+                        }
+                        v
+                    }
+                };
                 self.record(a.evidence, &value);
                 Ok(value)
             }
@@ -244,6 +266,48 @@ impl<'a> Evaluator<'a> {
                 Ok(Value::Set(values.into()))
             }
         }
+    }
+
+    /// The value of a constant or of a field that is present, by reference: comparisons read
+    /// them without cloning. `None` for anything else, and while recording evidence (fields
+    /// read then must be recorded), so that the caller evaluates as usual.
+    fn borrowed<'v>(&self, e: &'v Expr) -> Option<&'v Value>
+    where
+        'a: 'v,
+    {
+        match e {
+            Expr::Const(v) => Some(v),
+            Expr::Field { subject, root: Root::Slot(slot), path, .. } if !self.recording => {
+                let record = match (subject, self.item) {
+                    (Subject::Action, _) => self.action,
+                    (Subject::Item, Item::Action(d)) => d,
+                    (Subject::Item, _) => return None,
+                };
+                let mut value = record.slots.get(*slot as usize)?;
+                for &index in path {
+                    match value {
+                        Value::Record(fields) => value = fields.get(index as usize)?,
+                        _ => break,
+                    }
+                }
+                (!matches!(value, Value::Missing | Value::Invalid(_))).then_some(value)
+            }
+            _ => None,
+        }
+    }
+
+    /// `element in collection`.
+    fn member(&mut self, element: &Value, collection: &Value) -> Result<bool> {
+        let (Value::Set(items) | Value::List(items)) = collection else {
+            return fail("internal error: `in` without a set");
+        };
+        self.tick(items.len() as u64)?;
+        for item in items.iter() {
+            if equal(element, item, self.timezone)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The same evaluator, also noting which history items each aggregate counted.
@@ -435,6 +499,18 @@ pub(crate) fn window<T>(
 static MISSING: Value = Value::Missing;
 
 /// Reads a field by its resolved path, cloning only the value at the end of it.
+/// Whether a comparison holds.
+fn holds(op: Comparison, a: &Value, b: &Value, tz: Tz) -> Result<bool> {
+    Ok(match op {
+        Comparison::Eq => equal(a, b, tz)?,
+        Comparison::Ne => !equal(a, b, tz)?,
+        Comparison::Lt => compare(a, b, tz)? == Ordering::Less,
+        Comparison::Le => compare(a, b, tz)? != Ordering::Greater,
+        Comparison::Gt => compare(a, b, tz)? == Ordering::Greater,
+        Comparison::Ge => compare(a, b, tz)? != Ordering::Less,
+    })
+}
+
 fn read_field(record: &Decoded, root: Root, path: &[u32]) -> Value {
     let mut value = match root {
         Root::Id => return Value::Text(record.id.clone()),
