@@ -21,7 +21,9 @@ mkdir -p "$work"
 per_day=$(( rms / 5 > 0 ? rms / 5 : 1 ))
 
 printf '%-10s %-9s %-5s %9s %10s %9s\n' events last_day jobs seconds events/s peak_MiB
-for events in "${@:-1000000 5000000 10000000}"; do
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000000 5000000 10000000)
+for events in "${sizes[@]}"; do
   file="$work/events-$rms-rms-$events.jsonl"
   if [ ! -s "$file" ]; then
     days=$(( events / per_day + 1 ))
