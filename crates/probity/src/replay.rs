@@ -119,41 +119,27 @@ pub fn replay(
     mut progress: impl FnMut(u64),
 ) -> std::io::Result<Summary> {
     let jobs = jobs.clamp(1, 64);
-    let mut ledgers: Vec<Ledger> = (0..jobs).map(|_| engine.ledger()).collect();
-    let mut summary = Summary::default();
+    let mut workers: Vec<Worker> =
+        (0..jobs).map(|_| Worker { ledger: engine.ledger(), summary: Summary::default() }).collect();
     let mut lines = input.split(b'\n');
     let mut number = 0usize;
     loop {
-        let mut batch: Vec<(usize, Line)> = Vec::with_capacity(BATCH);
-        for bytes in lines.by_ref() {
-            let mut bytes = bytes?;
-            number = number.saturating_add(1);
-            progress(bytes.len().saturating_add(1) as u64);
-            if bytes.last() == Some(&b'\r') {
-                bytes.pop();
-            }
-            match String::from_utf8(bytes) {
-                Ok(line) if line.trim().is_empty() => {}
-                Ok(line) => batch.push((number, Ok(line))),
-                Err(e) => {
-                    batch.push((number, Err(format!("the line is not UTF-8 (byte {})", e.utf8_error().valid_up_to()))))
-                }
-            }
-            if batch.len() == BATCH {
-                break;
-            }
-        }
+        let batch = read_batch(&mut lines, &mut number, &mut progress)?;
         if batch.is_empty() {
             break;
         }
-        for (_, line) in run_batch(&mut ledgers, &batch)? {
-            summary.merge(&line.summary);
-            for record in &line.records {
+        for (_, records) in run_batch(&mut workers, batch)? {
+            for record in &records {
                 out.write_all(record.as_bytes())?;
                 out.write_all(b"\n")?;
             }
         }
     }
+    let mut summary = Summary::default();
+    for worker in &workers {
+        summary.merge(&worker.summary);
+    }
+    let mut ledgers: Vec<Ledger> = workers.into_iter().map(|w| w.ledger).collect();
     if let Some(t) = as_of {
         let mut reports: Vec<OverdueReport> = ledgers.iter_mut().flat_map(|l| l.advance_to(t)).collect();
         // The order one ledger gives: by deadline, then RM.
@@ -179,20 +165,47 @@ pub fn replay(
 /// Lines read and processed together.
 const BATCH: usize = 4096;
 
-/// An input line, or why it is not text.
-type Line = Result<String, String>;
+/// The next lines (up to `BATCH`), numbered from 1 across the input; empty at the end. Lines are
+/// only split here: checking their text and parsing them is the workers' job.
+fn read_batch(
+    lines: &mut impl Iterator<Item = std::io::Result<Vec<u8>>>,
+    number: &mut usize,
+    progress: &mut impl FnMut(u64),
+) -> std::io::Result<Vec<(usize, Vec<u8>)>> {
+    let mut batch = Vec::with_capacity(BATCH);
+    for bytes in lines.by_ref() {
+        let mut bytes = bytes?;
+        *number = number.saturating_add(1);
+        progress(bytes.len().saturating_add(1) as u64);
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        batch.push((*number, bytes));
+        if batch.len() == BATCH {
+            break;
+        }
+    }
+    Ok(batch)
+}
 
-fn parse_line(line: &Line) -> Result<Action, InputError> {
-    match line {
-        Ok(text) => Action::from_json(text),
-        Err(problem) => Err(InputError::Json(problem.clone())),
+/// One thread's share of the RMs: their ledger, and what its lines added to the summary.
+struct Worker {
+    ledger: Ledger,
+    summary: Summary,
+}
+
+/// An input line's action; `None` for a blank line (which gives no output).
+fn parse_line(bytes: &[u8]) -> Option<Result<Action, InputError>> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.trim().is_empty() => None,
+        Ok(text) => Some(Action::from_json(text)),
+        Err(e) => Some(Err(InputError::Json(format!("the line is not UTF-8 (byte {})", e.valid_up_to())))),
     }
 }
 
-/// One input line's output: its JSON records and what they add to the summary.
-struct LineOutput {
-    records: Vec<String>,
-    summary: Summary,
+/// The parsed lines of a batch that are not blank, with their numbers.
+fn parse_lines(lines: &[(usize, Vec<u8>)]) -> Vec<(usize, Result<Action, InputError>)> {
+    lines.iter().filter_map(|(n, bytes)| Some((*n, parse_line(bytes)?))).collect()
 }
 
 /// Runs each job on a thread of its own and concatenates their results in job order.
@@ -207,22 +220,25 @@ fn in_parallel<T: Send, F: FnOnce() -> Vec<T> + Send>(jobs: impl Iterator<Item =
     })
 }
 
-/// Processes a batch: each ledger takes the lines of its RMs, in order; the outputs come back
+/// The JSON records of each line that is not blank, by line number.
+type Records = Vec<(usize, Vec<String>)>;
+
+/// Processes a batch: each worker takes the lines of its RMs, in order; the records come back
 /// in line order.
-fn run_batch(ledgers: &mut [Ledger], batch: &[(usize, Line)]) -> std::io::Result<Vec<(usize, LineOutput)>> {
-    let jobs = ledgers.len();
+fn run_batch(workers: &mut [Worker], batch: Vec<(usize, Vec<u8>)>) -> std::io::Result<Records> {
+    let jobs = workers.len();
     if jobs <= 1 {
-        let parsed: Vec<_> = batch.iter().map(|(n, l)| (*n, parse_line(l))).collect();
-        return Ok(match ledgers.first_mut() {
-            Some(ledger) => parsed.into_iter().map(|(n, a)| (n, process(ledger, n, a))).collect(),
+        let parsed = parse_lines(&batch);
+        drop(batch);
+        return Ok(match workers.first_mut() {
+            Some(worker) => parsed.into_iter().map(|(n, a)| (n, worker.process(n, a))).collect(),
             None => Vec::new(),
         });
     }
-    // Phase 1: parse in parallel, in contiguous chunks.
+    // Phase 1: check and parse in parallel, in contiguous chunks.
     let chunk = batch.len().div_ceil(jobs).max(1);
-    let parsed = in_parallel(
-        batch.chunks(chunk).map(|part| move || part.iter().map(|(n, l)| (*n, parse_line(l))).collect::<Vec<_>>()),
-    )?;
+    let parsed = in_parallel(batch.chunks(chunk).map(|part| move || parse_lines(part)))?;
+    drop(batch);
     // Phase 2: each ledger takes its RMs' actions (unparseable lines go to the first).
     let mut shares: Vec<Vec<(usize, Result<Action, InputError>)>> = (0..jobs).map(|_| Vec::new()).collect();
     for (n, action) in parsed {
@@ -234,9 +250,10 @@ fn run_batch(ledgers: &mut [Ledger], batch: &[(usize, Line)]) -> std::io::Result
             list.push((n, action));
         }
     }
-    let mut outputs = in_parallel(ledgers.iter_mut().zip(shares).map(|(ledger, share)| {
-        move || share.into_iter().map(|(n, a)| (n, process(ledger, n, a))).collect::<Vec<_>>()
-    }))?;
+    let mut outputs =
+        in_parallel(workers.iter_mut().zip(shares).map(|(worker, share)| {
+            move || share.into_iter().map(|(n, a)| (n, worker.process(n, a))).collect::<Vec<_>>()
+        }))?;
     outputs.sort_by_key(|(n, _)| *n);
     Ok(outputs)
 }
@@ -247,23 +264,25 @@ fn shard(rm: &str, jobs: usize) -> usize {
     usize::try_from(hash.checked_rem(jobs as u64).unwrap_or(0)).unwrap_or(0)
 }
 
-fn process(ledger: &mut Ledger, line: usize, action: Result<Action, InputError>) -> LineOutput {
-    let mut counted = Summary::default();
-    let mut records = Vec::new();
-    let encode = |record: Record<'_>| serde_json::to_string(&record).unwrap_or_default();
-    match action.and_then(|a| ledger.submit(&a)) {
-        Ok(submission) => {
-            for report in &submission.overdue {
-                counted.overdue(report);
-                records.push(encode(Record::Overdue(report)));
+impl Worker {
+    /// Submits a line's action; its records, counted in the worker's summary.
+    fn process(&mut self, line: usize, action: Result<Action, InputError>) -> Vec<String> {
+        let mut records = Vec::new();
+        let encode = |record: Record<'_>| serde_json::to_string(&record).unwrap_or_default();
+        match action.and_then(|a| self.ledger.submit(&a)) {
+            Ok(submission) => {
+                for report in &submission.overdue {
+                    self.summary.overdue(report);
+                    records.push(encode(Record::Overdue(report)));
+                }
+                self.summary.decision(&submission.decision);
+                records.push(encode(Record::Decision(&submission.decision)));
             }
-            counted.decision(&submission.decision);
-            records.push(encode(Record::Decision(&submission.decision)));
+            Err(e) => {
+                self.summary.errors = self.summary.errors.saturating_add(1);
+                records.push(encode(Record::Error { line, message: e.to_string() }));
+            }
         }
-        Err(e) => {
-            counted.errors = 1;
-            records.push(encode(Record::Error { line, message: e.to_string() }));
-        }
+        records
     }
-    LineOutput { records, summary: counted }
 }
