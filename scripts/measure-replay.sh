@@ -6,7 +6,7 @@
 # Each size is the first EVENTS events of a stream from `probity generate` over RMS relationship
 # managers (default 10000, seed 7), replayed against policies/cn with 1 and with 2 worker threads
 # (`-j`). A prefix of a stream in time order is itself a valid stream. Streams are kept in WORK
-# (default $TMPDIR/probity-measure; 10M events are about 4.4 GB) and reused by later runs.
+# (default $TMPDIR/probity-measure; 10M events are about 5 GB) and reused by later runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package: time)" >&2; exit 1; }
@@ -20,7 +20,7 @@ mkdir -p "$work"
 # events a day at 10,000 RMs, falling to about 5,700), so allow 2,000 events a day per 10,000 RMs.
 per_day=$(( rms / 5 > 0 ? rms / 5 : 1 ))
 
-printf '%-10s %-9s %-5s %9s %10s %9s\n' events last_day jobs seconds events/s peak_MiB
+printf '%-10s %-11s %-5s %9s %10s %9s %10s\n' events last_day jobs seconds events/s peak_MiB held_items
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000000 5000000 10000000)
 for events in "${sizes[@]}"; do
@@ -36,10 +36,12 @@ for events in "${sizes[@]}"; do
   last_day=$(tail -n 1 "$file" | grep -o '"at":"[0-9-]*' | head -n 1 | cut -d'"' -f4)
   for jobs in 1 2; do
     /usr/bin/time -v "$probity" replay -j "$jobs" --policies policies/cn "$file" --out /dev/null \
-      > "$work/summary.txt" 2> "$work/time.txt" || true
+      2> "$work/time.txt" || true
     secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$work/time.txt")
     rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$work/time.txt")
     rate=$(awk -v n="$lines" -v s="$secs" 'BEGIN {printf "%.0f", n/s}')
-    printf '%-10s %-9s %-5s %9s %10s %9s\n' "$lines" "$last_day" "$jobs" "$secs" "$rate" "$rss"
+    # The summary (on stderr, beside time's report): history items the ledgers held at the end.
+    held=$(awk '/history items held at the end/ {print $NF}' "$work/time.txt")
+    printf '%-10s %-11s %-5s %9s %10s %9s %10s\n' "$lines" "$last_day" "$jobs" "$secs" "$rate" "$rss" "$held"
   done
 done

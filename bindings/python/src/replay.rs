@@ -930,6 +930,7 @@ pub(crate) fn summary<'py>(py: Python<'py>, s: &probity::replay::Summary) -> PyR
     dict.set_item("overdue_reports", s.overdue_reports)?;
     dict.set_item("open_obligations", s.open_obligations)?;
     dict.set_item("overdue_open", s.overdue_open)?;
+    dict.set_item("retained_items", s.retained_items)?;
     dict.set_item("errors", s.errors)?;
     dict.set_item("table", s.table())?;
     Ok(dict)

@@ -155,6 +155,7 @@ def test_summary_is_the_clis(engine, expected):
     assert summary["events"] == sum(summary["verdicts"].values()) == 5296
     assert set(summary["verdicts"]) == {"allow", "review", "deny"}
     assert summary["errors"] == 0
+    assert summary["retained_items"] > 0, "the sample's windows hold history at the end"
     table, again = engine.replay(EVENTS, summary=True)
     assert again == summary
     decisions = [r for r in table if r["kind"] == "decision"]

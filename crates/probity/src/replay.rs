@@ -39,6 +39,9 @@ pub struct Summary {
     pub open_obligations: usize,
     /// Obligations reported overdue and still open at the end.
     pub overdue_open: usize,
+    /// History items (actions, breaches, obligations) the ledgers held at the end: what some
+    /// window can still reach. It stops growing once the windows are full.
+    pub retained_items: usize,
     /// Lines that could not be used.
     pub errors: u64,
 }
@@ -92,6 +95,7 @@ impl Summary {
         rows.push(("overdue reports".into(), self.overdue_reports.to_string()));
         rows.push(("obligations open at the end, not yet due".into(), self.open_obligations.to_string()));
         rows.push(("obligations overdue and still open".into(), self.overdue_open.to_string()));
+        rows.push(("history items held at the end".into(), self.retained_items.to_string()));
         rows.push(("errors".into(), self.errors.to_string()));
         let cells = |k: &str| unicode_width::UnicodeWidthStr::width(k);
         let width = rows.iter().map(|(k, _)| cells(k)).max().unwrap_or(0);
@@ -157,6 +161,7 @@ pub fn replay(
         let (open, overdue) = ledger.open_obligations();
         summary.open_obligations = summary.open_obligations.saturating_add(open);
         summary.overdue_open = summary.overdue_open.saturating_add(overdue);
+        summary.retained_items = summary.retained_items.saturating_add(ledger.retained_items());
     }
     out.flush()?;
     Ok(summary)

@@ -30,6 +30,8 @@ class ReplaySummary(TypedDict):
     """Obligations still open at the end, not yet overdue."""
     overdue_open: int
     """Obligations reported overdue and still open at the end."""
+    retained_items: int
+    """History items (actions, breaches, obligations) the ledgers held at the end."""
     errors: int
     """Lines that could not be used (each has an ``error`` record)."""
     table: str
