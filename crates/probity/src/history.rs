@@ -176,13 +176,19 @@ impl<T> TimeOrdered<T> {
         }
     }
 
-    /// Drops the items before `cutoff`.
+    /// Drops the items before `cutoff`. They are released once they are at least as many as
+    /// the items kept, so that each item is moved at most once per item dropped (amortised
+    /// constant time) and the dead never outnumber the live; spare capacity is returned when
+    /// it is more than three quarters of the list.
     pub(crate) fn prune_before(&mut self, cutoff: DateTime<FixedOffset>, at: impl Fn(&T) -> DateTime<FixedOffset>) {
         let dropped = self.as_slice().partition_point(|i| at(i) < cutoff);
         self.start = self.start.saturating_add(dropped);
-        if self.start > 32 && self.start.saturating_mul(2) > self.items.len() {
+        if self.start > 0 && self.start >= self.len() {
             self.items.drain(..self.start.min(self.items.len()));
             self.start = 0;
+            if self.items.capacity() > self.items.len().saturating_mul(4).max(8) {
+                self.items.shrink_to(self.items.len().saturating_mul(2));
+            }
         }
     }
 
