@@ -239,3 +239,28 @@ impl RmHistory {
         actions.saturating_add(self.breaches.len()).saturating_add(self.obligations.len())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
+mod tests {
+    use super::TimeOrdered;
+    use chrono::{DateTime, FixedOffset, TimeDelta};
+
+    fn at(day: i64) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap() + TimeDelta::days(day)
+    }
+
+    #[test]
+    fn pruned_items_are_released_and_never_outnumber_the_kept_ones() {
+        let mut list: TimeOrdered<i64> = TimeOrdered::default();
+        // A sliding 30-day window over 1,000 days, one item a day.
+        for day in 0..1000 {
+            list.insert(day, |d| at(*d));
+            list.prune_before(at(day - 29), |d| at(*d));
+            assert_eq!(list.len(), (day + 1).min(30) as usize);
+            assert_eq!(list.as_slice().first().copied(), Some((day - 29).max(0)));
+            assert!(list.items.len() <= 2 * list.len() + 1, "day {day}: {} held for {}", list.items.len(), list.len());
+            assert!(list.items.capacity() <= 4 * list.items.len().max(2) + 8);
+        }
+    }
+}

@@ -1041,23 +1041,3 @@ fn found_token(rest: &str) -> &str {
     let first = rest.chars().next().map_or(0, char::len_utf8);
     rest.get(..first).unwrap_or("")
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scratch_parse_dir() {
-        let Ok(dir) = std::env::var("PROBITY_SCRATCH") else { return };
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
-            let source = Arc::new(SourceFile::new(path.display().to_string(), text));
-            let (file, errors) = parse_file(&source);
-            println!("{} items={:?}", path.display(), file.map(|f| f.items.len()));
-            for e in errors {
-                println!("{}", e.render());
-            }
-        }
-    }
-}
