@@ -130,15 +130,10 @@ impl<'a> Evaluator<'a> {
         if !self.recording {
             return;
         }
-        if let Some(i) = index {
-            let i = i as usize;
-            if self.evidence.len() <= i {
-                self.evidence.resize(i.saturating_add(1), None);
-            }
-            if let Some(slot) = self.evidence.get_mut(i) {
-                if slot.is_none() {
-                    *slot = Some(value.clone());
-                }
+        if let Some(i) = index.map(|i| i as usize) {
+            // The first value read counts.
+            if self.evidence.get(i).is_none_or(Option::is_none) {
+                put(&mut self.evidence, i, value.clone());
             }
         }
     }
@@ -158,14 +153,9 @@ impl<'a> Evaluator<'a> {
             Expr::Now => Ok(Value::DateTime(self.now)),
             Expr::Today => Ok(Value::Date(self.today)),
             Expr::Field { subject, root, path, evidence, label } => {
-                let record = match subject {
-                    Subject::Action => Some(self.action),
-                    Subject::Item => match self.item {
-                        Item::Action(d) => Some(d),
-                        _ => None,
-                    },
+                let Some(record) = self.subject(*subject) else {
+                    return fail("internal error: no history item in scope");
                 };
-                let Some(record) = record else { return fail("internal error: no history item in scope") };
                 let value = read_field(record, *root, path);
                 if *subject == Subject::Action {
                     self.record(*evidence, &value);
@@ -223,28 +213,7 @@ impl<'a> Evaluator<'a> {
                 self.call(*function, values)
             }
             Expr::Aggregate(a) => {
-                // Only rule-level aggregates are remembered: inside `where` the item changes.
-                let memo = a.evidence.filter(|_| matches!(self.item, Item::None) && self.counted.is_none());
-                let known = memo.and_then(|i| self.aggregates.get(i as usize).cloned().flatten());
-                let value = match known {
-                    Some((v, steps)) => {
-                        self.tick(steps)?;
-                        v
-                    }
-                    None => {
-                        let before = self.steps;
-                        let v = self.aggregate(a)?;
-                        if let Some(i) = memo.map(|i| i as usize) {
-                            if self.aggregates.len() <= i {
-                                self.aggregates.resize(i.saturating_add(1), None);
-                            }
-                            if let Some(slot) = self.aggregates.get_mut(i) {
-                                *slot = Some((v.clone(), self.steps.saturating_sub(before)));
-                            }
-                        }
-                        v
-                    }
-                };
+                let value = self.remembered_aggregate(a)?;
                 self.record(a.evidence, &value);
                 Ok(value)
             }
@@ -268,6 +237,32 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The record a field path starts from: the action, or the history item in scope.
+    fn subject(&self, subject: Subject) -> Option<&'a Decoded> {
+        match (subject, self.item) {
+            (Subject::Action, _) => Some(self.action),
+            (Subject::Item, Item::Action(d)) => Some(d),
+            (Subject::Item, _) => None,
+        }
+    }
+
+    /// An aggregate's value. Rule-level aggregates (not inside `where`, where the item changes)
+    /// are remembered with the steps they took, so that another pass over the same rule reuses
+    /// them and is charged the same; an explanation always counts the items again.
+    fn remembered_aggregate(&mut self, a: &Aggregate) -> Result<Value> {
+        let memo = a.evidence.filter(|_| matches!(self.item, Item::None) && self.counted.is_none());
+        if let Some((value, steps)) = memo.and_then(|i| self.aggregates.get(i as usize).cloned().flatten()) {
+            self.tick(steps)?;
+            return Ok(value);
+        }
+        let before = self.steps;
+        let value = self.aggregate(a)?;
+        if let Some(i) = memo {
+            put(&mut self.aggregates, i as usize, (value.clone(), self.steps.saturating_sub(before)));
+        }
+        Ok(value)
+    }
+
     /// The value of a constant or of a field that is present, by reference: comparisons read
     /// them without cloning. `None` for anything else, and while recording evidence (fields
     /// read then must be recorded), so that the caller evaluates as usual.
@@ -278,18 +273,7 @@ impl<'a> Evaluator<'a> {
         match e {
             Expr::Const(v) => Some(v),
             Expr::Field { subject, root: Root::Slot(slot), path, .. } if !self.recording => {
-                let record = match (subject, self.item) {
-                    (Subject::Action, _) => self.action,
-                    (Subject::Item, Item::Action(d)) => d,
-                    (Subject::Item, _) => return None,
-                };
-                let mut value = record.slots.get(*slot as usize)?;
-                for &index in path {
-                    match value {
-                        Value::Record(fields) => value = fields.get(index as usize)?,
-                        _ => break,
-                    }
-                }
+                let value = slot_value(self.subject(*subject)?, *slot, path);
                 (!matches!(value, Value::Missing | Value::Invalid(_))).then_some(value)
             }
             _ => None,
@@ -340,12 +324,7 @@ impl<'a> Evaluator<'a> {
             let evidence = self.body.let_evidence.get(index).copied();
             self.record(evidence, v);
         }
-        if self.lets.len() <= index {
-            self.lets.resize(index.saturating_add(1), None);
-        }
-        if let Some(slot) = self.lets.get_mut(index) {
-            *slot = Some(result.clone());
-        }
+        put(&mut self.lets, index, result.clone());
         result
     }
 
@@ -511,19 +490,34 @@ fn holds(op: Comparison, a: &Value, b: &Value, tz: Tz) -> Result<bool> {
     })
 }
 
+/// Stores `item` at `index` of a table that grows as needed.
+fn put<T: Clone>(table: &mut Vec<Option<T>>, index: usize, item: T) {
+    if table.len() <= index {
+        table.resize(index.saturating_add(1), None);
+    }
+    if let Some(slot) = table.get_mut(index) {
+        *slot = Some(item);
+    }
+}
+
 fn read_field(record: &Decoded, root: Root, path: &[u32]) -> Value {
-    let mut value = match root {
-        Root::Id => return Value::Text(record.id.clone()),
-        Root::At => return Value::DateTime(record.at),
-        Root::Slot(s) => record.slots.get(s as usize).unwrap_or(&MISSING),
-    };
+    match root {
+        Root::Id => Value::Text(record.id.clone()),
+        Root::At => Value::DateTime(record.at),
+        Root::Slot(s) => slot_value(record, s, path).clone(),
+    }
+}
+
+/// The value at a slot's record path (`Missing` where the path leaves the record).
+fn slot_value<'r>(record: &'r Decoded, slot: u32, path: &[u32]) -> &'r Value {
+    let mut value = record.slots.get(slot as usize).unwrap_or(&MISSING);
     for &index in path {
         match value {
             Value::Record(fields) => value = fields.get(index as usize).unwrap_or(&MISSING),
             _ => break,
         }
     }
-    value.clone()
+    value
 }
 
 fn overflow() -> EvalError {
