@@ -387,63 +387,32 @@ fn build(items: &[Item<'_>], output: Output) -> Result<Chunk, String> {
                 let body = inner(item.record, DECISION_PREFIX).ok_or("a truncated record")?;
                 let d: probity::Decision = serde_json::from_str(body).map_err(bad)?;
                 let rm = line_rm();
-                let rm = rm.as_deref();
-                match output {
-                    Output::Decisions => {
-                        let rules = joined(d.findings.iter().map(|f| f.rule.as_str()));
-                        let escalations = joined(d.escalations.iter().map(String::as_str));
-                        let sanctions = sanctions(&d.sanctions);
-                        chunk.push(&[
-                            text("decision"),
-                            int(line),
-                            text(&d.action),
-                            Cell::Text(rm),
-                            text(&d.at),
-                            text(d.verdict.as_str()),
-                            int(d.findings.len()),
-                            text(&rules),
-                            text(&escalations),
-                            text(&sanctions),
-                            NULL,
-                            Cell::Record(item.range.clone()),
-                        ]);
-                    }
-                    Output::Findings => {
-                        for f in &d.findings {
-                            push_finding(&mut chunk, f, &d.action, rm, &d.at, "decision", line);
-                        }
-                    }
-                }
+                let outcome = Outcome {
+                    kind: "decision",
+                    action: &d.action,
+                    rm: rm.as_deref(),
+                    at: &d.at,
+                    verdict: Some(d.verdict.as_str()),
+                    findings: &d.findings,
+                    escalations: &d.escalations,
+                    sanctions: &d.sanctions,
+                };
+                outcome.push(&mut chunk, output, line, &item.range);
             }
             RecordKind::Overdue => {
                 let body = inner(item.record, OVERDUE_PREFIX).ok_or("a truncated record")?;
                 let r: probity::OverdueReport = serde_json::from_str(body).map_err(bad)?;
-                match output {
-                    Output::Decisions => {
-                        let rules = joined(r.findings.iter().map(|f| f.rule.as_str()));
-                        let escalations = joined(r.escalations.iter().map(String::as_str));
-                        let sanctions = sanctions(&r.sanctions);
-                        chunk.push(&[
-                            text("overdue"),
-                            int(line),
-                            text(&r.obligation.action),
-                            text(&r.rm),
-                            text(&r.at),
-                            NULL,
-                            int(r.findings.len()),
-                            text(&rules),
-                            text(&escalations),
-                            text(&sanctions),
-                            NULL,
-                            Cell::Record(item.range.clone()),
-                        ]);
-                    }
-                    Output::Findings => {
-                        for f in &r.findings {
-                            push_finding(&mut chunk, f, &r.obligation.action, Some(&r.rm), &r.at, "overdue", line);
-                        }
-                    }
-                }
+                let outcome = Outcome {
+                    kind: "overdue",
+                    action: &r.obligation.action,
+                    rm: Some(&r.rm),
+                    at: &r.at,
+                    verdict: None,
+                    findings: &r.findings,
+                    escalations: &r.escalations,
+                    sanctions: &r.sanctions,
+                };
+                outcome.push(&mut chunk, output, line, &item.range);
             }
             RecordKind::Error => {
                 if output == Output::Findings {
@@ -470,6 +439,52 @@ fn build(items: &[Item<'_>], output: Output) -> Result<Chunk, String> {
         }
     }
     Ok(chunk)
+}
+
+/// A decision or an overdue report, as the tables show it.
+struct Outcome<'r> {
+    kind: &'static str,
+    action: &'r str,
+    rm: Option<&'r str>,
+    at: &'r str,
+    /// The decision's verdict (an overdue report has none).
+    verdict: Option<&'static str>,
+    findings: &'r [probity::Finding],
+    escalations: &'r [String],
+    sanctions: &'r [probity::Sanction],
+}
+
+impl Outcome<'_> {
+    /// Its row (`decisions`), or a row per finding (`findings`); `record` is where its JSON is
+    /// in the output.
+    fn push(&self, chunk: &mut Chunk, output: Output, line: usize, record: &Range<usize>) {
+        match output {
+            Output::Decisions => {
+                let rules = joined(self.findings.iter().map(|f| f.rule.as_str()));
+                let escalations = joined(self.escalations.iter().map(String::as_str));
+                let sanctions = sanctions(self.sanctions);
+                chunk.push(&[
+                    text(self.kind),
+                    int(line),
+                    text(self.action),
+                    Cell::Text(self.rm),
+                    text(self.at),
+                    Cell::Text(self.verdict),
+                    int(self.findings.len()),
+                    text(&rules),
+                    text(&escalations),
+                    text(&sanctions),
+                    NULL,
+                    Cell::Record(record.clone()),
+                ]);
+            }
+            Output::Findings => {
+                for f in self.findings {
+                    push_finding(chunk, f, self.action, self.rm, self.at, self.kind, line);
+                }
+            }
+        }
+    }
 }
 
 fn sanctions(sanctions: &[probity::Sanction]) -> String {
