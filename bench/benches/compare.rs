@@ -388,26 +388,44 @@ fn prepare() -> Prepared {
 
 // ---------------------------------------------------------------- the outcome check
 
-fn check(p: &Prepared) {
-    let probity = probity_load();
-    let mut rego = rego_load();
-    let cedar = cedar_load();
-    let authorizer = cedar_policy::Authorizer::new();
-    let zen_sales = zen_load(JDM_SALES_SRC);
-    let zen_gifts = zen_load(JDM_GIFTS_SRC);
-    let rt = runtime();
+/// Every engine, loaded once: checked for agreement, then timed.
+struct Engines {
+    probity: probity::Engine,
+    rego: regorus::Engine,
+    cedar: cedar_policy::PolicySet,
+    authorizer: cedar_policy::Authorizer,
+    zen_sales: zen_engine::Decision,
+    zen_gifts: zen_engine::Decision,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Engines {
+    fn load() -> Engines {
+        Engines {
+            probity: probity_load(),
+            rego: rego_load(),
+            cedar: cedar_load(),
+            authorizer: cedar_policy::Authorizer::new(),
+            zen_sales: zen_load(JDM_SALES_SRC),
+            zen_gifts: zen_load(JDM_GIFTS_SRC),
+            rt: runtime(),
+        }
+    }
+}
+
+fn check(p: &Prepared, e: &mut Engines) {
     let empty = probity::History::new();
 
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     for i in 0..p.sales.len() {
-        let a = probity_fired(&probity.evaluate(&p.sales_probity[i], &empty).unwrap());
-        let a_json = probity_fired(&probity.evaluate_json(&p.sales_probity_json[i], None).unwrap());
-        let b = rego_fired(&rego_eval(&mut rego, &p.sales_rego[i]));
+        let a = probity_fired(&e.probity.evaluate(&p.sales_probity[i], &empty).unwrap());
+        let a_json = probity_fired(&e.probity.evaluate_json(&p.sales_probity_json[i], None).unwrap());
+        let b = rego_fired(&rego_eval(&mut e.rego, &p.sales_rego[i]));
         let c = cedar_fired(
-            &cedar,
-            &authorizer.is_authorized(&p.sales_cedar[i].request, &cedar, &p.sales_cedar[i].entities),
+            &e.cedar,
+            &e.authorizer.is_authorized(&p.sales_cedar[i].request, &e.cedar, &p.sales_cedar[i].entities),
         );
-        let d = zen_fired(&zen_eval(&rt, &zen_sales, &p.sales_zen[i]));
+        let d = zen_fired(&zen_eval(&e.rt, &e.zen_sales, &p.sales_zen[i]));
         if !(a == a_json && a == b && a == c && a == d) {
             panic!(
                 "OUTCOME MISMATCH on sale {i} ({}):\n probity {a:?}\n probity(json) {a_json:?}\n rego {b:?}\n cedar {c:?}\n jdm {d:?}",
@@ -424,12 +442,12 @@ fn check(p: &Prepared) {
     let mut gift_fired = 0;
     for i in 0..p.gifts_probity.len() {
         let (action, history) = &p.gifts_probity[i];
-        let a = probity_fired(&probity.evaluate(action, history).unwrap());
+        let a = probity_fired(&e.probity.evaluate(action, history).unwrap());
         let (aj, hj) = &p.gifts_probity_json[i];
-        let a_json = probity_fired(&probity.evaluate_json(aj, Some(hj)).unwrap());
-        let a_ledger = probity_fired(&gift_ledger(&probity, history).evaluate(action).unwrap());
-        let b = rego_fired(&rego_eval(&mut rego, &p.gifts_rego[i]));
-        let d = zen_fired(&zen_eval(&rt, &zen_gifts, &p.gifts_zen[i]));
+        let a_json = probity_fired(&e.probity.evaluate_json(aj, Some(hj)).unwrap());
+        let a_ledger = probity_fired(&gift_ledger(&e.probity, history).evaluate(action).unwrap());
+        let b = rego_fired(&rego_eval(&mut e.rego, &p.gifts_rego[i]));
+        let d = zen_fired(&zen_eval(&e.rt, &e.zen_gifts, &p.gifts_zen[i]));
         if !(a == a_json && a == a_ledger && a == b && a == d) {
             panic!(
                 "OUTCOME MISMATCH on gift {i}:\n action {aj}\n history {hj}\n probity {a:?}\n probity(json) {a_json:?}\n probity(ledger) {a_ledger:?}\n rego {b:?}\n jdm {d:?}"
@@ -465,15 +483,9 @@ fn cycle<'a, T>(items: &'a [T]) -> impl FnMut() -> &'a T + 'a {
 
 fn benches(c: &mut Criterion) {
     let p = prepare();
-    check(&p);
-
-    let probity = probity_load();
-    let mut rego = rego_load();
-    let cedar = cedar_load();
-    let authorizer = cedar_policy::Authorizer::new();
-    let zen_sales = zen_load(JDM_SALES_SRC);
-    let zen_gifts = zen_load(JDM_GIFTS_SRC);
-    let rt = runtime();
+    let mut engines = Engines::load();
+    check(&p, &mut engines);
+    let Engines { probity, mut rego, cedar, authorizer, zen_sales, zen_gifts, rt } = engines;
     let empty = probity::History::new();
 
     let mut g = c.benchmark_group("stateless");
