@@ -141,6 +141,14 @@ pub(crate) struct OpenObligation {
     pub(crate) seq: u64,
 }
 
+impl OpenObligation {
+    /// Whether advancing to `at` reports it overdue: its deadline is before `at` and it was
+    /// not reported yet.
+    pub(crate) fn falls_overdue_by(&self, at: DateTime<FixedOffset>) -> bool {
+        !self.reported && self.due < at
+    }
+}
+
 /// What aggregates read: time-ordered slices.
 pub(crate) trait HistoryView {
     fn actions(&self, type_id: TypeId) -> &[Arc<Decoded>];

@@ -133,7 +133,7 @@ impl Ledger {
         if let Some(clock) = rm.clock.filter(|clock| decoded.at < *clock) {
             return Err(out_of_order(action, &decoded.rm, decoded.at, clock));
         }
-        if rm.obligations.iter().any(|o| !o.reported && o.due < decoded.at) {
+        if rm.obligations.iter().any(|o| o.falls_overdue_by(decoded.at)) {
             // Reporting them records their breaches: work on a copy of this RM's history.
             let mut rm = rm.clone();
             advance_rm(&self.set, &decoded.rm, &mut rm, decoded.at);
@@ -207,7 +207,7 @@ fn advance_rm(set: &PolicySet, rm_id: &str, rm: &mut RmHistory, at: DateTime<Fix
             .obligations
             .iter()
             .enumerate()
-            .filter(|(_, o)| !o.reported && o.due < at)
+            .filter(|(_, o)| o.falls_overdue_by(at))
             .min_by_key(|(_, o)| (o.due, o.seq))
             .map(|(i, _)| i);
         let Some(index) = next else { break };
