@@ -273,7 +273,7 @@ fn probity_load() -> probity::Engine {
 }
 
 fn probity_fired(d: &probity::Decision) -> Fired {
-    d.findings.iter().map(|f| f.rule.clone()).collect()
+    d.findings.iter().map(|f| f.rule.to_string()).collect()
 }
 
 fn rego_load() -> regorus::Engine {

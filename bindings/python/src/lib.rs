@@ -499,7 +499,7 @@ impl Decision {
     /// Teams to notify.
     #[getter]
     fn escalations(&self) -> Vec<String> {
-        self.inner.escalations.clone()
+        self.inner.escalations.iter().map(ToString::to_string).collect()
     }
 
     /// Sanction ladder steps reached: `{policy, ladder, points, step, previous}`.
@@ -562,7 +562,7 @@ impl OverdueReport {
     /// Teams to notify.
     #[getter]
     fn escalations(&self) -> Vec<String> {
-        self.inner.escalations.clone()
+        self.inner.escalations.iter().map(ToString::to_string).collect()
     }
 
     /// Sanction steps reached by the overdue breach.

@@ -450,7 +450,7 @@ struct Outcome<'r> {
     /// The decision's verdict (an overdue report has none).
     verdict: Option<&'static str>,
     findings: &'r [probity::Finding],
-    escalations: &'r [String],
+    escalations: &'r [probity::SmolStr],
     sanctions: &'r [probity::Sanction],
 }
 
@@ -461,7 +461,7 @@ impl Outcome<'_> {
         match output {
             Output::Decisions => {
                 let rules = joined(self.findings.iter().map(|f| f.rule.as_str()));
-                let escalations = joined(self.escalations.iter().map(String::as_str));
+                let escalations = joined(self.escalations.iter().map(probity::SmolStr::as_str));
                 let sanctions = sanctions(self.sanctions);
                 chunk.push(&[
                     text(self.kind),

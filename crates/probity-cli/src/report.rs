@@ -548,23 +548,23 @@ impl<'e> Collector<'e> {
             inc(&mut self.branch_stats(&branch).breaches);
         }
         for s in sanctions {
-            let key = (s.policy.clone(), s.ladder.clone());
+            let key = (s.policy.to_string(), s.ladder.to_string());
             let info = self.ladders.entry(key.clone()).or_default();
-            bump(&mut info.entries, s.step.clone());
-            let min = info.seen_min.entry(s.step.clone()).or_insert(s.points);
+            bump(&mut info.entries, s.step.to_string());
+            let min = info.seen_min.entry(s.step.to_string()).or_insert(s.points);
             *min = (*min).min(s.points);
             let rank = |label: &str| info.labels.iter().position(|l| l == label);
             let new_rank = rank(&s.step);
             let state = self.rms.entry(rm.to_string()).or_default();
             let entry = state.ladders.entry(key).or_default();
-            entry.last_sanction = Some((s.points, s.step.clone(), at_text.to_string()));
+            entry.last_sanction = Some((s.points, s.step.to_string(), at_text.to_string()));
             let higher = match (&entry.highest, new_rank) {
                 (None, _) => true,
                 (Some(h), Some(n)) => rank(h).is_none_or(|r| n > r),
                 (Some(_), None) => false,
             };
             if higher {
-                entry.highest = Some(s.step.clone());
+                entry.highest = Some(s.step.to_string());
             }
         }
     }
@@ -624,7 +624,7 @@ impl<'e> Collector<'e> {
                 .collect();
             if let [only] = breaches.as_slice() {
                 if let Some(severity) = &only.severity {
-                    info.points.entry(severity.clone()).or_insert(trace.added);
+                    info.points.entry(severity.to_string()).or_insert(trace.added);
                 }
             }
         }

@@ -174,7 +174,7 @@ impl Coverage {
     }
 
     fn decision(&mut self, d: &Decision) {
-        let version_of = |policy: &str| d.policies.iter().find(|p| p.id == policy).map(|p| p.version.clone());
+        let version_of = |policy: &str| d.policies.iter().find(|p| p.id == policy).map(|p| p.version.to_string());
         for f in &d.findings {
             if let Some(v) = version_of(&f.policy) {
                 self.mark(&f.policy, &v, &f.rule);
@@ -184,7 +184,7 @@ impl Coverage {
             if let Some(v) = version_of(&o.policy) {
                 // Starting an obligation exercises the duty.
                 self.mark(&o.policy, &v, &o.duty);
-                self.obligations.insert((o.policy.clone(), o.duty.clone(), o.action.clone()), v);
+                self.obligations.insert((o.policy.to_string(), o.duty.to_string(), o.action.to_string()), v);
             }
         }
         for p in &d.policies {
@@ -194,7 +194,9 @@ impl Coverage {
 
     fn overdue(&mut self, r: &OverdueReport) {
         let o = &r.obligation;
-        if let Some(v) = self.obligations.get(&(o.policy.clone(), o.duty.clone(), o.action.clone())).cloned() {
+        if let Some(v) =
+            self.obligations.get(&(o.policy.to_string(), o.duty.to_string(), o.action.to_string())).cloned()
+        {
             for f in &r.findings {
                 self.mark(&f.policy, &v, &f.rule);
             }
@@ -347,15 +349,15 @@ fn compare_decision(label: &str, expect: &Expect, d: &Decision, overdue: &[Overd
         findings(f, &d.findings, &mut out);
     }
     if let Some(o) = &expect.obligations {
-        let actual: Vec<String> = d.obligations.iter().map(|o| o.duty.clone()).collect();
+        let actual: Vec<String> = d.obligations.iter().map(|o| o.duty.to_string()).collect();
         multiset("obligations", o, &actual, &mut out);
     }
     if let Some(f) = &expect.fulfilled {
-        let actual: Vec<String> = d.fulfilled.iter().map(|o| o.duty.clone()).collect();
+        let actual: Vec<String> = d.fulfilled.iter().map(|o| o.duty.to_string()).collect();
         multiset("fulfilled", f, &actual, &mut out);
     }
     if let Some(o) = &expect.overdue {
-        let actual: Vec<String> = overdue.iter().map(|r| r.obligation.duty.clone()).collect();
+        let actual: Vec<String> = overdue.iter().map(|r| r.obligation.duty.to_string()).collect();
         multiset("overdue", o, &actual, &mut out);
     }
     if let Some(e) = &expect.escalations {
@@ -380,7 +382,7 @@ fn compare_advance(label: &str, expect: &Expect, reports: &[OverdueReport], fail
         }
     }
     if let Some(o) = &expect.overdue {
-        let actual: Vec<String> = reports.iter().map(|r| r.obligation.duty.clone()).collect();
+        let actual: Vec<String> = reports.iter().map(|r| r.obligation.duty.to_string()).collect();
         multiset("overdue", o, &actual, &mut out);
     }
     if let Some(f) = &expect.findings {
@@ -388,7 +390,7 @@ fn compare_advance(label: &str, expect: &Expect, reports: &[OverdueReport], fail
         findings(f, &all, &mut out);
     }
     if let Some(e) = &expect.escalations {
-        let actual: Vec<String> = reports.iter().flat_map(|r| r.escalations.iter().cloned()).collect();
+        let actual: Vec<String> = reports.iter().flat_map(|r| r.escalations.iter().map(ToString::to_string)).collect();
         multiset("escalations", e, &actual, &mut out);
     }
     if let Some(s) = &expect.sanctions {
@@ -418,8 +420,9 @@ fn sorted(list: &[String]) -> Vec<String> {
     v
 }
 
-fn multiset(key: &str, expected: &[String], actual: &[String], out: &mut Vec<String>) {
-    if sorted(expected) != sorted(actual) {
+fn multiset(key: &str, expected: &[String], actual: &[impl AsRef<str>], out: &mut Vec<String>) {
+    let actual: Vec<String> = actual.iter().map(|a| a.as_ref().to_string()).collect();
+    if sorted(expected) != sorted(&actual) {
         out.push(format!("{key}\n    - expected: [{}]\n    + actual:   [{}]", expected.join(", "), actual.join(", ")));
     }
 }
@@ -432,7 +435,7 @@ impl FindingMatch {
             FindingMatch::Fields { rule, kind: k, severity, policy } => {
                 rule.as_ref().is_none_or(|r| *r == f.rule)
                     && k.as_ref().is_none_or(|k| *k == kind)
-                    && severity.as_ref().is_none_or(|s| Some(s) == f.severity.as_ref())
+                    && severity.as_ref().is_none_or(|s| Some(s.as_str()) == f.severity.as_deref())
                     && policy.as_ref().is_none_or(|p| *p == f.policy)
             }
         }
@@ -521,7 +524,7 @@ fn sanctions(expected: &BTreeMap<String, SanctionMatch>, actual: &[Sanction], ou
             SanctionMatch::Step(step) => *step == s.step,
             SanctionMatch::Fields { step, previous, points } => {
                 step.as_ref().is_none_or(|x| *x == s.step)
-                    && previous.as_ref().is_none_or(|p| *p == s.previous)
+                    && previous.as_ref().is_none_or(|p| p.as_deref() == s.previous.as_deref())
                     && points.is_none_or(|p| p == s.points)
             }
         };

@@ -1,7 +1,7 @@
 //! Actions and history as JSON, and their decoding into typed values.
 
+use smol_str::SmolStr;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use iso_currency::Currency;
@@ -58,9 +58,9 @@ impl InputError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Action {
     kind: String,
-    id: Arc<str>,
+    id: SmolStr,
     at: DateTime<FixedOffset>,
-    rm: Arc<str>,
+    rm: SmolStr,
     fields: Map<String, Json>,
 }
 
@@ -100,7 +100,7 @@ impl Action {
         };
         let rm = match fields.get("rm") {
             Some(Json::Object(rm)) => match rm.get("id") {
-                Some(Json::String(s)) if !s.is_empty() => Arc::from(s.as_str()),
+                Some(Json::String(s)) if !s.is_empty() => SmolStr::from(s.as_str()),
                 Some(Json::String(_)) => return Err(InputError::field("rm.id", "must not be empty")),
                 None | Some(Json::Null) => {
                     return Err(InputError::field("rm.id", "missing: every action names its RM"))
@@ -302,9 +302,9 @@ impl NaiveDateTimeLike {
 #[derive(Debug, Clone)]
 pub(crate) struct Decoded {
     pub(crate) type_id: Option<TypeId>,
-    pub(crate) id: Arc<str>,
+    pub(crate) id: SmolStr,
     pub(crate) at: DateTime<FixedOffset>,
-    pub(crate) rm: Arc<str>,
+    pub(crate) rm: SmolStr,
     pub(crate) slots: Box<[Value]>,
 }
 
@@ -317,7 +317,7 @@ impl Schema {
             .and_then(|t| self.action_types.get(t as usize))
             .map(|t| t.slots.iter().map(|slot| self.decode_field(action.fields.get(&*slot.field), &slot.ty)).collect())
             .unwrap_or_default();
-        Decoded { type_id, id: Arc::clone(&action.id), at: action.at, rm: Arc::clone(&action.rm), slots }
+        Decoded { type_id, id: action.id.clone(), at: action.at, rm: action.rm.clone(), slots }
     }
 
     fn decode_field(&self, value: Option<&Json>, ty: &Ty) -> Value {

@@ -1,6 +1,7 @@
 //! Names, types and structure: one parsed file → its compiled [`Policy`], with every problem
 //! reported at once.
 
+use smol_str::SmolStr;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -36,14 +37,14 @@ const FUNCTIONS: [&str; 14] = [
 /// The set-level tables a file's checker adds to.
 pub(crate) struct Shared<'a> {
     pub(crate) schema: &'a mut Schema,
-    pub(crate) ladder_keys: &'a mut Vec<(Arc<str>, Arc<str>)>,
+    pub(crate) ladder_keys: &'a mut Vec<(SmolStr, SmolStr)>,
 }
 
 /// Checks one file and compiles it. Returns the policy when the file has no errors.
 pub(crate) fn check_file(
     source: &Arc<SourceFile>,
     file: &ast::PolicyFile,
-    digest: Arc<str>,
+    digest: SmolStr,
     shared: Shared<'_>,
 ) -> (Option<Policy>, Vec<Diagnostic>) {
     let mut checker = Checker {
@@ -92,7 +93,7 @@ struct Scope<'s> {
     item: ItemScope<'s>,
     /// How many lets are visible (lets see only earlier lets).
     visible_lets: usize,
-    evidence: Option<&'s mut Vec<Arc<str>>>,
+    evidence: Option<&'s mut Vec<SmolStr>>,
     /// Whether `now`/`today`/fields were read (for constant-`when` warnings).
     dynamic: bool,
 }
@@ -100,7 +101,7 @@ struct Scope<'s> {
 struct Checker<'a> {
     source: &'a Arc<SourceFile>,
     schema: &'a mut Schema,
-    ladder_keys: &'a mut Vec<(Arc<str>, Arc<str>)>,
+    ladder_keys: &'a mut Vec<(SmolStr, SmolStr)>,
     diagnostics: Vec<Diagnostic>,
     record_decls: HashMap<String, &'a ast::FieldsDecl>,
     records: HashMap<String, Option<RecordId>>,
@@ -134,7 +135,7 @@ impl<'a> Checker<'a> {
 
     // ------------------------------------------------------------ file
 
-    fn file(&mut self, file: &'a ast::PolicyFile, digest: Arc<str>) -> Option<Policy> {
+    fn file(&mut self, file: &'a ast::PolicyFile, digest: SmolStr) -> Option<Policy> {
         let header = self.header(&file.header);
         for item in &file.items {
             if let ast::Item::Record(r) = item {
@@ -154,7 +155,7 @@ impl<'a> Checker<'a> {
                 self.action_decl(a);
             }
         }
-        let policy_id: Arc<str> = file.header.id.name.as_str().into();
+        let policy_id: SmolStr = file.header.id.name.as_str().into();
         for item in &file.items {
             if let ast::Item::Ladder(l) = item {
                 self.ladder_decl(&policy_id, l);
@@ -241,7 +242,7 @@ impl<'a> Checker<'a> {
     fn header(
         &mut self,
         h: &ast::Header,
-    ) -> Option<(Arc<str>, chrono::NaiveDate, Option<chrono::NaiveDate>, Tz, Verdict)> {
+    ) -> Option<(SmolStr, chrono::NaiveDate, Option<chrono::NaiveDate>, Tz, Verdict)> {
         let span = h.id.span.clone();
         let version = self.exactly_one(&h.versions, "version", &span, |t| t.span.clone());
         let effective = self.exactly_one(&h.effective, "effective", &span, |e| e.1.clone());
@@ -325,7 +326,7 @@ impl<'a> Checker<'a> {
             return None;
         }
         self.resolving.push(name.to_string());
-        let mut fields: Vec<(Arc<str>, Ty, bool)> = Vec::new();
+        let mut fields: Vec<(SmolStr, Ty, bool)> = Vec::new();
         if builtin_rm {
             fields.push(("id".into(), Ty::Text, false));
         }
@@ -352,7 +353,7 @@ impl<'a> Checker<'a> {
             ast::TypeKind::Set(e) => self.type_expr(e).map(|e| Ty::Set(Box::new(e))),
             ast::TypeKind::List(e) => self.type_expr(e).map(|e| Ty::List(Box::new(e))),
             ast::TypeKind::Enum(members) => {
-                let mut names: Vec<Arc<str>> = Vec::new();
+                let mut names: Vec<SmolStr> = Vec::new();
                 for m in members {
                     if names.iter().any(|n| **n == *m.name) {
                         self.error("P0302", format!("enum member `{}` is listed twice", m.name), m.span.clone());
@@ -475,7 +476,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn ladder_decl(&mut self, policy: &Arc<str>, l: &'a ast::LadderDecl) {
+    fn ladder_decl(&mut self, policy: &SmolStr, l: &'a ast::LadderDecl) {
         if self.ladders.iter().any(|(x, _)| *x.id == *l.id.name) {
             self.duplicate("ladder", &l.id);
             return;
@@ -491,7 +492,7 @@ impl<'a> Checker<'a> {
         if let Some(second) = l.windows.get(1) {
             self.error("P0308", "`window` is given more than once", second.span.0..second.span.1);
         }
-        let mut points: Vec<(Arc<str>, i64)> = Vec::new();
+        let mut points: Vec<(SmolStr, i64)> = Vec::new();
         for (name, p, span) in &l.points {
             if points.iter().any(|(n, _)| **n == *name.name) {
                 self.error("P0302", format!("severity `{}` is given points twice", name.name), name.span.clone());
@@ -523,7 +524,7 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        let mut steps: Vec<(i64, Arc<str>)> = Vec::new();
+        let mut steps: Vec<(i64, SmolStr)> = Vec::new();
         let mut reported = false;
         for (threshold, label, span) in &l.steps {
             if let Some((prev, _)) = steps.last() {
@@ -538,7 +539,7 @@ impl<'a> Checker<'a> {
             }
             steps.push((*threshold, label.value.as_str().into()));
         }
-        let key = (Arc::clone(policy), Arc::<str>::from(l.id.name.as_str()));
+        let key = (policy.clone(), SmolStr::from(l.id.name.as_str()));
         let index = self.ladder_keys.iter().position(|k| *k == key).unwrap_or_else(|| {
             self.ladder_keys.push(key);
             self.ladder_keys.len().saturating_sub(1)
@@ -594,7 +595,7 @@ impl<'a> Checker<'a> {
                 continue;
             }
             match &clause.kind {
-                ClauseKind::Cite(t) => cites.push(Arc::<str>::from(t.value.as_str())),
+                ClauseKind::Cite(t) => cites.push(SmolStr::from(t.value.as_str())),
                 ClauseKind::On(types) => on.extend(types),
                 ClauseKind::Let(name, e) => lets.push((name, e)),
                 ClauseKind::When(e) => when = Some(e),
@@ -717,7 +718,7 @@ impl<'a> Checker<'a> {
         fulfilment: Option<&ast::Expr>,
         messages: &[(Option<&ast::Ident>, &ast::MessageText)],
     ) -> Body {
-        let mut evidence: Vec<Arc<str>> = Vec::new();
+        let mut evidence: Vec<SmolStr> = Vec::new();
         let mut let_infos: Vec<LetInfo> = Vec::new();
         let mut compiled_lets = Vec::new();
         let mut let_evidence = Vec::new();
@@ -737,7 +738,7 @@ impl<'a> Checker<'a> {
         let condition = |this: &mut Self,
                          e: Option<&ast::Expr>,
                          what: &str,
-                         evidence: &mut Vec<Arc<str>>,
+                         evidence: &mut Vec<SmolStr>,
                          let_infos: &mut Vec<LetInfo>| {
             e.map(|e| {
                 let mut scope = Scope {
@@ -852,7 +853,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn source_text(&self, e: &ast::Expr) -> Arc<str> {
+    fn source_text(&self, e: &ast::Expr) -> SmolStr {
         normalise_space(self.source.text().get(e.span.clone()).unwrap_or("")).into()
     }
 
@@ -1670,7 +1671,7 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn evidence_slot(evidence: &mut Vec<Arc<str>>, label: &str) -> u32 {
+fn evidence_slot(evidence: &mut Vec<SmolStr>, label: &str) -> u32 {
     let index = evidence.iter().position(|l| **l == *label).unwrap_or_else(|| {
         evidence.push(label.into());
         evidence.len().saturating_sub(1)

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smol_str::SmolStr;
 
 /// The outcome of a decision, ordered by severity: `allow` < `review` < `deny`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -39,9 +40,9 @@ impl fmt::Display for Verdict {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     /// The action's id.
-    pub action: String,
+    pub action: SmolStr,
     /// The action's timestamp, RFC 3339.
-    pub at: String,
+    pub at: SmolStr,
     /// The most severe outcome across all findings.
     pub verdict: Verdict,
     /// Every policy version in force for the action, ordered by id.
@@ -53,7 +54,7 @@ pub struct Decision {
     /// Earlier obligations this action met.
     pub fulfilled: Vec<Fulfilment>,
     /// Teams to notify, each once, in the order the findings name them.
-    pub escalations: Vec<String>,
+    pub escalations: Vec<SmolStr>,
     /// Sanction ladder steps reached by this action's breaches.
     pub sanctions: Vec<Sanction>,
 }
@@ -62,11 +63,11 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedPolicy {
     /// The policy id.
-    pub id: String,
+    pub id: SmolStr,
     /// The version string of the file in force.
-    pub version: String,
+    pub version: SmolStr,
     /// `sha256:` and the hex digest of the file's bytes.
-    pub digest: String,
+    pub digest: SmolStr,
 }
 
 /// What a finding is about.
@@ -89,83 +90,83 @@ pub enum FindingKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// The policy id.
-    pub policy: String,
+    pub policy: SmolStr,
     /// The rule, conflict or duty id.
-    pub rule: String,
+    pub rule: SmolStr,
     /// What kind of finding this is.
     pub kind: FindingKind,
     /// The outcome keywords in the order written (`deny`, `breach`, `escalate`, …).
-    pub outcomes: Vec<String>,
+    pub outcomes: Vec<SmolStr>,
     /// The breach's severity, when the finding records a breach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub severity: Option<String>,
+    pub severity: Option<SmolStr>,
     /// The ladder the breach counts on, when the finding records a breach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ladder: Option<String>,
+    pub ladder: Option<SmolStr>,
     /// The message in the policy's default language.
-    pub message: String,
+    pub message: SmolStr,
     /// The message in further languages, by language tag.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "ordered_map")]
-    pub messages: Vec<(String, String)>,
+    pub messages: Vec<(SmolStr, SmolStr)>,
     /// Citations of the rule.
-    pub cite: Vec<String>,
+    pub cite: Vec<SmolStr>,
     /// The values the rule saw, by path (or `let` name), in the order the rule reads them.
     #[serde(with = "ordered_map")]
-    pub evidence: Vec<(String, serde_json::Value)>,
+    pub evidence: Vec<(SmolStr, serde_json::Value)>,
 }
 
 /// A duty to be met later, started by an action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Obligation {
     /// The policy id.
-    pub policy: String,
+    pub policy: SmolStr,
     /// The duty id.
-    pub duty: String,
+    pub duty: SmolStr,
     /// The id of the action that started it.
-    pub action: String,
+    pub action: SmolStr,
     /// The deadline, RFC 3339; meeting it at exactly this instant is on time.
-    pub due: String,
+    pub due: SmolStr,
 }
 
 /// An obligation met by an action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fulfilment {
     /// The policy id.
-    pub policy: String,
+    pub policy: SmolStr,
     /// The duty id.
-    pub duty: String,
+    pub duty: SmolStr,
     /// The id of the action that started the obligation.
-    pub action: String,
+    pub action: SmolStr,
 }
 
 /// The step an RM reached on a sanction ladder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sanction {
     /// The policy id.
-    pub policy: String,
+    pub policy: SmolStr,
     /// The ladder id.
-    pub ladder: String,
+    pub ladder: SmolStr,
     /// The RM's points on the ladder inside its window, the new breaches included.
     pub points: i64,
     /// The label of the highest step reached.
-    pub step: String,
+    pub step: SmolStr,
     /// The step reached without the new breaches, if any.
-    pub previous: Option<String>,
+    pub previous: Option<SmolStr>,
 }
 
 /// An obligation that passed its deadline, reported when the ledger's clock moved past it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OverdueReport {
     /// The RM's id.
-    pub rm: String,
+    pub rm: SmolStr,
     /// The deadline that passed.
-    pub at: String,
+    pub at: SmolStr,
     /// The obligation.
     pub obligation: Obligation,
     /// One finding of kind `overdue`.
     pub findings: Vec<Finding>,
     /// Teams to notify.
-    pub escalations: Vec<String>,
+    pub escalations: Vec<SmolStr>,
     /// Sanction steps reached by the overdue breach.
     pub sanctions: Vec<Sanction>,
 }
@@ -188,7 +189,10 @@ impl OverdueReport {
 pub(crate) mod ordered_map {
     use super::*;
 
-    pub(crate) fn serialize<S: Serializer, V: Serialize>(pairs: &[(String, V)], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer, K: Serialize, V: Serialize>(
+        pairs: &[(K, V)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(pairs.len()))?;
         for (k, v) in pairs {
             map.serialize_entry(k, v)?;
@@ -196,12 +200,12 @@ pub(crate) mod ordered_map {
         map.end()
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, K: Deserialize<'de>, V: Deserialize<'de>>(
         d: D,
-    ) -> Result<Vec<(String, V)>, D::Error> {
-        struct Pairs<V>(std::marker::PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for Pairs<V> {
-            type Value = Vec<(String, V)>;
+    ) -> Result<Vec<(K, V)>, D::Error> {
+        struct Pairs<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Visitor<'de> for Pairs<K, V> {
+            type Value = Vec<(K, V)>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an object")
             }

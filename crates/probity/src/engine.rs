@@ -1,6 +1,7 @@
 //! Deciding on one action: the rules of every policy in force, fulfilment of open
 //! obligations, verdict and sanctions.
 
+use smol_str::SmolStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
@@ -133,7 +134,7 @@ impl PolicySet {
             policy: b.policy.as_str().into(),
             rule: b.rule.as_str().into(),
             severity: b.severity.as_str().into(),
-            ladder: b.ladder.as_deref().map(Arc::from),
+            ladder: b.ladder.as_deref().map(SmolStr::from),
             ladder_key,
             points,
             action: b.action.as_str().into(),
@@ -289,7 +290,7 @@ struct Builder<'a> {
     history: &'a RmHistory,
     verdict: Verdict,
     findings: Vec<Finding>,
-    escalations: Vec<String>,
+    escalations: Vec<SmolStr>,
     breaches: Vec<BreachRecord>,
     new_breaches: Vec<NewBreach>,
     obligations: Vec<OpenObligation>,
@@ -311,17 +312,13 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
     let fulfilled = b.fulfilment();
     let sanctions = sanctions(set, history.breaches(), &b.new_breaches, action.at);
     let decision = Decision {
-        action: String::from(&*action.id),
-        at: format_datetime(&action.at),
+        action: action.id.clone(),
+        at: format_datetime(&action.at).into(),
         verdict: b.verdict,
         policies: applied
             .iter()
             .filter_map(|&i| set.policies.get(i))
-            .map(|p| AppliedPolicy {
-                id: String::from(&*p.id),
-                version: String::from(&*p.version),
-                digest: String::from(&*p.digest),
-            })
+            .map(|p| AppliedPolicy { id: p.id.clone(), version: p.version.clone(), digest: p.digest.clone() })
             .collect(),
         findings: b.findings,
         obligations: b.obligations.iter().filter_map(|o| obligation_record(set, o)).collect(),
@@ -343,10 +340,10 @@ pub(crate) fn obligation_record(set: &PolicySet, o: &OpenObligation) -> Option<O
     let policy = set.policies.get(o.policy as usize)?;
     let rule = policy.rules.get(o.rule as usize)?;
     Some(Obligation {
-        policy: String::from(&*policy.id),
-        duty: String::from(&*rule.id),
-        action: String::from(&*o.trigger.id),
-        due: format_datetime(&o.due),
+        policy: policy.id.clone(),
+        duty: rule.id.clone(),
+        action: o.trigger.id.clone(),
+        due: format_datetime(&o.due).into(),
     })
 }
 
@@ -430,21 +427,21 @@ impl<'a> Builder<'a> {
                     action: self.action.id.clone(),
                     at,
                 });
-                (Some(String::from(&*b.severity)), ladder.map(|l| String::from(&*l.id)))
+                (Some(b.severity.clone()), ladder.map(|l| l.id.clone()))
             }
             None => (None, None),
         };
         let (message, messages) = render_messages(self.set, rule, body, ev);
         Finding {
-            policy: String::from(&*policy.id),
-            rule: String::from(&*rule.id),
+            policy: policy.id.clone(),
+            rule: rule.id.clone(),
             kind,
-            outcomes: outcomes.keywords.iter().map(|&k| String::from(k)).collect(),
+            outcomes: outcomes.keywords.iter().map(|&k| SmolStr::new_static(k)).collect(),
             severity,
             ladder,
             message,
             messages,
-            cite: rule.cites.iter().map(|c| String::from(&**c)).collect(),
+            cite: rule.cites.iter().map(|c| c.clone()).collect(),
             evidence: evidence(self.set, body, ev),
         }
     }
@@ -462,15 +459,15 @@ impl<'a> Builder<'a> {
     ) {
         self.verdict = self.verdict.max(verdict);
         self.findings.push(Finding {
-            policy: String::from(&*policy.id),
-            rule: String::from(&*rule.id),
+            policy: policy.id.clone(),
+            rule: rule.id.clone(),
             kind: FindingKind::Error,
-            outcomes: vec![String::from(verdict.as_str())],
+            outcomes: vec![SmolStr::new_static(verdict.as_str())],
             severity: None,
             ladder: None,
-            message: format!("cannot evaluate `{clause}`: {}", e.message()),
+            message: format!("cannot evaluate `{clause}`: {}", e.message()).into(),
             messages: Vec::new(),
-            cite: rule.cites.iter().map(|c| String::from(&**c)).collect(),
+            cite: rule.cites.iter().map(|c| c.clone()).collect(),
             evidence: evidence(self.set, body, ev),
         });
     }
@@ -503,19 +500,19 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn add_escalations(list: &mut Vec<String>, teams: &[Arc<str>]) {
+fn add_escalations(list: &mut Vec<SmolStr>, teams: &[SmolStr]) {
     for team in teams {
         if !list.iter().any(|t| **t == **team) {
-            list.push(String::from(&**team));
+            list.push(team.clone());
         }
     }
 }
 
-fn evidence(set: &PolicySet, body: &Body, ev: &Evaluator<'_>) -> Vec<(String, serde_json::Value)> {
+fn evidence(set: &PolicySet, body: &Body, ev: &Evaluator<'_>) -> Vec<(SmolStr, serde_json::Value)> {
     body.evidence
         .iter()
         .zip(ev.evidence.iter())
-        .filter_map(|(label, value)| value.as_ref().map(|v| (String::from(&**label), v.to_json(&set.schema))))
+        .filter_map(|(label, value)| value.as_ref().map(|v| (label.clone(), v.to_json(&set.schema))))
         .collect()
 }
 
@@ -525,17 +522,20 @@ fn render_messages(
     rule: &Rule,
     body: &Body,
     ev: &mut Evaluator<'_>,
-) -> (String, Vec<(String, String)>) {
-    let mut rendered = body.messages.iter().map(|m| (m.lang.as_ref().map(|l| String::from(&**l)), render(set, m, ev)));
+) -> (SmolStr, Vec<(SmolStr, SmolStr)>) {
+    let mut rendered = body.messages.iter().map(|m| (m.lang.as_ref().map(|l| l.clone()), render(set, m, ev)));
     let default = match rendered.next() {
         Some((_, text)) => text,
-        None => String::from(rule.title.as_deref().unwrap_or(&rule.id)),
+        None => rule.title.clone().unwrap_or_else(|| rule.id.clone()),
     };
     let others = rendered.filter_map(|(lang, text)| lang.map(|l| (l, text))).collect();
     (default, others)
 }
 
-fn render(set: &PolicySet, message: &Message, ev: &mut Evaluator<'_>) -> String {
+fn render(set: &PolicySet, message: &Message, ev: &mut Evaluator<'_>) -> SmolStr {
+    if let [MessagePart::Literal(text)] = message.parts.as_slice() {
+        return text.clone();
+    }
     let mut out = String::new();
     for part in &message.parts {
         match part {
@@ -546,7 +546,7 @@ fn render(set: &PolicySet, message: &Message, ev: &mut Evaluator<'_>) -> String 
             },
         }
     }
-    out
+    out.into()
 }
 
 /// A ladder's points when a decision adds breaches to it.
@@ -623,11 +623,11 @@ fn sanctions(set: &PolicySet, prior: &[BreachRecord], new: &[NewBreach], now: Da
         .filter_map(|t| {
             let step = t.ladder.step_for(t.total())?;
             Some(Sanction {
-                policy: String::from(&*t.policy.id),
-                ladder: String::from(&*t.ladder.id),
+                policy: t.policy.id.clone(),
+                ladder: t.ladder.id.clone(),
                 points: t.total(),
-                step: String::from(&**step),
-                previous: t.ladder.step_for(t.before).map(|s| String::from(&**s)),
+                step: step.clone(),
+                previous: t.ladder.step_for(t.before).map(|s| s.clone()),
             })
         })
         .collect()
@@ -650,8 +650,8 @@ pub(crate) fn overdue_report(
     finding.evidence = Vec::new();
     let sanctions = sanctions(set, history.breaches(), &builder.new_breaches, o.due);
     let report = OverdueReport {
-        rm: String::from(rm),
-        at: format_datetime(&o.due),
+        rm: SmolStr::from(rm),
+        at: format_datetime(&o.due).into(),
         obligation: obligation_record(set, o)?,
         findings: vec![finding],
         escalations: builder.escalations,

@@ -1,8 +1,8 @@
 //! The expression evaluator: exact decimals, calendar arithmetic in the policy's time zone,
 //! and fail-closed errors.
 
+use smol_str::SmolStr;
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use chrono::{
     DateTime, Datelike, FixedOffset, LocalResult, Months, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Timelike,
@@ -21,7 +21,7 @@ use crate::value::{format_datetime, Duration, Money, Value};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum EvalError {
     /// A field the expression reads is absent.
-    Missing(Arc<str>),
+    Missing(SmolStr),
     /// Anything else: a malformed field, a currency mismatch, an overflow, …
     Failed(String),
 }

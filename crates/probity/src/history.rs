@@ -1,5 +1,6 @@
 //! An RM's history: prior actions, breaches and open obligations, kept in time order.
 
+use smol_str::SmolStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
@@ -104,13 +105,13 @@ pub struct HistoryObligation {
 /// A breach as the engine keeps it.
 #[derive(Debug, Clone)]
 pub(crate) struct BreachRecord {
-    pub(crate) policy: Arc<str>,
-    pub(crate) rule: Arc<str>,
-    pub(crate) severity: Arc<str>,
-    pub(crate) ladder: Option<Arc<str>>,
+    pub(crate) policy: SmolStr,
+    pub(crate) rule: SmolStr,
+    pub(crate) severity: SmolStr,
+    pub(crate) ladder: Option<SmolStr>,
     pub(crate) ladder_key: Option<LadderKey>,
     pub(crate) points: i64,
-    pub(crate) action: Arc<str>,
+    pub(crate) action: SmolStr,
     pub(crate) at: DateTime<FixedOffset>,
 }
 

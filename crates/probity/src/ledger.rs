@@ -1,6 +1,7 @@
 //! The ledger: per-RM history that records what happened, tracks obligations and reports the
 //! overdue ones, keeping only what some window can still read.
 
+use smol_str::SmolStr;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ pub struct Submission {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     set: Arc<PolicySet>,
-    rms: HashMap<Arc<str>, RmHistory>,
+    rms: HashMap<SmolStr, RmHistory>,
     next_seq: u64,
 }
 
@@ -88,9 +89,9 @@ impl Ledger {
         let set = Arc::clone(&self.set);
         let decoded = Arc::new(set.schema.decode(action));
         let at = decoded.at;
-        let rm_id: Arc<str> = Arc::clone(&decoded.rm);
+        let rm_id: SmolStr = decoded.rm.clone();
         let mut seq = self.next_seq;
-        let rm = self.rms.entry(Arc::clone(&rm_id)).or_default();
+        let rm = self.rms.entry(rm_id.clone()).or_default();
         if let Some(clock) = rm.clock.filter(|clock| at < *clock) {
             return Err(out_of_order(action, &rm_id, at, clock));
         }
@@ -147,14 +148,14 @@ impl Ledger {
     /// deadline order, and recording their breaches.
     pub fn advance_to(&mut self, at: DateTime<FixedOffset>) -> Vec<OverdueReport> {
         let set = Arc::clone(&self.set);
-        let mut reports: Vec<(DateTime<FixedOffset>, Arc<str>, OverdueReport)> = Vec::new();
+        let mut reports: Vec<(DateTime<FixedOffset>, SmolStr, OverdueReport)> = Vec::new();
         for (rm_id, rm) in &mut self.rms {
             if rm.clock.is_some_and(|c| c >= at) {
                 continue;
             }
             for report in advance_rm(&set, rm_id, rm, at) {
                 let when = crate::action::parse_datetime(&report.at).unwrap_or(at);
-                reports.push((when, Arc::clone(rm_id), report));
+                reports.push((when, rm_id.clone(), report));
             }
             prune(&set, rm, at);
         }

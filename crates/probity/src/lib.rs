@@ -31,3 +31,4 @@ pub use format::{format_source, syntax_fingerprint};
 pub use history::{History, HistoryBreach, HistoryObligation};
 pub use ledger::{Ledger, Submission};
 pub use policy_set::{LoadError, PolicySet, RuleInfo};
+pub use smol_str::SmolStr;

@@ -1,5 +1,6 @@
 //! Loading a policy set: every file parsed and checked, versions ordered, retention computed.
 
+use smol_str::SmolStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,8 +25,8 @@ pub struct PolicySet {
     /// `effective`).
     pub(crate) ends: Vec<Option<NaiveDate>>,
     /// Each policy id with the range of its versions in `policies`.
-    pub(crate) groups: Vec<(Arc<str>, std::ops::Range<usize>)>,
-    pub(crate) ladder_keys: Vec<(Arc<str>, Arc<str>)>,
+    pub(crate) groups: Vec<(SmolStr, std::ops::Range<usize>)>,
+    pub(crate) ladder_keys: Vec<(SmolStr, SmolStr)>,
     /// How long history of each action type must be kept (`None`: not at all).
     pub(crate) action_retention: Vec<Option<i64>>,
     /// How long breaches must be kept, in seconds.
@@ -198,7 +199,7 @@ fn load(files: Vec<Arc<SourceFile>>) -> Result<PolicySet, Diagnostics> {
         if failed {
             continue;
         }
-        let digest: Arc<str> = format!("sha256:{:x}", Sha256::digest(source.text().as_bytes())).into();
+        let digest: SmolStr = format!("sha256:{:x}", Sha256::digest(source.text().as_bytes())).into();
         let header_span = file.header.id.span.clone();
         let (policy, mut found) =
             check_file(source, &file, digest, Shared { schema: &mut schema, ladder_keys: &mut ladder_keys });
@@ -220,11 +221,11 @@ fn load(files: Vec<Arc<SourceFile>>) -> Result<PolicySet, Diagnostics> {
         return Err(Diagnostics::new(diagnostics));
     }
     let policies: Vec<Policy> = compiled.into_iter().map(|(p, ..)| p).collect();
-    let mut groups: Vec<(Arc<str>, std::ops::Range<usize>)> = Vec::new();
+    let mut groups: Vec<(SmolStr, std::ops::Range<usize>)> = Vec::new();
     for (i, p) in policies.iter().enumerate() {
         match groups.last_mut() {
             Some((id, range)) if *id == p.id => range.end = i.saturating_add(1),
-            _ => groups.push((Arc::clone(&p.id), i..i.saturating_add(1))),
+            _ => groups.push((p.id.clone(), i..i.saturating_add(1))),
         }
     }
     let (action_retention, breach_retention) = retention(&schema, &policies);

@@ -1,8 +1,8 @@
 //! The compiled form of a policy set: names resolved to indices, types checked, rules indexed
 //! by action type. Nothing here is looked up by name while evaluating.
 
+use smol_str::SmolStr;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -21,7 +21,7 @@ pub(crate) type LadderKey = u32;
 pub(crate) struct Schema {
     pub(crate) action_types: Vec<ActionType>,
     pub(crate) type_ids: HashMap<String, TypeId>,
-    pub(crate) enums: Vec<Vec<Arc<str>>>,
+    pub(crate) enums: Vec<Vec<SmolStr>>,
     pub(crate) records: Vec<RecordType>,
 }
 
@@ -29,24 +29,24 @@ pub(crate) struct Schema {
 /// (field, type) pair, so an action is decoded once however many policies read it.
 #[derive(Debug, Default)]
 pub(crate) struct ActionType {
-    pub(crate) name: Arc<str>,
+    pub(crate) name: SmolStr,
     pub(crate) slots: Vec<Slot>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Slot {
-    pub(crate) field: Arc<str>,
+    pub(crate) field: SmolStr,
     pub(crate) ty: Ty,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct RecordType {
-    pub(crate) name: Arc<str>,
-    pub(crate) fields: Vec<(Arc<str>, Ty, bool)>,
+    pub(crate) name: SmolStr,
+    pub(crate) fields: Vec<(SmolStr, Ty, bool)>,
 }
 
 impl Schema {
-    pub(crate) fn intern_enum(&mut self, members: Vec<Arc<str>>) -> EnumId {
+    pub(crate) fn intern_enum(&mut self, members: Vec<SmolStr>) -> EnumId {
         intern(&mut self.enums, members)
     }
 
@@ -88,9 +88,9 @@ fn intern<T: PartialEq>(table: &mut Vec<T>, item: T) -> u32 {
 /// One policy file, compiled.
 #[derive(Debug)]
 pub(crate) struct Policy {
-    pub(crate) id: Arc<str>,
-    pub(crate) version: Arc<str>,
-    pub(crate) digest: Arc<str>,
+    pub(crate) id: SmolStr,
+    pub(crate) version: SmolStr,
+    pub(crate) digest: SmolStr,
     pub(crate) effective: NaiveDate,
     pub(crate) until: Option<NaiveDate>,
     pub(crate) timezone: Tz,
@@ -103,10 +103,10 @@ pub(crate) struct Policy {
 
 #[derive(Debug)]
 pub(crate) struct Rule {
-    pub(crate) id: Arc<str>,
+    pub(crate) id: SmolStr,
     pub(crate) kind: RuleKind,
-    pub(crate) title: Option<Arc<str>>,
-    pub(crate) cites: Vec<Arc<str>>,
+    pub(crate) title: Option<SmolStr>,
+    pub(crate) cites: Vec<SmolStr>,
     pub(crate) outcomes: Outcomes,
     pub(crate) deadline: Option<Deadline>,
     pub(crate) bodies: Vec<Body>,
@@ -118,12 +118,12 @@ pub(crate) struct Outcomes {
     pub(crate) keywords: Vec<&'static str>,
     pub(crate) verdict: Option<Verdict>,
     pub(crate) breach: Option<BreachOutcome>,
-    pub(crate) escalations: Vec<Arc<str>>,
+    pub(crate) escalations: Vec<SmolStr>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct BreachOutcome {
-    pub(crate) severity: Arc<str>,
+    pub(crate) severity: SmolStr,
     /// Index of the ladder in its policy.
     pub(crate) ladder: u32,
 }
@@ -146,7 +146,7 @@ pub(crate) struct Body {
     pub(crate) fulfilment: Option<Expr>,
     pub(crate) messages: Vec<Message>,
     /// Evidence labels: the paths, `let`s and aggregates the body reads, in source order.
-    pub(crate) evidence: Vec<Arc<str>>,
+    pub(crate) evidence: Vec<SmolStr>,
     /// For each `let`, its evidence index.
     pub(crate) let_evidence: Vec<u32>,
     /// The source text of each clause, for explanations.
@@ -156,30 +156,30 @@ pub(crate) struct Body {
 /// The source text of a body's clauses, white space collapsed.
 #[derive(Debug, Default)]
 pub(crate) struct ClauseSources {
-    pub(crate) when: Option<Arc<str>>,
-    pub(crate) unless: Option<Arc<str>>,
-    pub(crate) require: Option<Arc<str>>,
+    pub(crate) when: Option<SmolStr>,
+    pub(crate) unless: Option<SmolStr>,
+    pub(crate) require: Option<SmolStr>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Message {
-    pub(crate) lang: Option<Arc<str>>,
+    pub(crate) lang: Option<SmolStr>,
     pub(crate) parts: Vec<MessagePart>,
 }
 
 #[derive(Debug)]
 pub(crate) enum MessagePart {
-    Literal(Arc<str>),
+    Literal(SmolStr),
     Value(Expr),
 }
 
 #[derive(Debug)]
 pub(crate) struct Ladder {
     pub(crate) key: LadderKey,
-    pub(crate) id: Arc<str>,
+    pub(crate) id: SmolStr,
     pub(crate) window: Duration,
-    pub(crate) points: Vec<(Arc<str>, i64)>,
-    pub(crate) steps: Vec<(i64, Arc<str>)>,
+    pub(crate) points: Vec<(SmolStr, i64)>,
+    pub(crate) steps: Vec<(i64, SmolStr)>,
 }
 
 impl Ladder {
@@ -187,7 +187,7 @@ impl Ladder {
         self.points.iter().find(|(s, _)| &**s == severity).map(|(_, p)| *p)
     }
 
-    pub(crate) fn step_for(&self, total: i64) -> Option<&Arc<str>> {
+    pub(crate) fn step_for(&self, total: i64) -> Option<&SmolStr> {
         self.steps.iter().rev().find(|(threshold, _)| *threshold <= total).map(|(_, label)| label)
     }
 }
@@ -238,7 +238,7 @@ pub(crate) enum Subject {
 #[derive(Debug)]
 pub(crate) enum Expr {
     Const(Value),
-    Field { subject: Subject, root: Root, path: Box<[u32]>, evidence: Option<u32>, label: Arc<str> },
+    Field { subject: Subject, root: Root, path: Box<[u32]>, evidence: Option<u32>, label: SmolStr },
     BreachField(BreachField),
     Let(u32),
     Now,

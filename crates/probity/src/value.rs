@@ -1,5 +1,6 @@
 //! Run-time values, their static types, and how they are written in decisions.
 
+use smol_str::SmolStr;
 use std::fmt;
 use std::sync::Arc;
 
@@ -118,7 +119,7 @@ pub(crate) enum Value {
     Int(i64),
     Decimal(Decimal),
     Money(Money),
-    Text(Arc<str>),
+    Text(SmolStr),
     Date(NaiveDate),
     DateTime(DateTime<FixedOffset>),
     Duration(Duration),
@@ -129,7 +130,7 @@ pub(crate) enum Value {
     /// A field the input did not give (or gave as `null`).
     Missing,
     /// A field the input gave in a form its declared type does not accept.
-    Invalid(Arc<str>),
+    Invalid(SmolStr),
 }
 
 /// Names of enum members, for writing values out.

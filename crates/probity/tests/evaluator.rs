@@ -241,7 +241,7 @@ fn and_or_short_circuit_left_to_right() {
     assert_eq!(finding(&d, "or_skips").kind, FindingKind::Rule);
     assert_eq!(finding(&d, "error_first").kind, FindingKind::Error);
     // The short-circuited field is not evidence.
-    assert_eq!(finding(&d, "or_skips").evidence, vec![("action.flag".to_string(), json!(false))]);
+    assert_eq!(finding(&d, "or_skips").evidence, vec![(probity::SmolStr::from("action.flag"), json!(false))]);
 }
 
 // ------------------------------------------------------------------ dates and times
@@ -566,7 +566,8 @@ fn findings_are_ordered_by_policy_id_then_rule_position_and_escalations_deduplic
     let c = "policy c_pol version \"1\" effective 2020-01-01\naction other { }\nrule x cite \"c\" on other then deny\n";
     let e = engine_of(&[("b.probity", b), ("c.probity", c), ("a.probity", a)]);
     let d = decide(&e, act("t", AT, json!({})));
-    let order: Vec<(String, String)> = d.findings.iter().map(|f| (f.policy.clone(), f.rule.clone())).collect();
+    let order: Vec<(probity::SmolStr, probity::SmolStr)> =
+        d.findings.iter().map(|f| (f.policy.clone(), f.rule.clone())).collect();
     assert_eq!(
         order,
         vec![
@@ -646,9 +647,9 @@ fn evidence_lists_what_the_rule_read_in_order() {
     assert_eq!(
         f.evidence,
         vec![
-            ("action.product_risk".to_string(), json!(5)),
-            ("action.customer.risk_level".to_string(), json!(3)),
-            ("action.customer.segment".to_string(), json!("retail")),
+            (probity::SmolStr::from("action.product_risk"), json!(5)),
+            (probity::SmolStr::from("action.customer.risk_level"), json!(3)),
+            (probity::SmolStr::from("action.customer.segment"), json!("retail")),
         ]
     );
     let d = decide(&e, suitability_sale("private", "50000 CNY"));
@@ -678,12 +679,12 @@ fn lets_are_evidence_under_their_names_and_aggregates_under_their_text() {
     assert_eq!(
         f.evidence,
         vec![
-            ("total".to_string(), json!(3)),
-            ("action.a".to_string(), json!(1)),
-            ("action.b".to_string(), json!(2)),
-            ("unused_here".to_string(), json!("x")),
-            ("action.c".to_string(), json!("x")),
-            ("count(t where c = action.c within 7 days)".to_string(), json!(0)),
+            (probity::SmolStr::from("total"), json!(3)),
+            (probity::SmolStr::from("action.a"), json!(1)),
+            (probity::SmolStr::from("action.b"), json!(2)),
+            (probity::SmolStr::from("unused_here"), json!("x")),
+            (probity::SmolStr::from("action.c"), json!("x")),
+            (probity::SmolStr::from("count(t where c = action.c within 7 days)"), json!(0)),
         ]
     );
 }
@@ -698,8 +699,8 @@ fn messages_placeholders_and_languages() {
     assert_eq!(
         f.messages,
         vec![
-            ("zh".to_string(), "产品风险等级 R5 高于客户风险承受能力 C3".to_string()),
-            ("fr".to_string(), "recording ?".to_string()),
+            (probity::SmolStr::from("zh"), probity::SmolStr::from("产品风险等级 R5 高于客户风险承受能力 C3")),
+            (probity::SmolStr::from("fr"), probity::SmolStr::from("recording ?")),
         ]
     );
     assert_eq!(f.kind, FindingKind::Rule);

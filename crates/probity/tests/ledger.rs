@@ -61,7 +61,7 @@ fn register(id: &str, rm: &str, at: &str, gift: &str) -> Action {
 }
 
 fn duties(reports: &[OverdueReport]) -> Vec<(String, String, String)> {
-    reports.iter().map(|r| (r.rm.clone(), r.obligation.duty.clone(), r.obligation.action.clone())).collect()
+    reports.iter().map(|r| (r.rm.to_string(), r.obligation.duty.to_string(), r.obligation.action.to_string())).collect()
 }
 
 fn triple(rm: &str, duty: &str, action: &str) -> (String, String, String) {
@@ -567,10 +567,10 @@ impl Model {
         for f in findings.iter().filter(|f| f.severity.is_some()) {
             self.breaches.push(HistoryBreach {
                 rm: Some(rm.into()),
-                policy: f.policy.clone(),
-                rule: f.rule.clone(),
-                severity: f.severity.clone().unwrap(),
-                ladder: f.ladder.clone(),
+                policy: f.policy.to_string(),
+                rule: f.rule.to_string(),
+                severity: f.severity.clone().unwrap().to_string(),
+                ladder: f.ladder.as_ref().map(ToString::to_string),
                 at: at.into(),
                 action: action.into(),
                 points: None,
@@ -619,10 +619,10 @@ fn a_ledger_fed_in_order_decides_like_evaluate_with_the_equivalent_history() {
             model.obligations.push((
                 HistoryObligation {
                     rm: Some(rm.clone()),
-                    policy: o.policy.clone(),
-                    duty: o.duty.clone(),
-                    action: o.action.clone(),
-                    due: o.due.clone(),
+                    policy: o.policy.to_string(),
+                    duty: o.duty.to_string(),
+                    action: o.action.to_string(),
+                    due: o.due.to_string(),
                     version: None,
                 },
                 false,

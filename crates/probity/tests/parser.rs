@@ -174,7 +174,7 @@ fn the_all_keywords_policy_evaluates() {
     assert_eq!(rules(&d), vec!["late_sale"]);
     let f = finding(&d, "late_sale");
     assert_eq!(f.message, "sale at 22:00 {after hours}");
-    assert_eq!(f.messages, vec![("zh".to_string(), "晚间销售 22 点".to_string())]);
+    assert_eq!(f.messages, vec![(probity::SmolStr::from("zh"), probity::SmolStr::from("晚间销售 22 点"))]);
     assert_eq!(f.cite, vec!["Consumer protection #4"]);
     assert_eq!(d.escalations, vec!["compliance"]);
 

@@ -118,10 +118,10 @@ proptest! {
             for o in &decision.obligations {
                 history.obligations.push(HistoryObligation {
                     rm: None,
-                    policy: o.policy.clone(),
-                    duty: o.duty.clone(),
-                    action: o.action.clone(),
-                    due: o.due.clone(),
+                    policy: o.policy.to_string(),
+                    duty: o.duty.to_string(),
+                    action: o.action.to_string(),
+                    due: o.due.to_string(),
                     version: None,
                 });
             }
@@ -156,10 +156,10 @@ proptest! {
 fn breach(f: &probity::Finding, at: &str, action: &str) -> HistoryBreach {
     HistoryBreach {
         rm: None,
-        policy: f.policy.clone(),
-        rule: f.rule.clone(),
-        severity: f.severity.clone().unwrap(),
-        ladder: f.ladder.clone(),
+        policy: f.policy.to_string(),
+        rule: f.rule.to_string(),
+        severity: f.severity.clone().unwrap().to_string(),
+        ladder: f.ladder.as_ref().map(ToString::to_string),
         at: at.to_string(),
         action: action.to_string(),
         points: None,

@@ -138,7 +138,7 @@ fn evaluate_an_action() {
     let f = &d.findings[0];
     assert_eq!((f.policy.as_str(), f.rule.as_str(), f.kind), ("gifts", "cash_gift", FindingKind::Rule));
     assert_eq!(f.message, "cash gift of 500.00 CNY from ACME");
-    assert_eq!(f.messages, vec![("zh".to_string(), "收受现金礼品 500.00 CNY".to_string())]);
+    assert_eq!(f.messages, vec![(SmolStr::from("zh"), SmolStr::from("收受现金礼品 500.00 CNY"))]);
     assert_eq!(d.escalations, vec!["compliance"]);
     assert_eq!(d.sanctions[0].step, "formal warning");
     assert_eq!(d.obligations.len(), 1);

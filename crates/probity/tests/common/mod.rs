@@ -58,7 +58,7 @@ pub fn to_json(d: &Decision) -> Json {
 
 /// Rule ids of the findings, in order.
 pub fn rules(d: &Decision) -> Vec<String> {
-    d.findings.iter().map(|f| f.rule.clone()).collect()
+    d.findings.iter().map(|f| f.rule.to_string()).collect()
 }
 
 /// The finding of a rule (the first, if several).
