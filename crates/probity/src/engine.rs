@@ -441,7 +441,7 @@ impl<'a> Builder<'a> {
             ladder,
             message,
             messages,
-            cite: rule.cites.iter().map(|c| c.clone()).collect(),
+            cite: rule.cites.clone(),
             evidence: evidence(self.set, body, ev),
         }
     }
@@ -467,7 +467,7 @@ impl<'a> Builder<'a> {
             ladder: None,
             message: format!("cannot evaluate `{clause}`: {}", e.message()).into(),
             messages: Vec::new(),
-            cite: rule.cites.iter().map(|c| c.clone()).collect(),
+            cite: rule.cites.clone(),
             evidence: evidence(self.set, body, ev),
         });
     }
@@ -523,7 +523,7 @@ fn render_messages(
     body: &Body,
     ev: &mut Evaluator<'_>,
 ) -> (SmolStr, Vec<(SmolStr, SmolStr)>) {
-    let mut rendered = body.messages.iter().map(|m| (m.lang.as_ref().map(|l| l.clone()), render(set, m, ev)));
+    let mut rendered = body.messages.iter().map(|m| (m.lang.clone(), render(set, m, ev)));
     let default = match rendered.next() {
         Some((_, text)) => text,
         None => rule.title.clone().unwrap_or_else(|| rule.id.clone()),
@@ -627,7 +627,7 @@ fn sanctions(set: &PolicySet, prior: &[BreachRecord], new: &[NewBreach], now: Da
                 ladder: t.ladder.id.clone(),
                 points: t.total(),
                 step: step.clone(),
-                previous: t.ladder.step_for(t.before).map(|s| s.clone()),
+                previous: t.ladder.step_for(t.before).cloned(),
             })
         })
         .collect()
