@@ -7,9 +7,10 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use iso_currency::Currency;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::limits;
+use crate::node::{member, Node};
 use crate::program::{Schema, TypeId};
 use crate::value::{Duration, Money, Ty, Value};
 
@@ -57,11 +58,12 @@ impl InputError {
 /// fields are checked then, the declared fields when a policy set decodes the action.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Action {
-    kind: String,
+    kind: SmolStr,
     id: SmolStr,
     at: DateTime<FixedOffset>,
     rm: SmolStr,
-    fields: Map<String, Json>,
+    /// Every member of the action's object, sorted by key.
+    fields: Box<[(SmolStr, Node)]>,
 }
 
 impl Action {
@@ -74,49 +76,46 @@ impl Action {
                 limits::MAX_ACTION_BYTES
             )));
         }
-        let value = parse_json(text).map_err(InputError::Json)?;
-        Action::from_value(value)
+        Action::from_node(Node::parse(text).map_err(InputError::Json)?)
     }
 
     /// Builds an action from a JSON value.
     pub fn from_value(value: Json) -> Result<Action, InputError> {
-        if too_deep(&value, limits::MAX_JSON_DEPTH) {
+        Action::from_node(Node::deserialize(value).map_err(|e| InputError::Json(e.to_string()))?)
+    }
+
+    fn from_node(node: Node) -> Result<Action, InputError> {
+        if node.too_deep(limits::MAX_JSON_DEPTH) {
             return Err(InputError::Limit(format!("action nests deeper than {} levels", limits::MAX_JSON_DEPTH)));
         }
-        let Json::Object(fields) = value else {
-            return Err(InputError::Json(format!("an action is a JSON object, found {}", json_kind(&value))));
+        let Node::Object(fields) = node else {
+            return Err(InputError::Json(format!("an action is a JSON object, found {}", node.kind())));
         };
         let kind = required_text(&fields, "type")?;
-        let id = required_text(&fields, "id")?.into();
-        let at = match fields.get("at") {
-            None | Some(Json::Null) => return Err(InputError::field("at", "missing: every action needs a timestamp")),
-            Some(Json::String(s)) => parse_datetime(s).map_err(|p| InputError::field("at", p))?,
+        let id = required_text(&fields, "id")?;
+        let at = match member(&fields, "at") {
+            None | Some(Node::Null) => return Err(InputError::field("at", "missing: every action needs a timestamp")),
+            Some(Node::Text(s)) => parse_datetime(s).map_err(|p| InputError::field("at", p))?,
             Some(other) => {
-                return Err(InputError::field(
-                    "at",
-                    format!("expected an RFC 3339 timestamp, found {}", json_kind(other)),
-                ))
+                return Err(InputError::field("at", format!("expected an RFC 3339 timestamp, found {}", other.kind())))
             }
         };
-        let rm = match fields.get("rm") {
-            Some(Json::Object(rm)) => match rm.get("id") {
-                Some(Json::String(s)) if !s.is_empty() => SmolStr::from(s.as_str()),
-                Some(Json::String(_)) => return Err(InputError::field("rm.id", "must not be empty")),
-                None | Some(Json::Null) => {
+        let rm = match member(&fields, "rm") {
+            Some(rm @ Node::Object(_)) => match rm.get("id") {
+                Some(Node::Text(s)) if !s.is_empty() => s.clone(),
+                Some(Node::Text(_)) => return Err(InputError::field("rm.id", "must not be empty")),
+                None | Some(Node::Null) => {
                     return Err(InputError::field("rm.id", "missing: every action names its RM"))
                 }
                 Some(other) => {
-                    return Err(InputError::field("rm.id", format!("expected text, found {}", json_kind(other))))
+                    return Err(InputError::field("rm.id", format!("expected text, found {}", other.kind())))
                 }
             },
-            None | Some(Json::Null) => {
+            None | Some(Node::Null) => {
                 return Err(InputError::field("rm", "missing: every action names its RM as `{\"id\": …}`"))
             }
             Some(other) => {
-                return Err(InputError::field(
-                    "rm",
-                    format!("expected an object with `id`, found {}", json_kind(other)),
-                ))
+                return Err(InputError::field("rm", format!("expected an object with `id`, found {}", other.kind())))
             }
         };
         Ok(Action { kind, id, at, rm, fields })
@@ -144,122 +143,41 @@ impl Action {
 
     /// The action as JSON.
     pub fn to_value(&self) -> Json {
-        Json::Object(self.fields.clone())
+        Json::Object(self.fields.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect())
     }
 }
 
 impl<'de> Deserialize<'de> for Action {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = Json::deserialize(d)?;
-        Action::from_value(value).map_err(serde::de::Error::custom)
+        Action::from_node(Node::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
 impl Serialize for Action {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.fields.serialize(s)
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.fields.len()))?;
+        for (k, v) in self.fields.iter() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
     }
 }
 
 /// Parses JSON text, rejecting objects that repeat a key: a bank's input must not mean two
 /// things (serde_json alone would keep the last value silently).
 pub(crate) fn parse_json(text: &str) -> Result<Json, String> {
-    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
-    use std::fmt;
-
-    struct Strict;
-
-    impl<'de> DeserializeSeed<'de> for Strict {
-        type Value = Json;
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for Strict {
-        type Value = Json;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON value")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-            let mut out = Map::new();
-            while let Some(key) = map.next_key::<String>()? {
-                if key == NUMBER_TOKEN {
-                    // serde_json hands an exact-precision number over as a one-entry map.
-                    let digits: String = map.next_value()?;
-                    return digits.parse::<serde_json::Number>().map(Json::Number).map_err(serde::de::Error::custom);
-                }
-                let value = map.next_value_seed(Strict)?;
-                if out.contains_key(&key) {
-                    return Err(serde::de::Error::custom(format!("the key `{key}` appears twice in one object")));
-                }
-                out.insert(key, value);
-            }
-            Ok(Json::Object(out))
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-            let mut out = Vec::new();
-            while let Some(v) = seq.next_element_seed(Strict)? {
-                out.push(v);
-            }
-            Ok(Json::Array(out))
-        }
-        fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
-            Ok(Json::Bool(v))
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
-            Ok(Json::from(v))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
-            Ok(Json::from(v))
-        }
-        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Json, E> {
-            serde_json::Number::from_f64(v).map(Json::Number).ok_or_else(|| E::custom("not a finite number"))
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Json, E> {
-            Ok(Json::String(v.to_string()))
-        }
-        fn visit_string<E>(self, v: String) -> Result<Json, E> {
-            Ok(Json::String(v))
-        }
-        fn visit_unit<E>(self) -> Result<Json, E> {
-            Ok(Json::Null)
-        }
-        fn visit_none<E>(self) -> Result<Json, E> {
-            Ok(Json::Null)
-        }
-        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-
-    /// How serde_json (with `arbitrary_precision`) marks a number it passes as a map.
-    const NUMBER_TOKEN: &str = "$serde_json::private::Number";
-
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value = Strict.deserialize(&mut de).map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())?;
-    Ok(value)
+    Ok(Node::parse(text)?.to_json())
 }
 
-/// Whether a JSON value nests deeper than `limit` (looking no deeper than that).
-pub(crate) fn too_deep(v: &Json, limit: usize) -> bool {
-    let Some(below) = limit.checked_sub(1) else { return true };
-    match v {
-        Json::Array(items) => items.iter().any(|i| too_deep(i, below)),
-        Json::Object(m) => m.values().any(|i| too_deep(i, below)),
-        _ => false,
-    }
-}
-
-fn required_text(fields: &Map<String, Json>, name: &str) -> Result<String, InputError> {
-    match fields.get(name) {
-        Some(Json::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(Json::String(_)) => Err(InputError::field(name, "must not be empty")),
-        None | Some(Json::Null) => {
+fn required_text(fields: &[(SmolStr, Node)], name: &str) -> Result<SmolStr, InputError> {
+    match member(fields, name) {
+        Some(Node::Text(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Node::Text(_)) => Err(InputError::field(name, "must not be empty")),
+        None | Some(Node::Null) => {
             Err(InputError::field(name, "missing: every action has `type`, `id`, `at` and `rm`"))
         }
-        Some(other) => Err(InputError::field(name, format!("expected text, found {}", json_kind(other)))),
+        Some(other) => Err(InputError::field(name, format!("expected text, found {}", other.kind()))),
     }
 }
 
@@ -312,60 +230,64 @@ impl Schema {
     /// Decodes an action's declared fields. A field that is absent or malformed becomes a
     /// `Missing` or `Invalid` value: an evaluation error only for the rules that read it.
     pub(crate) fn decode(&self, action: &Action) -> Decoded {
-        let type_id = self.type_ids.get(&action.kind).copied();
+        let type_id = self.type_ids.get(action.kind.as_str()).copied();
         let slots = type_id
             .and_then(|t| self.action_types.get(t as usize))
-            .map(|t| t.slots.iter().map(|slot| self.decode_field(action.fields.get(&*slot.field), &slot.ty)).collect())
+            .map(|t| {
+                t.slots.iter().map(|slot| self.decode_field(member(&action.fields, &slot.field), &slot.ty)).collect()
+            })
             .unwrap_or_default();
         Decoded { type_id, id: action.id.clone(), at: action.at, rm: action.rm.clone(), slots }
     }
 
-    fn decode_field(&self, value: Option<&Json>, ty: &Ty) -> Value {
+    fn decode_field(&self, value: Option<&Node>, ty: &Ty) -> Value {
         match value {
-            None | Some(Json::Null) => Value::Missing,
+            None | Some(Node::Null) => Value::Missing,
             Some(v) => self.decode_value(v, ty).unwrap_or_else(|problem| Value::Invalid(problem.into())),
         }
     }
 
-    fn decode_value(&self, v: &Json, ty: &Ty) -> Result<Value, String> {
-        let wrong = |expected: &str| format!("expected {expected}, found {}", json_kind(v));
+    fn decode_value(&self, v: &Node, ty: &Ty) -> Result<Value, String> {
+        let wrong = |expected: &str| format!("expected {expected}, found {}", v.kind());
         Ok(match ty {
-            Ty::Bool => Value::Bool(v.as_bool().ok_or_else(|| wrong("true or false"))?),
+            Ty::Bool => match v {
+                Node::Bool(b) => Value::Bool(*b),
+                _ => return Err(wrong("true or false")),
+            },
             Ty::Int => match v {
-                Json::Number(n) => {
-                    Value::Int(n.as_i64().ok_or_else(|| format!("`{n}` is not a whole number in the 64-bit range"))?)
+                Node::Number(n) => {
+                    Value::Int(n.parse().map_err(|_| format!("`{n}` is not a whole number in the 64-bit range"))?)
                 }
                 _ => return Err(wrong("a whole number")),
             },
             Ty::Decimal => Value::Decimal(match v {
-                Json::Number(n) => parse_decimal(&n.to_string())?,
-                Json::String(s) => parse_decimal(s)?,
+                Node::Number(n) | Node::Text(n) => parse_decimal(n)?,
                 _ => return Err(wrong("a number or a decimal numeral in text")),
             }),
             Ty::Money => Value::Money(parse_money(v)?),
             Ty::Text => match v {
-                Json::String(s) => Value::Text(s.as_str().into()),
+                Node::Text(s) => Value::Text(s.clone()),
                 _ => return Err(wrong("text")),
             },
             Ty::Date => match v {
-                Json::String(s) => {
+                Node::Text(s) => {
                     Value::Date(parse_date(s).ok_or_else(|| format!("`{s}` is not a calendar date (YYYY-MM-DD)"))?)
                 }
                 _ => return Err(wrong("a date (YYYY-MM-DD)")),
             },
             Ty::DateTime => match v {
-                Json::String(s) => Value::DateTime(parse_datetime(s)?),
+                Node::Text(s) => Value::DateTime(parse_datetime(s)?),
                 _ => return Err(wrong("an RFC 3339 timestamp")),
             },
             Ty::Duration => match v {
-                Json::String(s) => Value::Duration(parse_duration(s)?),
+                Node::Text(s) => Value::Duration(parse_duration(s)?),
                 _ => return Err(wrong("a duration such as \"30 days\"")),
             },
             Ty::Enum(id) => {
                 let members = self.enums.get(*id as usize).ok_or("unknown enum")?;
                 match v {
-                    Json::String(s) => {
-                        let index = members.iter().position(|m| **m == **s).ok_or_else(|| {
+                    Node::Text(s) => {
+                        let index = members.iter().position(|m| m == s).ok_or_else(|| {
                             let names: Vec<&str> = members.iter().map(|m| &**m).collect();
                             format!("`{s}` is not one of {}", names.join(", "))
                         })?;
@@ -375,7 +297,7 @@ impl Schema {
                 }
             }
             Ty::Set(inner) | Ty::List(inner) => {
-                let Json::Array(items) = v else { return Err(wrong("an array")) };
+                let Node::Array(items) = v else { return Err(wrong("an array")) };
                 let mut out: Vec<Value> = Vec::with_capacity(items.len());
                 for item in items {
                     let value = self.decode_value(item, inner)?;
@@ -391,9 +313,9 @@ impl Schema {
             }
             Ty::Record(id) => {
                 let record = self.records.get(*id as usize).ok_or("unknown record")?;
-                let Json::Object(map) = v else { return Err(wrong("an object")) };
+                let Node::Object(fields) = v else { return Err(wrong("an object")) };
                 Value::Record(
-                    record.fields.iter().map(|(name, ty, _)| self.decode_field(map.get(&**name), ty)).collect(),
+                    record.fields.iter().map(|(name, ty, _)| self.decode_field(member(fields, name), ty)).collect(),
                 )
             }
             Ty::Nothing | Ty::Error => return Err("no value fits this type".into()),
@@ -422,28 +344,27 @@ pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, String> {
 }
 
 /// Money as `"500.00 CNY"` or `{"amount": "500.00", "currency": "CNY"}`.
-pub(crate) fn parse_money(v: &Json) -> Result<Money, String> {
+pub(crate) fn parse_money(v: &Node) -> Result<Money, String> {
     let (amount, code) = match v {
-        Json::String(s) => {
+        Node::Text(s) => {
             let mut parts = s.split_whitespace();
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(a), Some(c), None) => (parse_decimal(a)?, c),
                 _ => return Err(format!("`{s}` is not money such as \"500.00 CNY\"")),
             }
         }
-        Json::Object(m) => {
-            let amount = match m.get("amount") {
-                Some(Json::String(s)) => parse_decimal(s)?,
-                Some(Json::Number(n)) => parse_decimal(&n.to_string())?,
+        Node::Object(_) => {
+            let amount = match v.get("amount") {
+                Some(Node::Text(s) | Node::Number(s)) => parse_decimal(s)?,
                 _ => return Err("money objects need `amount` as a number or a decimal numeral in text".into()),
             };
-            let code = match m.get("currency") {
-                Some(Json::String(s)) => s.as_str(),
+            let code = match v.get("currency") {
+                Some(Node::Text(s)) => s.as_str(),
                 _ => return Err("money objects need `currency` as an ISO 4217 code".into()),
             };
             (amount, code)
         }
-        _ => return Err(format!("expected money such as \"500.00 CNY\", found {}", json_kind(v))),
+        _ => return Err(format!("expected money such as \"500.00 CNY\", found {}", v.kind())),
     };
     let currency = Currency::from_code(code).ok_or_else(|| format!("`{code}` is not an ISO 4217 currency code"))?;
     Ok(Money { amount, currency: Some(currency) })

@@ -14,6 +14,7 @@ mod format;
 mod history;
 mod ledger;
 pub mod limits;
+mod node;
 mod parse;
 mod policy_set;
 mod program;

@@ -1,0 +1,225 @@
+//! Action JSON as a compact tree: short strings inline and shared, objects sorted by key (a
+//! field is found by binary search), numbers exactly as written.
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value as Json;
+use smol_str::SmolStr;
+
+/// One JSON value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Node {
+    Null,
+    Bool(bool),
+    /// A number, exactly as written (never rounded through floating point).
+    Number(SmolStr),
+    Text(SmolStr),
+    Array(Box<[Node]>),
+    /// Members sorted by key; no key appears twice.
+    Object(Box<[(SmolStr, Node)]>),
+}
+
+impl Node {
+    /// Parses JSON text. An object that repeats a key is an error: a bank's input must not
+    /// mean two things.
+    pub(crate) fn parse(text: &str) -> Result<Node, String> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let node = Node::deserialize(&mut de).map_err(|e| e.to_string())?;
+        de.end().map_err(|e| e.to_string())?;
+        Ok(node)
+    }
+
+    /// The member `key` of an object.
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
+        let Node::Object(members) = self else { return None };
+        member(members, key)
+    }
+
+    /// What kind of value this is, for messages.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Node::Null => "null",
+            Node::Bool(_) => "a boolean",
+            Node::Number(_) => "a number",
+            Node::Text(_) => "text",
+            Node::Array(_) => "an array",
+            Node::Object(_) => "an object",
+        }
+    }
+
+    /// Whether the value nests deeper than `limit` (looking no deeper than that).
+    pub(crate) fn too_deep(&self, limit: usize) -> bool {
+        let Some(below) = limit.checked_sub(1) else { return true };
+        match self {
+            Node::Array(items) => items.iter().any(|i| i.too_deep(below)),
+            Node::Object(members) => members.iter().any(|(_, v)| v.too_deep(below)),
+            _ => false,
+        }
+    }
+
+    /// The value as a `serde_json` value.
+    pub(crate) fn to_json(&self) -> Json {
+        match self {
+            Node::Null => Json::Null,
+            Node::Bool(b) => Json::Bool(*b),
+            Node::Number(digits) => digits.parse().map_or(Json::Null, Json::Number),
+            Node::Text(s) => Json::String(s.to_string()),
+            Node::Array(items) => Json::Array(items.iter().map(Node::to_json).collect()),
+            Node::Object(members) => Json::Object(members.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
+        }
+    }
+}
+
+/// The member `key` of an object's sorted members.
+pub(crate) fn member<'n>(members: &'n [(SmolStr, Node)], key: &str) -> Option<&'n Node> {
+    let at = members.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+    members.get(at).map(|(_, v)| v)
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+/// How serde_json (with `arbitrary_precision`) marks a number it passes as a map.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+impl<'de> DeserializeSeed<'de> for NodeVisitor {
+    type Value = Node;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut members: Vec<(SmolStr, Node)> = Vec::new();
+        while let Some(key) = map.next_key::<SmolStr>()? {
+            if key == NUMBER_TOKEN && members.is_empty() {
+                // serde_json hands an exact-precision number over as a one-entry map.
+                let digits: SmolStr = map.next_value()?;
+                return Ok(Node::Number(digits));
+            }
+            let value = map.next_value_seed(NodeVisitor)?;
+            members.push((key, value));
+        }
+        members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = members.windows(2).find(|w| matches!(w, [a, b] if a.0 == b.0)) {
+            let key = w.first().map(|(k, _)| k.as_str()).unwrap_or_default();
+            return Err(serde::de::Error::custom(format!("the key `{key}` appears twice in one object")));
+        }
+        Ok(Node::Object(members.into_boxed_slice()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element_seed(NodeVisitor)? {
+            items.push(item);
+        }
+        Ok(Node::Array(items.into_boxed_slice()))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Number(smol_str::format_smolstr!("{v}")))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Number(smol_str::format_smolstr!("{v}")))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Node, E> {
+        let n = serde_json::Number::from_f64(v).ok_or_else(|| E::custom("not a finite number"))?;
+        Ok(Node::Number(n.to_string().into()))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Text(v.into()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Text(v.into()))
+    }
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Serialize for Node {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Null => s.serialize_unit(),
+            Node::Bool(b) => s.serialize_bool(*b),
+            Node::Number(digits) => match digits.parse::<serde_json::Number>() {
+                Ok(n) => n.serialize(s),
+                Err(_) => s.serialize_unit(),
+            },
+            Node::Text(t) => s.serialize_str(t),
+            Node::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Node::Object(members) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_sorted_and_numbers_exact() {
+        let node = Node::parse(r#"{"b": 1.10, "a": [true, null, "x"], "c": 12345678901234567890123}"#).unwrap();
+        let Node::Object(members) = &node else { panic!("not an object") };
+        let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(node.get("b"), Some(&Node::Number("1.10".into())));
+        assert_eq!(node.get("c"), Some(&Node::Number("12345678901234567890123".into())));
+        assert_eq!(node.get("z"), None);
+        assert_eq!(node.to_json().to_string(), r#"{"a":[true,null,"x"],"b":1.10,"c":12345678901234567890123}"#);
+        assert_eq!(serde_json::to_string(&node).unwrap(), node.to_json().to_string());
+    }
+
+    #[test]
+    fn a_repeated_key_is_an_error() {
+        let err = Node::parse(r#"{"a": 1, "b": {"x": 1, "x": 2}}"#).unwrap_err();
+        assert!(err.contains("the key `x` appears twice"), "{err}");
+    }
+
+    #[test]
+    fn from_a_serde_json_value_numbers_stay_exact() {
+        let value: Json = serde_json::from_str(r#"{"n": 0.1, "i": -7}"#).unwrap();
+        let node = Node::deserialize(value).unwrap();
+        assert_eq!(node.get("n"), Some(&Node::Number("0.1".into())));
+        assert_eq!(node.get("i"), Some(&Node::Number("-7".into())));
+    }
+
+    #[test]
+    fn depth_is_measured() {
+        let node = Node::parse("[[[1]]]").unwrap();
+        assert!(!node.too_deep(4));
+        assert!(node.too_deep(3));
+    }
+}
