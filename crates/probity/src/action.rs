@@ -1,6 +1,7 @@
 //! Actions and history as JSON, and their decoding into typed values.
 
 use smol_str::SmolStr;
+use std::cmp::Ordering;
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
@@ -10,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::limits;
-use crate::node::{member, Node};
-use crate::program::{Schema, TypeId};
+use crate::node::{key_order, member, Node};
+use crate::program::{ActionType, Schema, TypeId};
 use crate::value::{Duration, Money, Ty, Value};
 
 /// Input that cannot be used: the message names the field and what was wrong.
@@ -157,7 +158,7 @@ impl Serialize for Action {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(self.fields.len()))?;
-        for (k, v) in self.fields.iter() {
+        for (k, v) in crate::node::alphabetical(&self.fields) {
             map.serialize_entry(k, v)?;
         }
         map.end()
@@ -231,13 +232,40 @@ impl Schema {
     /// `Missing` or `Invalid` value: an evaluation error only for the rules that read it.
     pub(crate) fn decode(&self, action: &Action) -> Decoded {
         let type_id = self.type_ids.get(action.kind.as_str()).copied();
-        let slots = type_id
-            .and_then(|t| self.action_types.get(t as usize))
-            .map(|t| {
-                t.slots.iter().map(|slot| self.decode_field(member(&action.fields, &slot.field), &slot.ty)).collect()
-            })
-            .unwrap_or_default();
-        Decoded { type_id, id: action.id.clone(), at: action.at, rm: action.rm.clone(), slots }
+        let slots = type_id.and_then(|t| self.action_types.get(t as usize)).map(|t| self.slots(t, &action.fields));
+        Decoded {
+            type_id,
+            id: action.id.clone(),
+            at: action.at,
+            rm: action.rm.clone(),
+            slots: slots.unwrap_or_default(),
+        }
+    }
+
+    /// One value per slot of `action_type`, walking the slots and the action's members (both
+    /// in member order) side by side.
+    fn slots(&self, action_type: &ActionType, members: &[(SmolStr, Node)]) -> Box<[Value]> {
+        let mut slots = vec![Value::Missing; action_type.slots.len()];
+        let mut members = members.iter().peekable();
+        for (name, index) in &action_type.by_name {
+            while let Some((key, value)) = members.peek() {
+                match key_order(key, name) {
+                    Ordering::Less => {
+                        members.next();
+                    }
+                    Ordering::Equal => {
+                        if let (Some(out), Some(slot)) =
+                            (slots.get_mut(*index as usize), action_type.slots.get(*index as usize))
+                        {
+                            *out = self.decode_field(Some(value), &slot.ty);
+                        }
+                        break;
+                    }
+                    Ordering::Greater => break,
+                }
+            }
+        }
+        slots.into_boxed_slice()
     }
 
     fn decode_field(&self, value: Option<&Node>, ty: &Ty) -> Value {

@@ -1,6 +1,10 @@
 //! Action JSON as a compact tree: short strings inline and shared, objects sorted by key (a
 //! field is found by binary search), numbers exactly as written.
+//!
+//! Object members are kept in [`key_order`] (shorter keys first), which settles most
+//! comparisons of a search on the lengths alone; they are written out in alphabetical order.
 
+use std::cmp::Ordering;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -18,7 +22,7 @@ pub(crate) enum Node {
     Number(SmolStr),
     Text(SmolStr),
     Array(Box<[Node]>),
-    /// Members sorted by key; no key appears twice.
+    /// Members sorted by key in [`key_order`]; no key appears twice.
     Object(Box<[(SmolStr, Node)]>),
 }
 
@@ -75,8 +79,20 @@ impl Node {
 
 /// The member `key` of an object's sorted members.
 pub(crate) fn member<'n>(members: &'n [(SmolStr, Node)], key: &str) -> Option<&'n Node> {
-    let at = members.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+    let at = members.binary_search_by(|(k, _)| key_order(k, key)).ok()?;
     members.get(at).map(|(_, v)| v)
+}
+
+/// The order of an object's members: by length, then by bytes.
+pub(crate) fn key_order(a: &str, b: &str) -> Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+}
+
+/// An object's members in alphabetical order, as JSON objects are written.
+pub(crate) fn alphabetical(members: &[(SmolStr, Node)]) -> Vec<&(SmolStr, Node)> {
+    let mut sorted: Vec<&(SmolStr, Node)> = members.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    sorted
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -113,7 +129,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
             let value = map.next_value_seed(NodeVisitor)?;
             members.push((key, value));
         }
-        members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        members.sort_unstable_by(|a, b| key_order(&a.0, &b.0));
         if let Some(w) = members.windows(2).find(|w| matches!(w, [a, b] if a.0 == b.0)) {
             let key = w.first().map(|(k, _)| k.as_str()).unwrap_or_default();
             return Err(serde::de::Error::custom(format!("the key `{key}` appears twice in one object")));
@@ -176,7 +192,7 @@ impl Serialize for Node {
             }
             Node::Object(members) => {
                 let mut map = s.serialize_map(Some(members.len()))?;
-                for (k, v) in members {
+                for (k, v) in alphabetical(members) {
                     map.serialize_entry(k, v)?;
                 }
                 map.end()
@@ -191,14 +207,15 @@ mod tests {
 
     #[test]
     fn objects_are_sorted_and_numbers_exact() {
-        let node = Node::parse(r#"{"b": 1.10, "a": [true, null, "x"], "c": 12345678901234567890123}"#).unwrap();
+        let node = Node::parse(r#"{"b": 1.10, "aa": [true, null, "x"], "c": 12345678901234567890123}"#).unwrap();
         let Node::Object(members) = &node else { panic!("not an object") };
         let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(keys, ["b", "c", "aa"]);
+        assert!(matches!(node.get("aa"), Some(Node::Array(items)) if items.len() == 3));
         assert_eq!(node.get("b"), Some(&Node::Number("1.10".into())));
         assert_eq!(node.get("c"), Some(&Node::Number("12345678901234567890123".into())));
         assert_eq!(node.get("z"), None);
-        assert_eq!(node.to_json().to_string(), r#"{"a":[true,null,"x"],"b":1.10,"c":12345678901234567890123}"#);
+        assert_eq!(node.to_json().to_string(), r#"{"aa":[true,null,"x"],"b":1.10,"c":12345678901234567890123}"#);
         assert_eq!(serde_json::to_string(&node).unwrap(), node.to_json().to_string());
     }
 

@@ -31,6 +31,9 @@ pub(crate) struct Schema {
 pub(crate) struct ActionType {
     pub(crate) name: SmolStr,
     pub(crate) slots: Vec<Slot>,
+    /// Each slot's field name and index, in the order of an action's members
+    /// ([`crate::node::key_order`]); a field read as two types has two slots.
+    pub(crate) by_name: Vec<(SmolStr, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -59,7 +62,7 @@ impl Schema {
             return id;
         }
         let id = u32::try_from(self.action_types.len()).unwrap_or(u32::MAX);
-        self.action_types.push(ActionType { name: name.into(), slots: Vec::new() });
+        self.action_types.push(ActionType { name: name.into(), slots: Vec::new(), by_name: Vec::new() });
         self.type_ids.insert(name.to_string(), id);
         id
     }
@@ -67,7 +70,12 @@ impl Schema {
     pub(crate) fn slot(&mut self, type_id: TypeId, field: &str, ty: &Ty) -> u32 {
         let Some(action) = self.action_types.get_mut(type_id as usize) else { return u32::MAX };
         let slot = Slot { field: field.into(), ty: ty.clone() };
-        intern(&mut action.slots, slot)
+        let index = intern(&mut action.slots, slot);
+        let mut by_name: Vec<(SmolStr, u32)> =
+            action.slots.iter().zip(0u32..).map(|(s, i)| (s.field.clone(), i)).collect();
+        by_name.sort_by(|a, b| crate::node::key_order(&a.0, &b.0));
+        action.by_name = by_name;
+        index
     }
 }
 

@@ -97,19 +97,70 @@ pub(crate) struct Money {
     pub(crate) currency: Option<Currency>,
 }
 
-impl fmt::Display for Money {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Money {
+    /// The money as decision text: the amount with at least the currency's minor units
+    /// ("500.00 CNY"), never dropping digits, then the currency code.
+    pub(crate) fn to_text(self) -> String {
         let mut amount = self.amount;
-        // Show at least the currency's minor units ("500.00 CNY"); never drop digits.
         let minor = self.currency.and_then(|c| c.exponent()).map_or(0, u32::from);
         if amount.scale() < minor {
             amount.rescale(minor);
         }
-        match self.currency {
-            Some(c) => write!(f, "{amount} {}", c.code()),
-            None => write!(f, "{amount}"),
+        let mut text = decimal_text(amount);
+        if let Some(c) = self.currency {
+            text.push(' ');
+            text.push_str(c.code());
         }
+        text
     }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+/// A decimal written as `Decimal`'s `Display` writes it (every digit of its scale), without
+/// the formatting machinery: decisions write many of them.
+pub(crate) fn decimal_text(d: Decimal) -> String {
+    let digits = d.mantissa().unsigned_abs().to_string();
+    let scale = d.scale() as usize;
+    let mut text = String::with_capacity(digits.len().saturating_add(scale).saturating_add(6));
+    if d.is_sign_negative() {
+        text.push('-');
+    }
+    match digits.len().checked_sub(scale) {
+        Some(0) | None => {
+            text.push_str("0.");
+            text.extend(std::iter::repeat_n('0', scale.saturating_sub(digits.len())));
+            text.push_str(&digits);
+        }
+        Some(whole) => match (digits.get(..whole), digits.get(whole..)) {
+            (Some(integer), Some(fraction)) if scale > 0 => {
+                text.push_str(integer);
+                text.push('.');
+                text.push_str(fraction);
+            }
+            _ => text.push_str(&digits),
+        },
+    }
+    text
+}
+
+/// A date as `YYYY-MM-DD`, as `NaiveDate`'s `Display` writes years 0 to 9999.
+pub(crate) fn date_text(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    let (year, month, day) = (d.year(), d.month(), d.day());
+    let Ok(year) = u32::try_from(year) else { return d.to_string() };
+    if year > 9999 {
+        return d.to_string();
+    }
+    let digit = |n: u32| char::from_digit(n % 10, 10).unwrap_or('0');
+    let mut text = String::with_capacity(10);
+    text.extend([digit(year / 1000), digit(year / 100), digit(year / 10), digit(year), '-']);
+    text.extend([digit(month / 10), digit(month), '-', digit(day / 10), digit(day)]);
+    text
 }
 
 /// A value as the evaluator sees it.
@@ -145,10 +196,10 @@ impl Value {
         match self {
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Decimal(d) => J::String(d.to_string()),
-            Value::Money(m) => J::String(m.to_string()),
+            Value::Decimal(d) => J::String(decimal_text(*d)),
+            Value::Money(m) => J::String(m.to_text()),
             Value::Text(t) => J::String(String::from(&**t)),
-            Value::Date(d) => J::String(d.to_string()),
+            Value::Date(d) => J::String(date_text(*d)),
             Value::DateTime(t) => J::String(format_datetime(t)),
             Value::Duration(d) => J::String(d.to_string()),
             Value::Enum(id, index) => J::String(String::from(enums.member(*id, *index).unwrap_or("?"))),
@@ -178,4 +229,42 @@ impl Value {
 /// RFC 3339 with the offset as given, `Z` for UTC, and fractional seconds only when present.
 pub(crate) fn format_datetime(t: &DateTime<FixedOffset>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn decimal_text_is_display(mantissa in any::<i64>(), wide in any::<bool>(), scale in 0u32..=28) {
+            let m = if wide { i128::from(mantissa).wrapping_mul(1_000_000_007) } else { i128::from(mantissa) };
+            let d = Decimal::from_i128_with_scale(m, scale);
+            prop_assert_eq!(decimal_text(d), d.to_string());
+        }
+
+        #[test]
+        fn date_text_is_display(days in -1_000_000i32..4_000_000) {
+            let d = NaiveDate::from_num_days_from_ce_opt(days).unwrap();
+            prop_assert_eq!(date_text(d), d.to_string());
+        }
+    }
+
+    #[test]
+    fn money_shows_minor_units_and_keeps_digits() {
+        let cny = Currency::from_code("CNY");
+        let jpy = Currency::from_code("JPY");
+        let money = |text: &str, currency| Money { amount: text.parse().unwrap(), currency };
+        assert_eq!(money("500", cny).to_text(), "500.00 CNY");
+        assert_eq!(money("-0.5", cny).to_text(), "-0.50 CNY");
+        assert_eq!(money("1.2345", cny).to_text(), "1.2345 CNY");
+        assert_eq!(money("1200", jpy).to_text(), "1200 JPY");
+        assert_eq!(money("0", None).to_text(), "0");
+        assert_eq!(decimal_text(Decimal::new(5, 3)), "0.005");
+        assert_eq!(decimal_text(Decimal::new(-5, 1)), "-0.5");
+        let mut negative_zero = Decimal::new(0, 2);
+        negative_zero.set_sign_negative(true);
+        assert_eq!(decimal_text(negative_zero), negative_zero.to_string());
+    }
 }
