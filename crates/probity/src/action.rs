@@ -271,64 +271,58 @@ impl Schema {
     fn decode_field(&self, value: Option<&Node>, ty: &Ty) -> Value {
         match value {
             None | Some(Node::Null) => Value::Missing,
-            Some(v) => self.decode_value(v, ty).unwrap_or_else(|problem| Value::Invalid(problem.into())),
+            Some(v) => self.decode_value(v, ty),
         }
     }
 
-    fn decode_value(&self, v: &Node, ty: &Ty) -> Result<Value, String> {
-        let wrong = |expected: &str| format!("expected {expected}, found {}", v.kind());
-        Ok(match ty {
-            Ty::Bool => match v {
-                Node::Bool(b) => Value::Bool(*b),
-                _ => return Err(wrong("true or false")),
+    /// A JSON value as a value of type `ty`, or `Invalid` saying why it is not one. The value
+    /// is built where it is returned, never moved out of a `Result` (values are copied often
+    /// enough in evaluation).
+    fn decode_value(&self, v: &Node, ty: &Ty) -> Value {
+        fn invalid(problem: impl Into<SmolStr>) -> Value {
+            Value::Invalid(problem.into())
+        }
+        let wrong = |expected: &str| invalid(format!("expected {expected}, found {}", v.kind()));
+        match (ty, v) {
+            (Ty::Bool, Node::Bool(b)) => Value::Bool(*b),
+            (Ty::Bool, _) => wrong("true or false"),
+            (Ty::Int, Node::Number(n)) => match n.parse() {
+                Ok(i) => Value::Int(i),
+                Err(_) => invalid(format!("`{n}` is not a whole number in the 64-bit range")),
             },
-            Ty::Int => match v {
-                Node::Number(n) => {
-                    Value::Int(n.parse().map_err(|_| format!("`{n}` is not a whole number in the 64-bit range"))?)
-                }
-                _ => return Err(wrong("a whole number")),
+            (Ty::Int, _) => wrong("a whole number"),
+            (Ty::Decimal, Node::Number(n) | Node::Text(n)) => parse_decimal(n).map_or_else(invalid, Value::Decimal),
+            (Ty::Decimal, _) => wrong("a number or a decimal numeral in text"),
+            (Ty::Money, _) => parse_money(v).map_or_else(invalid, Value::Money),
+            (Ty::Text, Node::Text(s)) => Value::Text(s.clone()),
+            (Ty::Text, _) => wrong("text"),
+            (Ty::Date, Node::Text(s)) => match parse_date(s) {
+                Some(d) => Value::Date(d),
+                None => invalid(format!("`{s}` is not a calendar date (YYYY-MM-DD)")),
             },
-            Ty::Decimal => Value::Decimal(match v {
-                Node::Number(n) | Node::Text(n) => parse_decimal(n)?,
-                _ => return Err(wrong("a number or a decimal numeral in text")),
-            }),
-            Ty::Money => Value::Money(parse_money(v)?),
-            Ty::Text => match v {
-                Node::Text(s) => Value::Text(s.clone()),
-                _ => return Err(wrong("text")),
-            },
-            Ty::Date => match v {
-                Node::Text(s) => {
-                    Value::Date(parse_date(s).ok_or_else(|| format!("`{s}` is not a calendar date (YYYY-MM-DD)"))?)
-                }
-                _ => return Err(wrong("a date (YYYY-MM-DD)")),
-            },
-            Ty::DateTime => match v {
-                Node::Text(s) => Value::DateTime(parse_datetime(s)?),
-                _ => return Err(wrong("an RFC 3339 timestamp")),
-            },
-            Ty::Duration => match v {
-                Node::Text(s) => Value::Duration(parse_duration(s)?),
-                _ => return Err(wrong("a duration such as \"30 days\"")),
-            },
-            Ty::Enum(id) => {
-                let members = self.enums.get(*id as usize).ok_or("unknown enum")?;
-                match v {
-                    Node::Text(s) => {
-                        let index = members.iter().position(|m| m == s).ok_or_else(|| {
-                            let names: Vec<&str> = members.iter().map(|m| &**m).collect();
-                            format!("`{s}` is not one of {}", names.join(", "))
-                        })?;
-                        Value::Enum(*id, u32::try_from(index).map_err(|_| "enum too large")?)
+            (Ty::Date, _) => wrong("a date (YYYY-MM-DD)"),
+            (Ty::DateTime, Node::Text(s)) => parse_datetime(s).map_or_else(invalid, Value::DateTime),
+            (Ty::DateTime, _) => wrong("an RFC 3339 timestamp"),
+            (Ty::Duration, Node::Text(s)) => parse_duration(s).map_or_else(invalid, Value::Duration),
+            (Ty::Duration, _) => wrong("a duration such as \"30 days\""),
+            (Ty::Enum(id), Node::Text(s)) => {
+                let Some(members) = self.enums.get(*id as usize) else { return invalid("unknown enum") };
+                match members.iter().position(|m| m == s).map(u32::try_from) {
+                    Some(Ok(index)) => Value::Enum(*id, index),
+                    _ => {
+                        let names: Vec<&str> = members.iter().map(|m| &**m).collect();
+                        invalid(format!("`{s}` is not one of {}", names.join(", ")))
                     }
-                    _ => return Err(wrong("text naming a member")),
                 }
             }
-            Ty::Set(inner) | Ty::List(inner) => {
-                let Node::Array(items) = v else { return Err(wrong("an array")) };
+            (Ty::Enum(_), _) => wrong("text naming a member"),
+            (Ty::Set(inner) | Ty::List(inner), Node::Array(items)) => {
                 let mut out: Vec<Value> = Vec::with_capacity(items.len());
                 for item in items {
-                    let value = self.decode_value(item, inner)?;
+                    let value = self.decode_value(item, inner);
+                    if matches!(value, Value::Invalid(_)) {
+                        return value;
+                    }
                     if matches!(ty, Ty::List(_)) || !out.contains(&value) {
                         out.push(value);
                     }
@@ -339,15 +333,16 @@ impl Schema {
                     Value::List(out.into())
                 }
             }
-            Ty::Record(id) => {
-                let record = self.records.get(*id as usize).ok_or("unknown record")?;
-                let Node::Object(fields) = v else { return Err(wrong("an object")) };
+            (Ty::Set(_) | Ty::List(_), _) => wrong("an array"),
+            (Ty::Record(id), Node::Object(fields)) => {
+                let Some(record) = self.records.get(*id as usize) else { return invalid("unknown record") };
                 Value::Record(
                     record.fields.iter().map(|(name, ty, _)| self.decode_field(member(fields, name), ty)).collect(),
                 )
             }
-            Ty::Nothing | Ty::Error => return Err("no value fits this type".into()),
-        })
+            (Ty::Record(_), _) => wrong("an object"),
+            (Ty::Nothing | Ty::Error, _) => invalid("no value fits this type"),
+        }
     }
 }
 

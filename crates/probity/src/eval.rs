@@ -119,10 +119,61 @@ impl<'a> Evaluator<'a> {
         self
     }
 
+    /// Evaluates an expression of type bool. Connectives, comparisons, membership and
+    /// presence give their truth directly, never as a `Value` (and are charged the same steps).
     pub(crate) fn condition(&mut self, e: &Expr) -> Result<bool> {
-        match self.eval(e)? {
-            Value::Bool(b) => Ok(b),
-            _ => fail("internal error: a condition did not give true or false"),
+        match e {
+            Expr::Not(_)
+            | Expr::And(..)
+            | Expr::Or(..)
+            | Expr::Compare(..)
+            | Expr::Member { .. }
+            | Expr::Presence(..) => {
+                self.tick(1)?;
+                self.truth(e)
+            }
+            _ => match self.eval(e)? {
+                Value::Bool(b) => Ok(b),
+                _ => fail("internal error: a condition did not give true or false"),
+            },
+        }
+    }
+
+    /// The truth of a connective, comparison, membership or presence test.
+    fn truth(&mut self, e: &Expr) -> Result<bool> {
+        match e {
+            Expr::Not(inner) => Ok(!self.condition(inner)?),
+            Expr::And(a, b) => Ok(self.condition(a)? && self.condition(b)?),
+            Expr::Or(a, b) => Ok(self.condition(a)? || self.condition(b)?),
+            Expr::Compare(op, a, b) => {
+                if let (Some(a), Some(b)) = (self.borrowed(a), self.borrowed(b)) {
+                    self.tick(2)?;
+                    return holds(*op, a, b, self.timezone);
+                }
+                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                holds(*op, &a, &b, self.timezone)
+            }
+            Expr::Member { element, collection, negated } => {
+                if let (Some(element), Some(collection)) = (self.borrowed(element), self.borrowed(collection)) {
+                    self.tick(2)?;
+                    return Ok(self.member(element, collection)? != *negated);
+                }
+                let element = self.eval(element)?;
+                let collection = self.eval(collection)?;
+                Ok(self.member(&element, &collection)? != *negated)
+            }
+            Expr::Presence(inner, present) => {
+                if self.borrowed(inner).is_some() {
+                    self.tick(1)?;
+                    return Ok(*present);
+                }
+                match self.eval(inner) {
+                    Ok(_) => Ok(*present),
+                    Err(EvalError::Missing(_)) => Ok(!*present),
+                    Err(other) => Err(other),
+                }
+            }
+            _ => fail("internal error: not a condition"),
         }
     }
 
@@ -171,27 +222,13 @@ impl<'a> Evaluator<'a> {
                 _ => fail("internal error: no breach in scope"),
             },
             Expr::Let(i) => self.let_value(*i),
-            Expr::Not(inner) => Ok(Value::Bool(!self.condition(inner)?)),
+            Expr::Not(_)
+            | Expr::And(..)
+            | Expr::Or(..)
+            | Expr::Compare(..)
+            | Expr::Member { .. }
+            | Expr::Presence(..) => Ok(Value::Bool(self.truth(e)?)),
             Expr::Neg(inner) => negate(self.eval(inner)?),
-            Expr::And(a, b) => Ok(Value::Bool(self.condition(a)? && self.condition(b)?)),
-            Expr::Or(a, b) => Ok(Value::Bool(self.condition(a)? || self.condition(b)?)),
-            Expr::Compare(op, a, b) => {
-                if let (Some(a), Some(b)) = (self.borrowed(a), self.borrowed(b)) {
-                    self.tick(2)?;
-                    return Ok(Value::Bool(holds(*op, a, b, self.timezone)?));
-                }
-                let (a, b) = (self.eval(a)?, self.eval(b)?);
-                Ok(Value::Bool(holds(*op, &a, &b, self.timezone)?))
-            }
-            Expr::Member { element, collection, negated } => {
-                if let (Some(element), Some(collection)) = (self.borrowed(element), self.borrowed(collection)) {
-                    self.tick(2)?;
-                    return Ok(Value::Bool(self.member(element, collection)? != *negated));
-                }
-                let element = self.eval(element)?;
-                let collection = self.eval(collection)?;
-                Ok(Value::Bool(self.member(&element, &collection)? != *negated))
-            }
             Expr::TextContains(haystack, needle) => match (self.eval(haystack)?, self.eval(needle)?) {
                 (Value::Text(h), Value::Text(n)) => Ok(Value::Bool(h.contains(&*n))),
                 _ => fail("internal error: `contains` without text"),
@@ -200,17 +237,21 @@ impl<'a> Evaluator<'a> {
                 let (a, b) = (self.eval(a)?, self.eval(b)?);
                 arith(*op, a, b, self.timezone)
             }
-            Expr::Presence(inner, present) => match self.eval(inner) {
-                Ok(_) => Ok(Value::Bool(*present)),
-                Err(EvalError::Missing(_)) => Ok(Value::Bool(!*present)),
-                Err(other) => Err(other),
-            },
             Expr::Call(function, args) => {
-                let mut values = Vec::with_capacity(args.len());
-                for a in args {
-                    values.push(self.eval(a)?);
+                // Functions take one or two arguments (the checker sees to it).
+                let mut args = args.iter();
+                let first = match args.next() {
+                    Some(a) => self.eval(a)?,
+                    None => Value::Missing,
+                };
+                let second = match args.next() {
+                    Some(a) => Some(self.eval(a)?),
+                    None => None,
+                };
+                for extra in args {
+                    self.eval(extra)?;
                 }
-                self.call(*function, values)
+                self.call(*function, first, second)
             }
             Expr::Aggregate(a) => {
                 let value = self.remembered_aggregate(a)?;
@@ -328,11 +369,8 @@ impl<'a> Evaluator<'a> {
         result
     }
 
-    fn call(&mut self, function: Function, args: Vec<Value>) -> Result<Value> {
+    fn call(&mut self, function: Function, first: Value, second: Option<Value>) -> Result<Value> {
         let tz = self.timezone;
-        let mut args = args.into_iter();
-        let first = args.next().unwrap_or(Value::Missing);
-        let second = args.next();
         let date_of = |v: &Value| -> Result<NaiveDate> {
             match v {
                 Value::Date(d) => Ok(*d),
