@@ -2,6 +2,7 @@
 //! obligations, verdict and sanctions.
 
 use smol_str::SmolStr;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
@@ -17,7 +18,7 @@ use crate::ledger::Ledger;
 use crate::limits;
 use crate::policy_set::PolicySet;
 use crate::program::{Body, Message, MessagePart, Policy, Rule};
-use crate::value::format_datetime;
+use crate::value::{format_datetime, Value};
 
 /// Evaluates actions against a policy set. Cheap to clone; shareable across threads.
 #[derive(Debug, Clone)]
@@ -294,6 +295,8 @@ struct Builder<'a> {
     breaches: Vec<BreachRecord>,
     new_breaches: Vec<NewBreach>,
     obligations: Vec<OpenObligation>,
+    /// The evidence list each rule's evaluator borrows in turn.
+    evidence: Vec<Option<Cow<'a, Value>>>,
 }
 
 pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> Outcome {
@@ -359,41 +362,43 @@ impl<'a> Builder<'a> {
             breaches: Vec::new(),
             new_breaches: Vec::new(),
             obligations: Vec::new(),
+            evidence: Vec::new(),
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn run_rule(&mut self, pi: usize, policy: &Policy, clock: Clock, ri: u32, rule: &Rule, bi: u32, body: &Body) {
-        let mut ev = Evaluator::new(body, self.action, clock, self.history);
-        let verdict = match verdict_of(policy, rule, body, &mut ev, &mut Silent) {
-            RuleVerdict::Passes => return,
-            RuleVerdict::Starts(due) => {
-                self.obligations.push(OpenObligation {
-                    policy: to_u32(pi),
-                    rule: ri,
-                    body: bi,
-                    trigger: Arc::new(self.action.clone()),
-                    due,
-                    reported: false,
-                    seq: 0,
-                });
-                return;
-            }
-            other => other,
-        };
-        // The rule fired (or failed): evaluate it again, recording the values it reads. Most
-        // rules do not fire, so the first pass records nothing; evaluation is pure, so the
-        // second pass sees what the first saw.
-        let mut ev = Evaluator::new(body, self.action, clock, self.history).reusing_aggregates(&mut ev).recording();
-        let _ = verdict_of(policy, rule, body, &mut ev, &mut Silent);
-        match verdict {
+    fn run_rule(
+        &mut self,
+        pi: usize,
+        policy: &'a Policy,
+        clock: Clock,
+        ri: u32,
+        rule: &'a Rule,
+        bi: u32,
+        body: &'a Body,
+    ) {
+        // One pass that records the values it reads: a field of the action is recorded by
+        // reference, so recording costs little even though most rules do not fire.
+        let evidence = std::mem::take(&mut self.evidence);
+        let mut ev = Evaluator::new(body, self.action, clock, self.history).recording(evidence);
+        match verdict_of(policy, rule, body, &mut ev, &mut Silent) {
+            RuleVerdict::Passes => {}
+            RuleVerdict::Starts(due) => self.obligations.push(OpenObligation {
+                policy: to_u32(pi),
+                rule: ri,
+                body: bi,
+                trigger: Arc::new(self.action.clone()),
+                due,
+                reported: false,
+                seq: 0,
+            }),
             RuleVerdict::Fires(kind) => {
                 let finding = self.fired(pi, policy, rule, body, &mut ev, kind, clock.now);
                 self.findings.push(finding);
             }
             RuleVerdict::Fails(clause, e, level) => self.error(policy, rule, body, &ev, clause, &e, level),
-            RuleVerdict::Passes | RuleVerdict::Starts(_) => {}
         }
+        self.evidence = ev.into_evidence();
     }
 
     #[allow(clippy::too_many_arguments)]

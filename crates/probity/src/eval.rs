@@ -2,6 +2,7 @@
 //! and fail-closed errors.
 
 use smol_str::SmolStr;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use chrono::{
@@ -73,14 +74,15 @@ pub(crate) struct Evaluator<'a> {
     pub(crate) timezone: Tz,
     pub(crate) history: &'a dyn HistoryView,
     lets: Vec<Option<Result<Value>>>,
-    /// The values read, by evidence index (when recording).
-    pub(crate) evidence: Vec<Option<Value>>,
+    /// The values read, by evidence index (when recording): fields of the action by
+    /// reference, computed values owned.
+    pub(crate) evidence: Vec<Option<Cow<'a, Value>>>,
     recording: bool,
     /// When explaining: for each aggregate (by evidence index), the items it counted.
     pub(crate) counted: Option<Vec<(u32, Vec<String>)>>,
     /// Values of the rule-level aggregates computed so far and the steps each took, by evidence
-    /// index: a second pass over the same rule (to record evidence) reuses them instead of
-    /// scanning the window again, charging the same steps.
+    /// index: an aggregate read again (in a message, say) is not counted again, and is
+    /// charged the same steps.
     aggregates: Vec<Option<(Value, u64)>>,
     steps: u64,
 }
@@ -105,18 +107,18 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// The same evaluator, reusing the aggregate values another pass over the same rule body,
-    /// action, clock and history computed (evaluation is pure, so they are the same).
-    pub(crate) fn reusing_aggregates(mut self, earlier: &mut Evaluator<'_>) -> Self {
-        self.aggregates = std::mem::take(&mut earlier.aggregates);
+    /// The same evaluator, recording the values it reads as evidence into `evidence` (an
+    /// empty list, lent so that one allocation serves many rules; see [`Self::into_evidence`]).
+    pub(crate) fn recording(mut self, evidence: Vec<Option<Cow<'a, Value>>>) -> Self {
+        self.recording = true;
+        self.evidence = evidence;
         self
     }
 
-    /// The same evaluator, recording the values it reads as evidence.
-    pub(crate) fn recording(mut self) -> Self {
-        self.recording = true;
-        self.evidence = vec![None; self.body.evidence.len()];
-        self
+    /// The evidence list, emptied, for the next rule's evaluator.
+    pub(crate) fn into_evidence(mut self) -> Vec<Option<Cow<'a, Value>>> {
+        self.evidence.clear();
+        std::mem::take(&mut self.evidence)
     }
 
     /// Evaluates an expression of type bool. Connectives, comparisons, membership and
@@ -177,14 +179,24 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Records a computed value as evidence.
     fn record(&mut self, index: Option<u32>, value: &Value) {
+        self.record_with(index, || Cow::Owned(value.clone()));
+    }
+
+    /// Records a value of the action (or of a history item) by reference.
+    fn record_read(&mut self, index: Option<u32>, value: &'a Value) {
+        self.record_with(index, || Cow::Borrowed(value));
+    }
+
+    fn record_with(&mut self, index: Option<u32>, value: impl FnOnce() -> Cow<'a, Value>) {
         if !self.recording {
             return;
         }
         if let Some(i) = index.map(|i| i as usize) {
             // The first value read counts.
             if self.evidence.get(i).is_none_or(Option::is_none) {
-                put(&mut self.evidence, i, value.clone());
+                put(&mut self.evidence, i, value());
             }
         }
     }
@@ -207,14 +219,24 @@ impl<'a> Evaluator<'a> {
                 let Some(record) = self.subject(*subject) else {
                     return fail("internal error: no history item in scope");
                 };
-                let value = read_field(record, *root, path);
-                if *subject == Subject::Action {
+                let value = match root {
+                    Root::Slot(slot) => {
+                        let value = slot_value(record, *slot, path);
+                        if *subject == Subject::Action {
+                            self.record_read(*evidence, value);
+                        }
+                        Cow::Borrowed(value)
+                    }
+                    Root::Id => Cow::Owned(Value::Text(record.id.clone())),
+                    Root::At => Cow::Owned(Value::DateTime(record.at)),
+                };
+                if *subject == Subject::Action && !matches!(root, Root::Slot(_)) {
                     self.record(*evidence, &value);
                 }
-                match value {
+                match &*value {
                     Value::Missing => Err(EvalError::Missing(label.clone())),
                     Value::Invalid(problem) => fail(format!("`{label}`: {problem}")),
-                    v => Ok(v),
+                    _ => Ok(value.into_owned()),
                 }
             }
             Expr::BreachField(field) => match self.item {
@@ -304,18 +326,24 @@ impl<'a> Evaluator<'a> {
         Ok(value)
     }
 
-    /// The value of a constant or of a field that is present, by reference: comparisons read
-    /// them without cloning. `None` for anything else, and while recording evidence (fields
-    /// read then must be recorded), so that the caller evaluates as usual.
-    fn borrowed<'v>(&self, e: &'v Expr) -> Option<&'v Value>
+    /// The value of a constant or of a field that is present, by reference (recording the
+    /// field as evidence): comparisons read them without cloning. `None` for anything else, so
+    /// that the caller evaluates as usual.
+    fn borrowed<'v>(&mut self, e: &'v Expr) -> Option<&'v Value>
     where
         'a: 'v,
     {
         match e {
             Expr::Const(v) => Some(v),
-            Expr::Field { subject, root: Root::Slot(slot), path, .. } if !self.recording => {
+            Expr::Field { subject, root: Root::Slot(slot), path, evidence, .. } => {
                 let value = slot_value(self.subject(*subject)?, *slot, path);
-                (!matches!(value, Value::Missing | Value::Invalid(_))).then_some(value)
+                if matches!(value, Value::Missing | Value::Invalid(_)) {
+                    return None;
+                }
+                if *subject == Subject::Action {
+                    self.record_read(*evidence, value);
+                }
+                Some(value)
             }
             _ => None,
         }
@@ -338,12 +366,13 @@ impl<'a> Evaluator<'a> {
     /// The same evaluator, also noting which history items each aggregate counted.
     pub(crate) fn explaining(mut self) -> Self {
         self.counted = Some(Vec::new());
-        self.recording()
+        self.recording(Vec::new())
     }
 
     /// The values recorded since the last call, by evidence index; the record starts afresh.
     pub(crate) fn take_evidence(&mut self) -> Vec<(usize, Value)> {
-        let taken = self.evidence.iter_mut().enumerate().filter_map(|(i, v)| v.take().map(|v| (i, v))).collect();
+        let taken =
+            self.evidence.iter_mut().enumerate().filter_map(|(i, v)| v.take().map(|v| (i, v.into_owned()))).collect();
         taken
     }
 
@@ -535,14 +564,6 @@ fn put<T: Clone>(table: &mut Vec<Option<T>>, index: usize, item: T) {
     }
     if let Some(slot) = table.get_mut(index) {
         *slot = Some(item);
-    }
-}
-
-fn read_field(record: &Decoded, root: Root, path: &[u32]) -> Value {
-    match root {
-        Root::Id => Value::Text(record.id.clone()),
-        Root::At => Value::DateTime(record.at),
-        Root::Slot(s) => slot_value(record, s, path).clone(),
     }
 }
 
