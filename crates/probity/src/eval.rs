@@ -109,8 +109,9 @@ impl<'a> Evaluator<'a> {
 
     /// The same evaluator, recording the values it reads as evidence into `evidence` (an
     /// empty list, lent so that one allocation serves many rules; see [`Self::into_evidence`]).
-    pub(crate) fn recording(mut self, evidence: Vec<Option<Cow<'a, Value>>>) -> Self {
+    pub(crate) fn recording(mut self, mut evidence: Vec<Option<Cow<'a, Value>>>) -> Self {
         self.recording = true;
+        evidence.resize(self.body.evidence.len(), None);
         self.evidence = evidence;
         self
     }
@@ -193,11 +194,11 @@ impl<'a> Evaluator<'a> {
         if !self.recording {
             return;
         }
-        if let Some(i) = index.map(|i| i as usize) {
-            // The first value read counts.
-            if self.evidence.get(i).is_none_or(Option::is_none) {
-                put(&mut self.evidence, i, value());
-            }
+        // The first value read counts.
+        match index.map(|i| self.evidence.get_mut(i as usize)) {
+            Some(Some(slot @ None)) => *slot = Some(value()),
+            Some(None) => put(&mut self.evidence, index.map_or(0, |i| i as usize), value()),
+            _ => {}
         }
     }
 

@@ -156,10 +156,13 @@ pub(crate) fn date_text(d: NaiveDate) -> String {
     if year > 9999 {
         return d.to_string();
     }
-    let digit = |n: u32| char::from_digit(n % 10, 10).unwrap_or('0');
     let mut text = String::with_capacity(10);
-    text.extend([digit(year / 1000), digit(year / 100), digit(year / 10), digit(year), '-']);
-    text.extend([digit(month / 10), digit(month), '-', digit(day / 10), digit(day)]);
+    push_two_digits(&mut text, year / 100);
+    push_two_digits(&mut text, year % 100);
+    text.push('-');
+    push_two_digits(&mut text, month);
+    text.push('-');
+    push_two_digits(&mut text, day);
     text
 }
 
@@ -227,8 +230,45 @@ impl Value {
 }
 
 /// RFC 3339 with the offset as given, `Z` for UTC, and fractional seconds only when present.
+///
+/// Every decision writes its action's timestamp, so the common case (whole seconds, years 0 to
+/// 9999, an offset in whole minutes) is written directly; anything else goes through chrono,
+/// whose output this matches (property-tested).
 pub(crate) fn format_datetime(t: &DateTime<FixedOffset>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    use chrono::{Datelike, Timelike};
+    let local = t.naive_local();
+    let offset = t.offset().local_minus_utc();
+    let year = u32::try_from(local.year()).ok().filter(|y| *y <= 9999);
+    let (Some(year), 0, 0) = (year, local.nanosecond(), offset % 60) else {
+        return t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    };
+    let mut text = String::with_capacity(25);
+    push_two_digits(&mut text, year / 100);
+    push_two_digits(&mut text, year % 100);
+    for (separator, n) in [('-', local.month()), ('-', local.day()), ('T', local.hour())] {
+        text.push(separator);
+        push_two_digits(&mut text, n);
+    }
+    for n in [local.minute(), local.second()] {
+        text.push(':');
+        push_two_digits(&mut text, n);
+    }
+    if offset == 0 {
+        text.push('Z');
+    } else {
+        text.push(if offset < 0 { '-' } else { '+' });
+        let minutes = offset.unsigned_abs() / 60;
+        push_two_digits(&mut text, minutes / 60);
+        text.push(':');
+        push_two_digits(&mut text, minutes % 60);
+    }
+    text
+}
+
+/// `n` (below 100) as two digits.
+fn push_two_digits(text: &mut String, n: u32) {
+    text.push(char::from_digit((n / 10) % 10, 10).unwrap_or('0'));
+    text.push(char::from_digit(n % 10, 10).unwrap_or('0'));
 }
 
 #[cfg(test)]
@@ -242,6 +282,17 @@ mod tests {
             let m = if wide { i128::from(mantissa).wrapping_mul(1_000_000_007) } else { i128::from(mantissa) };
             let d = Decimal::from_i128_with_scale(m, scale);
             prop_assert_eq!(decimal_text(d), d.to_string());
+        }
+
+        #[test]
+        fn format_datetime_is_chronos_rfc3339(
+            seconds in -80_000_000_000i64..260_000_000_000,
+            nanos in prop_oneof![Just(0u32), 0u32..2_000_000_000],
+            offset in prop_oneof![Just(0i32), -86_399i32..86_400, (-23i32..24).prop_map(|h| h * 3600), (-1439i32..1440).prop_map(|m| m * 60)],
+        ) {
+            let utc = DateTime::from_timestamp(seconds, nanos % 1_000_000_000).unwrap();
+            let t = utc.with_timezone(&FixedOffset::east_opt(offset).unwrap());
+            prop_assert_eq!(format_datetime(&t), t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
         }
 
         #[test]
