@@ -2,7 +2,6 @@
 //! obligations, verdict and sanctions.
 
 use smol_str::SmolStr;
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
@@ -18,7 +17,7 @@ use crate::ledger::Ledger;
 use crate::limits;
 use crate::policy_set::PolicySet;
 use crate::program::{Body, Message, MessagePart, Policy, Rule};
-use crate::value::{format_datetime, Value};
+use crate::value::format_datetime;
 
 /// Evaluates actions against a policy set. Cheap to clone; shareable across threads.
 #[derive(Debug, Clone)]
@@ -295,8 +294,6 @@ struct Builder<'a> {
     breaches: Vec<BreachRecord>,
     new_breaches: Vec<NewBreach>,
     obligations: Vec<OpenObligation>,
-    /// The evidence list each rule's evaluator borrows in turn.
-    evidence: Vec<Option<Cow<'a, Value>>>,
 }
 
 pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> Outcome {
@@ -306,10 +303,19 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
         let Some(policy) = set.policies.get(pi) else { continue };
         let Some(list) = action.type_id.and_then(|t| policy.by_type.get(t as usize)) else { continue };
         let clock = Clock::new(action.at, policy.timezone);
+        // One evaluator serves the policy's rules in turn.
+        let mut evaluator: Option<Evaluator<'_>> = None;
         for &(ri, bi) in list {
             let Some(rule) = policy.rules.get(ri as usize) else { continue };
             let Some(body) = rule.bodies.get(bi as usize) else { continue };
-            b.run_rule(pi, policy, clock, ri, rule, bi, body);
+            let ev = match &mut evaluator {
+                Some(ev) => {
+                    ev.start(body);
+                    ev
+                }
+                None => evaluator.insert(Evaluator::new(body, action, clock, history).recording()),
+            };
+            b.run_rule(pi, policy, clock, ri, rule, bi, body, ev);
         }
     }
     let fulfilled = b.fulfilment();
@@ -362,26 +368,24 @@ impl<'a> Builder<'a> {
             breaches: Vec::new(),
             new_breaches: Vec::new(),
             obligations: Vec::new(),
-            evidence: Vec::new(),
         }
     }
 
+    /// Runs a rule in one pass, with an evaluator that records the values it reads (a field
+    /// of the action by reference, so recording costs little though most rules do not fire).
     #[allow(clippy::too_many_arguments)]
     fn run_rule(
         &mut self,
         pi: usize,
-        policy: &'a Policy,
+        policy: &Policy,
         clock: Clock,
         ri: u32,
-        rule: &'a Rule,
+        rule: &Rule,
         bi: u32,
-        body: &'a Body,
+        body: &Body,
+        ev: &mut Evaluator<'_>,
     ) {
-        // One pass that records the values it reads: a field of the action is recorded by
-        // reference, so recording costs little even though most rules do not fire.
-        let evidence = std::mem::take(&mut self.evidence);
-        let mut ev = Evaluator::new(body, self.action, clock, self.history).recording(evidence);
-        match verdict_of(policy, rule, body, &mut ev, &mut Silent) {
+        match verdict_of(policy, rule, body, ev, &mut Silent) {
             RuleVerdict::Passes => {}
             RuleVerdict::Starts(due) => self.obligations.push(OpenObligation {
                 policy: to_u32(pi),
@@ -393,12 +397,11 @@ impl<'a> Builder<'a> {
                 seq: 0,
             }),
             RuleVerdict::Fires(kind) => {
-                let finding = self.fired(pi, policy, rule, body, &mut ev, kind, clock.now);
+                let finding = self.fired(pi, policy, rule, body, ev, kind, clock.now);
                 self.findings.push(finding);
             }
-            RuleVerdict::Fails(clause, e, level) => self.error(policy, rule, body, &ev, clause, &e, level),
+            RuleVerdict::Fails(clause, e, level) => self.error(policy, rule, body, ev, clause, &e, level),
         }
-        self.evidence = ev.into_evidence();
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -107,19 +107,25 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// The same evaluator, recording the values it reads as evidence into `evidence` (an
-    /// empty list, lent so that one allocation serves many rules; see [`Self::into_evidence`]).
-    pub(crate) fn recording(mut self, mut evidence: Vec<Option<Cow<'a, Value>>>) -> Self {
+    /// The same evaluator, recording the values it reads as evidence.
+    pub(crate) fn recording(mut self) -> Self {
         self.recording = true;
-        evidence.resize(self.body.evidence.len(), None);
-        self.evidence = evidence;
+        self.evidence.resize(self.body.evidence.len(), None);
         self
     }
 
-    /// The evidence list, emptied, for the next rule's evaluator.
-    pub(crate) fn into_evidence(mut self) -> Vec<Option<Cow<'a, Value>>> {
+    /// Starts on another rule body at the same clock: what the last body computed, read and
+    /// recorded is forgotten (the lists keep their memory for the next body).
+    pub(crate) fn start(&mut self, body: &'a Body) {
+        self.body = body;
+        self.item = Item::None;
+        self.lets.clear();
+        self.aggregates.clear();
+        self.steps = 0;
         self.evidence.clear();
-        std::mem::take(&mut self.evidence)
+        if self.recording {
+            self.evidence.resize(body.evidence.len(), None);
+        }
     }
 
     /// Evaluates an expression of type bool. Connectives, comparisons, membership and
@@ -367,7 +373,7 @@ impl<'a> Evaluator<'a> {
     /// The same evaluator, also noting which history items each aggregate counted.
     pub(crate) fn explaining(mut self) -> Self {
         self.counted = Some(Vec::new());
-        self.recording(Vec::new())
+        self.recording()
     }
 
     /// The values recorded since the last call, by evidence index; the record starts afresh.
