@@ -110,7 +110,7 @@ impl<'a> Evaluator<'a> {
     /// The same evaluator, recording the values it reads as evidence.
     pub(crate) fn recording(mut self) -> Self {
         self.recording = true;
-        self.evidence.resize(self.body.evidence.len(), None);
+        self.evidence.extend(std::iter::repeat_with(|| None).take(self.body.evidence.len()));
         self
     }
 
@@ -124,7 +124,7 @@ impl<'a> Evaluator<'a> {
         self.steps = 0;
         self.evidence.clear();
         if self.recording {
-            self.evidence.resize(body.evidence.len(), None);
+            self.evidence.extend(std::iter::repeat_with(|| None).take(body.evidence.len()));
         }
     }
 

@@ -288,7 +288,7 @@ mod tests {
         fn format_datetime_is_chronos_rfc3339(
             seconds in -80_000_000_000i64..260_000_000_000,
             nanos in prop_oneof![Just(0u32), 0u32..2_000_000_000],
-            offset in prop_oneof![Just(0i32), -86_399i32..86_400, (-23i32..24).prop_map(|h| h * 3600), (-1439i32..1440).prop_map(|m| m * 60)],
+            offset in prop_oneof![Just(0i32), -86_399i32..86_400, (-23i32..24).prop_map(|h| h.wrapping_mul(3600)), (-1439i32..1440).prop_map(|m| m.wrapping_mul(60))],
         ) {
             let utc = DateTime::from_timestamp(seconds, nanos % 1_000_000_000).unwrap();
             let t = utc.with_timezone(&FixedOffset::east_opt(offset).unwrap());
