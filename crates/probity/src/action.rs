@@ -3,6 +3,7 @@
 use smol_str::SmolStr;
 use std::cmp::Ordering;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use iso_currency::Currency;
@@ -317,20 +318,18 @@ impl Schema {
             }
             (Ty::Enum(_), _) => wrong("text naming a member"),
             (Ty::Set(inner) | Ty::List(inner), Node::Array(items)) => {
-                let mut out: Vec<Value> = Vec::with_capacity(items.len());
-                for item in items {
-                    let value = self.decode_value(item, inner);
-                    if matches!(value, Value::Invalid(_)) {
-                        return value;
-                    }
-                    if matches!(ty, Ty::List(_)) || !out.contains(&value) {
-                        out.push(value);
-                    }
+                // Built in one allocation; the first malformed item makes the whole invalid.
+                let values: Arc<[Value]> = items.iter().map(|item| self.decode_value(item, inner)).collect();
+                if let Some(bad) = values.iter().find(|v| matches!(v, Value::Invalid(_))) {
+                    return bad.clone();
                 }
-                if matches!(ty, Ty::Set(_)) {
-                    Value::Set(out.into())
-                } else {
-                    Value::List(out.into())
+                let repeats = |i: usize, v: &Value| values.get(..i).is_some_and(|before| before.contains(v));
+                match ty {
+                    Ty::Set(_) if values.iter().enumerate().any(|(i, v)| repeats(i, v)) => Value::Set(
+                        values.iter().enumerate().filter(|&(i, v)| !repeats(i, v)).map(|(_, v)| v.clone()).collect(),
+                    ),
+                    Ty::Set(_) => Value::Set(values),
+                    _ => Value::List(values),
                 }
             }
             (Ty::Set(_) | Ty::List(_), _) => wrong("an array"),

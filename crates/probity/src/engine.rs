@@ -17,7 +17,7 @@ use crate::ledger::Ledger;
 use crate::limits;
 use crate::policy_set::PolicySet;
 use crate::program::{Body, Message, MessagePart, Policy, Rule};
-use crate::value::format_datetime;
+use crate::value::datetime_text;
 
 /// Evaluates actions against a policy set. Cheap to clone; shareable across threads.
 #[derive(Debug, Clone)]
@@ -322,7 +322,7 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
     let sanctions = sanctions(set, history.breaches(), &b.new_breaches, action.at);
     let decision = Decision {
         action: action.id.clone(),
-        at: format_datetime(&action.at).into(),
+        at: datetime_text(&action.at),
         verdict: b.verdict,
         policies: applied
             .iter()
@@ -352,7 +352,7 @@ pub(crate) fn obligation_record(set: &PolicySet, o: &OpenObligation) -> Option<O
         policy: policy.id.clone(),
         duty: rule.id.clone(),
         action: o.trigger.id.clone(),
-        due: format_datetime(&o.due).into(),
+        due: datetime_text(&o.due),
     })
 }
 
@@ -659,7 +659,7 @@ pub(crate) fn overdue_report(
     let sanctions = sanctions(set, history.breaches(), &builder.new_breaches, o.due);
     let report = OverdueReport {
         rm: SmolStr::from(rm),
-        at: format_datetime(&o.due).into(),
+        at: datetime_text(&o.due),
         obligation: obligation_record(set, o)?,
         findings: vec![finding],
         escalations: builder.escalations,

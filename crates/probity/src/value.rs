@@ -230,43 +230,98 @@ impl Value {
 }
 
 /// RFC 3339 with the offset as given, `Z` for UTC, and fractional seconds only when present.
-///
-/// Every decision writes its action's timestamp, so the common case (whole seconds, years 0 to
-/// 9999, an offset in whole minutes) is written directly; anything else goes through chrono,
-/// whose output this matches (property-tested).
 pub(crate) fn format_datetime(t: &DateTime<FixedOffset>) -> String {
+    let mut text = String::with_capacity(DATETIME_LEN);
+    if write_datetime(t, &mut text) {
+        text
+    } else {
+        t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+}
+
+/// The same as [`format_datetime`], as shared text: a UTC timestamp of whole seconds is held
+/// inline, without allocating.
+pub(crate) fn datetime_text(t: &DateTime<FixedOffset>) -> SmolStr {
+    let mut text = AsciiBuffer::default();
+    if write_datetime(t, &mut text) {
+        SmolStr::new(text.as_str())
+    } else {
+        t.to_rfc3339_opts(SecondsFormat::AutoSi, true).into()
+    }
+}
+
+/// The length of `2026-03-01T10:00:00+08:00`, the longest timestamp [`write_datetime`] writes.
+const DATETIME_LEN: usize = 25;
+
+/// Where a timestamp is written: a `String`, or a buffer on the stack.
+trait TextOut {
+    fn push(&mut self, c: char);
+}
+
+impl TextOut for String {
+    fn push(&mut self, c: char) {
+        String::push(self, c);
+    }
+}
+
+/// Up to [`DATETIME_LEN`] ASCII characters on the stack; anything more is dropped, which
+/// [`write_datetime`] never asks for.
+#[derive(Default)]
+struct AsciiBuffer {
+    bytes: [u8; DATETIME_LEN],
+    len: usize,
+}
+
+impl AsciiBuffer {
+    fn as_str(&self) -> &str {
+        self.bytes.get(..self.len).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
+    }
+}
+
+impl TextOut for AsciiBuffer {
+    fn push(&mut self, c: char) {
+        if let (Ok(byte), Some(slot)) = (u8::try_from(c), self.bytes.get_mut(self.len)) {
+            if byte.is_ascii() {
+                *slot = byte;
+                self.len = self.len.saturating_add(1);
+            }
+        }
+    }
+}
+
+/// Writes the common case of a timestamp (whole seconds, years 0 to 9999, an offset in whole
+/// minutes) directly, as every decision writes one; `false`, writing nothing, for anything
+/// else, which chrono writes. The output matches chrono's (property-tested).
+fn write_datetime(t: &DateTime<FixedOffset>, text: &mut impl TextOut) -> bool {
     use chrono::{Datelike, Timelike};
     let local = t.naive_local();
     let offset = t.offset().local_minus_utc();
     let year = u32::try_from(local.year()).ok().filter(|y| *y <= 9999);
-    let (Some(year), 0, 0) = (year, local.nanosecond(), offset % 60) else {
-        return t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-    };
-    let mut text = String::with_capacity(25);
-    push_two_digits(&mut text, year / 100);
-    push_two_digits(&mut text, year % 100);
+    let (Some(year), 0, 0) = (year, local.nanosecond(), offset % 60) else { return false };
+    push_two_digits(text, year / 100);
+    push_two_digits(text, year % 100);
     for (separator, n) in [('-', local.month()), ('-', local.day()), ('T', local.hour())] {
         text.push(separator);
-        push_two_digits(&mut text, n);
+        push_two_digits(text, n);
     }
     for n in [local.minute(), local.second()] {
         text.push(':');
-        push_two_digits(&mut text, n);
+        push_two_digits(text, n);
     }
     if offset == 0 {
         text.push('Z');
     } else {
         text.push(if offset < 0 { '-' } else { '+' });
         let minutes = offset.unsigned_abs() / 60;
-        push_two_digits(&mut text, minutes / 60);
+        push_two_digits(text, minutes / 60);
         text.push(':');
-        push_two_digits(&mut text, minutes % 60);
+        push_two_digits(text, minutes % 60);
     }
-    text
+    true
 }
 
 /// `n` (below 100) as two digits.
-fn push_two_digits(text: &mut String, n: u32) {
+fn push_two_digits(text: &mut impl TextOut, n: u32) {
     text.push(char::from_digit((n / 10) % 10, 10).unwrap_or('0'));
     text.push(char::from_digit(n % 10, 10).unwrap_or('0'));
 }
@@ -292,7 +347,9 @@ mod tests {
         ) {
             let utc = DateTime::from_timestamp(seconds, nanos % 1_000_000_000).unwrap();
             let t = utc.with_timezone(&FixedOffset::east_opt(offset).unwrap());
-            prop_assert_eq!(format_datetime(&t), t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+            let chrono = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            prop_assert_eq!(&datetime_text(&t), &chrono);
+            prop_assert_eq!(format_datetime(&t), chrono);
         }
 
         #[test]
