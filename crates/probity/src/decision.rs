@@ -7,6 +7,8 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smol_str::SmolStr;
 
+use crate::value::Value;
+
 /// The outcome of a decision, ordered by severity: `allow` < `review` < `deny`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -112,7 +114,79 @@ pub struct Finding {
     pub cite: Vec<SmolStr>,
     /// The values the rule saw, by path (or `let` name), in the order the rule reads them.
     #[serde(with = "ordered_map")]
-    pub evidence: Vec<(SmolStr, serde_json::Value)>,
+    pub evidence: Vec<(SmolStr, EvidenceValue)>,
+}
+
+/// A value a rule saw, as decision JSON writes it: money and decimals as exact text, dates
+/// and timestamps as ISO text, enum members by name, sets, lists and records as arrays, an
+/// absent field as `null`.
+///
+/// A decision keeps the values as the engine read them and writes them out only when it is
+/// serialised; [`EvidenceValue::to_json`] gives the JSON value. Two evidence values are equal
+/// when their JSON is.
+#[derive(Debug, Clone)]
+pub struct EvidenceValue(Evidence);
+
+#[derive(Debug, Clone)]
+enum Evidence {
+    /// Read by the engine; enum members are already names.
+    Read(Value),
+    /// Read back from JSON.
+    Json(serde_json::Value),
+}
+
+impl EvidenceValue {
+    /// A value the engine read (enum members must already be named).
+    pub(crate) fn read(value: Value) -> Self {
+        EvidenceValue(Evidence::Read(value))
+    }
+
+    /// The value as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.0 {
+            Evidence::Read(v) => v.to_json(&NoEnums),
+            Evidence::Json(j) => j.clone(),
+        }
+    }
+}
+
+/// Evidence values hold enum members by name, so none is looked up.
+struct NoEnums;
+
+impl crate::value::EnumNames for NoEnums {
+    fn member(&self, _: crate::value::EnumId, _: u32) -> Option<&str> {
+        None
+    }
+}
+
+impl PartialEq for EvidenceValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Evidence::Json(a), Evidence::Json(b)) => a == b,
+            _ => self.to_json() == other.to_json(),
+        }
+    }
+}
+
+impl From<serde_json::Value> for EvidenceValue {
+    fn from(json: serde_json::Value) -> Self {
+        EvidenceValue(Evidence::Json(json))
+    }
+}
+
+impl Serialize for EvidenceValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Evidence::Read(v) => v.serialize_json(s),
+            Evidence::Json(j) => j.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EvidenceValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_json::Value::deserialize(d).map(EvidenceValue::from)
+    }
 }
 
 /// A duty to be met later, started by an action.

@@ -9,7 +9,8 @@ use chrono::{DateTime, FixedOffset};
 use crate::action::{parse_datetime, Action, Decoded, InputError};
 use crate::ast::RuleKind;
 use crate::decision::{
-    AppliedPolicy, Decision, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction, Verdict,
+    AppliedPolicy, Decision, EvidenceValue, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction,
+    Verdict,
 };
 use crate::eval::{shift, window, Clock, EvalError, Evaluator, Item};
 use crate::history::{BreachRecord, History, HistoryView, OpenObligation, RmHistory};
@@ -516,11 +517,13 @@ fn add_escalations(list: &mut Vec<SmolStr>, teams: &[SmolStr]) {
     }
 }
 
-fn evidence(set: &PolicySet, body: &Body, ev: &Evaluator<'_>) -> Vec<(SmolStr, serde_json::Value)> {
+fn evidence(set: &PolicySet, body: &Body, ev: &Evaluator<'_>) -> Vec<(SmolStr, EvidenceValue)> {
     body.evidence
         .iter()
         .zip(ev.evidence.iter())
-        .filter_map(|(label, value)| value.as_ref().map(|v| (label.clone(), v.to_json(&set.schema))))
+        .filter_map(|(label, value)| {
+            value.as_ref().map(|v| (label.clone(), EvidenceValue::read(v.naming_enums(&set.schema))))
+        })
         .collect()
 }
 

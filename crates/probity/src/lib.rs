@@ -23,7 +23,8 @@ mod value;
 
 pub use action::{parse_timestamp, Action, InputError};
 pub use decision::{
-    AppliedPolicy, Decision, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction, Verdict,
+    AppliedPolicy, Decision, EvidenceValue, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction,
+    Verdict,
 };
 pub use diagnostics::{Diagnostic, DiagnosticRecord, Diagnostics, RelatedRecord, Severity, SourceFile};
 pub use engine::Engine;

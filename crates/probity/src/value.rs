@@ -187,6 +187,15 @@ pub(crate) enum Value {
     Invalid(SmolStr),
 }
 
+/// A value serialised as [`Value::serialize_json`] writes it.
+struct Json<'v>(&'v Value);
+
+impl serde::Serialize for Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_json(s)
+    }
+}
+
 /// Names of enum members, for writing values out.
 pub(crate) trait EnumNames {
     fn member(&self, id: EnumId, index: u32) -> Option<&str>;
@@ -210,6 +219,55 @@ impl Value {
                 J::Array(items.iter().map(|v| v.to_json(enums)).collect())
             }
             Value::Missing | Value::Invalid(_) => J::Null,
+        }
+    }
+
+    /// Writes the value as [`Value::to_json`] would give it, without building the JSON value
+    /// (enum members must already be text).
+    pub(crate) fn serialize_json<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self {
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Decimal(d) => s.serialize_str(&decimal_text(*d)),
+            Value::Money(m) => s.serialize_str(&m.to_text()),
+            Value::Text(t) => s.serialize_str(t),
+            Value::Date(d) => s.serialize_str(&date_text(*d)),
+            Value::DateTime(t) => s.serialize_str(&format_datetime(t)),
+            Value::Duration(d) => s.collect_str(d),
+            Value::Enum(..) => s.serialize_str("?"),
+            Value::Set(items) | Value::List(items) | Value::Record(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items.iter() {
+                    seq.serialize_element(&Json(item))?;
+                }
+                seq.end()
+            }
+            Value::Missing | Value::Invalid(_) => s.serialize_unit(),
+        }
+    }
+
+    /// The value with its enum members, however deep, replaced by their names.
+    pub(crate) fn naming_enums(&self, enums: &dyn EnumNames) -> Value {
+        match self {
+            Value::Enum(id, index) => Value::Text(enums.member(*id, *index).unwrap_or("?").into()),
+            Value::Set(items) | Value::List(items) | Value::Record(items) if items.iter().any(Value::has_enum) => {
+                let named: Arc<[Value]> = items.iter().map(|v| v.naming_enums(enums)).collect();
+                match self {
+                    Value::Set(_) => Value::Set(named),
+                    Value::Record(_) => Value::Record(named),
+                    _ => Value::List(named),
+                }
+            }
+            other => other.clone(),
+        }
+    }
+
+    fn has_enum(&self) -> bool {
+        match self {
+            Value::Enum(..) => true,
+            Value::Set(items) | Value::List(items) | Value::Record(items) => items.iter().any(Value::has_enum),
+            _ => false,
         }
     }
 
@@ -356,6 +414,36 @@ mod tests {
         fn date_text_is_display(days in -1_000_000i32..4_000_000) {
             let d = NaiveDate::from_num_days_from_ce_opt(days).unwrap();
             prop_assert_eq!(date_text(d), d.to_string());
+        }
+    }
+
+    #[test]
+    fn values_serialise_as_their_json() {
+        struct Names;
+        impl EnumNames for Names {
+            fn member(&self, _: EnumId, index: u32) -> Option<&str> {
+                ["cash", "card"].get(index as usize).copied()
+            }
+        }
+        let at = DateTime::parse_from_rfc3339("2026-03-01T10:00:00.25+08:00").unwrap();
+        let values = [
+            Value::Bool(true),
+            Value::Int(-42),
+            Value::Decimal("0.10".parse().unwrap()),
+            Value::Money(Money { amount: "12".parse().unwrap(), currency: Currency::from_code("CNY") }),
+            Value::Text("quote \" and 中文".into()),
+            Value::Date(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()),
+            Value::DateTime(at),
+            Value::Duration(Duration { months: 0, seconds: 86_400 }),
+            Value::Enum(0, 1),
+            Value::Set(Arc::from([Value::Enum(0, 0), Value::Text("x".into())])),
+            Value::Record(Arc::from([Value::Missing, Value::Int(1), Value::Invalid("bad".into())])),
+            Value::Missing,
+        ];
+        for v in values {
+            let named = v.naming_enums(&Names);
+            let written = serde_json::to_string(&Json(&named)).unwrap();
+            assert_eq!(written, v.to_json(&Names).to_string(), "{v:?}");
         }
     }
 

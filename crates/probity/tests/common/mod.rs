@@ -67,10 +67,15 @@ pub fn finding<'d>(d: &'d Decision, rule: &str) -> &'d Finding {
 }
 
 /// The evidence value a finding recorded for a label.
-pub fn evidence<'f>(f: &'f Finding, label: &str) -> Option<&'f Json> {
-    f.evidence.iter().find(|(l, _)| l == label).map(|(_, v)| v)
+pub fn evidence(f: &Finding, label: &str) -> Option<Json> {
+    f.evidence.iter().find(|(l, _)| l == label).map(|(_, v)| v.to_json())
 }
 
 pub fn ts(s: &str) -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+/// A finding's evidence as (label, JSON value) pairs.
+pub fn evidence_list(f: &Finding) -> Vec<(SmolStr, Json)> {
+    f.evidence.iter().map(|(l, v)| (l.clone(), v.to_json())).collect()
 }
