@@ -623,7 +623,11 @@ impl<'a> Checker<'a> {
         let outcomes = match kind {
             RuleKind::Duty => match otherwise {
                 Some((o, _)) => self.outcomes(o),
-                None => Outcomes { keywords: vec!["review"], verdict: Some(Verdict::Review), ..Outcomes::default() },
+                None => Outcomes {
+                    keywords: Arc::from([SmolStr::new_static("review")]),
+                    verdict: Some(Verdict::Review),
+                    ..Outcomes::default()
+                },
             },
             _ => match then {
                 Some((o, _)) => self.outcomes(o),
@@ -699,7 +703,7 @@ impl<'a> Checker<'a> {
             id: r.id.name.as_str().into(),
             kind,
             title: r.title.as_ref().map(|t| t.value.as_str().into()),
-            cites,
+            cites: cites.into(),
             outcomes,
             deadline,
             bodies,
@@ -894,23 +898,24 @@ impl<'a> Checker<'a> {
 
     fn outcomes(&mut self, list: &[ast::Outcome]) -> Outcomes {
         let mut out = Outcomes::default();
+        let mut keywords: Vec<SmolStr> = Vec::new();
         for o in list {
             match &o.kind {
                 OutcomeKind::Deny => {
-                    out.keywords.push("deny");
+                    keywords.push(SmolStr::new_static("deny"));
                     out.verdict = Some(Verdict::Deny);
                 }
                 OutcomeKind::Review => {
-                    out.keywords.push("review");
+                    keywords.push(SmolStr::new_static("review"));
                     out.verdict = out.verdict.max(Some(Verdict::Review));
                 }
-                OutcomeKind::Warn => out.keywords.push("warn"),
+                OutcomeKind::Warn => keywords.push(SmolStr::new_static("warn")),
                 OutcomeKind::Escalate(team) => {
-                    out.keywords.push("escalate");
+                    keywords.push(SmolStr::new_static("escalate"));
                     out.escalations.push(team.value.as_str().into());
                 }
                 OutcomeKind::Breach { severity, ladder } => {
-                    out.keywords.push("breach");
+                    keywords.push(SmolStr::new_static("breach"));
                     if out.breach.is_some() {
                         self.error("P0308", "a rule records at most one `breach`", o.span.clone());
                         continue;
@@ -919,6 +924,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        out.keywords = keywords.into();
         out
     }
 

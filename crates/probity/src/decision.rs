@@ -6,6 +6,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smol_str::SmolStr;
+use std::sync::Arc;
 
 use crate::value::Value;
 
@@ -98,7 +99,7 @@ pub struct Finding {
     /// What kind of finding this is.
     pub kind: FindingKind,
     /// The outcome keywords in the order written (`deny`, `breach`, `escalate`, …).
-    pub outcomes: Vec<SmolStr>,
+    pub outcomes: Arc<[SmolStr]>,
     /// The breach's severity, when the finding records a breach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<SmolStr>,
@@ -111,7 +112,7 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "ordered_map")]
     pub messages: Vec<(SmolStr, SmolStr)>,
     /// Citations of the rule.
-    pub cite: Vec<SmolStr>,
+    pub cite: Arc<[SmolStr]>,
     /// The values the rule saw, by path (or `let` name), in the order the rule reads them.
     #[serde(with = "ordered_map")]
     pub evidence: Vec<(SmolStr, EvidenceValue)>,

@@ -445,12 +445,12 @@ impl<'a> Builder<'a> {
             policy: policy.id.clone(),
             rule: rule.id.clone(),
             kind,
-            outcomes: outcomes.keywords.iter().map(|&k| SmolStr::new_static(k)).collect(),
+            outcomes: Arc::clone(&outcomes.keywords),
             severity,
             ladder,
             message,
             messages,
-            cite: rule.cites.clone(),
+            cite: Arc::clone(&rule.cites),
             evidence: evidence(self.set, body, ev),
         }
     }
@@ -471,12 +471,12 @@ impl<'a> Builder<'a> {
             policy: policy.id.clone(),
             rule: rule.id.clone(),
             kind: FindingKind::Error,
-            outcomes: vec![SmolStr::new_static(verdict.as_str())],
+            outcomes: Arc::from([SmolStr::new_static(verdict.as_str())]),
             severity: None,
             ladder: None,
             message: format!("cannot evaluate `{clause}`: {}", e.message()).into(),
             messages: Vec::new(),
-            cite: rule.cites.clone(),
+            cite: Arc::clone(&rule.cites),
             evidence: evidence(self.set, body, ev),
         });
     }

@@ -1,5 +1,6 @@
 //! Explanations: why a decision came out as it did, clause by clause.
 
+use smol_str::SmolStr;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -152,7 +153,10 @@ impl Engine {
                         _ => "passes".to_string(),
                     },
                     RuleVerdict::Starts(due) => format!("starts an obligation due {}", format_datetime(&due)),
-                    RuleVerdict::Fires(_) => format!("fires: {}", rule.outcomes.keywords.join(", ")),
+                    RuleVerdict::Fires(_) => format!(
+                        "fires: {}",
+                        rule.outcomes.keywords.iter().map(SmolStr::as_str).collect::<Vec<_>>().join(", ")
+                    ),
                     RuleVerdict::Fails(clause, e, level) => {
                         format!("cannot evaluate `{clause}` ({}): fails closed to {level}", e.message())
                     }

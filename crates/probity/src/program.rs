@@ -3,6 +3,7 @@
 
 use smol_str::SmolStr;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -114,7 +115,7 @@ pub(crate) struct Rule {
     pub(crate) id: SmolStr,
     pub(crate) kind: RuleKind,
     pub(crate) title: Option<SmolStr>,
-    pub(crate) cites: Vec<SmolStr>,
+    pub(crate) cites: Arc<[SmolStr]>,
     pub(crate) outcomes: Outcomes,
     pub(crate) deadline: Option<Deadline>,
     pub(crate) bodies: Vec<Body>,
@@ -123,7 +124,8 @@ pub(crate) struct Rule {
 /// The outcomes of a rule's `then` (or a duty's `otherwise`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Outcomes {
-    pub(crate) keywords: Vec<&'static str>,
+    /// The outcome keywords in the order written, as findings list them.
+    pub(crate) keywords: Arc<[SmolStr]>,
     pub(crate) verdict: Option<Verdict>,
     pub(crate) breach: Option<BreachOutcome>,
     pub(crate) escalations: Vec<SmolStr>,

@@ -93,19 +93,19 @@ fn currency_mismatch_is_an_error_finding_that_fails_closed() {
     assert_eq!(d.verdict, Verdict::Review);
     let f = finding(&d, "big");
     assert_eq!(f.kind, FindingKind::Error);
-    assert_eq!(f.outcomes, vec!["review"]);
+    assert_eq!(*f.outcomes, ["review"]);
     assert_eq!(f.severity, None);
     assert_eq!(f.ladder, None);
     assert!(f.message.contains("currency"), "{}", f.message);
     assert!(f.message.contains("when"), "{}", f.message);
-    assert_eq!(f.cite, vec!["limit"]);
+    assert_eq!(*f.cite, ["limit"]);
     // Other rules still run.
     assert_eq!(rules(&d), vec!["big", "other"]);
     assert_eq!(finding(&d, "other").kind, FindingKind::Rule);
 
     let d = decide(&engine(&src(" on error deny")), act("t", AT, json!({"m": "600 USD"})));
     assert_eq!(d.verdict, Verdict::Deny);
-    assert_eq!(finding(&d, "big").outcomes, vec!["deny"]);
+    assert_eq!(*finding(&d, "big").outcomes, ["deny"]);
 
     // Money arithmetic across currencies is an error too, not a silent false.
     let e = engine("policy p version \"1\" effective 2026-01-01\naction t { a: money  b: money }\nrule r cite \"c\" on t when action.a + action.b > 0 CNY then warn\n");
@@ -127,11 +127,11 @@ fn an_error_in_unless_after_when_held_keeps_a_deny_rule_at_deny() {
     let d = decide(&e, act("t", AT, json!({"n": 1, "m": "9 USD"})));
     assert_eq!(d.verdict, Verdict::Deny);
     assert_eq!(finding(&d, "deny_rule").kind, FindingKind::Error);
-    assert_eq!(finding(&d, "deny_rule").outcomes, vec!["deny"]);
+    assert_eq!(*finding(&d, "deny_rule").outcomes, ["deny"]);
     // A rule that would not change the verdict fails closed to the `on error` level.
-    assert_eq!(finding(&d, "warn_rule").outcomes, vec!["review"]);
+    assert_eq!(*finding(&d, "warn_rule").outcomes, ["review"]);
     // An error in `when` is not "after `when` held": the `on error` level.
-    assert_eq!(finding(&d, "deny_when").outcomes, vec!["review"]);
+    assert_eq!(*finding(&d, "deny_when").outcomes, ["review"]);
     // No breach is recorded by an error.
     assert!(d.sanctions.is_empty());
     assert!(d.findings.iter().all(|f| f.severity.is_none()));
@@ -583,8 +583,8 @@ fn findings_are_ordered_by_policy_id_then_rule_position_and_escalations_deduplic
     assert_eq!(listed, vec![("a_pol", "2"), ("b_pol", "1"), ("c_pol", "1")]);
     assert_eq!(d.verdict, Verdict::Review);
     // Outcome keywords are listed in the order written.
-    assert_eq!(d.findings[1].outcomes, vec!["escalate", "escalate"]);
-    assert_eq!(d.findings[3].outcomes, vec!["review", "escalate"]);
+    assert_eq!(*d.findings[1].outcomes, ["escalate", "escalate"]);
+    assert_eq!(*d.findings[3].outcomes, ["review", "escalate"]);
 }
 
 #[test]

@@ -123,10 +123,10 @@ fn obligations_are_listed_with_their_deadline_and_overdue_reports_come_in_due_or
     assert_eq!(q1.findings.len(), 1);
     let f = &q1.findings[0];
     assert_eq!((f.kind, f.rule.as_str(), f.policy.as_str()), (FindingKind::Overdue, "quick_register", "gifts"));
-    assert_eq!(f.outcomes, vec!["review", "breach"]);
+    assert_eq!(*f.outcomes, ["review", "breach"]);
     assert_eq!(f.severity.as_deref(), Some("major"));
     assert_eq!(f.ladder.as_deref(), Some("conduct"));
-    assert_eq!(f.cite, vec!["Gift policy 3.2"]);
+    assert_eq!(*f.cite, ["Gift policy 3.2"]);
     assert_eq!(
         q1.sanctions,
         vec![Sanction {
@@ -140,7 +140,7 @@ fn obligations_are_listed_with_their_deadline_and_overdue_reports_come_in_due_or
     // R1's second overdue breach adds to the first.
     let g1 = &reports[2];
     assert_eq!(g1.escalations, vec!["compliance"]);
-    assert_eq!(g1.findings[0].outcomes, vec!["breach", "escalate"]);
+    assert_eq!(*g1.findings[0].outcomes, ["breach", "escalate"]);
     assert_eq!(g1.sanctions[0].points, 4);
     assert_eq!(g1.sanctions[0].previous.as_deref(), Some("formal warning"));
     // R2's are its own.
@@ -384,8 +384,8 @@ fn an_obligation_keeps_the_policy_version_that_created_it() {
     let reports = ledger.advance_to(ts("2026-04-05T00:00:00+08:00"));
     assert_eq!(duties(&reports), vec![triple("R1", "register", "G-2")]);
     assert_eq!(reports[0].findings[0].severity.as_deref(), Some("minor"));
-    assert_eq!(reports[0].findings[0].outcomes, vec!["breach"]);
-    assert_eq!(reports[0].findings[0].cite, vec!["v1"]);
+    assert_eq!(*reports[0].findings[0].outcomes, ["breach"]);
+    assert_eq!(*reports[0].findings[0].cite, ["v1"]);
     assert_eq!(reports[0].sanctions[0].step, "v1 verbal");
 }
 

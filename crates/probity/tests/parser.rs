@@ -175,7 +175,7 @@ fn the_all_keywords_policy_evaluates() {
     let f = finding(&d, "late_sale");
     assert_eq!(f.message, "sale at 22:00 {after hours}");
     assert_eq!(f.messages, vec![(probity::SmolStr::from("zh"), probity::SmolStr::from("晚间销售 22 点"))]);
-    assert_eq!(f.cite, vec!["Consumer protection #4"]);
+    assert_eq!(*f.cite, ["Consumer protection #4"]);
     assert_eq!(d.escalations, vec!["compliance"]);
 
     // Daytime; a note about a spouse is a conflict; `not in` / `is missing` / `require` fail.
@@ -415,7 +415,7 @@ fn text_escapes_and_literal_braces() {
     ));
     let d = decide(&e, json!({"type": "a", "id": "A", "at": "2026-03-01T10:00:00Z", "rm": {"id": "R"}, "n": 5}));
     let f = finding(&d, "r");
-    assert_eq!(f.cite, vec!["a \"b\" \\ c\nd"]);
+    assert_eq!(*f.cite, ["a \"b\" \\ c\nd"]);
     assert_eq!(f.message, "{n} = 5 } \"q\" \\ {5}\nline 2");
     // A rule without a message uses its title.
     let e = engine("policy p version \"1\" effective 2026-01-01\naction a { }\nrule r \"Title \\\"q\\\"\" cite \"c\" on a then warn\n");
@@ -458,7 +458,7 @@ fn comments_are_ignored_anywhere_white_space_may_be() {
     );
     let d = decide(&e, json!({"type": "a", "id": "A", "at": "2026-03-01T10:00:00Z", "rm": {"id": "R"}, "n": 2}));
     assert_eq!(d.verdict, Verdict::Deny);
-    assert_eq!(d.findings[0].cite, vec!["see #4"]);
+    assert_eq!(*d.findings[0].cite, ["see #4"]);
 }
 
 #[test]
