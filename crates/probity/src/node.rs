@@ -77,8 +77,12 @@ impl Node {
     }
 }
 
-/// The member `key` of an object's sorted members.
+/// The member `key` of an object's sorted members: a scan of a small object (most keys differ
+/// in length from the one sought), a binary search of a large one.
 pub(crate) fn member<'n>(members: &'n [(SmolStr, Node)], key: &str) -> Option<&'n Node> {
+    if members.len() <= 8 {
+        return members.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v);
+    }
     let at = members.binary_search_by(|(k, _)| key_order(k, key)).ok()?;
     members.get(at).map(|(_, v)| v)
 }
@@ -215,6 +219,12 @@ mod tests {
         assert_eq!(node.get("b"), Some(&Node::Number("1.10".into())));
         assert_eq!(node.get("c"), Some(&Node::Number("12345678901234567890123".into())));
         assert_eq!(node.get("z"), None);
+        // A large object is searched, not scanned.
+        let large: String = (0..20).map(|i| format!("\"k{i}\": {i}")).collect::<Vec<_>>().join(", ");
+        let large = Node::parse(&format!("{{{large}}}")).unwrap();
+        assert_eq!(large.get("k13"), Some(&Node::Number("13".into())));
+        assert_eq!(large.get("k7"), Some(&Node::Number("7".into())));
+        assert_eq!(large.get("k20"), None);
         assert_eq!(node.to_json().to_string(), r#"{"aa":[true,null,"x"],"b":1.10,"c":12345678901234567890123}"#);
         assert_eq!(serde_json::to_string(&node).unwrap(), node.to_json().to_string());
     }
