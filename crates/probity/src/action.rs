@@ -246,7 +246,7 @@ impl Schema {
     /// One value per slot of `action_type`, walking the slots and the action's members (both
     /// in member order) side by side.
     fn slots(&self, action_type: &ActionType, members: &[(SmolStr, Node)]) -> Box<[Value]> {
-        let mut slots = vec![Value::Missing; action_type.slots.len()];
+        let mut slots: Box<[Value]> = (0..action_type.slots.len()).map(|_| Value::Missing).collect();
         let mut members = members.iter().peekable();
         for (name, index) in &action_type.by_name {
             while let Some((key, value)) = members.peek() {
@@ -258,7 +258,7 @@ impl Schema {
                         if let (Some(out), Some(slot)) =
                             (slots.get_mut(*index as usize), action_type.slots.get(*index as usize))
                         {
-                            *out = self.decode_field(Some(value), &slot.ty);
+                            self.decode_into(value, &slot.ty, out);
                         }
                         break;
                     }
@@ -266,83 +266,123 @@ impl Schema {
                 }
             }
         }
-        slots.into_boxed_slice()
+        slots
     }
 
-    fn decode_field(&self, value: Option<&Node>, ty: &Ty) -> Value {
-        match value {
-            None | Some(Node::Null) => Value::Missing,
-            Some(v) => self.decode_value(v, ty),
-        }
-    }
-
-    /// A JSON value as a value of type `ty`, or `Invalid` saying why it is not one. The value
-    /// is built where it is returned, never moved out of a `Result` (values are copied often
-    /// enough in evaluation).
-    fn decode_value(&self, v: &Node, ty: &Ty) -> Value {
-        fn invalid(problem: impl Into<SmolStr>) -> Value {
-            Value::Invalid(problem.into())
-        }
-        let wrong = |expected: &str| invalid(format!("expected {expected}, found {}", v.kind()));
+    /// Decodes a JSON value as a value of type `ty` into `out` (which holds `Missing`), or
+    /// `Invalid` saying why it is not one; `null` stays `Missing`.
+    ///
+    /// Values are written where they belong rather than returned: reading back a value just
+    /// written (to move it into a list) stalls the processor, and costs more than decoding.
+    fn decode_into(&self, v: &Node, ty: &Ty, out: &mut Value) {
         match (ty, v) {
-            (Ty::Bool, Node::Bool(b)) => Value::Bool(*b),
-            (Ty::Bool, _) => wrong("true or false"),
+            (_, Node::Null) => *out = Value::Missing,
+            (Ty::Bool, Node::Bool(b)) => *out = Value::Bool(*b),
             (Ty::Int, Node::Number(n)) => match n.parse() {
-                Ok(i) => Value::Int(i),
-                Err(_) => invalid(format!("`{n}` is not a whole number in the 64-bit range")),
+                Ok(i) => *out = Value::Int(i),
+                Err(_) => *out = invalid(format!("`{n}` is not a whole number in the 64-bit range")),
             },
-            (Ty::Int, _) => wrong("a whole number"),
-            (Ty::Decimal, Node::Number(n) | Node::Text(n)) => parse_decimal(n).map_or_else(invalid, Value::Decimal),
-            (Ty::Decimal, _) => wrong("a number or a decimal numeral in text"),
-            (Ty::Money, _) => parse_money(v).map_or_else(invalid, Value::Money),
-            (Ty::Text, Node::Text(s)) => Value::Text(s.clone()),
-            (Ty::Text, _) => wrong("text"),
+            (Ty::Decimal, Node::Number(n) | Node::Text(n)) => match parse_decimal(n) {
+                Ok(d) => *out = Value::Decimal(d),
+                Err(problem) => *out = invalid(problem),
+            },
+            (Ty::Money, _) => match parse_money(v) {
+                Ok(m) => *out = Value::Money(m),
+                Err(problem) => *out = invalid(problem),
+            },
+            (Ty::Text, Node::Text(s)) => *out = Value::Text(s.clone()),
             (Ty::Date, Node::Text(s)) => match parse_date(s) {
-                Some(d) => Value::Date(d),
-                None => invalid(format!("`{s}` is not a calendar date (YYYY-MM-DD)")),
+                Some(d) => *out = Value::Date(d),
+                None => *out = invalid(format!("`{s}` is not a calendar date (YYYY-MM-DD)")),
             },
-            (Ty::Date, _) => wrong("a date (YYYY-MM-DD)"),
-            (Ty::DateTime, Node::Text(s)) => parse_datetime(s).map_or_else(invalid, Value::DateTime),
-            (Ty::DateTime, _) => wrong("an RFC 3339 timestamp"),
-            (Ty::Duration, Node::Text(s)) => parse_duration(s).map_or_else(invalid, Value::Duration),
-            (Ty::Duration, _) => wrong("a duration such as \"30 days\""),
-            (Ty::Enum(id), Node::Text(s)) => {
-                let Some(members) = self.enums.get(*id as usize) else { return invalid("unknown enum") };
-                match members.iter().position(|m| m == s).map(u32::try_from) {
-                    Some(Ok(index)) => Value::Enum(*id, index),
-                    _ => {
-                        let names: Vec<&str> = members.iter().map(|m| &**m).collect();
-                        invalid(format!("`{s}` is not one of {}", names.join(", ")))
-                    }
-                }
-            }
-            (Ty::Enum(_), _) => wrong("text naming a member"),
+            (Ty::DateTime, Node::Text(s)) => match parse_datetime(s) {
+                Ok(t) => *out = Value::DateTime(t),
+                Err(problem) => *out = invalid(problem),
+            },
+            (Ty::Duration, Node::Text(s)) => match parse_duration(s) {
+                Ok(d) => *out = Value::Duration(d),
+                Err(problem) => *out = invalid(problem),
+            },
+            (Ty::Enum(id), Node::Text(s)) => match self.enums.get(*id as usize) {
+                Some(members) => match members.iter().position(|m| m == s).map(u32::try_from) {
+                    Some(Ok(index)) => *out = Value::Enum(*id, index),
+                    _ => *out = not_a_member(s, members),
+                },
+                None => *out = invalid("unknown enum"),
+            },
             (Ty::Set(inner) | Ty::List(inner), Node::Array(items)) => {
-                // Built in one allocation; the first malformed item makes the whole invalid.
-                let values: Arc<[Value]> = items.iter().map(|item| self.decode_value(item, inner)).collect();
+                let values = self.decode_all(items.iter().map(|item| (Some(item), &**inner)));
+                // The first malformed item makes the whole invalid.
                 if let Some(bad) = values.iter().find(|v| matches!(v, Value::Invalid(_))) {
-                    return bad.clone();
+                    *out = bad.clone();
+                    return;
                 }
                 let repeats = |i: usize, v: &Value| values.get(..i).is_some_and(|before| before.contains(v));
-                match ty {
+                *out = match ty {
                     Ty::Set(_) if values.iter().enumerate().any(|(i, v)| repeats(i, v)) => Value::Set(
                         values.iter().enumerate().filter(|&(i, v)| !repeats(i, v)).map(|(_, v)| v.clone()).collect(),
                     ),
                     Ty::Set(_) => Value::Set(values),
                     _ => Value::List(values),
+                };
+            }
+            (Ty::Record(id), Node::Object(fields)) => match self.records.get(*id as usize) {
+                Some(record) => {
+                    let values = self.decode_all(record.fields.iter().map(|(name, ty, _)| (member(fields, name), ty)));
+                    *out = Value::Record(values);
                 }
-            }
-            (Ty::Set(_) | Ty::List(_), _) => wrong("an array"),
-            (Ty::Record(id), Node::Object(fields)) => {
-                let Some(record) = self.records.get(*id as usize) else { return invalid("unknown record") };
-                Value::Record(
-                    record.fields.iter().map(|(name, ty, _)| self.decode_field(member(fields, name), ty)).collect(),
-                )
-            }
-            (Ty::Record(_), _) => wrong("an object"),
-            (Ty::Nothing | Ty::Error, _) => invalid("no value fits this type"),
+                None => *out = invalid("unknown record"),
+            },
+            (ty, v) => *out = wrong_kind(ty, v),
         }
     }
+
+    /// Decodes each (JSON value, type) pair into one shared list, in place; an absent value is
+    /// `Missing`.
+    fn decode_all<'n, 't>(&self, parts: impl ExactSizeIterator<Item = (Option<&'n Node>, &'t Ty)>) -> Arc<[Value]> {
+        let mut values: Arc<[Value]> = (0..parts.len()).map(|_| Value::Missing).collect();
+        if let Some(slots) = Arc::get_mut(&mut values) {
+            for (slot, (v, ty)) in slots.iter_mut().zip(parts) {
+                if let Some(v) = v {
+                    self.decode_into(v, ty, slot);
+                }
+            }
+        }
+        values
+    }
+}
+
+/// An invalid value and why.
+#[cold]
+fn invalid(problem: impl Into<SmolStr>) -> Value {
+    Value::Invalid(problem.into())
+}
+
+/// A JSON value of the wrong kind for `ty`.
+#[cold]
+fn wrong_kind(ty: &Ty, v: &Node) -> Value {
+    let expected = match ty {
+        Ty::Bool => "true or false",
+        Ty::Int => "a whole number",
+        Ty::Decimal => "a number or a decimal numeral in text",
+        Ty::Money => "money such as \"500.00 CNY\"",
+        Ty::Text => "text",
+        Ty::Date => "a date (YYYY-MM-DD)",
+        Ty::DateTime => "an RFC 3339 timestamp",
+        Ty::Duration => "a duration such as \"30 days\"",
+        Ty::Enum(_) => "text naming a member",
+        Ty::Set(_) | Ty::List(_) => "an array",
+        Ty::Record(_) => "an object",
+        Ty::Nothing | Ty::Error => return invalid("no value fits this type"),
+    };
+    invalid(format!("expected {expected}, found {}", v.kind()))
+}
+
+/// Text that names no member of an enum.
+#[cold]
+fn not_a_member(s: &str, members: &[SmolStr]) -> Value {
+    let names: Vec<&str> = members.iter().map(|m| &**m).collect();
+    invalid(format!("`{s}` is not one of {}", names.join(", ")))
 }
 
 /// A calendar date written `YYYY-MM-DD`, exactly that form.
