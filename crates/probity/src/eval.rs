@@ -326,7 +326,13 @@ impl<'a> Evaluator<'a> {
             return Ok(value);
         }
         let before = self.steps;
-        let value = self.aggregate(a)?;
+        // What the aggregate reads, item by item, is not the rule's evidence (its value is);
+        // an explanation shows it.
+        let inside = self.recording && self.counted.is_some();
+        let recording = std::mem::replace(&mut self.recording, inside);
+        let value = self.aggregate(a);
+        self.recording = recording;
+        let value = value?;
         if let Some(i) = memo {
             put(&mut self.aggregates, i as usize, (value.clone(), self.steps.saturating_sub(before)));
         }

@@ -690,6 +690,27 @@ fn lets_are_evidence_under_their_names_and_aggregates_under_their_text() {
 }
 
 #[test]
+fn fields_read_inside_where_are_not_evidence() {
+    let e = engine(
+        "policy p version \"1\" effective 2020-01-01\n\
+         action t { c: text  n: int }\n\
+         rule r cite \"c\" on t when count(t where c = action.c within 7 days) = 0 and action.n > 0 then warn\n",
+    );
+    let earlier =
+        json!({"type": "t", "id": "X-0", "at": "2026-03-01T10:00:00+08:00", "rm": {"id": "R1"}, "c": "y", "n": 1});
+    let d = decide_with(&e, act("t", AT, json!({"c": "x", "n": 1})), json!({"actions": [earlier]}));
+    // The filter compared `action.c` with the earlier item's `c`; the aggregate's value is the
+    // evidence, not what it read item by item.
+    assert_eq!(
+        evidence_list(finding(&d, "r")),
+        vec![
+            (probity::SmolStr::from("count(t where c = action.c within 7 days)"), json!(0)),
+            (probity::SmolStr::from("action.n"), json!(1)),
+        ]
+    );
+}
+
+#[test]
 fn messages_placeholders_and_languages() {
     let e = engine(SUITABILITY);
     let d = decide(&e, suitability_sale("retail", "50000 CNY"));
