@@ -461,7 +461,7 @@ impl<'a> Builder<'a> {
         policy: &Policy,
         rule: &Rule,
         body: &Body,
-        ev: &Evaluator<'_>,
+        ev: &mut Evaluator<'_>,
         clause: &str,
         e: &EvalError,
         verdict: Verdict,
@@ -501,7 +501,7 @@ impl<'a> Builder<'a> {
             match ev.condition(predicate) {
                 Ok(true) => met.push(i),
                 Ok(false) => {}
-                Err(e) => self.error(policy, rule, body, &ev, "fulfilled by", &e, policy.on_error),
+                Err(e) => self.error(policy, rule, body, &mut ev, "fulfilled by", &e, policy.on_error),
             }
         }
         met.sort_by_key(|&i| self.history.obligations.get(i).map(|o| (o.due, o.seq)));
@@ -517,12 +517,14 @@ fn add_escalations(list: &mut Vec<SmolStr>, teams: &[SmolStr]) {
     }
 }
 
-fn evidence(set: &PolicySet, body: &Body, ev: &Evaluator<'_>) -> Vec<(SmolStr, EvidenceValue)> {
-    body.evidence
+/// The values a rule read, under their labels, in the order the labels appear in the rule.
+fn evidence(set: &PolicySet, body: &Body, ev: &mut Evaluator<'_>) -> Vec<(SmolStr, EvidenceValue)> {
+    ev.evidence.sort_unstable_by_key(|(i, _)| *i);
+    ev.evidence
         .iter()
-        .zip(ev.evidence.iter())
-        .filter_map(|(label, value)| {
-            value.as_ref().map(|v| (label.clone(), EvidenceValue::read(v.naming_enums(&set.schema))))
+        .filter_map(|(i, value)| {
+            let label = body.evidence.get(*i as usize)?;
+            Some((label.clone(), EvidenceValue::read(value.naming_enums(&set.schema))))
         })
         .collect()
 }

@@ -76,7 +76,8 @@ pub(crate) struct Evaluator<'a> {
     lets: Vec<Option<Result<Value>>>,
     /// The values read, by evidence index (when recording): fields of the action by
     /// reference, computed values owned.
-    pub(crate) evidence: Vec<Option<Cow<'a, Value>>>,
+    /// Each entry is an evidence index and its value, in the order first read.
+    pub(crate) evidence: Vec<(u32, Cow<'a, Value>)>,
     recording: bool,
     /// When explaining: for each aggregate (by evidence index), the items it counted.
     pub(crate) counted: Option<Vec<(u32, Vec<String>)>>,
@@ -110,7 +111,6 @@ impl<'a> Evaluator<'a> {
     /// The same evaluator, recording the values it reads as evidence.
     pub(crate) fn recording(mut self) -> Self {
         self.recording = true;
-        self.evidence.extend(std::iter::repeat_with(|| None).take(self.body.evidence.len()));
         self
     }
 
@@ -123,9 +123,6 @@ impl<'a> Evaluator<'a> {
         self.aggregates.clear();
         self.steps = 0;
         self.evidence.clear();
-        if self.recording {
-            self.evidence.extend(std::iter::repeat_with(|| None).take(body.evidence.len()));
-        }
     }
 
     /// Evaluates an expression of type bool. Connectives, comparisons, membership and
@@ -201,10 +198,10 @@ impl<'a> Evaluator<'a> {
             return;
         }
         // The first value read counts.
-        match index.map(|i| self.evidence.get_mut(i as usize)) {
-            Some(Some(slot @ None)) => *slot = Some(value()),
-            Some(None) => put(&mut self.evidence, index.map_or(0, |i| i as usize), value()),
-            _ => {}
+        if let Some(index) = index {
+            if !self.evidence.iter().any(|(i, _)| *i == index) {
+                self.evidence.push((index, value()));
+            }
         }
     }
 
@@ -384,8 +381,9 @@ impl<'a> Evaluator<'a> {
 
     /// The values recorded since the last call, by evidence index; the record starts afresh.
     pub(crate) fn take_evidence(&mut self) -> Vec<(usize, Value)> {
-        let taken =
-            self.evidence.iter_mut().enumerate().filter_map(|(i, v)| v.take().map(|v| (i, v.into_owned()))).collect();
+        let mut taken: Vec<(usize, Value)> =
+            self.evidence.drain(..).map(|(i, v)| (i as usize, v.into_owned())).collect();
+        taken.sort_unstable_by_key(|(i, _)| *i);
         taken
     }
 
