@@ -299,11 +299,15 @@ struct Builder<'a> {
 
 pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> Outcome {
     let mut b = Builder::new(set, action, history);
-    let applied: Vec<usize> = set.in_force(&action.at).collect();
-    for &pi in &applied {
+    let mut policies = Vec::new();
+    for (pi, clock) in set.in_force_with_clocks(&action.at) {
         let Some(policy) = set.policies.get(pi) else { continue };
+        policies.push(AppliedPolicy {
+            id: policy.id.clone(),
+            version: policy.version.clone(),
+            digest: policy.digest.clone(),
+        });
         let Some(list) = action.type_id.and_then(|t| policy.by_type.get(t as usize)) else { continue };
-        let clock = Clock::new(action.at, policy.timezone);
         // One evaluator serves the policy's rules in turn.
         let mut evaluator: Option<Evaluator<'_>> = None;
         for &(ri, bi) in list {
@@ -325,11 +329,7 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
         action: action.id.clone(),
         at: datetime_text(&action.at),
         verdict: b.verdict,
-        policies: applied
-            .iter()
-            .filter_map(|&i| set.policies.get(i))
-            .map(|p| AppliedPolicy { id: p.id.clone(), version: p.version.clone(), digest: p.digest.clone() })
-            .collect(),
+        policies,
         findings: b.findings,
         obligations: b.obligations.iter().filter_map(|o| obligation_record(set, o)).collect(),
         fulfilled: fulfilled

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::action::{Action, InputError};
 use crate::decision::Decision;
 use crate::engine::{decide, ladder_totals_of, verdict_of, Engine, RuleVerdict, Tracer};
-use crate::eval::{Clock, EvalError, Evaluator};
+use crate::eval::{EvalError, Evaluator};
 use crate::history::History;
 use crate::program::Body;
 use crate::value::format_datetime;
@@ -135,10 +135,9 @@ impl Engine {
         let rm = set.history_for(action.rm(), history)?;
         let outcome = decide(set, &decoded, &rm);
         let mut rules = Vec::new();
-        for pi in set.in_force(&decoded.at) {
+        for (pi, clock) in set.in_force_with_clocks(&decoded.at) {
             let Some(policy) = set.policies.get(pi) else { continue };
             let Some(list) = decoded.type_id.and_then(|t| policy.by_type.get(t as usize)) else { continue };
-            let clock = Clock::new(decoded.at, policy.timezone);
             for &(ri, bi) in list {
                 let Some(rule) = policy.rules.get(ri as usize) else { continue };
                 let Some(body) = rule.bodies.get(bi as usize) else { continue };

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::check::{check_file, Shared};
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile};
-use crate::eval::local_date;
+use crate::eval::Clock;
 use crate::limits;
 use crate::parse::parse_file;
 use crate::program::{Expr, LadderKey, Policy, Schema, Source};
@@ -144,13 +144,24 @@ impl PolicySet {
 
     /// The versions in force at an instant: one per policy id at most, ordered by id.
     pub(crate) fn in_force(&self, at: &DateTime<FixedOffset>) -> impl Iterator<Item = usize> + '_ {
+        self.in_force_with_clocks(at).map(|(i, _)| i)
+    }
+
+    /// The versions in force at `at`, each with the clock at `at` in its time zone (the local
+    /// date is worked out once for a run of versions in one time zone).
+    pub(crate) fn in_force_with_clocks(&self, at: &DateTime<FixedOffset>) -> impl Iterator<Item = (usize, Clock)> + '_ {
         let at = *at;
+        let mut last: Option<Clock> = None;
         self.groups.iter().filter_map(move |(_, range)| {
-            range.clone().find(|&i| {
-                let Some(policy) = self.policies.get(i) else { return false };
-                let day = local_date(&at, policy.timezone);
+            range.clone().find_map(|i| {
+                let policy = self.policies.get(i)?;
+                let clock = match last {
+                    Some(clock) if clock.timezone == policy.timezone => clock,
+                    _ => Clock::new(at, policy.timezone),
+                };
+                last = Some(clock);
                 let end = self.ends.get(i).copied().flatten();
-                policy.effective <= day && end.is_none_or(|e| day < e)
+                (policy.effective <= clock.today && end.is_none_or(|e| clock.today < e)).then_some((i, clock))
             })
         })
     }
