@@ -166,12 +166,6 @@ impl Serialize for Action {
     }
 }
 
-/// Parses JSON text, rejecting objects that repeat a key: a bank's input must not mean two
-/// things (serde_json alone would keep the last value silently).
-pub(crate) fn parse_json(text: &str) -> Result<Json, String> {
-    Ok(Node::parse(text)?.to_json())
-}
-
 fn required_text(fields: &[(SmolStr, Node)], name: &str) -> Result<SmolStr, InputError> {
     match member(fields, name) {
         Some(Node::Text(s)) if !s.is_empty() => Ok(s.clone()),
@@ -180,17 +174,6 @@ fn required_text(fields: &[(SmolStr, Node)], name: &str) -> Result<SmolStr, Inpu
             Err(InputError::field(name, "missing: every action has `type`, `id`, `at` and `rm`"))
         }
         Some(other) => Err(InputError::field(name, format!("expected text, found {}", other.kind()))),
-    }
-}
-
-pub(crate) fn json_kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "text",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
     }
 }
 

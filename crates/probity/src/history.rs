@@ -33,16 +33,23 @@ impl History {
     }
 
     /// Parses `{"actions": [...], "breaches": [...], "obligations": [...]}`.
+    ///
+    /// Read in one pass: actions are read as strict trees (a repeated key is an error), and
+    /// serde rejects a repeated or unknown field of the history, a breach or an obligation.
     pub fn from_json(text: &str) -> Result<History, InputError> {
-        let value: serde_json::Value =
-            crate::action::parse_json(text).map_err(|e| InputError::Json(format!("history: {e}")))?;
-        if !value.is_object() {
-            return Err(InputError::Json(format!(
-                "history: expected an object with `actions`, `breaches` and `obligations`, found {}",
-                crate::action::json_kind(&value)
-            )));
+        use crate::node::Node;
+        if !text.trim_start().starts_with('{') {
+            return Err(InputError::Json(match Node::parse(text) {
+                Ok(node) => format!(
+                    "history: expected an object with `actions`, `breaches` and `obligations`, found {}",
+                    node.kind()
+                ),
+                Err(e) => format!("history: {e}"),
+            }));
         }
-        serde_json::from_value(value).map_err(|e| InputError::Json(format!("history: {e}")))
+        let mut de = serde_json::Deserializer::from_str(text);
+        let read = History::deserialize(&mut de).and_then(|history| de.end().map(|()| history));
+        read.map_err(|e| InputError::Json(format!("history: {e}")))
     }
 
     /// The number of items.

@@ -206,8 +206,15 @@ fn hostile_history_is_an_input_error() {
         r#"{"actions": [{"type": "probe"}]}"#,
         r#"{"actions": [], "unknown": []}"#,
         r#"{"actions": {}}"#,
+        r#"{"actions": [], "actions": []}"#,
+        r#"{"breaches": [{"policy": "hostile", "policy": "other", "rule": "r", "severity": "minor", "at": "2026-01-01T00:00:00Z", "action": "x"}]}"#,
+        r#"{"actions": [{"type": "probe", "id": "1", "id": "2", "at": "2026-01-01T00:00:00Z", "rm": {"id": "R"}}]}"#,
     ] {
         let err = History::from_json(text).and_then(|h| engine.evaluate(&action, &h));
         assert!(err.is_err(), "{text}");
     }
+    let err = History::from_json("[]").unwrap_err().to_string();
+    assert!(err.contains("expected an object with `actions`"), "{err}");
+    let err = History::from_json(r#"{"actions": [{"type": "probe", "type": "x"}]}"#).unwrap_err().to_string();
+    assert!(err.contains("appears twice"), "{err}");
 }
