@@ -156,6 +156,12 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
         Ok(Node::Number(smol_str::format_smolstr!("{v}")))
     }
+    fn visit_i128<E>(self, v: i128) -> Result<Node, E> {
+        Ok(Node::Number(smol_str::format_smolstr!("{v}")))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<Node, E> {
+        Ok(Node::Number(smol_str::format_smolstr!("{v}")))
+    }
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Node, E> {
         let n = serde_json::Number::from_f64(v).ok_or_else(|| E::custom("not a finite number"))?;
         Ok(Node::Number(n.to_string().into()))
@@ -241,6 +247,15 @@ mod tests {
         let node = Node::deserialize(value).unwrap();
         assert_eq!(node.get("n"), Some(&Node::Number("0.1".into())));
         assert_eq!(node.get("i"), Some(&Node::Number("-7".into())));
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_numbers() {
+        use serde::de::IntoDeserializer;
+        let wide: Result<Node, serde::de::value::Error> = Node::deserialize(10u128.pow(30).into_deserializer());
+        assert_eq!(wide.unwrap(), Node::Number("1000000000000000000000000000000".into()));
+        let negative: Result<Node, serde::de::value::Error> = Node::deserialize((-5i128).into_deserializer());
+        assert_eq!(negative.unwrap(), Node::Number("-5".into()));
     }
 
     #[test]
