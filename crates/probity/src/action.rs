@@ -145,7 +145,7 @@ impl Action {
 
     /// The action as JSON.
     pub fn to_value(&self) -> Json {
-        Json::Object(self.fields.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect())
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -157,12 +157,7 @@ impl<'de> Deserialize<'de> for Action {
 
 impl Serialize for Action {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(self.fields.len()))?;
-        for (k, v) in crate::node::alphabetical(&self.fields) {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
+        crate::node::serialize_members(&self.fields, s)
     }
 }
 

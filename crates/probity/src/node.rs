@@ -1,5 +1,5 @@
-//! Action JSON as a compact tree: short strings inline and shared, objects sorted by key (a
-//! field is found by binary search), numbers exactly as written.
+//! Action JSON as a compact tree: short strings inline and shared, objects sorted by key,
+//! numbers exactly as written.
 //!
 //! Object members are kept in [`key_order`] (shorter keys first), which settles most
 //! comparisons of a search on the lengths alone; they are written out in alphabetical order.
@@ -10,7 +10,6 @@ use std::fmt;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value as Json;
 use smol_str::SmolStr;
 
 /// One JSON value.
@@ -63,18 +62,6 @@ impl Node {
             _ => false,
         }
     }
-
-    /// The value as a `serde_json` value.
-    pub(crate) fn to_json(&self) -> Json {
-        match self {
-            Node::Null => Json::Null,
-            Node::Bool(b) => Json::Bool(*b),
-            Node::Number(digits) => digits.parse().map_or(Json::Null, Json::Number),
-            Node::Text(s) => Json::String(s.to_string()),
-            Node::Array(items) => Json::Array(items.iter().map(Node::to_json).collect()),
-            Node::Object(members) => Json::Object(members.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
-        }
-    }
 }
 
 /// The member `key` of an object's sorted members: a scan of a small object (most keys differ
@@ -92,11 +79,16 @@ pub(crate) fn key_order(a: &str, b: &str) -> Ordering {
     a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
-/// An object's members in alphabetical order, as JSON objects are written.
-pub(crate) fn alphabetical(members: &[(SmolStr, Node)]) -> Vec<&(SmolStr, Node)> {
+/// Writes an object's members as a JSON object, in alphabetical order as JSON objects are
+/// written elsewhere.
+pub(crate) fn serialize_members<S: Serializer>(members: &[(SmolStr, Node)], s: S) -> Result<S::Ok, S::Error> {
     let mut sorted: Vec<&(SmolStr, Node)> = members.iter().collect();
     sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    sorted
+    let mut map = s.serialize_map(Some(sorted.len()))?;
+    for (k, v) in sorted {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -200,13 +192,7 @@ impl Serialize for Node {
                 }
                 seq.end()
             }
-            Node::Object(members) => {
-                let mut map = s.serialize_map(Some(members.len()))?;
-                for (k, v) in alphabetical(members) {
-                    map.serialize_entry(k, v)?;
-                }
-                map.end()
-            }
+            Node::Object(members) => serialize_members(members, s),
         }
     }
 }
@@ -231,8 +217,11 @@ mod tests {
         assert_eq!(large.get("k13"), Some(&Node::Number("13".into())));
         assert_eq!(large.get("k7"), Some(&Node::Number("7".into())));
         assert_eq!(large.get("k20"), None);
-        assert_eq!(node.to_json().to_string(), r#"{"aa":[true,null,"x"],"b":1.10,"c":12345678901234567890123}"#);
-        assert_eq!(serde_json::to_string(&node).unwrap(), node.to_json().to_string());
+        // Written in alphabetical order, numbers as written.
+        assert_eq!(
+            serde_json::to_string(&node).unwrap(),
+            r#"{"aa":[true,null,"x"],"b":1.10,"c":12345678901234567890123}"#
+        );
     }
 
     #[test]
@@ -243,7 +232,7 @@ mod tests {
 
     #[test]
     fn from_a_serde_json_value_numbers_stay_exact() {
-        let value: Json = serde_json::from_str(r#"{"n": 0.1, "i": -7}"#).unwrap();
+        let value: serde_json::Value = serde_json::from_str(r#"{"n": 0.1, "i": -7}"#).unwrap();
         let node = Node::deserialize(value).unwrap();
         assert_eq!(node.get("n"), Some(&Node::Number("0.1".into())));
         assert_eq!(node.get("i"), Some(&Node::Number("-7".into())));
