@@ -145,18 +145,9 @@ impl EvidenceValue {
     /// The value as JSON.
     pub fn to_json(&self) -> serde_json::Value {
         match &self.0 {
-            Evidence::Read(v) => v.to_json(&NoEnums),
+            Evidence::Read(_) => serde_json::to_value(self).unwrap_or_default(),
             Evidence::Json(j) => j.clone(),
         }
-    }
-}
-
-/// Evidence values hold enum members by name, so none is looked up.
-struct NoEnums;
-
-impl crate::value::EnumNames for NoEnums {
-    fn member(&self, _: crate::value::EnumId, _: u32) -> Option<&str> {
-        None
     }
 }
 

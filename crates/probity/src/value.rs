@@ -188,9 +188,9 @@ pub(crate) enum Value {
 }
 
 /// A value serialised as [`Value::serialize_json`] writes it.
-struct Json<'v>(&'v Value);
+struct AsJson<'v>(&'v Value);
 
-impl serde::Serialize for Json<'_> {
+impl serde::Serialize for AsJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.0.serialize_json(s)
     }
@@ -202,28 +202,15 @@ pub(crate) trait EnumNames {
 }
 
 impl Value {
-    /// The value as decision JSON: money and decimals as text, so that they stay exact.
+    /// The value as decision JSON: money and decimals as text, so that they stay exact
+    /// (what [`Value::serialize_json`] writes, with enum members named).
     pub(crate) fn to_json(&self, enums: &dyn EnumNames) -> serde_json::Value {
-        use serde_json::Value as J;
-        match self {
-            Value::Bool(b) => J::Bool(*b),
-            Value::Int(i) => J::from(*i),
-            Value::Decimal(d) => J::String(decimal_text(*d)),
-            Value::Money(m) => J::String(m.to_text()),
-            Value::Text(t) => J::String(String::from(&**t)),
-            Value::Date(d) => J::String(date_text(*d)),
-            Value::DateTime(t) => J::String(format_datetime(t)),
-            Value::Duration(d) => J::String(d.to_string()),
-            Value::Enum(id, index) => J::String(String::from(enums.member(*id, *index).unwrap_or("?"))),
-            Value::Set(items) | Value::List(items) | Value::Record(items) => {
-                J::Array(items.iter().map(|v| v.to_json(enums)).collect())
-            }
-            Value::Missing | Value::Invalid(_) => J::Null,
-        }
+        serde_json::to_value(AsJson(&self.naming_enums(enums))).unwrap_or_default()
     }
 
-    /// Writes the value as [`Value::to_json`] would give it, without building the JSON value
-    /// (enum members must already be text).
+    /// Writes the value as decision JSON, without building a JSON value first: money and
+    /// decimals as text, dates and timestamps as ISO text, sets, lists and records as arrays,
+    /// an absent or malformed field as `null` (enum members must already be text).
     pub(crate) fn serialize_json<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         match self {
@@ -239,7 +226,7 @@ impl Value {
             Value::Set(items) | Value::List(items) | Value::Record(items) => {
                 let mut seq = s.serialize_seq(Some(items.len()))?;
                 for item in items.iter() {
-                    seq.serialize_element(&Json(item))?;
+                    seq.serialize_element(&AsJson(item))?;
                 }
                 seq.end()
             }
@@ -418,7 +405,7 @@ mod tests {
     }
 
     #[test]
-    fn values_serialise_as_their_json() {
+    fn values_as_decision_json() {
         struct Names;
         impl EnumNames for Names {
             fn member(&self, _: EnumId, index: u32) -> Option<&str> {
@@ -427,23 +414,26 @@ mod tests {
         }
         let at = DateTime::parse_from_rfc3339("2026-03-01T10:00:00.25+08:00").unwrap();
         let values = [
-            Value::Bool(true),
-            Value::Int(-42),
-            Value::Decimal("0.10".parse().unwrap()),
-            Value::Money(Money { amount: "12".parse().unwrap(), currency: Currency::from_code("CNY") }),
-            Value::Text("quote \" and 中文".into()),
-            Value::Date(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()),
-            Value::DateTime(at),
-            Value::Duration(Duration { months: 0, seconds: 86_400 }),
-            Value::Enum(0, 1),
-            Value::Set(Arc::from([Value::Enum(0, 0), Value::Text("x".into())])),
-            Value::Record(Arc::from([Value::Missing, Value::Int(1), Value::Invalid("bad".into())])),
-            Value::Missing,
+            (Value::Bool(true), "true"),
+            (Value::Int(-42), "-42"),
+            (Value::Decimal("0.10".parse().unwrap()), r#""0.10""#),
+            (
+                Value::Money(Money { amount: "12".parse().unwrap(), currency: Currency::from_code("CNY") }),
+                r#""12.00 CNY""#,
+            ),
+            (Value::Text("quote \" and 中文".into()), r#""quote \" and 中文""#),
+            (Value::Date(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()), r#""2026-02-28""#),
+            (Value::DateTime(at), r#""2026-03-01T10:00:00.250+08:00""#),
+            (Value::Duration(Duration { months: 0, seconds: 86_400 }), r#""1 day""#),
+            (Value::Enum(0, 1), r#""card""#),
+            (Value::Set(Arc::from([Value::Enum(0, 0), Value::Text("x".into())])), r#"["cash","x"]"#),
+            (Value::Record(Arc::from([Value::Missing, Value::Int(1), Value::Invalid("bad".into())])), "[null,1,null]"),
+            (Value::Missing, "null"),
         ];
-        for v in values {
-            let named = v.naming_enums(&Names);
-            let written = serde_json::to_string(&Json(&named)).unwrap();
-            assert_eq!(written, v.to_json(&Names).to_string(), "{v:?}");
+        for (v, json) in values {
+            assert_eq!(v.to_json(&Names).to_string(), json, "{v:?}");
+            let written = serde_json::to_string(&AsJson(&v.naming_enums(&Names))).unwrap();
+            assert_eq!(written, json, "{v:?}");
         }
     }
 
