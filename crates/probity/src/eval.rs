@@ -74,9 +74,9 @@ pub(crate) struct Evaluator<'a> {
     pub(crate) timezone: Tz,
     pub(crate) history: &'a dyn HistoryView,
     lets: Vec<Option<Result<Value>>>,
-    /// The values read, by evidence index (when recording): fields of the action by
-    /// reference, computed values owned.
-    /// Each entry is an evidence index and its value, in the order first read.
+    /// The values read (when recording): each entry is an evidence index and the first value
+    /// read under it, in the order read; fields of the action by reference, computed values
+    /// owned.
     pub(crate) evidence: Vec<(u32, Cow<'a, Value>)>,
     recording: bool,
     /// When explaining: for each aggregate (by evidence index), the items it counted.
@@ -224,18 +224,13 @@ impl<'a> Evaluator<'a> {
                     return fail("internal error: no history item in scope");
                 };
                 let value = match root {
-                    Root::Slot(slot) => {
-                        let value = slot_value(record, *slot, path);
-                        if *subject == Subject::Action {
-                            self.record_read(*evidence, value);
-                        }
-                        Cow::Borrowed(value)
-                    }
+                    Root::Slot(slot) => Cow::Borrowed(self.read_slot(record, *subject, *slot, path, *evidence)),
                     Root::Id => Cow::Owned(Value::Text(record.id.clone())),
                     Root::At => Cow::Owned(Value::DateTime(record.at)),
                 };
-                if *subject == Subject::Action && !matches!(root, Root::Slot(_)) {
-                    self.record(*evidence, &value);
+                // A slot was recorded as it was read; the id and the time are recorded here.
+                if let (Cow::Owned(v), Subject::Action) = (&value, subject) {
+                    self.record(*evidence, v);
                 }
                 match &*value {
                     Value::Missing => Err(EvalError::Missing(label.clone())),
@@ -314,8 +309,9 @@ impl<'a> Evaluator<'a> {
     }
 
     /// An aggregate's value. Rule-level aggregates (not inside `where`, where the item changes)
-    /// are remembered with the steps they took, so that another pass over the same rule reuses
-    /// them and is charged the same; an explanation always counts the items again.
+    /// are remembered with the steps they took, so that reading one again in the same rule (in
+    /// its message, say) reuses it and is charged the same; an explanation always counts the
+    /// items again.
     fn remembered_aggregate(&mut self, a: &Aggregate) -> Result<Value> {
         let memo = a.evidence.filter(|_| matches!(self.item, Item::None) && self.counted.is_none());
         if let Some((value, steps)) = memo.and_then(|i| self.aggregates.get(i as usize).cloned().flatten()) {
@@ -346,17 +342,29 @@ impl<'a> Evaluator<'a> {
         match e {
             Expr::Const(v) => Some(v),
             Expr::Field { subject, root: Root::Slot(slot), path, evidence, .. } => {
-                let value = slot_value(self.subject(*subject)?, *slot, path);
-                if matches!(value, Value::Missing | Value::Invalid(_)) {
-                    return None;
-                }
-                if *subject == Subject::Action {
-                    self.record_read(*evidence, value);
-                }
-                Some(value)
+                let record = self.subject(*subject)?;
+                let value = self.read_slot(record, *subject, *slot, path, *evidence);
+                (!matches!(value, Value::Missing | Value::Invalid(_))).then_some(value)
             }
             _ => None,
         }
+    }
+
+    /// The value at a slot's record path of `record`, recorded as evidence when `record` is
+    /// the action.
+    fn read_slot(
+        &mut self,
+        record: &'a Decoded,
+        subject: Subject,
+        slot: u32,
+        path: &[u32],
+        evidence: Option<u32>,
+    ) -> &'a Value {
+        let value = slot_value(record, slot, path);
+        if subject == Subject::Action {
+            self.record_read(evidence, value);
+        }
+        value
     }
 
     /// `element in collection`.
@@ -555,7 +563,6 @@ pub(crate) fn window<T>(
 
 static MISSING: Value = Value::Missing;
 
-/// Reads a field by its resolved path, cloning only the value at the end of it.
 /// Whether a comparison holds.
 fn holds(op: Comparison, a: &Value, b: &Value, tz: Tz) -> Result<bool> {
     Ok(match op {
