@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use crate::limits;
 use crate::node::{key_order, member, Node};
-use crate::program::{ActionType, Schema, TypeId};
+use crate::program::{ActionType, MemberPlan, Schema, TypeId};
 use crate::value::{Duration, Money, Ty, Value};
 
 /// Input that cannot be used: the message names the field and what was wrong.
@@ -210,7 +210,7 @@ impl Schema {
     /// Decodes an action's declared fields. A field that is absent or malformed becomes a
     /// `Missing` or `Invalid` value: an evaluation error only for the rules that read it.
     pub(crate) fn decode(&self, action: &Action) -> Decoded {
-        let type_id = self.type_ids.get(action.kind.as_str()).copied();
+        let type_id = self.type_id(&action.kind);
         let slots = type_id.and_then(|t| self.action_types.get(t as usize)).map(|t| self.slots(t, &action.fields));
         Decoded {
             type_id,
@@ -221,30 +221,62 @@ impl Schema {
         }
     }
 
-    /// One value per slot of `action_type`, walking the slots and the action's members (both
-    /// in member order) side by side.
+    /// One value per slot of `action_type`.
     fn slots(&self, action_type: &ActionType, members: &[(SmolStr, Node)]) -> Box<[Value]> {
         let mut slots: Box<[Value]> = (0..action_type.slots.len()).map(|_| Value::Missing).collect();
+        self.decode_members(action_type, &action_type.members, members, &mut slots);
+        slots
+    }
+
+    /// Decodes the slots that `plan` reads from an object's members, walking the two (both in
+    /// member order) side by side.
+    fn decode_members(
+        &self,
+        action_type: &ActionType,
+        plan: &[MemberPlan],
+        members: &[(SmolStr, Node)],
+        out: &mut [Value],
+    ) {
         let mut members = members.iter().peekable();
-        for (name, index) in &action_type.by_name {
+        for wanted in plan {
             while let Some((key, value)) = members.peek() {
-                match key_order(key, name) {
+                match key_order(key, &wanted.name) {
                     Ordering::Less => {
                         members.next();
                     }
                     Ordering::Equal => {
-                        if let (Some(out), Some(slot)) =
-                            (slots.get_mut(*index as usize), action_type.slots.get(*index as usize))
-                        {
-                            self.decode_into(value, &slot.ty, out);
-                        }
+                        self.decode_member(action_type, wanted, value, out);
                         break;
                     }
                     Ordering::Greater => break,
                 }
             }
         }
-        slots
+    }
+
+    /// Decodes the slots that read a member: its own value, and the members of it that
+    /// `plan` names, which are `Missing` when it is `null` and invalid when it is no object.
+    fn decode_member(&self, action_type: &ActionType, plan: &MemberPlan, value: &Node, out: &mut [Value]) {
+        for &slot in &plan.slots {
+            if let (Some(out), Some(slot)) = (out.get_mut(slot as usize), action_type.slots.get(slot as usize)) {
+                self.decode_into(value, &slot.ty, out);
+            }
+        }
+        if plan.members.is_empty() {
+            return;
+        }
+        match value {
+            Node::Object(members) => self.decode_members(action_type, &plan.members, members, out),
+            Node::Null => {}
+            other => {
+                let problem = not_an_object(other);
+                for &slot in &plan.below {
+                    if let Some(out) = out.get_mut(slot as usize) {
+                        *out = problem.clone();
+                    }
+                }
+            }
+        }
     }
 
     /// Decodes a JSON value as a value of type `ty` into `out` (which holds `Missing`), or
@@ -350,10 +382,16 @@ fn wrong_kind(ty: &Ty, v: &Node) -> Value {
         Ty::Duration => "a duration such as \"30 days\"",
         Ty::Enum(_) => "text naming a member",
         Ty::Set(_) | Ty::List(_) => "an array",
-        Ty::Record(_) => "an object",
+        Ty::Record(_) => return not_an_object(v),
         Ty::Nothing | Ty::Error => return invalid("no value fits this type"),
     };
     invalid(format!("expected {expected}, found {}", v.kind()))
+}
+
+/// A JSON value that is not the object a record needs.
+#[cold]
+fn not_an_object(v: &Node) -> Value {
+    invalid(format!("expected an object, found {}", v.kind()))
 }
 
 /// Text that names no member of an enum.
@@ -386,13 +424,16 @@ pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, String> {
 /// Money as `"500.00 CNY"` or `{"amount": "500.00", "currency": "CNY"}`.
 pub(crate) fn parse_money(v: &Node) -> Result<Money, String> {
     let (amount, code) = match v {
-        Node::Text(s) => {
-            let mut parts = s.split_whitespace();
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(a), Some(c), None) => (parse_decimal(a)?, c),
-                _ => return Err(format!("`{s}` is not money such as \"500.00 CNY\"")),
+        Node::Text(s) => match plain_money(s) {
+            Some(plain) => plain,
+            None => {
+                let mut parts = s.split_whitespace();
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(a), Some(c), None) => (parse_decimal(a)?, c),
+                    _ => return Err(format!("`{s}` is not money such as \"500.00 CNY\"")),
+                }
             }
-        }
+        },
         Node::Object(_) => {
             let amount = match v.get("amount") {
                 Some(Node::Text(s) | Node::Number(s)) => parse_decimal(s)?,
@@ -406,8 +447,62 @@ pub(crate) fn parse_money(v: &Node) -> Result<Money, String> {
         }
         _ => return Err(format!("expected money such as \"500.00 CNY\", found {}", v.kind())),
     };
-    let currency = Currency::from_code(code).ok_or_else(|| format!("`{code}` is not an ISO 4217 currency code"))?;
+    let currency = currency(code).ok_or_else(|| format!("`{code}` is not an ISO 4217 currency code"))?;
     Ok(Money { amount, currency: Some(currency) })
+}
+
+/// Money written the plain way, `"1250000 CNY"` or `"99.50 USD"` (digits, at most one point,
+/// one space, a code of three capitals), read in one pass without the general decimal parser:
+/// most money is written so. `None` for anything else, which [`parse_money`] reads the general
+/// way.
+fn plain_money(s: &str) -> Option<(Decimal, &str)> {
+    let amount_len = s.len().checked_sub(4)?;
+    let (amount, code) = (s.as_bytes().get(..amount_len)?, s.get(amount_len..)?);
+    let [b' ', code @ ..] = code.as_bytes() else { return None };
+    if !code.iter().all(u8::is_ascii_uppercase) || amount.len() > 19 {
+        return None;
+    }
+    let mut mantissa: i64 = 0;
+    let mut scale: Option<u32> = None;
+    for (i, &b) in amount.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa.checked_mul(10)?.checked_add(i64::from(b & 0x0f))?;
+                scale = scale.map(|n| n.saturating_add(1));
+            }
+            b'.' if i > 0 && scale.is_none() => scale = Some(0),
+            _ => return None,
+        }
+    }
+    // At least one digit, and one after a point.
+    let scale = match scale {
+        Some(0) => return None,
+        Some(n) => n,
+        None if amount.is_empty() => return None,
+        None => 0,
+    };
+    Some((Decimal::try_new(mantissa, scale).ok()?, s.get(amount_len.saturating_add(1)..)?))
+}
+
+/// The currency with ISO 4217 code `code`, found in a table sorted by code.
+pub(crate) fn currency(code: &str) -> Option<Currency> {
+    // A code as a number, so that a search compares numbers rather than text.
+    fn key(code: &str) -> Option<u32> {
+        match code.as_bytes() {
+            &[a, b, c] => Some(u32::from_be_bytes([0, a, b, c])),
+            _ => None,
+        }
+    }
+    static BY_CODE: std::sync::OnceLock<Vec<(u32, Currency)>> = std::sync::OnceLock::new();
+    let table = BY_CODE.get_or_init(|| {
+        use iso_currency::IntoEnumIterator;
+        let mut table: Vec<(u32, Currency)> = Currency::iter().filter_map(|c| Some((key(c.code())?, c))).collect();
+        table.sort_unstable_by_key(|(key, _)| *key);
+        table
+    });
+    let code = key(code)?;
+    let at = table.binary_search_by_key(&code, |(key, _)| *key).ok()?;
+    table.get(at).map(|(_, c)| *c)
 }
 
 /// A duration such as `"30 days"` or `"1 month"`.
@@ -430,4 +525,71 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => None,
     }
     .ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Money read the general way: split at white space, the amount by the decimal parser.
+    fn general_money(s: &str) -> Option<(Decimal, Currency)> {
+        let mut parts = s.split_whitespace();
+        let (Some(amount), Some(code), None) = (parts.next(), parts.next(), parts.next()) else { return None };
+        Some((parse_decimal(amount).ok()?, Currency::from_code(code)?))
+    }
+
+    proptest! {
+        #[test]
+        fn plain_money_reads_as_the_general_parser_does(
+            s in prop_oneof!["[0-9.+-]{0,21}[ ]{0,2}(CNY|USD|JPY|cny|XYZ|CN| CNY|CNY )", "[0-9]{1,12}([.][0-9]{0,9})? (CNY|JPY)"],
+        ) {
+            let general = general_money(&s);
+            let read = parse_money(&Node::Text(s.as_str().into())).ok().map(|m| (m.amount, m.currency));
+            prop_assert_eq!(read.map(|(a, c)| (a, a.scale(), c)), general.map(|(a, c)| (a, a.scale(), Some(c))));
+            if let Some((amount, code)) = plain_money(&s) {
+                let parts: Vec<&str> = s.split_whitespace().collect();
+                let expected = parse_decimal(parts[0]).unwrap();
+                prop_assert_eq!((amount.mantissa(), amount.scale()), (expected.mantissa(), expected.scale()));
+                prop_assert_eq!(vec![parts[0], code], parts);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_money_takes_the_common_forms_and_leaves_the_rest() {
+        let plain = |s: &'static str| plain_money(s).map(|(a, c)| (a.to_string(), c));
+        assert_eq!(plain("1250000 CNY"), Some(("1250000".into(), "CNY")));
+        assert_eq!(plain("99.50 USD"), Some(("99.50".into(), "USD")));
+        assert_eq!(plain("007.0 JPY"), Some(("7.0".into(), "JPY")));
+        assert_eq!(plain("999999999999999999 CNY"), Some(("999999999999999999".into(), "CNY")));
+        for general in [
+            "1. CNY",
+            ".5 CNY",
+            "-5 CNY",
+            "1e3 CNY",
+            "5  CNY",
+            "5 CNY ",
+            "5 cny",
+            "1.2.3 CNY",
+            "9999999999999999999 CNY",
+        ] {
+            assert_eq!(plain(general), None, "{general}");
+        }
+        // What the general way reads, it still reads.
+        let m = parse_money(&Node::Text("  -5.5   CNY ".into())).unwrap();
+        assert_eq!((m.amount.to_string(), m.currency), ("-5.5".into(), Currency::from_code("CNY")));
+        assert_eq!(currency("CNY"), Some(Currency::CNY));
+        assert_eq!(currency("ZWL").is_some(), Currency::from_code("ZWL").is_some());
+        assert_eq!(currency("cny"), None);
+        assert_eq!(currency(""), None);
+    }
+
+    #[test]
+    fn the_currency_table_knows_every_code() {
+        use iso_currency::IntoEnumIterator;
+        for c in Currency::iter() {
+            assert_eq!(currency(c.code()), Some(c));
+        }
+    }
 }

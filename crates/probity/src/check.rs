@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use iso_currency::Currency;
 
 use crate::ast::{
     self, AggregateFn, BinaryOp, ClauseKind, DurationUnit, ExprKind, OutcomeKind, RuleKind, Span, UnaryOp,
@@ -68,9 +67,9 @@ pub(crate) fn check_file(
 struct ActionInfo {
     name: String,
     type_id: TypeId,
-    /// Declared fields: name → (type, slot).
-    fields: HashMap<String, (Ty, u32)>,
-    rm: (Ty, u32),
+    /// Declared fields: name → type (each has a slot once a rule reads it).
+    fields: HashMap<String, Ty>,
+    rm: Ty,
 }
 
 struct LetInfo {
@@ -411,8 +410,7 @@ impl<'a> Checker<'a> {
             return;
         }
         let type_id = self.schema.action_type(&a.name.name);
-        let rm_ty = self.rm_type();
-        let rm_slot = self.schema.slot(type_id, "rm", &rm_ty);
+        let rm = self.rm_type();
         let mut fields = HashMap::new();
         for f in &a.fields {
             if matches!(f.name.name.as_str(), "id" | "at" | "rm") {
@@ -429,14 +427,11 @@ impl<'a> Checker<'a> {
             // A field whose type has an error is still declared, so that reading it adds no
             // second error; the policy does not load either way.
             let ty = self.type_expr(&f.ty).unwrap_or(Ty::Error);
-            let slot = self.schema.slot(type_id, &f.name.name, &ty);
-            fields.insert(f.name.name.clone(), (ty, slot));
+            fields.insert(f.name.name.clone(), ty);
         }
         self.action_names.push(a.name.name.clone());
-        self.actions.insert(
-            a.name.name.clone(),
-            Arc::new(ActionInfo { name: a.name.name.clone(), type_id, fields, rm: (rm_ty, rm_slot) }),
-        );
+        self.actions
+            .insert(a.name.name.clone(), Arc::new(ActionInfo { name: a.name.name.clone(), type_id, fields, rm }));
     }
 
     fn unknown_action(&mut self, name: &ast::Ident) {
@@ -1032,7 +1027,7 @@ impl<'a> Checker<'a> {
             ExprKind::Date(d) => (Expr::Const(Value::Date(*d)), Ty::Date),
             ExprKind::DateTime(t) => (Expr::Const(Value::DateTime(*t)), Ty::DateTime),
             ExprKind::Duration(d) => (Expr::Const(Value::Duration(self.duration(d))), Ty::Duration),
-            ExprKind::Money(amount, code) => match Currency::from_code(&code.name) {
+            ExprKind::Money(amount, code) => match crate::action::currency(&code.name) {
                 Some(c) => (Expr::Const(Value::Money(Money { amount: *amount, currency: Some(c) })), Ty::Money),
                 None => {
                     self.error("P0109", format!("unknown currency `{}`", code.name), code.span.clone());
@@ -1194,8 +1189,9 @@ impl<'a> Checker<'a> {
     ) -> Option<(Expr, Ty)> {
         let first = path.first()?;
         let mut rest = path.get(1..).unwrap_or(&[]);
-        let (root, mut ty) = if first.name == "rm" {
-            (Root::Slot(info.rm.1), info.rm.0.clone())
+        // `id` and `at` are built in; any other path reads a slot, found by its member names.
+        let (builtin, mut members, mut ty) = if first.name == "rm" {
+            (None, vec![SmolStr::new_static("rm")], info.rm.clone())
         } else {
             let Some(field) = rest.first() else {
                 self.error("P0102", "`action` needs a field", first.span.clone());
@@ -1204,13 +1200,13 @@ impl<'a> Checker<'a> {
             };
             rest = rest.get(1..).unwrap_or(&[]);
             match field.name.as_str() {
-                "id" => (Root::Id, Ty::Text),
-                "at" => (Root::At, Ty::DateTime),
-                "rm" => (Root::Slot(info.rm.1), info.rm.0.clone()),
+                "id" => (Some(Root::Id), Vec::new(), Ty::Text),
+                "at" => (Some(Root::At), Vec::new(), Ty::DateTime),
+                "rm" => (None, vec![SmolStr::new_static("rm")], info.rm.clone()),
                 name => match info.fields.get(name) {
-                    Some((ty, slot)) => {
+                    Some(ty) => {
                         self.used.insert(format!("field {}.{name}", info.name));
-                        (Root::Slot(*slot), ty.clone())
+                        (None, vec![SmolStr::from(name)], ty.clone())
                     }
                     None => {
                         let mut names: Vec<&str> = info.fields.keys().map(String::as_str).collect();
@@ -1235,7 +1231,6 @@ impl<'a> Checker<'a> {
                 },
             }
         };
-        let mut indices = Vec::new();
         for segment in rest {
             let Ty::Record(rid) = ty else {
                 let d = self.describe(&ty);
@@ -1246,7 +1241,7 @@ impl<'a> Checker<'a> {
             match record.fields.iter().position(|(n, ..)| **n == *segment.name) {
                 Some(i) => {
                     self.used.insert(format!("field {}.{}", record.name, segment.name));
-                    indices.push(u32::try_from(i).unwrap_or(u32::MAX));
+                    members.push(segment.name.as_str().into());
                     ty = record.fields.get(i).map(|(_, t, _)| t.clone()).unwrap_or(Ty::Error);
                 }
                 None => {
@@ -1270,7 +1265,8 @@ impl<'a> Checker<'a> {
         }
         let skip = usize::from(subject == Subject::Item);
         let label = path.iter().skip(skip).map(|p| p.name.as_str()).collect::<Vec<_>>().join(".");
-        Some((Expr::Field { subject, root, path: indices.into_boxed_slice(), evidence, label: label.into() }, ty))
+        let root = builtin.unwrap_or_else(|| Root::Slot(self.schema.slot(info.type_id, &members, &ty)));
+        Some((Expr::Field { subject, root, evidence, label: label.into() }, ty))
     }
 
     fn binary(

@@ -219,12 +219,12 @@ impl<'a> Evaluator<'a> {
             Expr::Const(v) => Ok(v.clone()),
             Expr::Now => Ok(Value::DateTime(self.now)),
             Expr::Today => Ok(Value::Date(self.today)),
-            Expr::Field { subject, root, path, evidence, label } => {
+            Expr::Field { subject, root, evidence, label } => {
                 let Some(record) = self.subject(*subject) else {
                     return fail("internal error: no history item in scope");
                 };
                 let value = match root {
-                    Root::Slot(slot) => Cow::Borrowed(self.read_slot(record, *subject, *slot, path, *evidence)),
+                    Root::Slot(slot) => Cow::Borrowed(self.read_slot(record, *subject, *slot, *evidence)),
                     Root::Id => Cow::Owned(Value::Text(record.id.clone())),
                     Root::At => Cow::Owned(Value::DateTime(record.at)),
                 };
@@ -341,26 +341,18 @@ impl<'a> Evaluator<'a> {
     {
         match e {
             Expr::Const(v) => Some(v),
-            Expr::Field { subject, root: Root::Slot(slot), path, evidence, .. } => {
+            Expr::Field { subject, root: Root::Slot(slot), evidence, .. } => {
                 let record = self.subject(*subject)?;
-                let value = self.read_slot(record, *subject, *slot, path, *evidence);
+                let value = self.read_slot(record, *subject, *slot, *evidence);
                 (!matches!(value, Value::Missing | Value::Invalid(_))).then_some(value)
             }
             _ => None,
         }
     }
 
-    /// The value at a slot's record path of `record`, recorded as evidence when `record` is
-    /// the action.
-    fn read_slot(
-        &mut self,
-        record: &'a Decoded,
-        subject: Subject,
-        slot: u32,
-        path: &[u32],
-        evidence: Option<u32>,
-    ) -> &'a Value {
-        let value = slot_value(record, slot, path);
+    /// The value of a slot of `record`, recorded as evidence when `record` is the action.
+    fn read_slot(&mut self, record: &'a Decoded, subject: Subject, slot: u32, evidence: Option<u32>) -> &'a Value {
+        let value = record.slots.get(slot as usize).unwrap_or(&MISSING);
         if subject == Subject::Action {
             self.record_read(evidence, value);
         }
@@ -586,17 +578,6 @@ fn put<T: Clone>(table: &mut Vec<Option<T>>, index: usize, item: T) {
 }
 
 /// The value at a slot's record path (`Missing` where the path leaves the record).
-fn slot_value<'r>(record: &'r Decoded, slot: u32, path: &[u32]) -> &'r Value {
-    let mut value = record.slots.get(slot as usize).unwrap_or(&MISSING);
-    for &index in path {
-        match value {
-            Value::Record(fields) => value = fields.get(index as usize).unwrap_or(&MISSING),
-            _ => break,
-        }
-    }
-    value
-}
-
 fn overflow() -> EvalError {
     EvalError::Failed("arithmetic overflow".into())
 }

@@ -2,7 +2,6 @@
 //! by action type. Nothing here is looked up by name while evaluating.
 
 use smol_str::SmolStr;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -21,26 +20,43 @@ pub(crate) type LadderKey = u32;
 #[derive(Debug, Default)]
 pub(crate) struct Schema {
     pub(crate) action_types: Vec<ActionType>,
-    pub(crate) type_ids: HashMap<String, TypeId>,
+    /// Action type names and ids, in [`crate::node::key_order`] of the names.
+    type_ids: Vec<(SmolStr, TypeId)>,
     pub(crate) enums: Vec<Vec<SmolStr>>,
     pub(crate) records: Vec<RecordType>,
 }
 
-/// An action type: the union of the fields its declarations give, one slot per distinct
-/// (field, type) pair, so an action is decoded once however many policies read it.
+/// An action type: one slot per distinct (field path, type) pair that the policies read, so an
+/// action is decoded once however many policies read it, and only as far as they read it.
 #[derive(Debug, Default)]
 pub(crate) struct ActionType {
     pub(crate) name: SmolStr,
     pub(crate) slots: Vec<Slot>,
-    /// Each slot's field name and index, in the order of an action's members
-    /// ([`crate::node::key_order`]); a field read as two types has two slots.
-    pub(crate) by_name: Vec<(SmolStr, u32)>,
+    /// The members the slots read, in the order of an action's members
+    /// ([`crate::node::key_order`]).
+    pub(crate) members: Vec<MemberPlan>,
 }
 
+/// A value an action type's rules read: the field at `path` (`["customer", "risk_level"]`
+/// for `action.customer.risk_level`), decoded as `ty`. A record's fields have slots of their
+/// own, so reading one neither builds nor searches the record.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Slot {
-    pub(crate) field: SmolStr,
+    pub(crate) path: Box<[SmolStr]>,
     pub(crate) ty: Ty,
+}
+
+/// A member of an action (or of an object within it) that slots read.
+#[derive(Debug, Default)]
+pub(crate) struct MemberPlan {
+    pub(crate) name: SmolStr,
+    /// The slots holding the member's own value, one per type it is read as.
+    pub(crate) slots: Vec<u32>,
+    /// The members of this member (an object, then) that slots read, in member order.
+    pub(crate) members: Vec<MemberPlan>,
+    /// Every slot read through `members`, however deep: each is invalid when this member is
+    /// not an object.
+    pub(crate) below: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -58,25 +74,58 @@ impl Schema {
         intern(&mut self.records, record)
     }
 
-    pub(crate) fn action_type(&mut self, name: &str) -> TypeId {
-        if let Some(&id) = self.type_ids.get(name) {
-            return id;
-        }
-        let id = u32::try_from(self.action_types.len()).unwrap_or(u32::MAX);
-        self.action_types.push(ActionType { name: name.into(), slots: Vec::new(), by_name: Vec::new() });
-        self.type_ids.insert(name.to_string(), id);
-        id
+    /// The id of the action type `name`, if a policy declares it.
+    pub(crate) fn type_id(&self, name: &str) -> Option<TypeId> {
+        let at = self.type_ids.binary_search_by(|(n, _)| crate::node::key_order(n, name)).ok()?;
+        self.type_ids.get(at).map(|(_, id)| *id)
     }
 
-    pub(crate) fn slot(&mut self, type_id: TypeId, field: &str, ty: &Ty) -> u32 {
+    /// The id of the action type `name`, declaring it if it is new.
+    pub(crate) fn action_type(&mut self, name: &str) -> TypeId {
+        match self.type_ids.binary_search_by(|(n, _)| crate::node::key_order(n, name)) {
+            Ok(at) => self.type_ids.get(at).map_or(u32::MAX, |(_, id)| *id),
+            Err(at) => {
+                let id = u32::try_from(self.action_types.len()).unwrap_or(u32::MAX);
+                self.action_types.push(ActionType { name: name.into(), ..ActionType::default() });
+                self.type_ids.insert(at, (name.into(), id));
+                id
+            }
+        }
+    }
+
+    /// The slot of the field at `path` of an action type, read as `ty` (added on first use).
+    pub(crate) fn slot(&mut self, type_id: TypeId, path: &[SmolStr], ty: &Ty) -> u32 {
         let Some(action) = self.action_types.get_mut(type_id as usize) else { return u32::MAX };
-        let slot = Slot { field: field.into(), ty: ty.clone() };
-        let index = intern(&mut action.slots, slot);
-        let mut by_name: Vec<(SmolStr, u32)> =
-            action.slots.iter().zip(0u32..).map(|(s, i)| (s.field.clone(), i)).collect();
-        by_name.sort_by(|a, b| crate::node::key_order(&a.0, &b.0));
-        action.by_name = by_name;
+        let known = action.slots.len();
+        let index = intern(&mut action.slots, Slot { path: path.into(), ty: ty.clone() });
+        if index as usize == known {
+            action.plan(path, index);
+        }
         index
+    }
+}
+
+impl ActionType {
+    /// Adds a new slot to the plan of the members to decode.
+    fn plan(&mut self, path: &[SmolStr], slot: u32) {
+        let mut level = &mut self.members;
+        let mut segments = path.iter().peekable();
+        while let Some(name) = segments.next() {
+            let at = match level.binary_search_by(|m| crate::node::key_order(&m.name, name)) {
+                Ok(at) => at,
+                Err(at) => {
+                    level.insert(at, MemberPlan { name: name.clone(), ..MemberPlan::default() });
+                    at
+                }
+            };
+            let Some(member) = level.get_mut(at) else { return };
+            if segments.peek().is_none() {
+                member.slots.push(slot);
+                return;
+            }
+            member.below.push(slot);
+            level = &mut member.members;
+        }
     }
 }
 
@@ -205,7 +254,7 @@ impl Ladder {
 /// Where a field path starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Root {
-    /// A declared field of the action type, by slot.
+    /// A field of the action type (or of a record within it), by slot.
     Slot(u32),
     Id,
     At,
@@ -248,7 +297,7 @@ pub(crate) enum Subject {
 #[derive(Debug)]
 pub(crate) enum Expr {
     Const(Value),
-    Field { subject: Subject, root: Root, path: Box<[u32]>, evidence: Option<u32>, label: SmolStr },
+    Field { subject: Subject, root: Root, evidence: Option<u32>, label: SmolStr },
     BreachField(BreachField),
     Let(u32),
     Now,

@@ -150,20 +150,11 @@ pub(crate) fn decimal_text(d: Decimal) -> String {
 
 /// A date as `YYYY-MM-DD`, as `NaiveDate`'s `Display` writes years 0 to 9999.
 pub(crate) fn date_text(d: NaiveDate) -> String {
-    use chrono::Datelike;
-    let (year, month, day) = (d.year(), d.month(), d.day());
-    let Ok(year) = u32::try_from(year) else { return d.to_string() };
-    if year > 9999 {
+    let mut text = *b"0000-00-00";
+    if !write_date(d, &mut text) {
         return d.to_string();
     }
-    let mut text = String::with_capacity(10);
-    push_two_digits(&mut text, year / 100);
-    push_two_digits(&mut text, year % 100);
-    text.push('-');
-    push_two_digits(&mut text, month);
-    text.push('-');
-    push_two_digits(&mut text, day);
-    text
+    std::str::from_utf8(&text).map_or_else(|_| d.to_string(), String::from)
 }
 
 /// A value as the evaluator sees it.
@@ -276,99 +267,82 @@ impl Value {
 
 /// RFC 3339 with the offset as given, `Z` for UTC, and fractional seconds only when present.
 pub(crate) fn format_datetime(t: &DateTime<FixedOffset>) -> String {
-    let mut text = String::with_capacity(DATETIME_LEN);
-    if write_datetime(t, &mut text) {
-        text
-    } else {
-        t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    let mut text = [0; DATETIME_LEN];
+    match write_datetime(t, &mut text) {
+        Some(written) => String::from(written),
+        None => t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
     }
 }
 
 /// The same as [`format_datetime`], as shared text: a UTC timestamp of whole seconds is held
 /// inline, without allocating.
 pub(crate) fn datetime_text(t: &DateTime<FixedOffset>) -> SmolStr {
-    let mut text = AsciiBuffer::default();
-    if write_datetime(t, &mut text) {
-        SmolStr::new(text.as_str())
-    } else {
-        t.to_rfc3339_opts(SecondsFormat::AutoSi, true).into()
+    let mut text = [0; DATETIME_LEN];
+    match write_datetime(t, &mut text) {
+        Some(written) => SmolStr::new(written),
+        None => t.to_rfc3339_opts(SecondsFormat::AutoSi, true).into(),
     }
 }
 
 /// The length of `2026-03-01T10:00:00+08:00`, the longest timestamp [`write_datetime`] writes.
 const DATETIME_LEN: usize = 25;
 
-/// Where a timestamp is written: a `String`, or a buffer on the stack.
-trait TextOut {
-    fn push(&mut self, c: char);
-}
-
-impl TextOut for String {
-    fn push(&mut self, c: char) {
-        String::push(self, c);
-    }
-}
-
-/// Up to [`DATETIME_LEN`] ASCII characters on the stack; anything more is dropped, which
-/// [`write_datetime`] never asks for.
-#[derive(Default)]
-struct AsciiBuffer {
-    bytes: [u8; DATETIME_LEN],
-    len: usize,
-}
-
-impl AsciiBuffer {
-    fn as_str(&self) -> &str {
-        self.bytes.get(..self.len).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
-    }
-}
-
-impl TextOut for AsciiBuffer {
-    fn push(&mut self, c: char) {
-        if let (Ok(byte), Some(slot)) = (u8::try_from(c), self.bytes.get_mut(self.len)) {
-            if byte.is_ascii() {
-                *slot = byte;
-                self.len = self.len.saturating_add(1);
-            }
-        }
-    }
-}
-
 /// Writes the common case of a timestamp (whole seconds, years 0 to 9999, an offset in whole
-/// minutes) directly, as every decision writes one; `false`, writing nothing, for anything
-/// else, which chrono writes. The output matches chrono's (property-tested).
-fn write_datetime(t: &DateTime<FixedOffset>, text: &mut impl TextOut) -> bool {
-    use chrono::{Datelike, Timelike};
+/// minutes) directly into `out`, as every decision writes one, giving the text written; `None`
+/// for anything else, which chrono writes. The output matches chrono's (property-tested).
+fn write_datetime<'o>(t: &DateTime<FixedOffset>, out: &'o mut [u8; DATETIME_LEN]) -> Option<&'o str> {
+    use chrono::Timelike;
     let local = t.naive_local();
     let offset = t.offset().local_minus_utc();
-    let year = u32::try_from(local.year()).ok().filter(|y| *y <= 9999);
-    let (Some(year), 0, 0) = (year, local.nanosecond(), offset % 60) else { return false };
-    push_two_digits(text, year / 100);
-    push_two_digits(text, year % 100);
-    for (separator, n) in [('-', local.month()), ('-', local.day()), ('T', local.hour())] {
-        text.push(separator);
-        push_two_digits(text, n);
+    if local.nanosecond() != 0 || offset % 60 != 0 {
+        return None;
     }
-    for n in [local.minute(), local.second()] {
-        text.push(':');
-        push_two_digits(text, n);
+    *out = *b"0000-00-00T00:00:00+00:00";
+    let (date, time) = out.split_at_mut(10);
+    if !write_date(local.date(), date) {
+        return None;
     }
-    if offset == 0 {
-        text.push('Z');
+    for (at, n) in [(1, local.hour()), (4, local.minute()), (7, local.second())] {
+        write_two_digits(time, at, n);
+    }
+    let len = if offset == 0 {
+        if let Some(z) = time.get_mut(9) {
+            *z = b'Z';
+        }
+        20
     } else {
-        text.push(if offset < 0 { '-' } else { '+' });
+        if offset < 0 {
+            if let Some(sign) = time.get_mut(9) {
+                *sign = b'-';
+            }
+        }
         let minutes = offset.unsigned_abs() / 60;
-        push_two_digits(text, minutes / 60);
-        text.push(':');
-        push_two_digits(text, minutes % 60);
-    }
+        write_two_digits(time, 10, minutes / 60);
+        write_two_digits(time, 13, minutes % 60);
+        DATETIME_LEN
+    };
+    out.get(..len).and_then(|text| std::str::from_utf8(text).ok())
+}
+
+/// Writes the digits of a date of years 0 to 9999 over the zeros of `0000-00-00`; `false`
+/// for any other year.
+fn write_date(d: NaiveDate, out: &mut [u8]) -> bool {
+    use chrono::Datelike;
+    let Some(year) = u32::try_from(d.year()).ok().filter(|y| *y <= 9999) else { return false };
+    write_two_digits(out, 0, year / 100);
+    write_two_digits(out, 2, year % 100);
+    write_two_digits(out, 5, d.month());
+    write_two_digits(out, 8, d.day());
     true
 }
 
-/// `n` (below 100) as two digits.
-fn push_two_digits(text: &mut impl TextOut, n: u32) {
-    text.push(char::from_digit((n / 10) % 10, 10).unwrap_or('0'));
-    text.push(char::from_digit(n % 10, 10).unwrap_or('0'));
+/// Writes `n` (below 100) as two digits at `out[at..at + 2]`.
+fn write_two_digits(out: &mut [u8], at: usize, n: u32) {
+    if let Some([tens, ones]) = out.get_mut(at..at.saturating_add(2)) {
+        // Each digit is below ten, so it fits the low bits of '0'.
+        *tens = b'0' | ((n / 10) % 10) as u8;
+        *ones = b'0' | (n % 10) as u8;
+    }
 }
 
 #[cfg(test)]

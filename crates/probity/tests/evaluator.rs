@@ -178,6 +178,53 @@ fn malformed_declared_fields_are_evaluation_errors_only_for_the_rules_that_read_
 }
 
 #[test]
+fn fields_of_records_are_read_each_on_its_own_path() {
+    let e = engine(
+        "policy p version \"1\" effective 2026-01-01\n\
+         record address { city: text  zip: int }\n\
+         record customer { risk: int  home: address }\n\
+         record rm { grade: one of junior, senior }\n\
+         action t { customer: customer }\n\
+         rule risky cite \"c\" on t when action.customer.risk > 3 then warn\n\
+         rule city cite \"c\" on t when action.customer.home.city = \"Shanghai\" then warn\n\
+         rule whole cite \"c\" on t when action.customer is present and rm.grade = \"junior\" then warn\n",
+    );
+    let customer = json!({"risk": 5, "home": {"city": "Shanghai", "zip": "not a number"}});
+    let mut sale = act("t", AT, json!({ "customer": customer }));
+    sale["rm"]["grade"] = json!("junior");
+    let d = decide(&e, sale.clone());
+    // A malformed field of a record (`zip`) troubles no rule that does not read it.
+    assert_eq!(rules(&d), vec!["risky", "city", "whole"]);
+    assert!(d.findings.iter().all(|f| f.kind == FindingKind::Rule));
+    assert_eq!(evidence(finding(&d, "city"), "action.customer.home.city"), Some(json!("Shanghai")));
+    assert_eq!(evidence(finding(&d, "whole"), "rm.grade"), Some(json!("junior")));
+
+    // A record that is `null` leaves its fields missing, named by their whole path.
+    sale["customer"]["home"] = Json::Null;
+    let d = decide(&e, sale.clone());
+    assert_eq!(rules(&d), vec!["risky", "city", "whole"]);
+    let city = finding(&d, "city");
+    assert_eq!(
+        (city.kind, city.message.as_str()),
+        (FindingKind::Error, "cannot evaluate `when`: `action.customer.home.city` is missing")
+    );
+
+    // A record that is not an object makes every field read through it malformed.
+    sale["customer"]["home"] = json!("Shanghai");
+    let d = decide(&e, sale.clone());
+    let city = finding(&d, "city");
+    assert_eq!(city.kind, FindingKind::Error);
+    assert_eq!(city.message, "cannot evaluate `when`: `action.customer.home.city`: expected an object, found text");
+    sale["customer"] = json!(["a list"]);
+    let d = decide(&e, sale);
+    assert_eq!(rules(&d), vec!["risky", "city", "whole"]);
+    for f in &d.findings[..2] {
+        assert!(f.message.ends_with("expected an object, found an array"), "{}", f.message);
+    }
+    assert_eq!(finding(&d, "whole").kind, FindingKind::Error, "the whole record is malformed too");
+}
+
+#[test]
 fn int_overflow_and_too_many_digits_are_error_findings_not_panics() {
     let e = engine(
         "policy p version \"1\" effective 2026-01-01\n\
