@@ -237,13 +237,12 @@ impl Schema {
         members: &[(SmolStr, Node)],
         out: &mut [Value],
     ) {
-        let mut members = members.iter().peekable();
+        let mut members = members.iter().map(|(key, value)| (key.as_str(), value));
+        let mut next = members.next();
         for wanted in plan {
-            while let Some((key, value)) = members.peek() {
+            while let Some((key, value)) = next {
                 match key_order(key, &wanted.name) {
-                    Ordering::Less => {
-                        members.next();
-                    }
+                    Ordering::Less => next = members.next(),
                     Ordering::Equal => {
                         self.decode_member(action_type, wanted, value, out);
                         break;

@@ -1,6 +1,7 @@
 //! The expression evaluator: exact decimals, calendar arithmetic in the policy's time zone,
 //! and fail-closed errors.
 
+use smallvec::SmallVec;
 use smol_str::SmolStr;
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -76,8 +77,8 @@ pub(crate) struct Evaluator<'a> {
     lets: Vec<Option<Result<Value>>>,
     /// The values read (when recording): each entry is an evidence index and the first value
     /// read under it, in the order read; fields of the action by reference, computed values
-    /// owned.
-    pub(crate) evidence: Vec<(u32, Cow<'a, Value>)>,
+    /// owned. A rule rarely reads more than eight, which are kept without allocating.
+    pub(crate) evidence: SmallVec<[(u32, Cow<'a, Value>); 8]>,
     recording: bool,
     /// When explaining: for each aggregate (by evidence index), the items it counted.
     pub(crate) counted: Option<Vec<(u32, Vec<String>)>>,
@@ -100,7 +101,7 @@ impl<'a> Evaluator<'a> {
             timezone: clock.timezone,
             history,
             lets: Vec::new(),
-            evidence: Vec::new(),
+            evidence: SmallVec::new(),
             recording: false,
             counted: None,
             aggregates: Vec::new(),

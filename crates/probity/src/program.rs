@@ -49,7 +49,7 @@ pub(crate) struct Slot {
 /// A member of an action (or of an object within it) that slots read.
 #[derive(Debug, Default)]
 pub(crate) struct MemberPlan {
-    pub(crate) name: SmolStr,
+    pub(crate) name: Box<str>,
     /// The slots holding the member's own value, one per type it is read as.
     pub(crate) slots: Vec<u32>,
     /// The members of this member (an object, then) that slots read, in member order.
@@ -114,7 +114,7 @@ impl ActionType {
             let at = match level.binary_search_by(|m| crate::node::key_order(&m.name, name)) {
                 Ok(at) => at,
                 Err(at) => {
-                    level.insert(at, MemberPlan { name: name.clone(), ..MemberPlan::default() });
+                    level.insert(at, MemberPlan { name: name.as_str().into(), ..MemberPlan::default() });
                     at
                 }
             };
