@@ -84,6 +84,9 @@ impl PolicySet {
             )));
         }
         let mut out = RmHistory::default();
+        if history.is_empty() {
+            return Ok(out);
+        }
         let mine = |owner: &Option<String>| owner.as_deref().is_none_or(|o| o == rm);
         let mut by_id: Vec<Arc<Decoded>> = Vec::new();
         for a in history.actions.iter().filter(|a| a.rm() == rm) {
@@ -520,13 +523,13 @@ fn add_escalations(list: &mut Vec<SmolStr>, teams: &[SmolStr]) {
 /// The values a rule read, under their labels, in the order the labels appear in the rule.
 fn evidence(set: &PolicySet, body: &Body, ev: &mut Evaluator<'_>) -> Vec<(SmolStr, EvidenceValue)> {
     ev.evidence.sort_unstable_by_key(|(i, _)| *i);
-    ev.evidence
-        .iter()
-        .filter_map(|(i, value)| {
-            let label = body.evidence.get(*i as usize)?;
-            Some((label.clone(), EvidenceValue::read(value.naming_enums(&set.schema))))
-        })
-        .collect()
+    let mut evidence = Vec::with_capacity(ev.evidence.len());
+    for (i, value) in &ev.evidence {
+        if let Some(label) = body.evidence.get(*i as usize) {
+            evidence.push((label.clone(), EvidenceValue::read(value.naming_enums(&set.schema))));
+        }
+    }
+    evidence
 }
 
 /// The default message, and the messages of further languages by tag.

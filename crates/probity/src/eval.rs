@@ -129,24 +129,11 @@ impl<'a> Evaluator<'a> {
     /// Evaluates an expression of type bool. Connectives, comparisons, membership and
     /// presence give their truth directly, never as a `Value` (and are charged the same steps).
     pub(crate) fn condition(&mut self, e: &Expr) -> Result<bool> {
-        match e {
-            Expr::Not(_)
-            | Expr::And(..)
-            | Expr::Or(..)
-            | Expr::Compare(..)
-            | Expr::Member { .. }
-            | Expr::Presence(..) => {
-                self.tick(1)?;
-                self.truth(e)
-            }
-            _ => match self.eval(e)? {
-                Value::Bool(b) => Ok(b),
-                _ => fail("internal error: a condition did not give true or false"),
-            },
-        }
+        self.tick(1)?;
+        self.truth(e)
     }
 
-    /// The truth of a connective, comparison, membership or presence test.
+    /// The truth of an expression of type bool whose step is charged.
     fn truth(&mut self, e: &Expr) -> Result<bool> {
         match e {
             Expr::Not(inner) => Ok(!self.condition(inner)?),
@@ -180,7 +167,10 @@ impl<'a> Evaluator<'a> {
                     Err(other) => Err(other),
                 }
             }
-            _ => fail("internal error: not a condition"),
+            _ => match self.value(e)? {
+                Value::Bool(b) => Ok(b),
+                _ => fail("internal error: a condition did not give true or false"),
+            },
         }
     }
 
@@ -216,6 +206,11 @@ impl<'a> Evaluator<'a> {
 
     pub(crate) fn eval(&mut self, e: &Expr) -> Result<Value> {
         self.tick(1)?;
+        self.value(e)
+    }
+
+    /// The value of an expression whose step is charged.
+    fn value(&mut self, e: &Expr) -> Result<Value> {
         match e {
             Expr::Const(v) => Ok(v.clone()),
             Expr::Now => Ok(Value::DateTime(self.now)),
