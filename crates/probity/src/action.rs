@@ -245,6 +245,8 @@ impl Schema {
                     Ordering::Less => next = members.next(),
                     Ordering::Equal => {
                         self.decode_member(action_type, wanted, value, out);
+                        // Keys are unique, and so are the names in a plan.
+                        next = members.next();
                         break;
                     }
                     Ordering::Greater => break,
@@ -508,25 +510,28 @@ fn plain_money(s: &str) -> Option<(Decimal, &str)> {
     Some((Decimal::try_new(mantissa, scale).ok()?, s.get(amount_len.saturating_add(1)..)?))
 }
 
-/// The currency with ISO 4217 code `code`, found in a table sorted by code.
+/// The currency with ISO 4217 code `code`, found in a table indexed by its three capitals.
 pub(crate) fn currency(code: &str) -> Option<Currency> {
-    // A code as a number, so that a search compares numbers rather than text.
-    fn key(code: &str) -> Option<u32> {
-        match code.as_bytes() {
-            &[a, b, c] => Some(u32::from_be_bytes([0, a, b, c])),
-            _ => None,
-        }
-    }
-    static BY_CODE: std::sync::OnceLock<Vec<(u32, Currency)>> = std::sync::OnceLock::new();
+    type ByLetters = [[[Option<Currency>; 26]; 26]; 26];
+    static BY_CODE: std::sync::OnceLock<Box<ByLetters>> = std::sync::OnceLock::new();
+    let letter = |b: u8| b.checked_sub(b'A').map(usize::from).filter(|i| *i < 26);
     let table = BY_CODE.get_or_init(|| {
         use iso_currency::IntoEnumIterator;
-        let mut table: Vec<(u32, Currency)> = Currency::iter().filter_map(|c| Some((key(c.code())?, c))).collect();
-        table.sort_unstable_by_key(|(key, _)| *key);
+        let mut table: Box<ByLetters> = Box::new([[[None; 26]; 26]; 26]);
+        for currency in Currency::iter() {
+            if let &[a, b, c] = currency.code().as_bytes() {
+                let slot = (letter(a), letter(b), letter(c));
+                if let (Some(a), Some(b), Some(c)) = slot {
+                    if let Some(slot) = table.get_mut(a).and_then(|t| t.get_mut(b)).and_then(|t| t.get_mut(c)) {
+                        *slot = Some(currency);
+                    }
+                }
+            }
+        }
         table
     });
-    let code = key(code)?;
-    let at = table.binary_search_by_key(&code, |(key, _)| *key).ok()?;
-    table.get(at).map(|(_, c)| *c)
+    let &[a, b, c] = code.as_bytes() else { return None };
+    *table.get(letter(a)?)?.get(letter(b)?)?.get(letter(c)?)?
 }
 
 /// A duration such as `"30 days"` or `"1 month"`.
@@ -607,6 +612,8 @@ mod tests {
         assert_eq!(currency("ZWL").is_some(), Currency::from_code("ZWL").is_some());
         assert_eq!(currency("cny"), None);
         assert_eq!(currency(""), None);
+        assert_eq!(currency("€"), None, "three bytes, not three capitals");
+        assert_eq!(currency("AAAA"), None);
     }
 
     #[test]

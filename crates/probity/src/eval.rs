@@ -585,6 +585,12 @@ pub(crate) fn local_date(t: &DateTime<FixedOffset>, tz: Tz) -> NaiveDate {
 /// `age(d)`: the largest n with `d + n years <= today`.
 fn age(birth: NaiveDate, today: NaiveDate) -> Result<i64> {
     let mut years = i64::from(today.year()).saturating_sub(i64::from(birth.year()));
+    // Whole years from any day but 29 February land on the same month and day, so the
+    // anniversary is reached when today's month and day are past the birth's.
+    if (birth.month(), birth.day()) != (2, 29) {
+        let reached = (today.month(), today.day()) >= (birth.month(), birth.day());
+        return Ok(if reached { years } else { years.saturating_sub(1) });
+    }
     let months = |y: i64| u32::try_from(y.checked_mul(12)?).ok().map(Months::new);
     let reached = |y: i64| -> bool {
         if y < 0 {
@@ -805,4 +811,51 @@ pub(crate) fn compare(a: &Value, b: &Value, tz: Tz) -> Result<Ordering> {
             _ => return fail("internal error: comparing values of different types"),
         },
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `age` by its definition: the largest n with `birth + n years <= today`, adding calendar
+    /// years with chrono (which clamps 29 February to the 28th).
+    fn age_by_adding_years(birth: NaiveDate, today: NaiveDate) -> i64 {
+        let years = i64::from(today.year()) - i64::from(birth.year());
+        let plus = |n: i64| {
+            let months = Months::new(u32::try_from(n.unsigned_abs() * 12).unwrap());
+            if n >= 0 {
+                birth.checked_add_months(months)
+            } else {
+                birth.checked_sub_months(months)
+            }
+        };
+        if plus(years).is_some_and(|d| d <= today) {
+            years
+        } else {
+            years - 1
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn age_is_whole_calendar_years(birth in -200_000i32..1_000_000, today in -200_000i32..1_000_000) {
+            let birth = NaiveDate::from_num_days_from_ce_opt(birth).unwrap();
+            let today = NaiveDate::from_num_days_from_ce_opt(today).unwrap();
+            prop_assert_eq!(age(birth, today).unwrap(), age_by_adding_years(birth, today));
+        }
+    }
+
+    #[test]
+    fn age_on_and_around_birthdays() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(age(d(1960, 3, 2), d(2025, 3, 1)).unwrap(), 64);
+        assert_eq!(age(d(1960, 3, 2), d(2025, 3, 2)).unwrap(), 65);
+        assert_eq!(age(d(1960, 2, 29), d(2025, 2, 27)).unwrap(), 64);
+        assert_eq!(age(d(1960, 2, 29), d(2025, 2, 28)).unwrap(), 65, "clamped to the 28th");
+        assert_eq!(age(d(1960, 2, 29), d(2024, 2, 28)).unwrap(), 63, "a leap year has the 29th");
+        assert_eq!(age(d(2030, 6, 1), d(2025, 6, 1)).unwrap(), -5);
+        assert_eq!(age(d(2030, 6, 1), d(2025, 5, 31)).unwrap(), -6);
+    }
 }

@@ -130,8 +130,8 @@ impl ActionType {
 }
 
 impl EnumNames for Schema {
-    fn member(&self, id: EnumId, index: u32) -> Option<&str> {
-        self.enums.get(id as usize)?.get(index as usize).map(|s| &**s)
+    fn member(&self, id: EnumId, index: u32) -> Option<&SmolStr> {
+        self.enums.get(id as usize)?.get(index as usize)
     }
 }
 

@@ -189,7 +189,7 @@ impl serde::Serialize for AsJson<'_> {
 
 /// Names of enum members, for writing values out.
 pub(crate) trait EnumNames {
-    fn member(&self, id: EnumId, index: u32) -> Option<&str>;
+    fn member(&self, id: EnumId, index: u32) -> Option<&SmolStr>;
 }
 
 impl Value {
@@ -228,7 +228,9 @@ impl Value {
     /// The value with its enum members, however deep, replaced by their names.
     pub(crate) fn naming_enums(&self, enums: &dyn EnumNames) -> Value {
         match self {
-            Value::Enum(id, index) => Value::Text(enums.member(*id, *index).unwrap_or("?").into()),
+            Value::Enum(id, index) => {
+                Value::Text(enums.member(*id, *index).cloned().unwrap_or_else(|| SmolStr::new_static("?")))
+            }
             Value::Set(items) | Value::List(items) | Value::Record(items) if items.iter().any(Value::has_enum) => {
                 let named: Arc<[Value]> = items.iter().map(|v| v.naming_enums(enums)).collect();
                 match self {
@@ -382,8 +384,9 @@ mod tests {
     fn values_as_decision_json() {
         struct Names;
         impl EnumNames for Names {
-            fn member(&self, _: EnumId, index: u32) -> Option<&str> {
-                ["cash", "card"].get(index as usize).copied()
+            fn member(&self, _: EnumId, index: u32) -> Option<&SmolStr> {
+                static NAMES: [SmolStr; 2] = [SmolStr::new_static("cash"), SmolStr::new_static("card")];
+                NAMES.get(index as usize)
             }
         }
         let at = DateTime::parse_from_rfc3339("2026-03-01T10:00:00.25+08:00").unwrap();
