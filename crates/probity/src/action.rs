@@ -299,7 +299,8 @@ impl Schema {
             },
             (Ty::Money, _) => match parse_money(v) {
                 Ok(Money { amount, currency }) => {
-                    // Money is filled in field by field: see `put`.
+                    // Written as zero money, then filled in field by field (see `put`); a
+                    // constant written straight into the slot needs no copy on the stack.
                     *out = Value::Money(Money { amount: Decimal::ZERO, currency: None });
                     if let Value::Money(slot) = out {
                         slot.amount = amount;
