@@ -573,7 +573,6 @@ fn put<T: Clone>(table: &mut Vec<Option<T>>, index: usize, item: T) {
     }
 }
 
-/// The value at a slot's record path (`Missing` where the path leaves the record).
 fn overflow() -> EvalError {
     EvalError::Failed("arithmetic overflow".into())
 }
