@@ -483,15 +483,14 @@ pub(crate) fn parse_money(v: &Node) -> Result<Money, String> {
 /// most money is written so. `None` for anything else, which [`parse_money`] reads the general
 /// way.
 fn plain_money(s: &str) -> Option<(Decimal, &str)> {
-    let amount_len = s.len().checked_sub(4)?;
-    let (amount, code) = (s.as_bytes().get(..amount_len)?, s.get(amount_len..)?);
-    let [b' ', code @ ..] = code.as_bytes() else { return None };
-    if !code.iter().all(u8::is_ascii_uppercase) || amount.len() > 19 {
+    let (amount, code) = s.split_at_checked(s.len().checked_sub(4)?)?;
+    let code = code.strip_prefix(' ')?;
+    if !code.bytes().all(|b| b.is_ascii_uppercase()) || amount.len() > 19 {
         return None;
     }
     let mut mantissa: i64 = 0;
     let mut scale: Option<u32> = None;
-    for (i, &b) in amount.iter().enumerate() {
+    for (i, b) in amount.bytes().enumerate() {
         match b {
             b'0'..=b'9' => {
                 mantissa = mantissa.checked_mul(10)?.checked_add(i64::from(b & 0x0f))?;
@@ -508,31 +507,35 @@ fn plain_money(s: &str) -> Option<(Decimal, &str)> {
         None if amount.is_empty() => return None,
         None => 0,
     };
-    Some((Decimal::try_new(mantissa, scale).ok()?, s.get(amount_len.saturating_add(1)..)?))
+    Some((Decimal::try_new(mantissa, scale).ok()?, code))
 }
 
 /// The currency with ISO 4217 code `code`, found in a table indexed by its three capitals.
 pub(crate) fn currency(code: &str) -> Option<Currency> {
     type ByLetters = [[[Option<Currency>; 26]; 26]; 26];
     static BY_CODE: std::sync::OnceLock<Box<ByLetters>> = std::sync::OnceLock::new();
-    let letter = |b: u8| b.checked_sub(b'A').map(usize::from).filter(|i| *i < 26);
+    /// The code's three letters as indices (0 for `A`), if it is three capitals.
+    fn letters(code: &str) -> Option<[usize; 3]> {
+        let letter = |b: u8| b.checked_sub(b'A').map(usize::from).filter(|i| *i < 26);
+        match *code.as_bytes() {
+            [a, b, c] => Some([letter(a)?, letter(b)?, letter(c)?]),
+            _ => None,
+        }
+    }
     let table = BY_CODE.get_or_init(|| {
         use iso_currency::IntoEnumIterator;
         let mut table: Box<ByLetters> = Box::new([[[None; 26]; 26]; 26]);
         for currency in Currency::iter() {
-            if let &[a, b, c] = currency.code().as_bytes() {
-                let slot = (letter(a), letter(b), letter(c));
-                if let (Some(a), Some(b), Some(c)) = slot {
-                    if let Some(slot) = table.get_mut(a).and_then(|t| t.get_mut(b)).and_then(|t| t.get_mut(c)) {
-                        *slot = Some(currency);
-                    }
+            if let Some([a, b, c]) = letters(currency.code()) {
+                if let Some(slot) = table.get_mut(a).and_then(|t| t.get_mut(b)).and_then(|t| t.get_mut(c)) {
+                    *slot = Some(currency);
                 }
             }
         }
         table
     });
-    let &[a, b, c] = code.as_bytes() else { return None };
-    *table.get(letter(a)?)?.get(letter(b)?)?.get(letter(c)?)?
+    let [a, b, c] = letters(code)?;
+    *table.get(a)?.get(b)?.get(c)?
 }
 
 /// A duration such as `"30 days"` or `"1 month"`.
