@@ -238,9 +238,9 @@ impl Engine {
         output: &str,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
         let output = match output {
-            "decisions" => Some(replay::Output::Decisions),
-            "findings" => Some(replay::Output::Findings),
-            "jsonl" => None,
+            "decisions" => replay::Output::Decisions,
+            "findings" => replay::Output::Findings,
+            "jsonl" => replay::Output::JsonLines,
             other => {
                 return Err(PyValueError::new_err(format!(
                     "`output` must be `decisions`, `findings` or `jsonl`, found `{other}`"
@@ -263,42 +263,37 @@ impl Engine {
             None => None,
         };
         let input = match source {
-            "path" => {
-                let path: std::path::PathBuf = payload.extract()?;
-                let read = run(py, || std::fs::read(&path))?;
-                replay::Input::Owned(
-                    read.map_err(|e| PyOSError::new_err(format!("cannot read `{}`: {e}", path.display())))?,
-                )
-            }
+            "path" => replay::Input::File(payload.extract()?),
             "data" | "table" => {
                 let data = match payload.cast::<PyString>() {
                     Ok(text) => replay::Input::Text(text.to_owned().try_into()?),
                     Err(_) => replay::Input::Bytes(payload.extract()?),
                 };
-                if source == "table" {
-                    let bytes = data.bytes();
-                    replay::Input::Owned(run(py, || replay::drop_nulls(bytes, jobs))?.map_err(internal)?)
-                } else {
-                    data
+                match (source, data.bytes()) {
+                    ("table", Some(bytes)) => {
+                        replay::Input::Owned(run(py, || replay::drop_nulls(bytes, jobs))?.map_err(internal)?)
+                    }
+                    _ => data,
                 }
             }
             "rows" => replay::Input::Owned(replay::rows_to_lines(payload)?),
             other => return Err(PyValueError::new_err(format!("unknown event source `{other}`"))),
         };
         let engine = &self.engine;
-        let bytes = input.bytes();
-        let (out, summary) = run(py, || {
-            let mut out = Vec::with_capacity(bytes.len().saturating_add(bytes.len() / 8));
-            probity::replay::replay(engine, bytes, &mut out, as_of, jobs, |_| {}).map(|s| (out, s))
-        })?
-        .map_err(internal)?;
-        let summary = replay::summary(py, &summary)?;
-        let records = match output {
-            None => PyBytes::new(py, &out).into_any(),
-            Some(output) => {
-                let records = run(py, || replay::columns(bytes, out, output, jobs))?.map_err(internal)?;
-                Bound::new(py, records)?.into_any()
+        let (replayed, summary) = run(py, || replay::replay(engine, &input, as_of, jobs, output))?.map_err(|e| {
+            match &input {
+                // Reading the file failed (a failed worker thread is `Other`).
+                replay::Input::File(path) if e.kind() != std::io::ErrorKind::Other => {
+                    PyOSError::new_err(format!("cannot read `{}`: {e}", path.display()))
+                }
+                _ => internal(e),
             }
+        })?;
+        drop(input);
+        let summary = replay::summary(py, &summary)?;
+        let records = match replayed {
+            replay::Replayed::Lines(lines) => PyBytes::new(py, &lines).into_any(),
+            replay::Replayed::Records(records) => Bound::new(py, records)?.into_any(),
         };
         Ok((records, summary))
     }

@@ -1,41 +1,134 @@
-//! Batch replay: the events' JSON lines go to the core's `probity::replay::replay` (with the
-//! GIL released) and its records come back either as the exact JSON lines or as columns, which
-//! `probity/_replay.py` turns into a list of dicts or a pandas, pyarrow or polars table.
-//!
-//! The columns are derived from the core's own output records (parsed back with the core's
-//! serde types), in parallel. A decision does not name its RM, so each record is matched with
-//! the input line it answers: every usable or unusable non-blank line gives zero or more
-//! `overdue` records followed by exactly one `decision` or `error` record; the overdue reports
-//! of the closing `as_of` advance come last and answer no line.
+//! Batch replay: the events' JSON lines go to the core's `probity::replay::replay_with` (with
+//! the GIL released). Each record is encoded on the worker thread that decided it, as its JSON
+//! line (`output="jsonl"`) or as table rows, and the rows are gathered into columns in input
+//! order, which `probity/_replay.py` turns into a list of dicts or a pandas, pyarrow or polars
+//! table. A file is read as a stream, a line at a time.
 
+use std::io::BufReader;
 use std::ops::Range;
+use std::path::PathBuf;
 
+use chrono::{DateTime, FixedOffset};
+use probity::replay::{Record, Summary};
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
-use serde_json::Value as Json;
 
 use crate::convert;
 use crate::errors::{input_error, internal};
 
 /// The events as JSON lines, wherever they are held.
 pub(crate) enum Input {
+    /// A file, read as the replay goes.
+    File(PathBuf),
     /// A Python `bytes` (or a copy of a `bytearray`).
     Bytes(PyBackedBytes),
     /// A Python `str`, as UTF-8.
     Text(PyBackedStr),
-    /// Read from a file, or converted from Python rows.
+    /// Converted from Python rows or from a table.
     Owned(Vec<u8>),
 }
 
 impl Input {
-    pub(crate) fn bytes(&self) -> &[u8] {
+    /// The events held in memory (`None` for a file).
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
         match self {
-            Input::Bytes(b) => b,
-            Input::Text(s) => s.as_bytes(),
-            Input::Owned(v) => v,
+            Input::File(_) => None,
+            Input::Bytes(b) => Some(b),
+            Input::Text(s) => Some(s.as_bytes()),
+            Input::Owned(v) => Some(v),
         }
     }
+}
+
+/// What a replay gives back.
+pub(crate) enum Replayed {
+    /// The records as JSON lines, as `probity replay` writes them.
+    Lines(Vec<u8>),
+    /// The records as table rows.
+    Records(Records),
+}
+
+/// Replays `input` (runs without the GIL).
+pub(crate) fn replay(
+    engine: &probity::Engine,
+    input: &Input,
+    as_of: Option<DateTime<FixedOffset>>,
+    jobs: usize,
+    output: Output,
+) -> std::io::Result<(Replayed, Summary)> {
+    // The JSON lines are about as long as the events: room for them up front spares copying
+    // them as they grow.
+    let room = match input {
+        Input::File(path) => std::fs::metadata(path).map_or(0, |m| usize::try_from(m.len()).unwrap_or(0)),
+        held => held.bytes().map_or(0, <[u8]>::len),
+    };
+    let room = if output == Output::JsonLines { room.saturating_add(room / 4) } else { 0 };
+    match input {
+        Input::File(path) => {
+            let file = std::fs::File::open(path)?;
+            replay_from(engine, BufReader::with_capacity(1 << 20, file), as_of, jobs, output, room)
+        }
+        held => replay_from(engine, held.bytes().unwrap_or_default(), as_of, jobs, output, room),
+    }
+}
+
+fn replay_from(
+    engine: &probity::Engine,
+    input: impl std::io::BufRead,
+    as_of: Option<DateTime<FixedOffset>>,
+    jobs: usize,
+    output: Output,
+    room: usize,
+) -> std::io::Result<(Replayed, Summary)> {
+    let encode = |rows: &mut LineRows, record: &Record<'_>| rows.record(record, output);
+    // What the workers encoded is gathered on a thread of its own while they go on deciding.
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<LineRows>>(4);
+        let gatherer = scope.spawn(move || gather(receive, output, room));
+        let mut pending = Vec::with_capacity(HANDOVER);
+        let stopped = || std::io::Error::other("the replay's gatherer stopped");
+        let emit = |rows: LineRows| {
+            pending.push(rows);
+            if pending.len() < HANDOVER {
+                return Ok(());
+            }
+            send.send(std::mem::replace(&mut pending, Vec::with_capacity(HANDOVER))).map_err(|_| stopped())
+        };
+        let replayed = probity::replay::replay_with(engine, input, as_of, jobs, encode, emit, |_| {})
+            .and_then(|summary| send.send(pending).map(|()| summary).map_err(|_| stopped()));
+        drop(send);
+        let gathered = gatherer.join().map_err(|_| std::io::Error::other("the replay's gatherer failed"))?;
+        // The gatherer's own error comes first: it is why the replay stopped.
+        Ok((gathered?, replayed?))
+    })
+}
+
+/// Encoded lines handed to the gatherer at a time.
+const HANDOVER: usize = 1024;
+
+/// Gathers the encoded lines: JSON lines back to back, or rows into chunks of columns, handed
+/// over to Python as they fill.
+fn gather(lines: std::sync::mpsc::Receiver<Vec<LineRows>>, output: Output, room: usize) -> std::io::Result<Replayed> {
+    if output == Output::JsonLines {
+        let mut out = Vec::with_capacity(room);
+        for rows in lines.iter().flatten() {
+            out.extend_from_slice(&rows.text);
+        }
+        return Ok(Replayed::Lines(out));
+    }
+    let mut chunk = Chunk::new(output.schema());
+    let mut chunks = Vec::new();
+    for rows in lines.iter().flatten() {
+        chunk.append(&rows);
+        if chunk.rows >= CHUNK_ROWS {
+            chunks.push(chunk.freeze()?);
+        }
+    }
+    if chunk.rows > 0 || chunks.is_empty() {
+        chunks.push(chunk.freeze()?);
+    }
+    Ok(Replayed::Records(Records { schema: output.schema(), chunks }))
 }
 
 /// Converts Python rows (dicts, or JSON text) to JSON lines, one line per row, so that line
@@ -68,6 +161,8 @@ fn line_text(out: &mut Vec<u8>, text: &[u8]) {
 /// The shape of the records wanted.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Output {
+    /// The records as JSON lines, as `probity replay` writes them.
+    JsonLines,
     /// One row per output record.
     Decisions,
     /// One row per finding of a decision or overdue report.
@@ -78,8 +173,6 @@ pub(crate) enum Output {
 enum Kind {
     Text,
     Int,
-    /// Text that is a record of the output, kept as its place in the output (no copy).
-    Record,
 }
 
 const DECISIONS: &[(&str, Kind)] = &[
@@ -94,7 +187,7 @@ const DECISIONS: &[(&str, Kind)] = &[
     ("escalations", Kind::Text),
     ("sanctions", Kind::Text),
     ("error", Kind::Text),
-    ("json", Kind::Record),
+    ("json", Kind::Text),
 ];
 
 const FINDINGS: &[(&str, Kind)] = &[
@@ -114,14 +207,199 @@ const FINDINGS: &[(&str, Kind)] = &[
 impl Output {
     fn schema(self) -> &'static [(&'static str, Kind)] {
         match self {
+            Output::JsonLines => &[],
             Output::Decisions => DECISIONS,
             Output::Findings => FINDINGS,
         }
     }
 }
 
-/// A text column in Arrow's layout: the values back to back, `len + 1` offsets, validity.
+// --- a line's rows, encoded on the worker thread --------------------------------------------------
+
+/// A cell of a row: its text is a range of the line's `text`.
+#[derive(Clone)]
+enum Cell {
+    Null,
+    Text(Range<usize>),
+    Int(i64),
+}
+
+/// The rows of one input line's records: the cells, row after row (as many to a row as the
+/// schema has columns), and their text back to back.
 #[derive(Default)]
+struct LineRows {
+    text: Vec<u8>,
+    cells: Vec<Cell>,
+}
+
+impl LineRows {
+    /// The text cell that `write` appends.
+    fn write(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.text.len();
+        write(&mut self.text);
+        self.cells.push(Cell::Text(start..self.text.len()));
+    }
+
+    fn text(&mut self, value: &str) {
+        self.write(|text| text.extend_from_slice(value.as_bytes()));
+    }
+
+    fn optional(&mut self, value: Option<&str>) {
+        match value {
+            Some(v) => self.text(v),
+            None => self.cells.push(Cell::Null),
+        }
+    }
+
+    fn int(&mut self, value: usize) {
+        self.cells.push(Cell::Int(i64::try_from(value).unwrap_or(i64::MAX)));
+    }
+
+    /// `items` joined by commas.
+    fn joined<'a>(&mut self, items: impl Iterator<Item = &'a str>) {
+        self.write(|text| {
+            for (i, item) in items.enumerate() {
+                if i > 0 {
+                    text.push(b',');
+                }
+                text.extend_from_slice(item.as_bytes());
+            }
+        });
+    }
+
+    /// The encoding of one record: its JSON line, or its rows.
+    fn record(&mut self, record: &Record<'_>, output: Output) {
+        match (output, Outcome::of(record)) {
+            (Output::JsonLines, _) => {
+                record.write_json(&mut self.text);
+                self.text.push(b'\n');
+            }
+            (Output::Decisions, Some((line, outcome))) => {
+                self.text(outcome.kind);
+                self.int(line);
+                self.text(outcome.action);
+                self.text(outcome.rm);
+                self.text(outcome.at);
+                self.optional(outcome.verdict);
+                self.int(outcome.findings.len());
+                self.joined(outcome.findings.iter().map(|f| f.rule.as_str()));
+                self.joined(outcome.escalations.iter().map(probity::SmolStr::as_str));
+                self.write(|text| {
+                    for (i, s) in outcome.sanctions.iter().enumerate() {
+                        if i > 0 {
+                            text.push(b',');
+                        }
+                        text.extend_from_slice(s.ladder.as_bytes());
+                        text.push(b':');
+                        text.extend_from_slice(s.step.as_bytes());
+                    }
+                });
+                self.cells.push(Cell::Null);
+                self.write(|text| record.write_json(text));
+            }
+            (Output::Decisions, None) => {
+                if let Record::Error { line, rm, message } = *record {
+                    self.text("error");
+                    self.int(line);
+                    self.cells.push(Cell::Null);
+                    self.optional(rm);
+                    self.cells.extend([Cell::Null, Cell::Null]);
+                    self.int(0);
+                    self.text("");
+                    self.text("");
+                    self.text("");
+                    self.text(message);
+                    self.write(|text| record.write_json(text));
+                }
+            }
+            (Output::Findings, Some((line, outcome))) => {
+                for f in outcome.findings {
+                    self.text(outcome.action);
+                    self.text(outcome.rm);
+                    self.text(outcome.at);
+                    self.text(&f.policy);
+                    self.text(&f.rule);
+                    self.text(finding_kind(f.kind));
+                    self.optional(f.severity.as_deref());
+                    self.optional(f.ladder.as_deref());
+                    self.text(&f.message);
+                    self.text(outcome.kind);
+                    self.int(line);
+                }
+            }
+            // An unusable line has no findings.
+            (Output::Findings, None) => {}
+        }
+    }
+}
+
+/// A decision or an overdue report, as the tables show it.
+struct Outcome<'r> {
+    kind: &'static str,
+    action: &'r str,
+    rm: &'r str,
+    at: &'r str,
+    /// The decision's verdict (an overdue report has none).
+    verdict: Option<&'static str>,
+    findings: &'r [probity::Finding],
+    escalations: &'r [probity::SmolStr],
+    sanctions: &'r [probity::Sanction],
+}
+
+impl<'r> Outcome<'r> {
+    /// A decision's or overdue report's outcome and its line (0: the closing `as_of`); `None`
+    /// for an unusable line.
+    fn of(record: &Record<'r>) -> Option<(usize, Self)> {
+        match *record {
+            Record::Decision { line, rm, decision: d } => Some((
+                line,
+                Outcome {
+                    kind: "decision",
+                    action: &d.action,
+                    rm,
+                    at: &d.at,
+                    verdict: Some(d.verdict.as_str()),
+                    findings: &d.findings,
+                    escalations: &d.escalations,
+                    sanctions: &d.sanctions,
+                },
+            )),
+            Record::Overdue { line, report: r } => Some((
+                line.unwrap_or(0),
+                Outcome {
+                    kind: "overdue",
+                    action: &r.obligation.action,
+                    rm: &r.rm,
+                    at: &r.at,
+                    verdict: None,
+                    findings: &r.findings,
+                    escalations: &r.escalations,
+                    sanctions: &r.sanctions,
+                },
+            )),
+            Record::Error { .. } => None,
+        }
+    }
+}
+
+fn finding_kind(kind: probity::FindingKind) -> &'static str {
+    match kind {
+        probity::FindingKind::Rule => "rule",
+        probity::FindingKind::Conflict => "conflict",
+        probity::FindingKind::Duty => "duty",
+        probity::FindingKind::Overdue => "overdue",
+        probity::FindingKind::Error => "error",
+    }
+}
+
+// --- the columns, gathered in input order ---------------------------------------------------------
+
+/// Rows gathered before they are copied into Python buffers. The buffers that gather them are
+/// reused, chunk after chunk, so that the replay writes each value into fresh memory once: on
+/// machines where fresh memory is slow to touch, that was a third of a large replay's time.
+const CHUNK_ROWS: usize = 1 << 16;
+
+/// A text column in Arrow's layout: the values back to back, `len + 1` offsets, validity.
 struct Text {
     data: Vec<u8>,
     offsets: Vec<i64>,
@@ -129,36 +407,45 @@ struct Text {
     nulls: usize,
 }
 
+impl Default for Text {
+    fn default() -> Self {
+        Text { data: Vec::new(), offsets: vec![0], valid: Vec::new(), nulls: 0 }
+    }
+}
+
 impl Text {
-    fn push(&mut self, value: Option<&str>) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
+    fn push(&mut self, value: Option<&[u8]>) {
         match value {
-            Some(v) => self.data.extend_from_slice(v.as_bytes()),
+            Some(v) => self.data.extend_from_slice(v),
             None => self.nulls = self.nulls.saturating_add(1),
         }
         self.offsets.push(i64::try_from(self.data.len()).unwrap_or(i64::MAX));
         self.valid.push(value.is_some());
     }
 
-    fn get(&self, row: usize) -> Option<&str> {
-        if !self.valid.get(row).copied().unwrap_or(false) {
-            return None;
-        }
-        let start = usize::try_from(*self.offsets.get(row)?).ok()?;
-        let end = usize::try_from(*self.offsets.get(row.saturating_add(1))?).ok()?;
-        std::str::from_utf8(self.data.get(start..end)?).ok()
+    /// Arrow's validity bitmap (least significant bit first); `None` when no value is null.
+    fn validity(&self) -> Option<Vec<u8>> {
+        (self.nulls > 0).then(|| {
+            let byte = |bits: &[bool]| bits.iter().rev().fold(0u8, |byte, &bit| (byte << 1) | u8::from(bit));
+            self.valid.chunks(8).map(byte).collect()
+        })
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.offsets.clear();
+        self.offsets.push(0);
+        self.valid.clear();
+        self.nulls = 0;
     }
 }
 
 enum Column {
     Text(Text),
     Int(Vec<i64>),
-    Record(Vec<Range<usize>>),
 }
 
-/// Rows of one share of the records, column by column.
+/// Rows being gathered, column by column.
 struct Chunk {
     columns: Vec<Column>,
     rows: usize,
@@ -171,45 +458,116 @@ impl Chunk {
             .map(|(_, kind)| match kind {
                 Kind::Text => Column::Text(Text::default()),
                 Kind::Int => Column::Int(Vec::new()),
-                Kind::Record => Column::Record(Vec::new()),
             })
             .collect();
         Chunk { columns, rows: 0 }
     }
 
-    /// Appends one row; `cells` follow the schema's order.
-    fn push(&mut self, cells: &[Cell<'_>]) {
-        for (column, cell) in self.columns.iter_mut().zip(cells) {
-            match (column, cell) {
-                (Column::Text(t), Cell::Text(v)) => t.push(*v),
-                (Column::Int(values), Cell::Int(v)) => values.push(*v),
-                (Column::Record(ranges), Cell::Record(r)) => ranges.push(r.clone()),
-                // The schemas and the rows below are written together; a mismatch is a null
-                // (or 0, or an empty text).
-                (Column::Text(t), _) => t.push(None),
-                (Column::Int(values), _) => values.push(0),
-                (Column::Record(ranges), _) => ranges.push(0..0),
+    /// Appends a line's rows.
+    fn append(&mut self, rows: &LineRows) {
+        let width = self.columns.len().max(1);
+        for row in rows.cells.chunks(width) {
+            for (column, cell) in self.columns.iter_mut().zip(row) {
+                match (column, cell) {
+                    (Column::Text(t), Cell::Text(range)) => t.push(rows.text.get(range.clone())),
+                    (Column::Int(values), Cell::Int(v)) => values.push(*v),
+                    // The schemas and the rows above are written together; a mismatch is a
+                    // null (or 0).
+                    (Column::Text(t), _) => t.push(None),
+                    (Column::Int(values), _) => values.push(0),
+                }
+            }
+            self.rows = self.rows.saturating_add(1);
+        }
+    }
+
+    /// The rows as Python buffers in Arrow's layout (taking the GIL for the copy); the chunk is
+    /// left empty, its memory kept for the next rows.
+    fn freeze(&mut self) -> std::io::Result<Frozen> {
+        let frozen = Python::attach(|py| -> PyResult<Frozen> {
+            let columns = self
+                .columns
+                .iter()
+                .map(|column| {
+                    Ok(match column {
+                        Column::Text(t) => Buffers {
+                            nulls: t.nulls,
+                            validity: t.validity().map(|bits| PyBytes::new(py, &bits).unbind()),
+                            offsets: Some(little_endian(py, &t.offsets)?.unbind()),
+                            data: PyBytes::new(py, &t.data).unbind(),
+                        },
+                        Column::Int(values) => Buffers {
+                            nulls: 0,
+                            validity: None,
+                            offsets: None,
+                            data: little_endian(py, values)?.unbind(),
+                        },
+                    })
+                })
+                .collect::<PyResult<_>>()?;
+            Ok(Frozen { rows: self.rows, columns })
+        })
+        .map_err(std::io::Error::other)?;
+        for column in &mut self.columns {
+            match column {
+                Column::Text(t) => t.clear(),
+                Column::Int(values) => values.clear(),
             }
         }
-        self.rows = self.rows.saturating_add(1);
+        self.rows = 0;
+        Ok(frozen)
     }
 }
 
-enum Cell<'a> {
-    Text(Option<&'a str>),
-    Int(i64),
-    Record(Range<usize>),
+/// 64-bit integers as Arrow stores them, written straight into a Python buffer.
+fn little_endian<'py>(py: Python<'py>, values: &[i64]) -> PyResult<Bound<'py, PyBytes>> {
+    PyBytes::new_with(py, values.len().saturating_mul(8), |buf| {
+        for (dst, v) in buf.chunks_exact_mut(8).zip(values) {
+            dst.copy_from_slice(&v.to_le_bytes());
+        }
+        Ok(())
+    })
 }
 
-fn text(value: &str) -> Cell<'_> {
-    Cell::Text(Some(value))
+/// One column of a chunk, as Arrow buffers: a `large_string` column has offsets (and validity
+/// when some value is null), an `int64` one only its data.
+struct Buffers {
+    nulls: usize,
+    validity: Option<Py<PyBytes>>,
+    offsets: Option<Py<PyBytes>>,
+    data: Py<PyBytes>,
 }
 
-fn int(value: usize) -> Cell<'static> {
-    Cell::Int(i64::try_from(value).unwrap_or(i64::MAX))
+impl Buffers {
+    /// The value of `row` (`None` when null or out of range).
+    fn cell<'py>(&self, py: Python<'py>, row: usize) -> Option<Bound<'py, PyAny>> {
+        let data = self.data.as_bytes(py);
+        let word = |bytes: &[u8], i: usize| -> Option<i64> {
+            let at = i.checked_mul(8)?;
+            Some(i64::from_le_bytes(bytes.get(at..at.checked_add(8)?)?.try_into().ok()?))
+        };
+        let Some(offsets) = &self.offsets else {
+            return word(data, row)?.into_pyobject(py).ok().map(Bound::into_any);
+        };
+        if let Some(validity) = &self.validity {
+            let byte = validity.as_bytes(py).get(row / 8)?;
+            if byte >> (row % 8) & 1 == 0 {
+                return None;
+            }
+        }
+        let offsets = offsets.as_bytes(py);
+        let start = usize::try_from(word(offsets, row)?).ok()?;
+        let end = usize::try_from(word(offsets, row.checked_add(1)?)?).ok()?;
+        let text = std::str::from_utf8(data.get(start..end)?).ok()?;
+        Some(PyString::new(py, text).into_any())
+    }
 }
 
-const NULL: Cell<'static> = Cell::Text(None);
+/// A chunk's rows, handed over to Python.
+struct Frozen {
+    rows: usize,
+    columns: Vec<Buffers>,
+}
 
 /// Runs each job on a thread of its own; the results come back in job order.
 fn in_parallel<T: Send, F: FnOnce() -> T + Send>(jobs: impl Iterator<Item = F>) -> Result<Vec<T>, String> {
@@ -253,304 +611,7 @@ fn split_lines(data: &[u8], parts: usize) -> Result<Vec<Range<usize>>, String> {
     Ok(found.into_iter().flatten().collect())
 }
 
-/// Whether the core skips this line (it is empty or white space once read as UTF-8).
-fn is_blank(line: &[u8]) -> bool {
-    match line.first() {
-        Some(b'{') => false,
-        None => true,
-        Some(_) => std::str::from_utf8(line).map(|s| s.trim().is_empty()).unwrap_or(false),
-    }
-}
-
-/// What a record is, from its first key.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum RecordKind {
-    Decision,
-    Overdue,
-    Error,
-}
-
-const DECISION_PREFIX: &[u8] = b"{\"decision\":";
-const OVERDUE_PREFIX: &[u8] = b"{\"overdue\":";
-const ERROR_PREFIX: &[u8] = b"{\"error\":";
-
-fn record_kind(record: &[u8]) -> Option<RecordKind> {
-    if record.starts_with(DECISION_PREFIX) {
-        Some(RecordKind::Decision)
-    } else if record.starts_with(OVERDUE_PREFIX) {
-        Some(RecordKind::Overdue)
-    } else if record.starts_with(ERROR_PREFIX) {
-        Some(RecordKind::Error)
-    } else {
-        None
-    }
-}
-
-/// The inner object of a one-key record: `{"decision":{…}}` → `{…}`.
-fn inner<'a>(record: &'a str, prefix: &[u8]) -> Option<&'a str> {
-    record.get(prefix.len()..)?.strip_suffix('}')
-}
-
-/// One output record and the input line it answers (`None`: the closing `as_of` advance).
-struct Item<'a> {
-    record: &'a str,
-    /// Where the record is in the output.
-    range: Range<usize>,
-    kind: RecordKind,
-    /// The 1-based line number and the line's text.
-    line: Option<(usize, &'a [u8])>,
-}
-
-/// The records of a replay (`out`, the core's output) as columns, in chunks (one per thread).
-pub(crate) fn columns(input: &[u8], out: Vec<u8>, output: Output, jobs: usize) -> Result<Records, String> {
-    let out = String::from_utf8(out).map_err(|e| e.to_string())?;
-    let chunks = chunks(input, &out, output, jobs)?;
-    Ok(Records { schema: output.schema(), chunks, out })
-}
-
-fn chunks(input: &[u8], out_text: &str, output: Output, jobs: usize) -> Result<Vec<Chunk>, String> {
-    let jobs = jobs.clamp(1, 64);
-    let input_lines = split_lines(input, jobs)?;
-    let answered: Vec<(usize, &[u8])> = input_lines
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, range)| {
-            let mut line = input.get(range)?;
-            if let Some(stripped) = line.strip_suffix(b"\r") {
-                line = stripped;
-            }
-            (!is_blank(line)).then_some((i.saturating_add(1), line))
-        })
-        .collect();
-    let records = split_lines(out_text.as_bytes(), jobs)?;
-    let mut items = Vec::with_capacity(records.len());
-    let mut next = answered.iter();
-    let mut current = None;
-    for range in records {
-        let record = out_text.get(range.clone()).ok_or("a record out of range")?;
-        let kind = record_kind(record.as_bytes()).ok_or_else(|| format!("an unknown record: {record}"))?;
-        if current.is_none() {
-            current = next.next().copied();
-        }
-        items.push(Item { record, range, kind, line: current });
-        if kind != RecordKind::Overdue {
-            current = None;
-        }
-    }
-    let share = items.len().div_ceil(jobs).max(1);
-    in_parallel(items.chunks(share).map(|part| move || build(part, output)))?.into_iter().collect()
-}
-
-fn joined<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    let mut out = String::new();
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(item);
-    }
-    out
-}
-
-fn finding_kind(kind: probity::FindingKind) -> &'static str {
-    match kind {
-        probity::FindingKind::Rule => "rule",
-        probity::FindingKind::Conflict => "conflict",
-        probity::FindingKind::Duty => "duty",
-        probity::FindingKind::Overdue => "overdue",
-        probity::FindingKind::Error => "error",
-    }
-}
-
-/// The rows of one share of the records.
-fn build(items: &[Item<'_>], output: Output) -> Result<Chunk, String> {
-    let mut chunk = Chunk::new(output.schema());
-    if output == Output::Decisions {
-        // One row per record.
-        for column in &mut chunk.columns {
-            match column {
-                Column::Text(t) => {
-                    t.offsets.reserve(items.len().saturating_add(1));
-                    t.valid.reserve(items.len());
-                }
-                Column::Int(values) => values.reserve(items.len()),
-                Column::Record(ranges) => ranges.reserve(items.len()),
-            }
-        }
-    }
-    for item in items {
-        let line = item.line.map_or(0, |(n, _)| n);
-        let line_rm = || item.line.and_then(|(_, text)| rm_id(text));
-        let bad = |e: serde_json::Error| format!("{e} in the record {}", item.record);
-        match item.kind {
-            RecordKind::Decision => {
-                let body = inner(item.record, DECISION_PREFIX).ok_or("a truncated record")?;
-                let d: probity::Decision = serde_json::from_str(body).map_err(bad)?;
-                let rm = line_rm();
-                let outcome = Outcome {
-                    kind: "decision",
-                    action: &d.action,
-                    rm: rm.as_deref(),
-                    at: &d.at,
-                    verdict: Some(d.verdict.as_str()),
-                    findings: &d.findings,
-                    escalations: &d.escalations,
-                    sanctions: &d.sanctions,
-                };
-                outcome.push(&mut chunk, output, line, &item.range);
-            }
-            RecordKind::Overdue => {
-                let body = inner(item.record, OVERDUE_PREFIX).ok_or("a truncated record")?;
-                let r: probity::OverdueReport = serde_json::from_str(body).map_err(bad)?;
-                let outcome = Outcome {
-                    kind: "overdue",
-                    action: &r.obligation.action,
-                    rm: Some(&r.rm),
-                    at: &r.at,
-                    verdict: None,
-                    findings: &r.findings,
-                    escalations: &r.escalations,
-                    sanctions: &r.sanctions,
-                };
-                outcome.push(&mut chunk, output, line, &item.range);
-            }
-            RecordKind::Error => {
-                if output == Output::Findings {
-                    continue;
-                }
-                let body = inner(item.record, ERROR_PREFIX).ok_or("a truncated record")?;
-                let e: Json = serde_json::from_str(body).map_err(bad)?;
-                let rm = line_rm();
-                chunk.push(&[
-                    text("error"),
-                    int(line),
-                    NULL,
-                    Cell::Text(rm.as_deref()),
-                    NULL,
-                    NULL,
-                    int(0),
-                    text(""),
-                    text(""),
-                    text(""),
-                    Cell::Text(e.get("message").and_then(Json::as_str)),
-                    Cell::Record(item.range.clone()),
-                ]);
-            }
-        }
-    }
-    Ok(chunk)
-}
-
-/// A decision or an overdue report, as the tables show it.
-struct Outcome<'r> {
-    kind: &'static str,
-    action: &'r str,
-    rm: Option<&'r str>,
-    at: &'r str,
-    /// The decision's verdict (an overdue report has none).
-    verdict: Option<&'static str>,
-    findings: &'r [probity::Finding],
-    escalations: &'r [probity::SmolStr],
-    sanctions: &'r [probity::Sanction],
-}
-
-impl Outcome<'_> {
-    /// Its row (`decisions`), or a row per finding (`findings`); `record` is where its JSON is
-    /// in the output.
-    fn push(&self, chunk: &mut Chunk, output: Output, line: usize, record: &Range<usize>) {
-        match output {
-            Output::Decisions => {
-                let rules = joined(self.findings.iter().map(|f| f.rule.as_str()));
-                let escalations = joined(self.escalations.iter().map(probity::SmolStr::as_str));
-                let sanctions = sanctions(self.sanctions);
-                chunk.push(&[
-                    text(self.kind),
-                    int(line),
-                    text(self.action),
-                    Cell::Text(self.rm),
-                    text(self.at),
-                    Cell::Text(self.verdict),
-                    int(self.findings.len()),
-                    text(&rules),
-                    text(&escalations),
-                    text(&sanctions),
-                    NULL,
-                    Cell::Record(record.clone()),
-                ]);
-            }
-            Output::Findings => {
-                for f in self.findings {
-                    push_finding(chunk, f, self.action, self.rm, self.at, self.kind, line);
-                }
-            }
-        }
-    }
-}
-
-fn sanctions(sanctions: &[probity::Sanction]) -> String {
-    let mut out = String::new();
-    for (i, s) in sanctions.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&s.ladder);
-        out.push(':');
-        out.push_str(&s.step);
-    }
-    out
-}
-
-fn push_finding(
-    chunk: &mut Chunk,
-    f: &probity::Finding,
-    action: &str,
-    rm: Option<&str>,
-    at: &str,
-    record: &str,
-    line: usize,
-) {
-    chunk.push(&[
-        text(action),
-        Cell::Text(rm),
-        text(at),
-        text(&f.policy),
-        text(&f.rule),
-        text(finding_kind(f.kind)),
-        Cell::Text(f.severity.as_deref()),
-        Cell::Text(f.ladder.as_deref()),
-        text(&f.message),
-        text(record),
-        int(line),
-    ]);
-}
-
-// --- `rm.id` of an input line, without parsing all of it ---------------------------------------
-
-/// The `rm.id` of an action's JSON text, found by skipping every other value by its brackets
-/// and strings (and nothing after `rm`). `None` when the text has no textual `rm.id` (the core
-/// then reported an error).
-fn rm_id(line: &[u8]) -> Option<String> {
-    let mut s = Scanner { text: line, at: 0 };
-    let mut found = None;
-    // The scan stops (`None`) as soon as `rm` has been read.
-    let _ = s.object(|s, key| {
-        if key != "rm" {
-            return s.skip_value();
-        }
-        let _ = s.object(|s, key| {
-            if key == "id" && s.peek() == Some(b'"') {
-                let start = s.at;
-                s.skip_string()?;
-                found = serde_json::from_slice::<String>(s.text.get(start..s.at)?).ok();
-                None
-            } else {
-                s.skip_value()
-            }
-        });
-        None
-    });
-    found
-}
+// --- JSON text, skipped by its brackets and strings ---------------------------------------------
 
 /// A cursor over JSON text that reads keys and skips values.
 struct Scanner<'a> {
@@ -583,39 +644,6 @@ impl Scanner<'_> {
 
     fn eat(&mut self, byte: u8) -> Option<()> {
         (self.peek()? == byte).then(|| self.bump())
-    }
-
-    /// Reads an object, calling `member` at each value with its key (as written, unescaped
-    /// when it holds an escape).
-    fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        if self.eat(b'}').is_some() {
-            return Some(());
-        }
-        loop {
-            if self.peek()? != b'"' {
-                return None;
-            }
-            let start = self.at;
-            self.skip_string()?;
-            let text = self.text;
-            let raw = text.get(start..self.at)?;
-            let key: std::borrow::Cow<'_, str> = match raw.get(1..raw.len().saturating_sub(1)) {
-                Some(plain) if !plain.contains(&b'\\') => std::str::from_utf8(plain).ok()?.into(),
-                _ => serde_json::from_slice::<String>(raw).ok()?.into(),
-            };
-            self.eat(b':')?;
-            self.peek()?;
-            member(self, &key)?;
-            match self.peek()? {
-                b',' => self.bump(),
-                b'}' => {
-                    self.bump();
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
     }
 
     /// Skips a string, the cursor on its opening quote.
@@ -790,9 +818,7 @@ fn copy_without_nulls(s: &mut Scanner<'_>, out: &mut Vec<u8>, depth: usize) -> O
 #[pyclass(module = "probity._probity", name = "_Records", frozen)]
 pub(crate) struct Records {
     schema: &'static [(&'static str, Kind)],
-    chunks: Vec<Chunk>,
-    /// The core's output, which `Kind::Record` columns point into.
-    out: String,
+    chunks: Vec<Frozen>,
 }
 
 #[pymethods]
@@ -819,60 +845,15 @@ impl Records {
         let chunks = PyList::empty(py);
         for chunk in &self.chunks {
             let columns = PyList::empty(py);
-            for column in &chunk.columns {
-                match column {
-                    Column::Text(t) => {
-                        let validity = if t.nulls == 0 {
-                            None
-                        } else {
-                            let bits: Vec<u8> = t
-                                .valid
-                                .chunks(8)
-                                .map(|bits| bits.iter().rev().fold(0u8, |byte, &bit| (byte << 1) | u8::from(bit)))
-                                .collect();
-                            Some(PyBytes::new(py, &bits))
-                        };
-                        let offsets: Vec<u8> = if t.offsets.is_empty() {
-                            0i64.to_le_bytes().to_vec()
-                        } else {
-                            t.offsets.iter().flat_map(|o| o.to_le_bytes()).collect()
-                        };
-                        columns.append((
-                            chunk.rows,
-                            t.nulls,
-                            validity,
-                            PyBytes::new(py, &offsets),
-                            PyBytes::new(py, &t.data),
-                        ))?;
-                    }
-                    Column::Int(values) => {
-                        let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-                        columns.append((chunk.rows, 0, py.None(), py.None(), PyBytes::new(py, &data)))?;
-                    }
-                    Column::Record(ranges) => {
-                        // Copied once, straight from the output into the Python buffer.
-                        let mut offsets = Vec::with_capacity(ranges.len().saturating_add(1).saturating_mul(8));
-                        let mut end = 0usize;
-                        offsets.extend(0i64.to_le_bytes());
-                        for r in ranges {
-                            end = end.saturating_add(r.len());
-                            offsets.extend(i64::try_from(end).unwrap_or(i64::MAX).to_le_bytes());
-                        }
-                        let out = self.out.as_bytes();
-                        let data = PyBytes::new_with(py, end, |buf| {
-                            let mut at = 0usize;
-                            for r in ranges {
-                                let next = at.saturating_add(r.len());
-                                if let (Some(dst), Some(src)) = (buf.get_mut(at..next), out.get(r.clone())) {
-                                    dst.copy_from_slice(src);
-                                }
-                                at = next;
-                            }
-                            Ok(())
-                        })?;
-                        columns.append((chunk.rows, 0, py.None(), PyBytes::new(py, &offsets), data))?;
-                    }
-                }
+            for b in &chunk.columns {
+                let optional = |buffer: &Option<Py<PyBytes>>| buffer.as_ref().map(|b| b.clone_ref(py));
+                columns.append((
+                    chunk.rows,
+                    b.nulls,
+                    optional(&b.validity),
+                    optional(&b.offsets),
+                    b.data.clone_ref(py),
+                ))?;
             }
             chunks.append(columns)?;
         }
@@ -886,7 +867,7 @@ impl Records {
             let values = PyList::empty(py);
             for chunk in &self.chunks {
                 for row in 0..chunk.rows {
-                    values.append(self.cell(py, chunk.columns.get(i), row))?;
+                    values.append(cell(py, chunk.columns.get(i), row))?;
                 }
             }
             dict.set_item(*name, values)?;
@@ -902,7 +883,7 @@ impl Records {
             for row in 0..chunk.rows {
                 let dict = PyDict::new(py);
                 for (name, column) in names.iter().zip(&chunk.columns) {
-                    dict.set_item(name, self.cell(py, Some(column), row))?;
+                    dict.set_item(name, cell(py, Some(column), row))?;
                 }
                 rows.append(dict)?;
             }
@@ -911,24 +892,9 @@ impl Records {
     }
 }
 
-impl Records {
-    fn cell<'py>(&self, py: Python<'py>, column: Option<&Column>, row: usize) -> Bound<'py, PyAny> {
-        let text = match column {
-            Some(Column::Text(t)) => t.get(row),
-            Some(Column::Record(ranges)) => ranges.get(row).and_then(|r| self.out.get(r.clone())),
-            Some(Column::Int(values)) => {
-                if let Some(Ok(v)) = values.get(row).map(|v| v.into_pyobject(py)) {
-                    return v.into_any();
-                }
-                None
-            }
-            None => None,
-        };
-        match text {
-            Some(s) => PyString::new(py, s).into_any(),
-            None => py.None().into_bound(py),
-        }
-    }
+/// A cell's value, `None` for a null.
+fn cell<'py>(py: Python<'py>, column: Option<&Buffers>, row: usize) -> Bound<'py, PyAny> {
+    column.and_then(|c| c.cell(py, row)).unwrap_or_else(|| py.None().into_bound(py))
 }
 
 /// The replay's summary as a dict.

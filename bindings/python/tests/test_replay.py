@@ -423,6 +423,29 @@ def test_naive_table_timestamps_are_errors_on_each_row(engine, rows):
 # --- arguments ----------------------------------------------------------------------------------
 
 
+def test_a_table_of_several_chunks_keeps_every_row_in_order(engine, cli, tmp_path):
+    """The rows are handed to Python 65,536 at a time; a longer replay is one table all the same.
+    (The sample read 13 times over: the repeats are mostly errors, older than what came before.)"""
+    pa = pytest.importorskip("pyarrow")
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(EVENTS.read_bytes() * 13)
+    done = run_cli(cli, events)
+    table = engine.replay(events, into="pyarrow")
+    assert table.num_rows > 65_536 and table.column("json").num_chunks == 2
+    assert joined(table.column("json").to_pylist()) == done.stdout
+    listed = engine.replay(events)
+    assert listed == table.to_pylist()
+    errors = [r for r in listed if r["kind"] == "error"]
+    assert errors and all(r["action"] is None and r["error"] for r in errors)
+    lines = [r["line"] for r in listed if r["kind"] != "overdue"]
+    assert lines == sorted(lines) and len(set(lines)) == len(lines)
+
+
+def test_a_file_that_cannot_be_read_is_an_os_error(engine, tmp_path):
+    with pytest.raises(OSError, match="cannot read"):
+        engine.replay(tmp_path)  # a directory opens, but does not read
+
+
 def test_argument_errors(engine, rows, tmp_path):
     with pytest.raises(ValueError, match="`output`"):
         engine.replay(rows, output="csv")

@@ -7,14 +7,61 @@ use std::io::{BufRead, Write};
 use crate::{Action, Decision, Engine, InputError, Ledger, OverdueReport, Verdict};
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
+use smol_str::SmolStr;
 
-/// One output record.
+/// One record of a replay's output, as [`replay_with`] hands it to its encoder.
+#[derive(Debug, Clone, Copy)]
+pub enum Record<'a> {
+    /// An obligation found overdue.
+    Overdue {
+        /// The line whose action advanced the RM's clock past the deadline; `None` for the
+        /// closing advance to `as_of`.
+        line: Option<usize>,
+        /// The report.
+        report: &'a OverdueReport,
+    },
+    /// The decision on a line's action.
+    Decision {
+        /// The line, numbered from 1.
+        line: usize,
+        /// The RM whose action it is.
+        rm: &'a str,
+        /// The decision.
+        decision: &'a Decision,
+    },
+    /// A line that could not be used.
+    Error {
+        /// The line, numbered from 1.
+        line: usize,
+        /// The RM the line names (`rm.id`), when it is JSON that names one.
+        rm: Option<&'a str>,
+        /// Why.
+        message: &'a str,
+    },
+}
+
+impl Record<'_> {
+    /// Appends the record as one line of JSON without its newline: `{"decision":{…}}`,
+    /// `{"overdue":{…}}` or `{"error":{"line":…,"message":…}}`, as `probity replay` writes it.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let json = match *self {
+            Record::Overdue { report, .. } => Json::Overdue(report),
+            Record::Decision { decision, .. } => Json::Decision(decision),
+            Record::Error { line, message, .. } => Json::Error { line, message },
+        };
+        // Writing into memory fails only on a value serde cannot represent, and the records'
+        // types have none.
+        let _ = serde_json::to_writer(out, &json);
+    }
+}
+
+/// A record's JSON form.
 #[derive(Serialize)]
 #[serde(rename_all = "lowercase")]
-enum Record<'a> {
+enum Json<'a> {
     Decision(&'a Decision),
     Overdue(&'a OverdueReport),
-    Error { line: usize, message: String },
+    Error { line: usize, message: &'a str },
 }
 
 fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, n: u64) {
@@ -110,7 +157,8 @@ impl Summary {
 }
 
 /// Replays JSON-lines actions: for each line the overdue reports of the implicit advance, then
-/// the decision; `as_of` advances every RM at the end. `progress` is called with the bytes read.
+/// the decision; `as_of` advances every RM at the end. Each record is written to `out` as a line
+/// of JSON ([`Record::write_json`]). `progress` is called with the bytes read.
 ///
 /// With `jobs > 1` the work is shared among threads, each owning the ledger of a share of the
 /// RMs (RMs are independent); the output is the same, line for line, as with one job.
@@ -120,6 +168,28 @@ pub fn replay(
     out: &mut impl Write,
     as_of: Option<DateTime<FixedOffset>>,
     jobs: usize,
+    progress: impl FnMut(u64),
+) -> std::io::Result<Summary> {
+    let encode = |lines: &mut Vec<u8>, record: &Record<'_>| {
+        record.write_json(lines);
+        lines.push(b'\n');
+    };
+    let summary = replay_with(engine, input, as_of, jobs, encode, |lines: Vec<u8>| out.write_all(&lines), progress)?;
+    out.flush()?;
+    Ok(summary)
+}
+
+/// [`replay`] with the records encoded by the caller: `encode` appends a record to the encoding
+/// of its input line (an `L::default()` per line), on the thread that decided it; `emit` takes
+/// the encoded lines in input order on the calling thread (the closing `as_of` reports come last,
+/// one to an `L`). An error from `emit` ends the replay.
+pub fn replay_with<L: Default + Send>(
+    engine: &Engine,
+    input: impl BufRead,
+    as_of: Option<DateTime<FixedOffset>>,
+    jobs: usize,
+    encode: impl Fn(&mut L, &Record<'_>) + Sync,
+    mut emit: impl FnMut(L) -> std::io::Result<()>,
     mut progress: impl FnMut(u64),
 ) -> std::io::Result<Summary> {
     let jobs = jobs.clamp(1, 64);
@@ -132,11 +202,8 @@ pub fn replay(
         if batch.is_empty() {
             break;
         }
-        for (_, records) in run_batch(&mut workers, batch)? {
-            for record in &records {
-                out.write_all(record.as_bytes())?;
-                out.write_all(b"\n")?;
-            }
+        for (_, encoded) in run_batch(&mut workers, batch, &encode)? {
+            emit(encoded)?;
         }
     }
     let mut summary = Summary::default();
@@ -153,8 +220,9 @@ pub fn replay(
         });
         for report in &reports {
             summary.overdue(report);
-            serde_json::to_writer(&mut *out, &Record::Overdue(report)).map_err(std::io::Error::other)?;
-            out.write_all(b"\n")?;
+            let mut encoded = L::default();
+            encode(&mut encoded, &Record::Overdue { line: None, report });
+            emit(encoded)?;
         }
     }
     for ledger in &ledgers {
@@ -163,7 +231,6 @@ pub fn replay(
         summary.overdue_open = summary.overdue_open.saturating_add(overdue);
         summary.retained_items = summary.retained_items.saturating_add(ledger.retained_items());
     }
-    out.flush()?;
     Ok(summary)
 }
 
@@ -199,17 +266,35 @@ struct Worker {
     summary: Summary,
 }
 
+/// A line that is not an action: why, and the RM it names, if any.
+struct Unusable {
+    error: InputError,
+    rm: Option<String>,
+}
+
+impl Unusable {
+    fn new(error: InputError, text: &str) -> Self {
+        // Only for the record: the `rm.id` of a line that is JSON, read the plain way.
+        let json: Option<serde_json::Value> = serde_json::from_str(text).ok();
+        let rm = json.as_ref().and_then(|j| j.get("rm")?.get("id")?.as_str()).map(str::to_owned);
+        Unusable { error, rm }
+    }
+}
+
 /// An input line's action; `None` for a blank line (which gives no output).
-fn parse_line(bytes: &[u8]) -> Option<Result<Action, InputError>> {
+fn parse_line(bytes: &[u8]) -> Option<Result<Action, Unusable>> {
     match std::str::from_utf8(bytes) {
         Ok(text) if text.trim().is_empty() => None,
-        Ok(text) => Some(Action::from_json(text)),
-        Err(e) => Some(Err(InputError::Json(format!("the line is not UTF-8 (byte {})", e.valid_up_to())))),
+        Ok(text) => Some(Action::from_json(text).map_err(|e| Unusable::new(e, text))),
+        Err(e) => Some(Err(Unusable {
+            error: InputError::Json(format!("the line is not UTF-8 (byte {})", e.valid_up_to())),
+            rm: None,
+        })),
     }
 }
 
 /// The parsed lines of a batch that are not blank, with their numbers.
-fn parse_lines(lines: &[(usize, Vec<u8>)]) -> Vec<(usize, Result<Action, InputError>)> {
+fn parse_lines(lines: &[(usize, Vec<u8>)]) -> Vec<(usize, Result<Action, Unusable>)> {
     lines.iter().filter_map(|(n, bytes)| Some((*n, parse_line(bytes)?))).collect()
 }
 
@@ -225,18 +310,22 @@ fn in_parallel<T: Send, F: FnOnce() -> Vec<T> + Send>(jobs: impl Iterator<Item =
     })
 }
 
-/// The JSON records of each line that is not blank, by line number.
-type Records = Vec<(usize, Vec<String>)>;
+/// The encoded records of each line that is not blank, by line number.
+type Encoded<L> = Vec<(usize, L)>;
 
-/// Processes a batch: each worker takes the lines of its RMs, in order; the records come back
-/// in line order.
-fn run_batch(workers: &mut [Worker], batch: Vec<(usize, Vec<u8>)>) -> std::io::Result<Records> {
+/// Processes a batch: each worker takes the lines of its RMs, in order; the encoded lines come
+/// back in line order.
+fn run_batch<L: Default + Send>(
+    workers: &mut [Worker],
+    batch: Vec<(usize, Vec<u8>)>,
+    encode: &(impl Fn(&mut L, &Record<'_>) + Sync),
+) -> std::io::Result<Encoded<L>> {
     let jobs = workers.len();
     if jobs <= 1 {
         let parsed = parse_lines(&batch);
         drop(batch);
         return Ok(match workers.first_mut() {
-            Some(worker) => parsed.into_iter().map(|(n, a)| (n, worker.process(n, a))).collect(),
+            Some(worker) => parsed.into_iter().map(|(n, a)| (n, worker.process(n, a, encode))).collect(),
             None => Vec::new(),
         });
     }
@@ -245,7 +334,7 @@ fn run_batch(workers: &mut [Worker], batch: Vec<(usize, Vec<u8>)>) -> std::io::R
     let parsed = in_parallel(batch.chunks(chunk).map(|part| move || parse_lines(part)))?;
     drop(batch);
     // Phase 2: each ledger takes its RMs' actions (unparseable lines go to the first).
-    let mut shares: Vec<Vec<(usize, Result<Action, InputError>)>> = (0..jobs).map(|_| Vec::new()).collect();
+    let mut shares: Vec<Vec<(usize, Result<Action, Unusable>)>> = (0..jobs).map(|_| Vec::new()).collect();
     for (n, action) in parsed {
         let share = match &action {
             Ok(a) => shard(a.rm(), jobs),
@@ -255,10 +344,9 @@ fn run_batch(workers: &mut [Worker], batch: Vec<(usize, Vec<u8>)>) -> std::io::R
             list.push((n, action));
         }
     }
-    let mut outputs =
-        in_parallel(workers.iter_mut().zip(shares).map(|(worker, share)| {
-            move || share.into_iter().map(|(n, a)| (n, worker.process(n, a))).collect::<Vec<_>>()
-        }))?;
+    let mut outputs = in_parallel(workers.iter_mut().zip(shares).map(|(worker, share)| {
+        move || share.into_iter().map(|(n, a)| (n, worker.process(n, a, encode))).collect::<Vec<_>>()
+    }))?;
     outputs.sort_by_key(|(n, _)| *n);
     Ok(outputs)
 }
@@ -270,24 +358,33 @@ fn shard(rm: &str, jobs: usize) -> usize {
 }
 
 impl Worker {
-    /// Submits a line's action; its records, counted in the worker's summary.
-    fn process(&mut self, line: usize, action: Result<Action, InputError>) -> Vec<String> {
-        let mut records = Vec::new();
-        let encode = |record: Record<'_>| serde_json::to_string(&record).unwrap_or_default();
-        match action.and_then(|a| self.ledger.submit(&a)) {
-            Ok(submission) => {
-                for report in &submission.overdue {
-                    self.summary.overdue(report);
-                    records.push(encode(Record::Overdue(report)));
+    /// Submits a line's action; its records, counted in the worker's summary and encoded.
+    fn process<L: Default>(
+        &mut self,
+        line: usize,
+        action: Result<Action, Unusable>,
+        encode: &impl Fn(&mut L, &Record<'_>),
+    ) -> L {
+        let mut encoded = L::default();
+        let (error, rm) = match action {
+            Ok(action) => match self.ledger.submit(&action) {
+                Ok(submission) => {
+                    for report in &submission.overdue {
+                        self.summary.overdue(report);
+                        encode(&mut encoded, &Record::Overdue { line: Some(line), report });
+                    }
+                    let decision = &submission.decision;
+                    self.summary.decision(decision);
+                    encode(&mut encoded, &Record::Decision { line, rm: action.rm(), decision });
+                    return encoded;
                 }
-                self.summary.decision(&submission.decision);
-                records.push(encode(Record::Decision(&submission.decision)));
-            }
-            Err(e) => {
-                self.summary.errors = self.summary.errors.saturating_add(1);
-                records.push(encode(Record::Error { line, message: e.to_string() }));
-            }
-        }
-        records
+                Err(error) => (error, Some(SmolStr::from(action.rm()))),
+            },
+            Err(Unusable { error, rm }) => (error, rm.map(SmolStr::from)),
+        };
+        self.summary.errors = self.summary.errors.saturating_add(1);
+        let message = error.to_string();
+        encode(&mut encoded, &Record::Error { line, rm: rm.as_deref(), message: &message });
+        encoded
     }
 }

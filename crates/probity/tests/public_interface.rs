@@ -317,3 +317,97 @@ fn timestamps_and_histories_are_checked_at_the_boundary() {
     assert!(History::from_json(r#"{"actions": [], "extra": 1}"#).is_err());
     assert!(History::from_json(r#"{"actions": []}"#).unwrap().is_empty());
 }
+
+/// What a test encoder keeps of a record.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    Overdue { line: Option<usize>, rm: String },
+    Decision { line: usize, rm: String, verdict: Verdict },
+    Error { line: usize, rm: Option<String> },
+}
+
+#[test]
+fn replay_with_hands_each_line_its_records_in_input_order() {
+    let engine = Engine::new(PolicySet::from_sources([("gifts.probity", GIFTS)]).unwrap());
+    let gift = |id: &str, rm: &str, at: &str, kind: &str| {
+        json!({"type": "gift_received", "id": id, "at": at, "rm": {"id": rm}, "giver": "ACME", "kind": kind, "value": "300 CNY"})
+            .to_string()
+    };
+    let lines = [
+        gift("G-1", "R1", "2026-03-01T10:00:00+08:00", "goods"),
+        gift("G-2", "R2", "2026-03-02T10:00:00+08:00", "cash"),
+        String::new(),
+        // Not an action, but JSON naming its RM; then neither.
+        json!({"type": "gift_received", "rm": {"id": "R2"}}).to_string(),
+        "{ not json".to_owned(),
+        // R1's next action finds G-1's registration overdue.
+        gift("G-3", "R1", "2026-04-02T10:00:00+08:00", "goods"),
+        // Older than R1's last action.
+        gift("G-4", "R1", "2026-01-01T10:00:00+08:00", "goods"),
+    ];
+    let input = lines.join("\n");
+    let expected = vec![
+        vec![Seen::Decision { line: 1, rm: "R1".into(), verdict: Verdict::Allow }],
+        vec![Seen::Decision { line: 2, rm: "R2".into(), verdict: Verdict::Deny }],
+        vec![Seen::Error { line: 4, rm: Some("R2".into()) }],
+        vec![Seen::Error { line: 5, rm: None }],
+        vec![
+            Seen::Overdue { line: Some(6), rm: "R1".into() },
+            Seen::Decision { line: 6, rm: "R1".into(), verdict: Verdict::Allow },
+        ],
+        vec![Seen::Error { line: 7, rm: Some("R1".into()) }],
+        // The closing advance: R2's and R1's (G-3) registrations, one to an encoding.
+        vec![Seen::Overdue { line: None, rm: "R2".into() }],
+        vec![Seen::Overdue { line: None, rm: "R1".into() }],
+    ];
+    let encode = |seen: &mut Vec<Seen>, record: &replay::Record<'_>| {
+        seen.push(match *record {
+            replay::Record::Overdue { line, report } => Seen::Overdue { line, rm: report.rm.to_string() },
+            replay::Record::Decision { line, rm, decision } => {
+                Seen::Decision { line, rm: rm.to_owned(), verdict: decision.verdict }
+            }
+            replay::Record::Error { line, rm, .. } => Seen::Error { line, rm: rm.map(str::to_owned) },
+        });
+    };
+    let as_of = Some(ts("2026-12-31T00:00:00Z"));
+    for jobs in [1, 2, 3] {
+        let mut encoded = Vec::new();
+        let summary = replay::replay_with(
+            &engine,
+            input.as_bytes(),
+            as_of,
+            jobs,
+            encode,
+            |seen| {
+                encoded.push(seen);
+                Ok(())
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(encoded, expected, "{jobs} job(s)");
+        assert_eq!((summary.events, summary.errors, summary.overdue_reports), (3, 3, 3));
+    }
+
+    // `replay` writes what `Record::write_json` gives, a line each.
+    let mut out = Vec::new();
+    replay::replay(&engine, input.as_bytes(), &mut out, as_of, 2, |_| {}).unwrap();
+    let records: Vec<serde_json::Value> =
+        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 9);
+    assert_eq!(records[2]["error"]["line"], 4);
+    assert_eq!(records[4]["overdue"]["rm"], "R1");
+    assert_eq!(records[5]["decision"]["action"], "G-3");
+
+    // An error from the emitter ends the replay with that error.
+    let failed = replay::replay_with(
+        &engine,
+        input.as_bytes(),
+        None,
+        2,
+        encode,
+        |_| Err(std::io::Error::other("disk full")),
+        |_| {},
+    );
+    assert_eq!(failed.unwrap_err().to_string(), "disk full");
+}
