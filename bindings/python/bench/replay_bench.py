@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -280,10 +281,19 @@ def write_doc(args, count, runs, best, load, started, agree) -> None:
     cli_rate = count / reference["seconds"]
     cli_cpu_rate = count / reference["cpu"]
 
-    def row(name, r, note=""):
+    def paired(case):
+        """The median over rounds of the CLI's time around a run (the mean of the CLI runs that
+        bracket its round) divided by the run's: the machine's speed drifts between rounds, and
+        the best runs of two commands may come from different moments."""
+        cli_runs = runs["cli"]
+        ratios = [(cli_runs[i]["seconds"] + cli_runs[i + 1]["seconds"]) / 2 / r["seconds"]
+                  for i, r in enumerate(runs[case]) if i + 1 < len(cli_runs)]  # fmt: skip
+        return statistics.median(ratios) if ratios else float("nan")
+
+    def row(name, r, note="", pair=1.0):
         rate = count / r["seconds"]
         cpu_rate = count / r["cpu"] if r.get("cpu") else float("nan")
-        return (f"| {name}{note} | {r['seconds']:.1f} | {rate:,.0f} | {rate / cli_rate:.2f} | "
+        return (f"| {name}{note} | {r['seconds']:.1f} | {rate:,.0f} | {rate / cli_rate:.2f} | {pair:.2f} | "
                 f"{r['cpu']:.1f} | {cpu_rate / cli_cpu_rate:.2f} |")  # fmt: skip
 
     lines = [
@@ -302,16 +312,17 @@ def write_doc(args, count, runs, best, load, started, agree) -> None:
         + " → ".join(f"{a[0]:.1f}" for a in load)
         + " over the run (sampled after each case), so other work shared the cores.",
         "",
-        "| what | wall s | events/s | ratio to CLI | CPU s | CPU ratio to CLI |",
-        "|---|---|---|---|---|---|",
+        "| what | wall s | events/s | ratio to CLI | paired ratio | CPU s | CPU ratio to CLI |",
+        "|---|---|---|---|---|---|---|",
         row("`probity replay` (native CLI, `--out /dev/null`): the reference", reference),
     ]
     for case, title in CASES:
         note = ""
         if case == "arrow-table":
             note = f" (reading the table took {best[case]['load_seconds']:.1f} s more)"
-        lines.append(row(title, best[case], note))
+        lines.append(row(title, best[case], note, paired(case)))
     target = count / best["path-pyarrow"]["seconds"] / cli_rate
+    target_paired = paired("path-pyarrow")
 
     def seconds(rs):
         return ", ".join(f"{r['seconds']:.1f}" for r in rs)
@@ -323,13 +334,15 @@ def write_doc(args, count, runs, best, load, started, agree) -> None:
         + ".",
         "",
         "**Target** (Python replay at least 0.70 of the CLI's events per second): "
-        f"{'met' if target >= 0.70 else 'not met'} by the wheel as built, at {target:.2f} for a path "
-        "to a pyarrow table.",
+        f"{'met' if min(target, target_paired) >= 0.70 else 'not met'} by the wheel as built, for a "
+        f"path to a pyarrow table: {target:.2f} best against best, {target_paired:.2f} paired.",
     ]
     plain = best["plain"]["counts"]
     lines += [
         "",
-        "Ratios are events per second divided by the CLI's (above 1: faster). "
+        "Ratios are events per second divided by the CLI's (above 1: faster): `ratio to CLI` "
+        "divides the best runs, `paired ratio` is the median over rounds of each run against the "
+        "CLI runs just before and after its round. "
         f"The plain-Python check fired {', '.join(f'`{k}` {v:,}' for k, v in plain.items())} times "
         + ("(on the 5,296 sample events its counts equal the engine's findings of these rules); "
            if agree else "(NOTE: on the sample its counts differ from the engine's findings of these rules); ")
@@ -338,9 +351,11 @@ def write_doc(args, count, runs, best, load, started, agree) -> None:
         "",
         "## Reading the figures",
         "",
-        "- `output=\"jsonl\"` is the core's `probity::replay::replay` writing into memory, so it "
-        "measures the engine inside the Python process; the tables add parsing the records back "
-        "(in parallel), matching them to their input lines and building Arrow buffers.",
+        "- The binding streams the file and runs the core's `probity::replay::replay_with`: the "
+        "worker threads encode each record (its JSON line, or its table rows) as they decide, and "
+        "a thread of the binding's gathers them, in input order, into chunks of Arrow buffers "
+        "handed to Python 65,536 rows at a time. What the CLI does not do is keep the output: "
+        "about 0.6 GB of JSON and columns, written into fresh memory.",
         "- The wheel links mimalloc as its global allocator, as the CLI does. Deciding allocates "
         "many small values from the replay's worker threads; with glibc's `malloc` the same wheel "
         "reached only 0.32 of the CLI (and 0.71 with mimalloc preloaded through `LD_PRELOAD`), so the "

@@ -619,7 +619,7 @@ impl<'a> Checker<'a> {
             RuleKind::Duty => match otherwise {
                 Some((o, _)) => self.outcomes(o),
                 None => Outcomes {
-                    keywords: Arc::from([SmolStr::new_static("review")]),
+                    keywords: Arc::from([SmolStr::new_static(Verdict::Review.as_str())]),
                     verdict: Some(Verdict::Review),
                     ..Outcomes::default()
                 },
@@ -897,11 +897,11 @@ impl<'a> Checker<'a> {
         for o in list {
             match &o.kind {
                 OutcomeKind::Deny => {
-                    keywords.push(SmolStr::new_static("deny"));
+                    keywords.push(SmolStr::new_static(Verdict::Deny.as_str()));
                     out.verdict = Some(Verdict::Deny);
                 }
                 OutcomeKind::Review => {
-                    keywords.push(SmolStr::new_static("review"));
+                    keywords.push(SmolStr::new_static(Verdict::Review.as_str()));
                     out.verdict = out.verdict.max(Some(Verdict::Review));
                 }
                 OutcomeKind::Warn => keywords.push(SmolStr::new_static("warn")),

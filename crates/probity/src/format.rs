@@ -12,7 +12,7 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::ast::*;
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile};
-use crate::parse::parse_file;
+use crate::parse::{lexemes, parse_file, Lexeme};
 
 /// Lines longer than this are broken (expressions before `and` / `or`, aggregates before
 /// `where` / `within`).
@@ -173,30 +173,11 @@ impl Anchor {
 fn content_end(text: &str, span: &Range<usize>) -> usize {
     let Some(inside) = text.get(span.clone()) else { return span.end };
     let mut end = span.start;
-    let mut chars = inside.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '#' => {
-                for (_, c) in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '"' => {
-                let mut close = inside.len();
-                let mut escaped = false;
-                for (j, c) in chars.by_ref() {
-                    if c == '\n' || (c == '"' && !escaped) {
-                        close = j.saturating_add(c.len_utf8());
-                        break;
-                    }
-                    escaped = c == '\\' && !escaped;
-                }
-                end = span.start.saturating_add(close);
-            }
-            c if c.is_whitespace() => {}
-            c => end = span.start.saturating_add(i).saturating_add(c.len_utf8()),
+    for lexeme in lexemes(inside) {
+        match lexeme {
+            Lexeme::Text(string) => end = span.start.saturating_add(string.end),
+            Lexeme::Char(_, c) if c.is_whitespace() => {}
+            Lexeme::Char(i, c) => end = span.start.saturating_add(i).saturating_add(c.len_utf8()),
         }
     }
     end

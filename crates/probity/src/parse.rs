@@ -1,6 +1,7 @@
 //! Policy text → syntax tree. pest stays inside this module.
 
 use std::num::NonZeroUsize;
+use std::ops::Range;
 use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, NaiveDate};
@@ -88,26 +89,9 @@ fn starts_declaration(line: &str) -> bool {
 /// Rejects bracket nesting deeper than the limit before pest sees the text.
 fn check_nesting(source: &Arc<SourceFile>) -> Option<Diagnostic> {
     let mut depth = 0usize;
-    let mut chars = source.text().char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '#' => {
-                for (_, c) in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '"' => {
-                let mut escaped = false;
-                for (_, c) in chars.by_ref() {
-                    if c == '\n' || (c == '"' && !escaped) {
-                        break;
-                    }
-                    escaped = c == '\\' && !escaped;
-                }
-            }
-            '(' | '[' | '{' => {
+    for lexeme in lexemes(source.text()) {
+        match lexeme {
+            Lexeme::Char(i, '(' | '[' | '{') => {
                 depth = depth.saturating_add(1);
                 if depth > limits::MAX_NESTING {
                     return Some(
@@ -118,11 +102,50 @@ fn check_nesting(source: &Arc<SourceFile>) -> Option<Diagnostic> {
                     );
                 }
             }
-            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            Lexeme::Char(_, ')' | ']' | '}') => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
     None
+}
+
+/// A piece of policy text as the grammar reads it, comments left out.
+pub(crate) enum Lexeme {
+    /// A character outside strings and comments, and its byte offset.
+    Char(usize, char),
+    /// A string literal with its quotes; one left open ends with its line (newline included).
+    Text(Range<usize>),
+}
+
+/// The lexemes of `text`: enough of the grammar's view to count brackets or find where code
+/// ends before the parser has run.
+pub(crate) fn lexemes(text: &str) -> impl Iterator<Item = Lexeme> + '_ {
+    let mut chars = text.char_indices();
+    std::iter::from_fn(move || loop {
+        let (i, c) = chars.next()?;
+        match c {
+            '#' => {
+                for (_, c) in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                let mut end = text.len();
+                let mut escaped = false;
+                for (j, c) in chars.by_ref() {
+                    if c == '\n' || (c == '"' && !escaped) {
+                        end = j.saturating_add(c.len_utf8());
+                        break;
+                    }
+                    escaped = c == '\\' && !escaped;
+                }
+                return Some(Lexeme::Text(i..end));
+            }
+            c => return Some(Lexeme::Char(i, c)),
+        }
+    })
 }
 
 static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
