@@ -271,10 +271,14 @@ impl LineRows {
     fn record(&mut self, record: &Record<'_>, output: Output) {
         match (output, Outcome::of(record)) {
             (Output::JsonLines, _) => {
+                // Room for a typical decision at once, rather than growing to it in steps.
+                self.text.reserve(1024);
                 record.write_json(&mut self.text);
                 self.text.push(b'\n');
             }
             (Output::Decisions, Some((line, outcome))) => {
+                self.text.reserve(1024);
+                self.cells.reserve(DECISIONS.len());
                 self.text(outcome.kind);
                 self.int(line);
                 self.text(outcome.action);

@@ -171,6 +171,8 @@ pub fn replay(
     progress: impl FnMut(u64),
 ) -> std::io::Result<Summary> {
     let encode = |lines: &mut Vec<u8>, record: &Record<'_>| {
+        // Room for a typical decision at once, rather than growing to it in steps.
+        lines.reserve(1024);
         record.write_json(lines);
         lines.push(b'\n');
     };
