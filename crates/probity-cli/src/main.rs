@@ -91,6 +91,10 @@ enum Command {
         /// Report which rules, duties and ladder steps the cases exercised, per policy version.
         #[arg(long)]
         coverage: bool,
+        /// Fail (exit status 1) when the cases fire fewer than PERCENT of the rules and duties
+        /// and reach fewer than PERCENT of the ladder steps, counted together (implies --coverage).
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+        fail_under: Option<u8>,
     },
     /// Replay the same events under an old and a new policy set and report what changes:
     /// verdicts, findings added and removed per rule, sanction steps reached.
@@ -153,7 +157,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
-        Command::Test { files, coverage } => test(&files, coverage),
+        Command::Test { files, coverage, fail_under } => test(&files, coverage, fail_under),
         Command::Diff { old, new, events, format } => diff(&old, &new, &events, format),
         Command::Fmt { paths, check } => {
             collect(&paths, "probity").and_then(|files| probity_cli::fmt::run(&files, check))
@@ -238,7 +242,7 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<ExitC
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn test(paths: &[PathBuf], show_coverage: bool) -> Result<ExitCode, String> {
+fn test(paths: &[PathBuf], show_coverage: bool, fail_under: Option<u8>) -> Result<ExitCode, String> {
     let mut coverage = testfile::Coverage::default();
     let files = collect(paths, "yaml")?;
     let (mut passed, mut failed) = (0usize, 0usize);
@@ -268,11 +272,18 @@ fn test(paths: &[PathBuf], show_coverage: bool) -> Result<ExitCode, String> {
             }
         }
     }
-    if show_coverage {
+    if show_coverage || fail_under.is_some() {
         let _ = write!(out, "{}", coverage.report());
     }
     let _ = writeln!(out, "{passed} passed, {failed} failed");
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let (covered, total) = coverage.totals();
+    // covered / total < percent / 100, in integers.
+    let short =
+        fail_under.filter(|&p| (covered as u128).saturating_mul(100) < (total as u128).saturating_mul(u128::from(p)));
+    if let Some(percent) = short {
+        let _ = writeln!(out, "coverage is under the {percent}% asked for");
+    }
+    Ok(if failed == 0 && short.is_none() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn read_input(path: &Path) -> Result<String, String> {

@@ -226,7 +226,19 @@ impl Coverage {
                 let _ = writeln!(out, "    never reached: {}", unreached.join(", "));
             }
         }
+        let (covered, total) = self.totals();
+        // Tenths of a percent, rounded down, so that 99.96 % is not shown as 100 %.
+        let tenths = (covered as u128).saturating_mul(1000).checked_div(total as u128).unwrap_or(1000);
+        let _ = writeln!(out, "  total: {covered}/{total} rules and ladder steps ({}.{}%)", tenths / 10, tenths % 10);
         out
+    }
+
+    /// Rules fired and ladder steps reached, and how many there are, across every version.
+    pub fn totals(&self) -> (usize, usize) {
+        let all = self.rules.values().chain(self.steps.values()).flat_map(|m| m.values());
+        all.fold((0usize, 0usize), |(covered, total), &hit| {
+            (covered.saturating_add(usize::from(hit)), total.saturating_add(1))
+        })
     }
 
     /// Whether every rule fired and every step was reached.

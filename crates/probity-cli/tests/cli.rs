@@ -182,6 +182,23 @@ fn test_coverage_lists_what_never_fired() {
     assert!(stdout.contains("never fired: trade_error_breach"), "{stdout}");
     assert!(stdout.contains("never reached: discipline: termination"), "{stdout}");
     assert!(stdout.contains("lite@1: 1/1 rules fired, 0/1 ladder steps reached"), "{stdout}");
+    assert!(stdout.contains("total: 7/10 rules and ladder steps (70.0%)"), "{stdout}");
+}
+
+#[test]
+fn test_fails_under_the_coverage_asked_for() {
+    let spec = fixtures().join("../../../../tests/spec/09_ladders.yaml");
+    let spec = spec.to_str().unwrap();
+    // 7 of the 10 rules and steps are exercised: 70 % passes, 71 % does not.
+    let out = probity(&["test", "--fail-under", "70", spec]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("never fired: trade_error_breach"), "the report is printed");
+    let out = probity(&["test", "--fail-under", "71", spec]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("passed, 0 failed\ncoverage is under the 71% asked for"), "{stdout}");
+    let out = probity(&["test", "--fail-under", "101", spec]);
+    assert_eq!(out.status.code(), Some(2), "a percentage above 100 is a usage error");
 }
 
 #[test]
