@@ -223,8 +223,8 @@ impl Engine {
     }
 
     /// The native half of `replay`: `source` is `"path"` (a file name), `"data"` (JSON lines
-    /// as `bytes`, `bytearray` or `str`), `"table"` (the same, written by a table library: its
-    /// `null` members are dropped first) or `"rows"` (an iterable of dicts or JSON texts).
+    /// as `bytes`, `bytearray` or `str`, a table library's writing included) or `"rows"` (an
+    /// iterable of dicts or JSON texts).
     /// Returns `(records, summary)`: the JSON lines as `bytes` for `output="jsonl"`, else a
     /// `_Records` holding the columns.
     #[pyo3(signature = (source, payload, as_of=None, jobs=None, output="decisions"))]
@@ -264,18 +264,10 @@ impl Engine {
         };
         let input = match source {
             "path" => replay::Input::File(payload.extract()?),
-            "data" | "table" => {
-                let data = match payload.cast::<PyString>() {
-                    Ok(text) => replay::Input::Text(text.to_owned().try_into()?),
-                    Err(_) => replay::Input::Bytes(payload.extract()?),
-                };
-                match (source, data.bytes()) {
-                    ("table", Some(bytes)) => {
-                        replay::Input::Owned(run(py, || replay::drop_nulls(bytes, jobs))?.map_err(internal)?)
-                    }
-                    _ => data,
-                }
-            }
+            "data" => match payload.cast::<PyString>() {
+                Ok(text) => replay::Input::Text(text.to_owned().try_into()?),
+                Err(_) => replay::Input::Bytes(payload.extract()?),
+            },
             "rows" => replay::Input::Owned(replay::rows_to_lines(payload)?),
             other => return Err(PyValueError::new_err(format!("unknown event source `{other}`"))),
         };

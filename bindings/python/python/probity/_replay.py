@@ -73,14 +73,14 @@ def _prepare(events) -> Tuple[str, str, Any]:
         return "list", "path", os.fspath(events)
     pd = _loaded("pandas")
     if pd is not None and isinstance(events, pd.DataFrame):
-        return "pandas", "table", _pandas_lines(pd, events)
+        return "pandas", "data", _pandas_lines(pd, events)
     pa = _loaded("pyarrow")
     if pa is not None and isinstance(events, (pa.Table, pa.RecordBatch)):
         return _arrow_lines(events)
     pl = _loaded("polars")
     if pl is not None and isinstance(events, (pl.DataFrame, pl.LazyFrame)):
         frame = events.collect() if isinstance(events, pl.LazyFrame) else events
-        return "polars", "table", _polars_lines(pl, frame)
+        return "polars", "data", _polars_lines(pl, frame)
     if isinstance(events, dict):
         raise TypeError("`events` is one dict: pass a list of actions, e.g. `engine.replay([action])`")
     try:
@@ -94,8 +94,8 @@ def _prepare(events) -> Tuple[str, str, Any]:
 
 
 def _pandas_lines(pd, frame) -> str:
-    """A DataFrame as JSON lines, one per row, by pandas' own C writer (``null`` members are
-    dropped natively afterwards).
+    """A DataFrame as JSON lines, one per row, by pandas' own C writer (the engine reads a
+    ``null`` member as an absent field).
 
     Two repairs keep values as the engine expects them: a float column that holds only whole
     numbers and missing values (an integer column with gaps, which pandas stores as floats)
@@ -128,13 +128,12 @@ def _arrow_lines(table) -> Tuple[str, str, Any]:
     except ImportError:
         return "pyarrow", "rows", table.to_pylist()
     frame = pl.from_arrow(table)
-    return "pyarrow", "table", _polars_lines(pl, frame)
+    return "pyarrow", "data", _polars_lines(pl, frame)
 
 
 def _polars_lines(pl, frame) -> bytes:
-    """A polars DataFrame as JSON lines by its own writer (``null`` members are dropped
-    natively afterwards). Datetime values (in struct fields
-    too) are first written as RFC 3339 text: with their offset when they have a time zone,
+    """A polars DataFrame as JSON lines by its own writer (the engine reads a ``null`` member
+    as an absent field). Datetime values (in struct fields too) are first written as RFC 3339 text: with their offset when they have a time zone,
     without one when naive (the engine then reports those rows as errors, as it does for any
     timestamp without an offset)."""
 
