@@ -276,8 +276,10 @@ struct Unusable {
 
 impl Unusable {
     fn new(error: InputError, text: &str) -> Self {
-        // Only for the record: the `rm.id` of a line that is JSON, read the plain way.
-        let json: Option<serde_json::Value> = serde_json::from_str(text).ok();
+        // Only for the record: the `rm.id` of a line that is JSON, read the plain way, and only
+        // within the size an action may have (a longer line is not read whole).
+        let json: Option<serde_json::Value> =
+            (text.len() <= crate::limits::MAX_ACTION_BYTES).then(|| serde_json::from_str(text).ok()).flatten();
         let rm = json.as_ref().and_then(|j| j.get("rm")?.get("id")?.as_str()).map(str::to_owned);
         Unusable { error, rm }
     }

@@ -399,6 +399,25 @@ fn replay_with_hands_each_line_its_records_in_input_order() {
     assert_eq!(records[4]["overdue"]["rm"], "R1");
     assert_eq!(records[5]["decision"]["action"], "G-3");
 
+    // A line longer than an action may be is not read for its RM.
+    let padding = "x".repeat(limits::MAX_ACTION_BYTES);
+    let long = json!({"type": "gift_received", "rm": {"id": "R9"}, "note": padding}).to_string();
+    let mut seen = Vec::new();
+    replay::replay_with(
+        &engine,
+        long.as_bytes(),
+        None,
+        1,
+        encode,
+        |s| {
+            seen.push(s);
+            Ok(())
+        },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(seen, vec![vec![Seen::Error { line: 1, rm: None }]]);
+
     // An error from the emitter ends the replay with that error.
     let failed = replay::replay_with(
         &engine,
