@@ -9,7 +9,8 @@ sample: 1,059,200 events over 1,000 RMs) into DIR (default: $TMPDIR/probity-benc
 
 - `probity replay -j JOBS --policies policies/cn EVENTS --out /dev/null` (the native CLI, the
   reference: run at the start of each round and once more at the end),
-- `Engine.replay` on the same file: records as JSON lines, a pyarrow table and a list of dicts,
+- `Engine.replay` on the same file: records as JSON lines to a file (`out=`, as the CLI) and as
+  `bytes`, a pyarrow table and a list of dicts,
 - `Engine.replay` on a pyarrow Table of the same events (read beforehand, not timed),
 - a plain-Python implementation of four of the same rules (suitability of wealth products and
   of agency products, large sale, annual gift total per giver with a dict-of-lists history);
@@ -63,6 +64,8 @@ def run_case(case: str, events: Path, jobs: int) -> dict:
         call = lambda: engine.replay(source, jobs=jobs)  # noqa: E731
     elif case == "path-jsonl":
         call = lambda: engine.replay(events, jobs=jobs, output="jsonl")  # noqa: E731
+    elif case == "path-out":
+        call = lambda: engine.replay(events, jobs=jobs, output="jsonl", out=os.devnull)  # noqa: E731
     elif case == "path-pyarrow":
         import pyarrow  # noqa: F401
 
@@ -74,7 +77,10 @@ def run_case(case: str, events: Path, jobs: int) -> dict:
     start, cpu = time.perf_counter(), cpu_seconds()
     result = call()
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
-    rows = result.count(b"\n") if isinstance(result, bytes) else len(result)
+    if isinstance(result, dict):  # `out=`: the summary
+        rows = result["events"]
+    else:
+        rows = result.count(b"\n") if isinstance(result, bytes) else len(result)
     return {"seconds": seconds, "cpu": cpu, "rows": rows, **extra}
 
 
@@ -202,6 +208,7 @@ def cli_path() -> Path:
 
 
 CASES = [
+    ("path-out", '`engine.replay(path, output="jsonl", out=os.devnull)` — JSON lines to a file, as the CLI'),
     ("path-jsonl", '`engine.replay(path, output="jsonl")` — records as JSON lines (`bytes`)'),
     ("path-pyarrow", '`engine.replay(path, into="pyarrow")` — decisions table'),
     ("arrow-table", "`engine.replay(table)` — pyarrow Table in (read beforehand), pyarrow table out"),

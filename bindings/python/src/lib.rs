@@ -206,7 +206,7 @@ impl Engine {
 
     /// Replays events through fresh ledgers and returns the records as a table; see
     /// `probity/_replay.py` (which does the table conversions) and the stubs.
-    #[pyo3(signature = (events, *, as_of=None, jobs=None, output="decisions", into=None, summary=false))]
+    #[pyo3(signature = (events, *, as_of=None, jobs=None, output="decisions", into=None, summary=false, out=None))]
     #[allow(clippy::too_many_arguments)]
     fn replay<'py>(
         slf: &Bound<'py, Self>,
@@ -216,18 +216,20 @@ impl Engine {
         output: &str,
         into: Option<&str>,
         summary: bool,
+        out: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let replay = py.import("probity._replay")?.getattr("replay")?;
-        replay.call1((slf, events, as_of, jobs, output, into, summary))
+        replay.call1((slf, events, as_of, jobs, output, into, summary, out))
     }
 
     /// The native half of `replay`: `source` is `"path"` (a file name), `"data"` (JSON lines
     /// as `bytes`, `bytearray` or `str`, a table library's writing included) or `"rows"` (an
     /// iterable of dicts or JSON texts).
-    /// Returns `(records, summary)`: the JSON lines as `bytes` for `output="jsonl"`, else a
-    /// `_Records` holding the columns.
-    #[pyo3(signature = (source, payload, as_of=None, jobs=None, output="decisions"))]
+    /// Returns `(records, summary)`: the JSON lines as `bytes` for `output="jsonl"` (`None`
+    /// when they went to the file `out`), else a `_Records` holding the columns.
+    #[pyo3(signature = (source, payload, as_of=None, jobs=None, output="decisions", out=None))]
+    #[allow(clippy::too_many_arguments)]
     fn _replay<'py>(
         &self,
         py: Python<'py>,
@@ -236,6 +238,7 @@ impl Engine {
         as_of: Option<&Bound<'py, PyAny>>,
         jobs: Option<usize>,
         output: &str,
+        out: Option<std::path::PathBuf>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
         let output = match output {
             "decisions" => replay::Output::Decisions,
@@ -272,20 +275,24 @@ impl Engine {
             other => return Err(PyValueError::new_err(format!("unknown event source `{other}`"))),
         };
         let engine = &self.engine;
-        let (replayed, summary) = run(py, || replay::replay(engine, &input, as_of, jobs, output))?.map_err(|e| {
-            match &input {
-                // Reading the file failed (a failed worker thread is `Other`).
-                replay::Input::File(path) if e.kind() != std::io::ErrorKind::Other => {
+        let (replayed, summary) = run(py, || replay::replay(engine, &input, as_of, jobs, output, out.as_deref()))?
+            .map_err(|e| match (e, &input, &out) {
+                (replay::Failure::Read(e), replay::Input::File(path), _) => {
                     PyOSError::new_err(format!("cannot read `{}`: {e}", path.display()))
                 }
-                _ => internal(e),
-            }
-        })?;
+                (replay::Failure::Write(e), _, Some(path)) => {
+                    PyOSError::new_err(format!("cannot write `{}`: {e}", path.display()))
+                }
+                (replay::Failure::Read(e) | replay::Failure::Write(e) | replay::Failure::Internal(e), _, _) => {
+                    internal(e)
+                }
+            })?;
         drop(input);
         let summary = replay::summary(py, &summary)?;
         let records = match replayed {
             replay::Replayed::Lines(lines) => PyBytes::new(py, &lines).into_any(),
             replay::Replayed::Records(records) => Bound::new(py, records)?.into_any(),
+            replay::Replayed::Written => py.None().into_bound(py),
         };
         Ok((records, summary))
     }

@@ -4,7 +4,7 @@
 //! order, which `probity/_replay.py` turns into a list of dicts or a pandas, pyarrow or polars
 //! table. A file is read as a stream, a line at a time.
 
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -47,30 +47,59 @@ pub(crate) enum Replayed {
     Lines(Vec<u8>),
     /// The records as table rows.
     Records(Records),
+    /// The JSON lines went to the file asked for.
+    Written,
 }
 
-/// Replays `input` (runs without the GIL).
+/// Why a replay stopped.
+pub(crate) enum Failure {
+    /// The events could not be read.
+    Read(std::io::Error),
+    /// The output file could not be written.
+    Write(std::io::Error),
+    /// Anything else (a failed thread, a buffer Python could not allocate).
+    Internal(std::io::Error),
+}
+
+/// Replays `input` (runs without the GIL); with `out`, the JSON lines go to that file as they
+/// come (created once the input is open, so that a bad input leaves it as it was).
 pub(crate) fn replay(
     engine: &probity::Engine,
     input: &Input,
     as_of: Option<DateTime<FixedOffset>>,
     jobs: usize,
     output: Output,
-) -> std::io::Result<(Replayed, Summary)> {
+    out: Option<&std::path::Path>,
+) -> Result<(Replayed, Summary), Failure> {
     // The JSON lines are about as long as the events: room for them up front spares copying
     // them as they grow.
     let room = match input {
         Input::File(path) => std::fs::metadata(path).map_or(0, |m| usize::try_from(m.len()).unwrap_or(0)),
         held => held.bytes().map_or(0, <[u8]>::len),
     };
-    let room = if output == Output::JsonLines { room.saturating_add(room / 4) } else { 0 };
-    match input {
-        Input::File(path) => {
-            let file = std::fs::File::open(path)?;
-            replay_from(engine, BufReader::with_capacity(1 << 20, file), as_of, jobs, output, room)
+    let events = match input {
+        Input::File(path) => Some(std::fs::File::open(path).map_err(Failure::Read)?),
+        _ => None,
+    };
+    let sink = match out {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(Failure::Write)?;
+            Sink::File(std::io::BufWriter::with_capacity(1 << 20, file))
         }
-        held => replay_from(engine, held.bytes().unwrap_or_default(), as_of, jobs, output, room),
+        None if output == Output::JsonLines => Sink::Memory(Vec::with_capacity(room.saturating_add(room / 4))),
+        None => Sink::Table(output),
+    };
+    match events {
+        Some(file) => replay_from(engine, BufReader::with_capacity(1 << 20, file), as_of, jobs, output, sink),
+        None => replay_from(engine, input.bytes().unwrap_or_default(), as_of, jobs, output, sink),
     }
+}
+
+/// Where the gathered records go.
+enum Sink {
+    Memory(Vec<u8>),
+    File(std::io::BufWriter<std::fs::File>),
+    Table(Output),
 }
 
 fn replay_from(
@@ -79,13 +108,13 @@ fn replay_from(
     as_of: Option<DateTime<FixedOffset>>,
     jobs: usize,
     output: Output,
-    room: usize,
-) -> std::io::Result<(Replayed, Summary)> {
+    sink: Sink,
+) -> Result<(Replayed, Summary), Failure> {
     let encode = |rows: &mut LineRows, record: &Record<'_>| rows.record(record, output);
     // What the workers encoded is gathered on a thread of its own while they go on deciding.
     std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel::<Vec<LineRows>>(4);
-        let gatherer = scope.spawn(move || gather(receive, output, room));
+        let gatherer = scope.spawn(move || gather(receive, sink));
         let mut pending = Vec::with_capacity(HANDOVER);
         let stopped = || std::io::Error::other("the replay's gatherer stopped");
         let emit = |rows: LineRows| {
@@ -98,35 +127,51 @@ fn replay_from(
         let replayed = probity::replay::replay_with(engine, input, as_of, jobs, encode, emit, |_| {})
             .and_then(|summary| send.send(pending).map(|()| summary).map_err(|_| stopped()));
         drop(send);
-        let gathered = gatherer.join().map_err(|_| std::io::Error::other("the replay's gatherer failed"))?;
-        // The gatherer's own error comes first: it is why the replay stopped.
-        Ok((gathered?, replayed?))
+        let gathered =
+            gatherer.join().map_err(|_| Failure::Internal(std::io::Error::other("the replay's gatherer failed")))?;
+        // The gatherer's own error comes first: it is why the replay stopped. Of the replay's
+        // own, a failed thread is `Other`; the rest are the input's.
+        let gathered = gathered?;
+        let summary = replayed.map_err(|e| match e.kind() {
+            std::io::ErrorKind::Other => Failure::Internal(e),
+            _ => Failure::Read(e),
+        })?;
+        Ok((gathered, summary))
     })
 }
 
 /// Encoded lines handed to the gatherer at a time.
 const HANDOVER: usize = 1024;
 
-/// Gathers the encoded lines: JSON lines back to back, or rows into chunks of columns, handed
-/// over to Python as they fill.
-fn gather(lines: std::sync::mpsc::Receiver<Vec<LineRows>>, output: Output, room: usize) -> std::io::Result<Replayed> {
-    if output == Output::JsonLines {
-        let mut out = Vec::with_capacity(room);
-        for rows in lines.iter().flatten() {
-            out.extend_from_slice(&rows.text);
+/// Gathers the encoded lines: JSON lines back to back, into memory or a file, or rows into
+/// chunks of columns, handed over to Python as they fill.
+fn gather(lines: std::sync::mpsc::Receiver<Vec<LineRows>>, sink: Sink) -> Result<Replayed, Failure> {
+    let output = match sink {
+        Sink::Memory(mut out) => {
+            for rows in lines.iter().flatten() {
+                out.extend_from_slice(&rows.text);
+            }
+            return Ok(Replayed::Lines(out));
         }
-        return Ok(Replayed::Lines(out));
-    }
+        Sink::File(mut out) => {
+            for rows in lines.iter().flatten() {
+                out.write_all(&rows.text).map_err(Failure::Write)?;
+            }
+            out.flush().map_err(Failure::Write)?;
+            return Ok(Replayed::Written);
+        }
+        Sink::Table(output) => output,
+    };
     let mut chunk = Chunk::new(output.schema());
     let mut chunks = Vec::new();
     for rows in lines.iter().flatten() {
         chunk.append(&rows);
         if chunk.rows >= CHUNK_ROWS {
-            chunks.push(chunk.freeze()?);
+            chunks.push(chunk.freeze().map_err(Failure::Internal)?);
         }
     }
     if chunk.rows > 0 || chunks.is_empty() {
-        chunks.push(chunk.freeze()?);
+        chunks.push(chunk.freeze().map_err(Failure::Internal)?);
     }
     Ok(Replayed::Records(Records { schema: output.schema(), chunks }))
 }

@@ -441,6 +441,33 @@ def test_a_table_of_several_chunks_keeps_every_row_in_order(engine, cli, tmp_pat
     assert lines == sorted(lines) and len(set(lines)) == len(lines)
 
 
+def test_out_writes_the_clis_json_lines_to_a_file(engine, cli, tmp_path):
+    done = run_cli(cli, EVENTS, "--as-of", AS_OF)
+    out = tmp_path / "decisions.jsonl"
+    stats = engine.replay(EVENTS, output="jsonl", as_of=AS_OF, out=out, jobs=2)
+    assert out.read_bytes() == done.stdout
+    assert stats["events"] > 0 and stats == engine.replay(EVENTS, output="jsonl", as_of=AS_OF, summary=True)[1]
+    # From rows too, and over a file that was there.
+    with open(EVENTS, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    engine.replay(rows, output="jsonl", out=str(out))
+    assert out.read_bytes() == engine.replay(rows, output="jsonl")
+
+
+def test_out_errors(engine, rows, tmp_path):
+    with pytest.raises(ValueError, match="`out`"):
+        engine.replay(rows, out=tmp_path / "d.jsonl")  # the default output is a table
+    with pytest.raises(ValueError, match="`out`"):
+        engine.replay(rows, output="jsonl", into="pandas", out=tmp_path / "d.jsonl")
+    with pytest.raises(OSError, match="cannot write"):
+        engine.replay(rows, output="jsonl", out=tmp_path / "missing" / "d.jsonl")
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("mine\n")
+    with pytest.raises(OSError, match="cannot read"):
+        engine.replay(tmp_path / "missing.jsonl", output="jsonl", out=kept)
+    assert kept.read_text() == "mine\n", "a replay that cannot start leaves the file alone"
+
+
 def test_a_file_that_cannot_be_read_is_an_os_error(engine, tmp_path):
     with pytest.raises(OSError, match="cannot read"):
         engine.replay(tmp_path)  # a directory opens, but does not read

@@ -141,6 +141,20 @@ class Engine:
         as_of: Optional[Timestamp] = None,
         jobs: Optional[int] = None,
         output: Literal["jsonl"],
+        out: Union[str, os.PathLike[str]],
+    ) -> ReplaySummary:
+        """Writes the JSON lines to the file ``out`` (created, or emptied first) as they are
+        decided, keeping none of them in memory, and returns the summary. Raises ``OSError``
+        when the file cannot be written (a replay whose events cannot be read leaves it as it
+        was) and ``ValueError`` with another ``output`` or with ``into``."""
+    @overload
+    def replay(
+        self,
+        events: Events,
+        *,
+        as_of: Optional[Timestamp] = None,
+        jobs: Optional[int] = None,
+        output: Literal["jsonl"],
         into: None = None,
         summary: Literal[False] = False,
     ) -> bytes: ...

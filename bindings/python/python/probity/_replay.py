@@ -42,14 +42,20 @@ OUTPUTS = ("decisions", "findings", "jsonl")
 INTOS = ("list", "pandas", "pyarrow", "polars")
 
 
-def replay(engine, events, as_of=None, jobs=None, output="decisions", into=None, summary=False):
+def replay(engine, events, as_of=None, jobs=None, output="decisions", into=None, summary=False, out=None):
     if output not in OUTPUTS:
         raise ValueError(f"`output` must be one of {', '.join(OUTPUTS)}, found `{output}`")
     if into is not None and into not in INTOS:
         raise ValueError(f"`into` must be one of {', '.join(INTOS)} (or None), found `{into}`")
+    if out is not None:
+        if output != "jsonl" or into is not None:
+            raise ValueError('`out` takes the records as JSON lines: pass `output="jsonl"` (and no `into`)')
+        out = os.fspath(out)
     kind, source, payload = _prepare(events)
-    records, stats = engine._replay(source, payload, as_of, jobs, output)
+    records, stats = engine._replay(source, payload, as_of, jobs, output, out)
     del payload
+    if out is not None:
+        return stats
     if output != "jsonl":
         records = _build(records, into or kind)
     return (records, stats) if summary else records
