@@ -368,7 +368,7 @@ impl LineRows {
                     self.text(outcome.at);
                     self.text(&f.policy);
                     self.text(&f.rule);
-                    self.text(finding_kind(f.kind));
+                    self.text(f.kind.as_str());
                     self.optional(f.severity.as_deref());
                     self.optional(f.ladder.as_deref());
                     self.text(&f.message);
@@ -428,16 +428,6 @@ impl<'r> Outcome<'r> {
             )),
             Record::Error { .. } => None,
         }
-    }
-}
-
-fn finding_kind(kind: probity::FindingKind) -> &'static str {
-    match kind {
-        probity::FindingKind::Rule => "rule",
-        probity::FindingKind::Conflict => "conflict",
-        probity::FindingKind::Duty => "duty",
-        probity::FindingKind::Overdue => "overdue",
-        probity::FindingKind::Error => "error",
     }
 }
 

@@ -498,13 +498,7 @@ impl<'e> Collector<'e> {
             }
         }
         for f in findings {
-            let kind = match f.kind {
-                FindingKind::Rule => "rule",
-                FindingKind::Conflict => "conflict",
-                FindingKind::Duty => "duty",
-                FindingKind::Overdue => "overdue",
-                FindingKind::Error => "error",
-            };
+            let kind = f.kind.as_str();
             let rule = self.rules.entry((f.policy.clone(), f.rule.clone())).or_default();
             if rule.kind != kind {
                 rule.kind = kind.to_string();

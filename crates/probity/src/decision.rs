@@ -89,6 +89,19 @@ pub enum FindingKind {
     Error,
 }
 
+impl FindingKind {
+    /// The kind's keyword, as the decision JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Rule => "rule",
+            FindingKind::Conflict => "conflict",
+            FindingKind::Duty => "duty",
+            FindingKind::Overdue => "overdue",
+            FindingKind::Error => "error",
+        }
+    }
+}
+
 /// One rule, conflict or duty that fired (or could not be evaluated).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {

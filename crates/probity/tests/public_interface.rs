@@ -174,6 +174,14 @@ fn verdicts_are_ordered() {
     assert_eq!([Verdict::Allow, Verdict::Review, Verdict::Deny].map(Verdict::as_str), ["allow", "review", "deny"]);
     assert_eq!(Verdict::Deny.to_string(), "deny");
     assert_eq!(serde_json::to_string(&FindingKind::Overdue).unwrap(), "\"overdue\"");
+    // Each keyword is the one the decision JSON writes.
+    for kind in [FindingKind::Rule, FindingKind::Conflict, FindingKind::Duty, FindingKind::Overdue, FindingKind::Error]
+    {
+        assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+    }
+    for verdict in [Verdict::Allow, Verdict::Review, Verdict::Deny] {
+        assert_eq!(serde_json::to_value(verdict).unwrap(), verdict.as_str());
+    }
 }
 
 #[test]
