@@ -71,12 +71,6 @@ pub(crate) fn replay(
     output: Output,
     out: Option<&std::path::Path>,
 ) -> Result<(Replayed, Summary), Failure> {
-    // The JSON lines are about as long as the events: room for them up front spares copying
-    // them as they grow.
-    let room = match input {
-        Input::File(path) => std::fs::metadata(path).map_or(0, |m| usize::try_from(m.len()).unwrap_or(0)),
-        held => held.bytes().map_or(0, <[u8]>::len),
-    };
     let events = match input {
         Input::File(path) => Some(std::fs::File::open(path).map_err(Failure::Read)?),
         _ => None,
@@ -86,7 +80,15 @@ pub(crate) fn replay(
             let file = std::fs::File::create(path).map_err(Failure::Write)?;
             Sink::File(std::io::BufWriter::with_capacity(1 << 20, file))
         }
-        None if output == Output::JsonLines => Sink::Memory(Vec::with_capacity(room.saturating_add(room / 4))),
+        None if output == Output::JsonLines => {
+            // The JSON lines are about as long as the events: room for them up front spares
+            // copying them as they grow.
+            let room = match &events {
+                Some(file) => file.metadata().map_or(0, |m| usize::try_from(m.len()).unwrap_or(0)),
+                None => input.bytes().map_or(0, <[u8]>::len),
+            };
+            Sink::Memory(Vec::with_capacity(room.saturating_add(room / 4)))
+        }
         None => Sink::Table(output),
     };
     match events {
@@ -300,14 +302,16 @@ impl LineRows {
         self.cells.push(Cell::Int(i64::try_from(value).unwrap_or(i64::MAX)));
     }
 
-    /// `items` joined by commas.
-    fn joined<'a>(&mut self, items: impl Iterator<Item = &'a str>) {
+    /// `items` joined by commas, each written as its pieces back to back.
+    fn joined<'a, const N: usize>(&mut self, items: impl Iterator<Item = [&'a str; N]>) {
         self.write(|text| {
-            for (i, item) in items.enumerate() {
+            for (i, pieces) in items.enumerate() {
                 if i > 0 {
                     text.push(b',');
                 }
-                text.extend_from_slice(item.as_bytes());
+                for piece in pieces {
+                    text.extend_from_slice(piece.as_bytes());
+                }
             }
         });
     }
@@ -331,18 +335,9 @@ impl LineRows {
                 self.text(outcome.at);
                 self.optional(outcome.verdict);
                 self.int(outcome.findings.len());
-                self.joined(outcome.findings.iter().map(|f| f.rule.as_str()));
-                self.joined(outcome.escalations.iter().map(probity::SmolStr::as_str));
-                self.write(|text| {
-                    for (i, s) in outcome.sanctions.iter().enumerate() {
-                        if i > 0 {
-                            text.push(b',');
-                        }
-                        text.extend_from_slice(s.ladder.as_bytes());
-                        text.push(b':');
-                        text.extend_from_slice(s.step.as_bytes());
-                    }
-                });
+                self.joined(outcome.findings.iter().map(|f| [f.rule.as_str()]));
+                self.joined(outcome.escalations.iter().map(|team| [team.as_str()]));
+                self.joined(outcome.sanctions.iter().map(|s| [s.ladder.as_str(), ":", s.step.as_str()]));
                 self.cells.push(Cell::Null);
                 self.write(|text| record.write_json(text));
             }

@@ -139,9 +139,9 @@ def _arrow_lines(table) -> Tuple[str, str, Any]:
 
 def _polars_lines(pl, frame) -> bytes:
     """A polars DataFrame as JSON lines by its own writer (the engine reads a ``null`` member
-    as an absent field). Datetime values (in struct fields too) are first written as RFC 3339 text: with their offset when they have a time zone,
-    without one when naive (the engine then reports those rows as errors, as it does for any
-    timestamp without an offset)."""
+    as an absent field). Datetime values (in struct fields too) are first written as RFC 3339
+    text: with their offset when they have a time zone, without one when naive (the engine then
+    reports those rows as errors, as it does for any timestamp without an offset)."""
 
     def fix(expr, dtype):
         if isinstance(dtype, pl.Datetime):
