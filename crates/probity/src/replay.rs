@@ -271,7 +271,7 @@ struct Worker {
 /// A line that is not an action: why, and the RM it names, if any.
 struct Unusable {
     error: InputError,
-    rm: Option<String>,
+    rm: Option<SmolStr>,
 }
 
 impl Unusable {
@@ -280,7 +280,7 @@ impl Unusable {
         // within the size an action may have (a longer line is not read whole).
         let json: Option<serde_json::Value> =
             (text.len() <= crate::limits::MAX_ACTION_BYTES).then(|| serde_json::from_str(text).ok()).flatten();
-        let rm = json.as_ref().and_then(|j| j.get("rm")?.get("id")?.as_str()).map(str::to_owned);
+        let rm = json.as_ref().and_then(|j| j.get("rm")?.get("id")?.as_str()).map(SmolStr::from);
         Unusable { error, rm }
     }
 }
@@ -384,7 +384,7 @@ impl Worker {
                 }
                 Err(error) => (error, Some(SmolStr::from(action.rm()))),
             },
-            Err(Unusable { error, rm }) => (error, rm.map(SmolStr::from)),
+            Err(Unusable { error, rm }) => (error, rm),
         };
         self.summary.errors = self.summary.errors.saturating_add(1);
         let message = error.to_string();
