@@ -243,7 +243,8 @@ impl Coverage {
 
     /// Whether every rule fired and every step was reached.
     pub fn complete(&self) -> bool {
-        self.rules.values().chain(self.steps.values()).all(|m| m.values().all(|f| *f))
+        let (covered, total) = self.totals();
+        covered == total
     }
 }
 
