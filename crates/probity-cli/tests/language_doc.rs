@@ -1,6 +1,6 @@
 //! `docs/language.md` is checked like code: its policy examples load (or fail with the code they
 //! name), its decision example is what the engine decides, its test files pass under
-//! `probity test`, and it names every word of the grammar.
+//! `probity test`, it names every word of the grammar, and the repository's links into it resolve.
 //!
 //! Fence tags: ` ```probity ` (a complete file: no error, no warning), ` ```probity fragment `
 //! (declarations loaded after a minimal header: no error), ` ```probity error=P0301 ` (with or
@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use probity::{Engine, PolicySet, Severity};
+
+/// How the repository links into the reference (spelled in two pieces so this file does not match).
+const LINK: &str = concat!("language", ".md#");
 
 const FRAGMENT_HEADER: &str = "policy example version \"1\" effective 2026-01-01 timezone \"Asia/Shanghai\"\n";
 
@@ -270,4 +273,80 @@ fn every_word_of_the_grammar_is_documented_in_backticks() {
     let missing: Vec<&String> = words.iter().filter(|w| !documented.contains(*w)).collect();
     assert!(missing.is_empty(), "words of the grammar not in any `code span` of docs/language.md: {missing:?}");
     assert!(doc().lines().count() >= 300);
+}
+
+/// GitHub's anchor for a heading: lowercase, punctuation dropped, spaces as hyphens.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// Every text file of the repository, outside build output and installed packages.
+fn repository_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.is_dir() {
+            if !matches!(name.as_str(), "target" | ".git" | "node_modules" | ".venv" | "__pycache__") {
+                repository_files(&path, out);
+            }
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_repository_names_no_outside_document_and_its_links_into_the_reference_resolve() {
+    let mut fenced = false;
+    let mut anchors = BTreeSet::new();
+    for line in doc().lines() {
+        fenced ^= line.starts_with("```");
+        if let Some(heading) = line.strip_prefix('#').filter(|_| !fenced) {
+            anchors.insert(slug(heading.trim_start_matches('#')));
+        }
+    }
+    // Spelled in pieces so that this file does not name them itself.
+    let outside: Vec<String> = ["DESIGN", "TOOLCHAIN", "STYLE"]
+        .iter()
+        .map(|n| format!("{n}.md"))
+        .chain([format!("/work/{}", "shared")])
+        .collect();
+    let mut files = Vec::new();
+    repository_files(&root(), &mut files);
+    let mut problems = Vec::new();
+    let mut links = 0;
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(path) else { continue };
+        let shown = path.strip_prefix(root()).unwrap_or(path).display().to_string();
+        for name in &outside {
+            if text.contains(name.as_str()) {
+                problems.push(format!("{shown} names `{name}`, a document outside the repository"));
+            }
+        }
+        for (i, _) in text.match_indices(LINK) {
+            links += 1;
+            let anchor: String =
+                text[i + LINK.len()..].chars().take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_').collect();
+            if !anchors.contains(&anchor) {
+                problems.push(format!("{shown} links to `{LINK}{anchor}`, which is no heading"));
+            }
+        }
+        // The document's own links.
+        if shown == "docs/language.md" {
+            for (i, _) in text.match_indices("](#") {
+                let anchor: String = text[i + 3..].chars().take_while(|c| *c != ')').collect();
+                if !anchors.contains(&anchor) {
+                    problems.push(format!("docs/language.md links to `#{anchor}`, which is no heading"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(links >= 5, "the code's pointers into docs/language.md went missing ({links})");
 }
