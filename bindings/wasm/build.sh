@@ -4,7 +4,7 @@
 #
 # With a rustup wasm32-unknown-unknown target installed this is a plain cargo build; without one
 # (rustup cannot download it on our build machines) it uses Debian's rustc-web and its std
-# sources with -Zbuild-std (see /work/shared/TOOLCHAIN.md), installing what is missing.
+# sources with -Zbuild-std, installing what is missing.
 #
 # Environment: CARGO (default cargo), PROBITY_WASM_TARGET_DIR (default <workspace>/target/wasm).
 set -euo pipefail

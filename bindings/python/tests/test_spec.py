@@ -78,7 +78,7 @@ def to_json_line(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-# --- expectations, as DESIGN.md section 5 and the Rust runner define them ---------------------
+# --- expectations, as docs/language.md#test-files and the Rust runner define them -------------
 
 
 def finding_matches(expected, actual) -> bool:

@@ -1,5 +1,5 @@
-//! Test files (DESIGN.md section 5): policies, cases of steps, and the expectations each step
-//! must meet.
+//! Test files (docs/language.md#test-files): policies, cases of steps, and the expectations each
+//! step must meet.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -498,7 +498,8 @@ fn outcomes(list: &[Outcome]) -> String {
 
 // ---------------------------------------------------------------- expressions
 
-/// Binding strength, loosest first (DESIGN.md §3.3); atoms bind tightest.
+/// Binding strength, loosest first (docs/language.md#operators-and-precedence); atoms bind
+/// tightest.
 const OR: u8 = 1;
 const AND: u8 = 2;
 const NOT: u8 = 3;

@@ -1,5 +1,5 @@
-//! Static checks of DESIGN.md §3.7: every mistake reported at once, each with its place, a
-//! message and a hint; warnings; overlapping versions; stable codes.
+//! Static checks (docs/language.md#static-checks): every mistake reported at once, each with its
+//! place, a message and a hint; warnings; overlapping versions; stable codes.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,4 +1,5 @@
-//! Evaluation semantics of DESIGN.md §4, observed through `Engine::evaluate` and the decision JSON.
+//! Evaluation semantics (docs/language.md#evaluation), observed through `Engine::evaluate` and
+//! the decision JSON.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,5 +1,5 @@
-//! The ledger of DESIGN.md §4: obligations, overdue reports, fulfilment, per-RM clocks, ladders,
-//! bounded memory, and agreement with the pure `Engine::evaluate`.
+//! The ledger (docs/language.md#the-ledger): obligations, overdue reports, fulfilment, per-RM
+//! clocks, ladders, bounded memory, and agreement with the pure `Engine::evaluate`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

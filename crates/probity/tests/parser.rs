@@ -1,5 +1,5 @@
-//! The grammar of DESIGN.md §3: every keyword, literal ordering, texts and messages, comments,
-//! layout, syntax errors with their places, recovery, and the limits that keep parsing bounded.
+//! The grammar (docs/language.md#files-words-and-layout): every keyword, literal ordering, texts
+//! and messages, comments, layout, syntax errors with their places, recovery, and the limits that keep parsing bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,7 +14,7 @@ use common::*;
 use probity::*;
 use serde_json::json;
 
-/// Every reserved word of DESIGN.md §3, plus the outcome and aggregate names.
+/// Every reserved word (docs/language.md#keywords), the outcome and aggregate names included.
 const KEYWORDS: &[&str] = &[
     "policy",
     "version",
@@ -75,7 +75,7 @@ const KEYWORDS: &[&str] = &[
     "max",
 ];
 
-const ALL_KEYWORDS: &str = r#"# A policy that uses every keyword of DESIGN.md section 3.
+const ALL_KEYWORDS: &str = r#"# A policy that uses every keyword of docs/language.md#keywords.
 policy hours "Contact hours and more" version "2026.1" effective 2026-01-01 until 2027-01-01
   timezone "Asia/Shanghai" on error deny   # header clauses in any layout
 

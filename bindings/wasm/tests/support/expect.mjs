@@ -1,5 +1,5 @@
-// The spec's expectation matching (DESIGN.md §5), for decisions and overdue reports as the
-// wasm binding returns them. Returns a list of differences (empty when everything matches).
+// The spec's expectation matching (docs/language.md#test-files), for decisions and overdue
+// reports as the wasm binding returns them. Returns a list of differences (empty when everything matches).
 
 const sorted = (list) => [...list].map(String).sort();
 const sameMultiset = (a, b) => JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));

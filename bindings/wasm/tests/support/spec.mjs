@@ -1,5 +1,5 @@
-// The spec corpus (tests/spec/*.yaml, DESIGN.md §5) as the JS tests and the fixture generator
-// read it, and the key that tells whether the expected-decisions fixture is still current.
+// The spec corpus (tests/spec/*.yaml, docs/language.md#test-files) as the JS tests and the
+// fixture generator read it, and the key that tells whether the expected-decisions fixture is still current.
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
