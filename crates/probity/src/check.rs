@@ -1102,9 +1102,12 @@ impl<'a> Checker<'a> {
     fn path(&mut self, path: &[ast::Ident], span: &Span, scope: &mut Scope<'_>, lets: &mut [LetInfo]) -> (Expr, Ty) {
         let Some(first) = path.first() else { return (Expr::Const(Value::Missing), Ty::Error) };
         let evidence_label = path.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(".");
-        // Inside an aggregate's `where` (or a fulfilment), bare names are the item's fields.
+        // Inside an aggregate's `where` (or a fulfilment), bare names are the item's fields; a
+        // bare `action` too (the item's own field of that name), while `action.f` stays the
+        // current action's field.
+        let bare = path.len() == 1;
         match scope.item {
-            ItemScope::Actions(item) if first.name != "action" => {
+            ItemScope::Actions(item) if first.name != "action" || (bare && item.fields.contains_key("action")) => {
                 let shadowed = lets.iter().take(scope.visible_lets).any(|l| l.name == first.name);
                 if let Some(result) = self.item_path(item, path) {
                     if shadowed {
@@ -1118,7 +1121,7 @@ impl<'a> Checker<'a> {
                     return result;
                 }
             }
-            ItemScope::Breaches if first.name != "action" || path.len() == 1 => {
+            ItemScope::Breaches if first.name != "action" || bare => {
                 if let Some((_, field, ty)) = BreachField::ALL.iter().find(|(n, ..)| *n == first.name) {
                     if let Some(second) = path.get(1) {
                         self.error(

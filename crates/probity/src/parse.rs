@@ -537,7 +537,7 @@ impl Builder<'_> {
     fn primary(self, pair: Pair<'_, Rule>) -> Result<Expr> {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
-            Rule::paren => ExprKind::Paren(Box::new(self.expr(self.last(pair)?)?)),
+            Rule::paren | Rule::item_paren => ExprKind::Paren(Box::new(self.expr(self.last(pair)?)?)),
             Rule::true_lit => ExprKind::Bool(true),
             Rule::false_lit => ExprKind::Bool(false),
             Rule::now_lit => ExprKind::Now,
@@ -571,9 +571,11 @@ impl Builder<'_> {
             Rule::duration_lit => ExprKind::Duration(self.duration(&pair)?),
             Rule::date_lit => ExprKind::Date(self.date(&pair)?.0),
             Rule::datetime_lit => ExprKind::DateTime(self.datetime(&pair)?),
-            Rule::set_lit => ExprKind::Set(pair.into_inner().map(|p| self.expr(p)).collect::<Result<_>>()?),
-            Rule::path => ExprKind::Path(pair.into_inner().map(|p| self.ident(&p)).collect()),
-            Rule::call => {
+            Rule::set_lit | Rule::item_set_lit => {
+                ExprKind::Set(pair.into_inner().map(|p| self.expr(p)).collect::<Result<_>>()?)
+            }
+            Rule::path | Rule::item_path => ExprKind::Path(pair.into_inner().map(|p| self.ident(&p)).collect()),
+            Rule::call | Rule::item_call => {
                 let mut inner = pair.into_inner();
                 let name = inner.next().ok_or_else(|| self.internal(span.clone()))?;
                 let args = inner.map(|p| self.expr(p)).collect::<Result<_>>()?;
@@ -608,7 +610,7 @@ impl Builder<'_> {
                     source = names.next().map(|n| self.ident(&n));
                     field = names.next().map(|n| self.ident(&n));
                 }
-                Rule::expr => filter = Some(self.expr(p)?),
+                Rule::item_expr => filter = Some(self.expr(p)?),
                 Rule::duration_lit => window = Some(self.duration(&p)?),
                 Rule::kw_where | Rule::kw_within => {}
                 _ => return Err(self.internal(self.span(&p))),
@@ -978,6 +980,11 @@ fn describe_expected(positives: &[Rule]) -> String {
             | Rule::paren
             | Rule::path
             | Rule::call
+            | Rule::item_expr
+            | Rule::item_paren
+            | Rule::item_path
+            | Rule::item_call
+            | Rule::item_set_lit
             | Rule::aggregate
             | Rule::number_lit
             | Rule::money_lit
