@@ -219,6 +219,11 @@ impl Builder<'_> {
             InputLocation::Pos(p) => p,
             InputLocation::Span((s, _)) => s,
         };
+        // A text left open makes the parser fail later (often on the next line, where the text
+        // was meant to go on): the open quote is the error to report.
+        if let Some(quote) = first_open_text(chunk, pos) {
+            return unterminated(self.source, self.offset.saturating_add(quote));
+        }
         let found = found_token(chunk.get(pos..).unwrap_or(""));
         let start = self.offset.saturating_add(pos);
         let end = start.saturating_add(found.len().max(1));
@@ -697,10 +702,7 @@ impl Builder<'_> {
         let span = self.span(&pair);
         let inner = self.last(pair)?;
         if inner.as_rule() == Rule::text_unterminated {
-            return Err(Diagnostic::error("P0002", "unterminated text")
-                .at(self.source, span.start..span.start.saturating_add(1))
-                .with_label("this text has no closing quote")
-                .with_help("close the text with `\"` on the same line"));
+            return Err(unterminated(self.source, span.start));
         }
         let body = self.last(inner)?;
         let start = self.span(&body).start;
@@ -802,6 +804,30 @@ impl Builder<'_> {
         }
         Ok(path)
     }
+}
+
+/// The error of a text with no closing quote on its line, at its opening quote.
+fn unterminated(source: &Arc<SourceFile>, quote: usize) -> Diagnostic {
+    Diagnostic::error("P0002", "unterminated text")
+        .at(source, quote..quote.saturating_add(1))
+        .with_label("this text has no closing quote")
+        .with_help("close the text with `\"` on the same line")
+}
+
+/// The offset of the first text in `chunk` that opens at or before `limit` and has no closing
+/// quote on its line.
+fn first_open_text(chunk: &str, limit: usize) -> Option<usize> {
+    lexemes(chunk)
+        .filter_map(|lexeme| match lexeme {
+            Lexeme::Text(range) => Some(range),
+            Lexeme::Char(..) => None,
+        })
+        .take_while(|range| range.start <= limit)
+        .find(|range| {
+            let literal = chunk.get(range.clone()).unwrap_or("");
+            literal.len() < 2 || !literal.ends_with('"')
+        })
+        .map(|range| range.start)
 }
 
 fn binary_op(rule: Rule) -> Option<BinaryOp> {

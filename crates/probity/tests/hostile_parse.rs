@@ -108,3 +108,27 @@ fn keywords_stay_reserved_outside_where() {
     assert_eq!(codes_at(&load_errors(src))[0].0, "P0001");
 }
 
+// ---------------------------------------------------------------- texts left open
+
+#[test]
+fn a_text_that_runs_onto_the_next_line_is_reported_at_its_opening_quote() {
+    let src = "policy p version \"1\" effective 2026-01-01\naction t { x: text }\n\
+               rule r cite \"c\" on t\n  when action.x = \"abc\ndef\" then review\n\
+               rule q cite \"c\" on t when action.x = \"a\" then review\n";
+    assert_eq!(codes_at(&load_errors(src)), vec![("P0002".to_string(), 4, 19)]);
+    // The same in a title and in a message.
+    let title = "policy p version \"1\" effective 2026-01-01\naction t { x: text }\n\
+                 rule r \"a title\nthat goes on\" cite \"c\" on t then review\n";
+    assert_eq!(codes_at(&load_errors(title)), vec![("P0002".to_string(), 3, 8)]);
+    let message = "policy p version \"1\" effective 2026-01-01\naction t { x: text }\n\
+                   rule r cite \"c\" on t then review message \"one\ntwo\"\n";
+    assert_eq!(codes_at(&load_errors(message)), vec![("P0002".to_string(), 3, 42)]);
+}
+
+#[test]
+fn an_earlier_syntax_error_is_still_reported_before_an_open_text() {
+    let src = "policy p version \"1\" effective 2026-01-01\naction t { x: text }\n\
+               rule r cite \"c\" on t when action.x = = \"abc\ndef\" then review\n";
+    assert_eq!(codes_at(&load_errors(src)), vec![("P0001".to_string(), 3, 38)]);
+}
+
