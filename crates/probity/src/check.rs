@@ -12,6 +12,7 @@ use crate::ast::{
 };
 use crate::decision::Verdict;
 use crate::diagnostics::{suggestion, Diagnostic, SourceFile};
+use crate::limits;
 use crate::program::*;
 use crate::value::{Duration, Money, RecordId, Ty, Value};
 
@@ -54,6 +55,8 @@ pub(crate) fn check_file(
         record_decls: HashMap::new(),
         records: HashMap::new(),
         resolving: Vec::new(),
+        record_depths: HashMap::new(),
+        too_deep_reported: false,
         actions: HashMap::new(),
         action_names: Vec::new(),
         used: std::collections::HashSet::new(),
@@ -105,6 +108,10 @@ struct Checker<'a> {
     record_decls: HashMap<String, &'a ast::FieldsDecl>,
     records: HashMap<String, Option<RecordId>>,
     resolving: Vec<String>,
+    /// How deep each resolved record nests (1 + its deepest field), to bound type nesting.
+    record_depths: HashMap<String, usize>,
+    /// Whether a record nested too deep was reported (one error says it; the rest follow).
+    too_deep_reported: bool,
     actions: HashMap<String, Arc<ActionInfo>>,
     action_names: Vec<String>,
     /// What the rules read: `action x`, `field x.y` (an action's or a record's field), `record x`.
@@ -145,9 +152,11 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        let names: Vec<String> = self.record_decls.keys().cloned().collect();
-        for name in names {
-            self.resolve_record(&name);
+        // In the order written, so that which record an error names does not depend on hashing.
+        for item in &file.items {
+            if let ast::Item::Record(r) = item {
+                self.resolve_record(&r.name.name);
+            }
         }
         for item in &file.items {
             if let ast::Item::Action(a) = item {
@@ -324,6 +333,16 @@ impl<'a> Checker<'a> {
             self.records.insert(name.to_string(), None);
             return None;
         }
+        // A chain of records inside records longer than the limit: stop before recursing
+        // further. The outermost record is the one too deep (the one here may be fine, reached
+        // from a shorter chain), so it is named and this one is not remembered as failed.
+        if self.resolving.len() >= limits::MAX_TYPE_NESTING {
+            let outer = self.resolving.first().and_then(|n| self.record_decls.get(n)).map(|d| d.name.clone());
+            if let Some(outer) = outer {
+                self.record_too_deep(&outer);
+            }
+            return None;
+        }
         self.resolving.push(name.to_string());
         let mut fields: Vec<(SmolStr, Ty, bool)> = Vec::new();
         if builtin_rm {
@@ -342,9 +361,45 @@ impl<'a> Checker<'a> {
             }
         }
         self.resolving.pop();
+        let depth = decl
+            .map(|d| d.fields.iter().map(|f| self.nesting(&f.ty)).max().unwrap_or(0))
+            .unwrap_or(0)
+            .saturating_add(1);
+        if ok && depth > limits::MAX_TYPE_NESTING {
+            if let Some(d) = decl {
+                self.record_too_deep(&d.name);
+            }
+            ok = false;
+        }
+        self.record_depths.insert(name.to_string(), depth);
         let id = ok.then(|| self.schema.intern_record(RecordType { name: name.into(), fields }));
         self.records.insert(name.to_string(), id);
         id
+    }
+
+    /// How many levels a type nests: each `set of`, `list of` and record is one.
+    fn nesting(&self, t: &ast::TypeExpr) -> usize {
+        match &t.kind {
+            ast::TypeKind::Set(e) | ast::TypeKind::List(e) => self.nesting(e).saturating_add(1),
+            ast::TypeKind::Enum(_) => 0,
+            ast::TypeKind::Named(n) => self.record_depths.get(&n.name).copied().unwrap_or(0),
+        }
+    }
+
+    fn record_too_deep(&mut self, name: &ast::Ident) {
+        if std::mem::replace(&mut self.too_deep_reported, true) {
+            return;
+        }
+        self.error(
+            "P0011",
+            format!("record `{}` nests more than {} levels deep", name.name, limits::MAX_TYPE_NESTING),
+            name.span.clone(),
+        );
+        self.help(Some(format!(
+            "each `set of`, `list of` and record inside a record is a level; at most {} are allowed: \
+             flatten the records",
+            limits::MAX_TYPE_NESTING
+        )));
     }
 
     fn type_expr(&mut self, t: &ast::TypeExpr) -> Option<Ty> {
@@ -372,7 +427,8 @@ impl<'a> Checker<'a> {
                 "duration" => Ty::Duration,
                 other => match self.use_record(other) {
                     Some(id) => Ty::Record(id),
-                    None if self.records.contains_key(other) => return None,
+                    // A declared record that failed has its own error.
+                    None if self.records.contains_key(other) || self.record_decls.contains_key(other) => return None,
                     None => {
                         let candidates: Vec<String> = BUILTIN_TYPES
                             .iter()
@@ -426,7 +482,12 @@ impl<'a> Checker<'a> {
             }
             // A field whose type has an error is still declared, so that reading it adds no
             // second error; the policy does not load either way.
-            let ty = self.type_expr(&f.ty).unwrap_or(Ty::Error);
+            let mut ty = self.type_expr(&f.ty).unwrap_or(Ty::Error);
+            if ty != Ty::Error && self.nesting(&f.ty) > limits::MAX_TYPE_NESTING {
+                let d = crate::parse::type_too_deep(self.source, f.ty.span.clone());
+                self.report(d);
+                ty = Ty::Error;
+            }
             fields.insert(f.name.name.clone(), ty);
         }
         self.action_names.push(a.name.name.clone());
@@ -1235,6 +1296,10 @@ impl<'a> Checker<'a> {
             }
         };
         for segment in rest {
+            // A field whose type failed has its own error.
+            if ty == Ty::Error {
+                return None;
+            }
             let Ty::Record(rid) = ty else {
                 let d = self.describe(&ty);
                 self.error("P0102", format!("{d} has no field `{}`", segment.name), segment.span.clone());

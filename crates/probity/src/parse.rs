@@ -34,7 +34,7 @@ pub(crate) fn parse_file(source: &Arc<SourceFile>) -> (Option<PolicyFile>, Vec<D
         .with_help("split the policy into several files");
         return (None, vec![error]);
     }
-    if let Some(error) = check_nesting(source) {
+    if let Some(error) = check_nesting(source).or_else(|| check_type_nesting(source)) {
         return (None, vec![error]);
     }
     pest::set_call_limit(NonZeroUsize::new(limits::PARSER_CALL_LIMIT));
@@ -84,6 +84,73 @@ fn starts_declaration(line: &str) -> bool {
             trimmed.len() < rest.len() && trimmed.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         })
     })
+}
+
+/// Rejects a type with more `set of` / `list of` in a row than the limit before pest sees the
+/// text, so that neither pest nor any later phase recurses through it.
+fn check_type_nesting(source: &Arc<SourceFile>) -> Option<Diagnostic> {
+    let text = source.text();
+    let mut run = TypeRun::default();
+    let mut word: Option<(usize, usize)> = None;
+    for lexeme in lexemes(text) {
+        if let Lexeme::Char(i, c) = lexeme {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                let end = i.saturating_add(1);
+                word = Some(word.map_or((i, end), |(start, _)| (start, end)));
+                continue;
+            }
+        }
+        if let Some((start, end)) = word.take() {
+            run.word(text.get(start..end).unwrap_or(""), start);
+        }
+        if run.levels > limits::MAX_TYPE_NESTING {
+            break;
+        }
+        if !matches!(lexeme, Lexeme::Char(_, c) if c.is_whitespace()) {
+            run = TypeRun::default();
+        }
+    }
+    if let Some((start, end)) = word {
+        run.word(text.get(start..end).unwrap_or(""), start);
+    }
+    (run.levels > limits::MAX_TYPE_NESTING).then(|| type_too_deep(source, run.start..run.start.saturating_add(1)))
+}
+
+/// Consecutive `set of` / `list of` words, as [`check_type_nesting`] counts them.
+#[derive(Default)]
+struct TypeRun {
+    levels: usize,
+    /// Where the run began.
+    start: usize,
+    /// The offset of a `set` or `list` waiting for its `of`.
+    pending: Option<usize>,
+}
+
+impl TypeRun {
+    fn word(&mut self, word: &str, at: usize) {
+        match (word, self.pending) {
+            ("set" | "list", None) => self.pending = Some(at),
+            ("of", Some(kw)) => {
+                if self.levels == 0 {
+                    self.start = kw;
+                }
+                self.levels = self.levels.saturating_add(1);
+                self.pending = None;
+            }
+            _ => *self = TypeRun::default(),
+        }
+    }
+}
+
+/// The error of a type nested deeper than the limit.
+pub(crate) fn type_too_deep(source: &Arc<SourceFile>, span: Span) -> Diagnostic {
+    Diagnostic::error("P0011", format!("type nests more than {} levels deep", limits::MAX_TYPE_NESTING))
+        .at(source, span)
+        .with_label("too deep")
+        .with_help(format!(
+            "each `set of`, `list of` and record inside a record is a level; at most {} are allowed",
+            limits::MAX_TYPE_NESTING
+        ))
 }
 
 /// Rejects bracket nesting deeper than the limit before pest sees the text.
@@ -318,7 +385,7 @@ impl Builder<'_> {
                         let (Some(n), Some(t)) = (parts.next(), parts.next()) else {
                             return Err(self.internal(span));
                         };
-                        fields.push(FieldDecl { name: self.ident(&n), ty: self.type_expr(t)? });
+                        fields.push(FieldDecl { name: self.ident(&n), ty: self.type_expr(t, 0)? });
                     }
                 }
                 _ => {}
@@ -328,8 +395,13 @@ impl Builder<'_> {
         Ok(FieldsDecl { name, fields, span })
     }
 
-    fn type_expr(self, pair: Pair<'_, Rule>) -> Result<TypeExpr> {
+    /// A field's type; `depth` counts the `set of` / `list of` around it, bounded so that the
+    /// recursion is (the pre-scan rejects such text first; this is the backstop).
+    fn type_expr(self, pair: Pair<'_, Rule>, depth: usize) -> Result<TypeExpr> {
         let span = self.span(&pair);
+        if depth > limits::MAX_TYPE_NESTING {
+            return Err(type_too_deep(self.source, span));
+        }
         let mut optional = false;
         let mut kind = None;
         for p in pair.into_inner() {
@@ -342,7 +414,7 @@ impl Builder<'_> {
                 }
                 Rule::set_type | Rule::list_type => {
                     let is_set = p.as_rule() == Rule::set_type;
-                    let mut element = self.type_expr(self.last(p)?)?;
+                    let mut element = self.type_expr(self.last(p)?, depth.saturating_add(1))?;
                     // `set of text?` is an optional set: the mark belongs to the whole type.
                     optional |= std::mem::take(&mut element.optional);
                     let element = Box::new(element);

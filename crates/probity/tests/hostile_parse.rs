@@ -132,3 +132,102 @@ fn an_earlier_syntax_error_is_still_reported_before_an_open_text() {
     assert_eq!(codes_at(&load_errors(src)), vec![("P0001".to_string(), 3, 38)]);
 }
 
+// ---------------------------------------------------------------- nesting without end
+
+/// Runs `f` on a thread with a small stack, so that any unbounded recursion overflows it.
+fn small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap()
+}
+
+fn nested_type(word: &str, depth: usize) -> String {
+    format!(
+        "policy p version \"1\" effective 2026-01-01\naction t {{ x: {}text }}\n\
+         rule r cite \"c\" on t when len(action.x) > 0 then review\n",
+        format!("{word} of ").repeat(depth)
+    )
+}
+
+#[test]
+fn types_nested_without_end_are_one_coded_error_everywhere() {
+    for word in ["list", "set"] {
+        for depth in [17, 2_000, 14_000] {
+            let src = nested_type(word, depth);
+            let copy = src.clone();
+            let d = small_stack(move || load_errors(&copy));
+            let (code, line, column) = codes_at(&d)[0].clone();
+            assert_eq!((code.as_str(), line, column), ("P0011", 2, 15), "{word} × {depth}");
+            assert!(d.errors().next().unwrap().help().unwrap().contains("16"));
+            let copy = src.clone();
+            let formatted = small_stack(move || format_source("p.probity", &copy).map_err(|d| d.records()));
+            assert_eq!(formatted.unwrap_err()[0].code, "P0011");
+        }
+        // At the limit the policy loads, formats and evaluates.
+        let src = nested_type(word, 16);
+        let copy = src.clone();
+        small_stack(move || {
+            let e = engine(&copy);
+            format_source("p.probity", &copy).unwrap();
+            let d = decide(&e, json!({"type": "t", "id": "A", "at": AT, "rm": {"id": "R"}, "x": []}));
+            assert!(d.findings.is_empty());
+        });
+    }
+}
+
+#[test]
+fn set_of_in_a_comment_or_text_is_not_a_type() {
+    let words = "set of ".repeat(40);
+    let src = format!(
+        "policy p version \"1\" effective 2026-01-01\n# {words}\naction t {{ x: text }}\n\
+         rule r cite \"{words}\" on t when action.x = \"a\" then review\n"
+    );
+    engine(&src);
+}
+
+fn record_chain(n: usize, reversed: bool) -> String {
+    let mut records: Vec<String> = (1..n).map(|i| format!("record r{i} {{ p: r{} }}\n", i - 1)).collect();
+    if reversed {
+        records.reverse();
+    }
+    format!(
+        "policy p version \"1\" effective 2026-01-01\nrecord r0 {{ x: int }}\n{}action t {{ c: r{} }}\n\
+         rule r cite \"c\" on t when action.c is present then review\n",
+        records.concat(),
+        n - 1
+    )
+}
+
+#[test]
+fn a_long_chain_of_records_is_one_coded_error() {
+    for reversed in [false, true] {
+        let src = record_chain(20_000, reversed);
+        let d = small_stack(move || load_errors(&src));
+        let errors: Vec<_> = d.errors().collect();
+        assert_eq!(errors.len(), 1, "{}", d.render());
+        assert_eq!(errors[0].code(), "P0011");
+        let named = if reversed { "r19999" } else { "r16" };
+        assert!(errors[0].message().contains(&format!("`{named}`")), "{}", errors[0].message());
+    }
+    // Sixteen records deep is allowed; seventeen (the action's field is a level) is not.
+    let e = small_stack(|| PolicySet::from_sources([("p.probity", record_chain(16, true))]).is_ok());
+    assert!(e);
+    assert_eq!(codes_at(&load_errors(&record_chain(17, false)))[0].0, "P0011");
+}
+
+#[test]
+fn records_and_lists_count_together() {
+    let list = "list of ".repeat(15);
+    let src = format!(
+        "policy p version \"1\" effective 2026-01-01\nrecord inner {{ x: int }}\nrecord outer {{ xs: {list}inner }}\n\
+         action t {{ o: outer }}\nrule r cite \"c\" on t when action.o is present then review\n"
+    );
+    // outer (1) + 15 lists + inner (1) = 17 levels.
+    let d = load_errors(&src);
+    assert_eq!(codes_at(&d), vec![("P0011".to_string(), 3, 8)]);
+    // A field of an action counts the same way.
+    let src = format!(
+        "policy p version \"1\" effective 2026-01-01\nrecord inner {{ x: int }}\n\
+         action t {{ o: list of {list}inner }}\nrule r cite \"c\" on t when action.o is present then review\n"
+    );
+    assert_eq!(codes_at(&load_errors(&src)), vec![("P0011".to_string(), 3, 15)]);
+}
+
