@@ -231,3 +231,87 @@ fn records_and_lists_count_together() {
     assert_eq!(codes_at(&load_errors(&src)), vec![("P0011".to_string(), 3, 15)]);
 }
 
+// ---------------------------------------------------------------- wide lines
+
+#[test]
+fn a_diagnostic_past_column_65535_renders() {
+    for width in [70_000usize, 200_000] {
+        let src = format!(
+            "policy p version \"1\" effective 2026-01-01 action t {{ x: text }} {}rule r on t when action.x = \"a\" then review\n",
+            " ".repeat(width)
+        );
+        let d = small_stack({
+            let src = src.clone();
+            move || PolicySet::from_sources([("p.probity", src.as_str())]).unwrap().warnings().to_vec()
+        });
+        assert_eq!(d.len(), 1);
+        let w = &d[0];
+        assert_eq!(w.code(), "W0001");
+        // At the rule's id.
+        let column = src.find("rule r").unwrap() + 6;
+        assert_eq!(w.line_column(), (1, column));
+        let text = w.render();
+        assert!(text.contains(&format!("p.probity:1:{column}")), "{text}");
+        assert!(text.contains("rule r on t"), "{text}");
+        assert!(text.len() < 2_000, "a wide line is drawn as a window, not whole: {} bytes", text.len());
+        let record = serde_json::to_value(w.record()).unwrap();
+        assert_eq!(record["column"], column);
+        assert_eq!(record["end_column"], column + 1);
+    }
+}
+
+#[test]
+fn an_error_with_a_related_place_on_a_wide_line_renders() {
+    let pad = " ".repeat(70_000);
+    let src = format!(
+        "policy p version \"1\" effective 2026-01-01 action t {{ x: text }} {pad}rule r cite \"c\" on t then review {pad}rule r cite \"c\" on t then review\n"
+    );
+    let d = load_errors(&src);
+    let e = d.errors().next().unwrap();
+    assert_eq!(e.code(), "P0302");
+    let text = d.render();
+    assert!(text.contains("`r` is defined twice"), "{text}");
+    assert_eq!(e.record().related.len(), 1);
+}
+
+#[test]
+fn excerpts_of_ordinary_lines_are_unchanged() {
+    // The context lines around a span, and a span at the very end of the file.
+    let src = "policy p version \"1\" effective 2026-01-01\naction t { x: text }\n\
+               rule r cite \"c\" on t\n  when action.y = \"a\"\n  then review\n";
+    let text = load_errors(src).render();
+    assert!(
+        text.contains("   ╭─[p.probity:4:15]\n 3 │ rule r cite \"c\" on t\n 4 │   when action.y = \"a\"\n"),
+        "{text}"
+    );
+    assert!(text.contains(" 5 │   then review\n"), "{text}");
+    let end = "policy p version \"1\" effective 2026-01-01\naction t { x: text }\nrule r cite \"c\" on t when";
+    let text = load_errors(end).render();
+    assert!(text.contains("p.probity:3:26]\n 2 │ action t { x: text }\n 3 │ rule r cite \"c\" on t when\n"), "{text}");
+}
+
+/// Runs `f` and fails if it takes longer than `limit` (a quadratic path takes minutes here).
+fn within<T>(limit: std::time::Duration, what: &str, f: impl FnOnce() -> T) -> T {
+    let start = std::time::Instant::now();
+    let out = f();
+    assert!(start.elapsed() < limit, "{what} took {:?}", start.elapsed());
+    out
+}
+
+#[test]
+fn many_warnings_render_in_linear_time() {
+    // 3,000 unused fields of one action, ten to a line.
+    let names: Vec<String> = (0..3_000).map(|i| format!("f{i}: int")).collect();
+    let lines: Vec<String> = names.chunks(10).map(|c| c.join(" ")).collect();
+    let src = format!(
+        "policy p version \"1\" effective 2026-01-01\naction t {{\n{}\n}}\nrule r cite \"c\" on t when action.f0 = 1 then review\n",
+        lines.join("\n")
+    );
+    let set = PolicySet::from_sources([("p.probity", src.as_str())]).unwrap();
+    let warnings = set.warnings();
+    assert_eq!(warnings.len(), 2_999);
+    let text = within(std::time::Duration::from_secs(20), "rendering 2,999 warnings", || {
+        warnings.iter().map(Diagnostic::render).collect::<String>()
+    });
+    assert!(text.contains("p.probity:302:"), "the last line's warnings carry its number");
+}
