@@ -33,13 +33,26 @@ impl SourceFile {
         &self.text
     }
 
-    /// The 1-based line and column (in characters) of a byte offset.
+    /// The 1-based line and column (in characters) of a byte offset. A leading byte order
+    /// mark is not a column (editors do not show it).
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset).max(1);
-        let start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+        let mut start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+        if start == 0 {
+            start = self.bom_len().min(offset);
+        }
         let column = self.text.get(start..offset).map_or(0, |prefix| prefix.chars().count());
         (line, column.saturating_add(1))
+    }
+
+    /// The length of a leading byte order mark (0 without one).
+    fn bom_len(&self) -> usize {
+        if self.text.starts_with(crate::parse::BOM) {
+            crate::parse::BOM.len_utf8()
+        } else {
+            0
+        }
     }
 
     /// The 0-based line holding `offset`, and that line's range without its line break.
@@ -285,7 +298,7 @@ impl miette::SourceCode for SourceFile {
         let (last, _) = self.line_of(end);
         let first = line.saturating_sub(context_lines_before.saturating_add(1));
         let past = last.saturating_add(context_lines_after).saturating_add(2);
-        let from = self.line_starts.get(first).copied().unwrap_or(0).min(start);
+        let from = self.line_starts.get(first).copied().unwrap_or(0).max(self.bom_len()).min(start);
         let to = self.line_starts.get(past).copied().unwrap_or(self.text.len()).max(end).min(self.text.len());
         let window = self.text.get(from..to).ok_or(miette::MietteError::OutOfBounds)?;
         let local = miette::SourceSpan::new(start.saturating_sub(from).into(), span.len());

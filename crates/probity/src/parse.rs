@@ -42,7 +42,13 @@ pub(crate) fn parse_file(source: &Arc<SourceFile>) -> (Option<PolicyFile>, Vec<D
     let mut errors = Vec::new();
     let mut header = None;
     let mut items = Vec::new();
-    let starts = chunk_starts(text);
+    let mut starts = chunk_starts(text);
+    // A leading UTF-8 byte order mark (some Windows editors write one) is not policy text.
+    if text.starts_with(BOM) {
+        if let Some(first) = starts.first_mut() {
+            *first = BOM.len_utf8();
+        }
+    }
     let ends = starts.iter().copied().skip(1).chain([text.len()]);
     for (index, (start, end)) in starts.iter().copied().zip(ends).enumerate() {
         let Some(chunk) = text.get(start..end) else { continue };
@@ -85,6 +91,9 @@ fn starts_declaration(line: &str) -> bool {
         })
     })
 }
+
+/// The byte order mark a file may start with.
+pub(crate) const BOM: char = '\u{feff}';
 
 /// Rejects a type with more `set of` / `list of` in a row than the limit before pest sees the
 /// text, so that neither pest nor any later phase recurses through it.

@@ -231,6 +231,28 @@ fn records_and_lists_count_together() {
     assert_eq!(codes_at(&load_errors(&src)), vec![("P0011".to_string(), 3, 15)]);
 }
 
+// ---------------------------------------------------------------- a byte order mark
+
+#[test]
+fn a_leading_byte_order_mark_is_accepted() {
+    let plain = "policy p version \"1\" effective 2026-01-01\naction t { x: text }\n\
+                 rule r cite \"c\" on t when action.x = \"a\" then review\n";
+    let bom = format!("\u{feff}{plain}");
+    let e = engine(&bom);
+    let d = decide(&e, json!({"type": "t", "id": "A", "at": AT, "rm": {"id": "R"}, "x": "a"}));
+    assert_eq!(rules(&d), vec!["r"]);
+    // Columns on the first line do not count the mark, in records and in the excerpt.
+    let broken = "\u{feff}policy p version 1 effective 2026-01-01\n";
+    let d = load_errors(broken);
+    assert_eq!(codes_at(&d), vec![("P0001".to_string(), 1, 18)]);
+    assert!(d.render().contains("p.probity:1:18"), "{}", d.render());
+    // The formatter writes the canonical text, without the mark.
+    assert_eq!(format_source("p.probity", &bom).unwrap(), format_source("p.probity", plain).unwrap());
+    // A mark anywhere else is still an error.
+    let inner = plain.replace("action t", "\u{feff}action t");
+    assert_eq!(codes_at(&load_errors(&inner))[0].0, "P0001");
+}
+
 // ---------------------------------------------------------------- wide lines
 
 #[test]
