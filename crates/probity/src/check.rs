@@ -407,9 +407,10 @@ impl<'a> Checker<'a> {
             ast::TypeKind::Set(e) => self.type_expr(e).map(|e| Ty::Set(Box::new(e))),
             ast::TypeKind::List(e) => self.type_expr(e).map(|e| Ty::List(Box::new(e))),
             ast::TypeKind::Enum(members) => {
-                let mut names: Vec<SmolStr> = Vec::new();
+                let mut names: Vec<SmolStr> = Vec::with_capacity(members.len());
+                let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
                 for m in members {
-                    if names.iter().any(|n| **n == *m.name) {
+                    if !seen.insert(m.name.as_str()) {
                         self.error("P0302", format!("enum member `{}` is listed twice", m.name), m.span.clone());
                     }
                     names.push(m.name.as_str().into());
@@ -1506,10 +1507,11 @@ impl<'a> Checker<'a> {
     fn coerce(&mut self, ir: Expr, ty: Ty, target: &Ty, span: &Span) -> (Expr, Ty) {
         match (target, ir) {
             (Ty::Enum(eid), Expr::Const(Value::Text(t))) if ty == Ty::Text => {
-                let members = self.schema.enums.get(*eid as usize).cloned().unwrap_or_default();
-                match members.iter().position(|m| **m == *t) {
+                let found = self.schema.enums.get(*eid as usize).and_then(|m| m.iter().position(|m| **m == *t));
+                match found {
                     Some(i) => (Expr::Const(Value::Enum(*eid, u32::try_from(i).unwrap_or(u32::MAX))), Ty::Enum(*eid)),
                     None => {
+                        let members = self.schema.enums.get(*eid as usize).cloned().unwrap_or_default();
                         let help = suggestion(&t, members.iter().map(|m| &**m)).unwrap_or_else(|| {
                             format!(
                                 "the members are {}",
@@ -1525,8 +1527,21 @@ impl<'a> Checker<'a> {
             (Ty::Set(inner) | Ty::List(inner), Expr::Const(Value::Set(items)))
                 if matches!(**inner, Ty::Enum(_)) && matches!(ty.element(), Some(Ty::Text)) =>
             {
-                let mut out = Vec::new();
+                // Members by name, once for the whole set (not a scan of the members per item).
+                let mut index: HashMap<SmolStr, u32> = HashMap::new();
+                if let Ty::Enum(eid) = &**inner {
+                    for (name, i) in self.schema.enums.get(*eid as usize).into_iter().flatten().zip(0u32..) {
+                        index.entry(name.clone()).or_insert(i);
+                    }
+                }
+                let mut out = Vec::with_capacity(items.len());
                 for item in items.iter() {
+                    if let (Ty::Enum(eid), Value::Text(t)) = (&**inner, item) {
+                        if let Some(i) = index.get(t) {
+                            out.push(Expr::Const(Value::Enum(*eid, *i)));
+                            continue;
+                        }
+                    }
                     let (ir, t) = self.coerce(Expr::Const(item.clone()), Ty::Text, inner, span);
                     if t == Ty::Error {
                         return (Expr::Const(Value::Missing), Ty::Error);
@@ -1753,13 +1768,40 @@ fn normalise_space(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A set literal whose elements are all constant becomes one constant.
+/// A set literal whose elements are all constant becomes one constant, each value once (in
+/// the order first written). Texts, integers, enum members and booleans are found again by
+/// hashing, so that a large literal folds in linear time; other values (rare in sets) are
+/// compared with the others of their kind.
 fn fold_set(items: Vec<Expr>) -> Expr {
+    #[derive(PartialEq, Eq, Hash)]
+    enum Key {
+        Text(SmolStr),
+        Int(i64),
+        Enum(u32, u32),
+        Bool(bool),
+    }
     if items.iter().all(|i| matches!(i, Expr::Const(_))) {
         let mut values: Vec<Value> = Vec::new();
+        let mut keyed: std::collections::HashSet<Key> = std::collections::HashSet::new();
+        let mut others: Vec<Value> = Vec::new();
         for item in items {
             if let Expr::Const(v) = item {
-                if !values.contains(&v) {
+                let key = match &v {
+                    Value::Text(t) => Some(Key::Text(t.clone())),
+                    Value::Int(i) => Some(Key::Int(*i)),
+                    Value::Enum(e, m) => Some(Key::Enum(*e, *m)),
+                    Value::Bool(b) => Some(Key::Bool(*b)),
+                    _ => None,
+                };
+                let new = match key {
+                    Some(key) => keyed.insert(key),
+                    None if others.contains(&v) => false,
+                    None => {
+                        others.push(v.clone());
+                        true
+                    }
+                };
+                if new {
                     values.push(v);
                 }
             }

@@ -337,3 +337,47 @@ fn many_warnings_render_in_linear_time() {
     });
     assert!(text.contains("p.probity:302:"), "the last line's warnings carry its number");
 }
+
+// ---------------------------------------------------------------- large literals
+
+#[test]
+fn a_large_set_literal_loads_in_linear_time() {
+    let n = 30_000;
+    let members: Vec<String> = (0..n).map(|i| format!("\"m{i}\"")).collect();
+    let src = format!(
+        "policy p version \"1\" effective 2026-01-01\naction t {{ x: text }}\n\
+         rule r cite \"c\" on t when action.x in [{}, \"m1\"] then review\n",
+        members.join(", ")
+    );
+    let e = within(std::time::Duration::from_secs(20), "a 30,000-member set", || engine(&src));
+    let hit = decide(&e, json!({"type": "t", "id": "A", "at": AT, "rm": {"id": "R"}, "x": "m29999"}));
+    assert_eq!(rules(&hit), vec!["r"]);
+    let miss = decide(&e, json!({"type": "t", "id": "A", "at": AT, "rm": {"id": "R"}, "x": "m30000"}));
+    assert!(rules(&miss).is_empty());
+}
+
+#[test]
+fn a_large_enum_loads_in_linear_time() {
+    let n = 30_000;
+    let members: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+    let texts: Vec<String> = (0..n).rev().map(|i| format!("\"m{i}\"")).collect();
+    let src = format!(
+        "policy p version \"1\" effective 2026-01-01\naction t {{ x: one of {} }}\n\
+         rule r cite \"c\" on t when action.x in [{}] and action.x >= \"m2\" then review\n",
+        members.join(", "),
+        texts.join(", ")
+    );
+    let e = within(std::time::Duration::from_secs(20), "a 30,000-member enum", || engine(&src));
+    let low = decide(&e, json!({"type": "t", "id": "A", "at": AT, "rm": {"id": "R"}, "x": "m1"}));
+    assert!(rules(&low).is_empty());
+    let high = decide(&e, json!({"type": "t", "id": "A", "at": AT, "rm": {"id": "R"}, "x": "m29999"}));
+    assert_eq!(rules(&high), vec!["r"]);
+    // A member listed twice is still found, at its second place.
+    let twice = "policy p version \"1\" effective 2026-01-01\naction t { x: one of a, b, a }\n\
+                 rule r cite \"c\" on t when action.x = \"a\" then review\n";
+    assert_eq!(codes_at(&load_errors(twice)), vec![("P0302".to_string(), 2, 28)]);
+    // A text that is not a member, inside a set, is still reported.
+    let stray = "policy p version \"1\" effective 2026-01-01\naction t { x: one of a, b }\n\
+                 rule r cite \"c\" on t when action.x in [\"a\", \"c\"] then review\n";
+    assert_eq!(codes_at(&load_errors(stray))[0].0, "P0203");
+}
