@@ -12,6 +12,7 @@ use crate::ast::{
 };
 use crate::decision::Verdict;
 use crate::diagnostics::{suggestion, Diagnostic, SourceFile};
+use crate::limits;
 use crate::program::*;
 use crate::value::{Duration, Money, RecordId, Ty, Value};
 
@@ -54,6 +55,8 @@ pub(crate) fn check_file(
         record_decls: HashMap::new(),
         records: HashMap::new(),
         resolving: Vec::new(),
+        record_depths: HashMap::new(),
+        too_deep_reported: false,
         actions: HashMap::new(),
         action_names: Vec::new(),
         used: std::collections::HashSet::new(),
@@ -105,6 +108,10 @@ struct Checker<'a> {
     record_decls: HashMap<String, &'a ast::FieldsDecl>,
     records: HashMap<String, Option<RecordId>>,
     resolving: Vec<String>,
+    /// How deep each resolved record nests (1 + its deepest field), to bound type nesting.
+    record_depths: HashMap<String, usize>,
+    /// Whether a record nested too deep was reported (one error says it; the rest follow).
+    too_deep_reported: bool,
     actions: HashMap<String, Arc<ActionInfo>>,
     action_names: Vec<String>,
     /// What the rules read: `action x`, `field x.y` (an action's or a record's field), `record x`.
@@ -145,9 +152,11 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        let names: Vec<String> = self.record_decls.keys().cloned().collect();
-        for name in names {
-            self.resolve_record(&name);
+        // In the order written, so that which record an error names does not depend on hashing.
+        for item in &file.items {
+            if let ast::Item::Record(r) = item {
+                self.resolve_record(&r.name.name);
+            }
         }
         for item in &file.items {
             if let ast::Item::Action(a) = item {
@@ -324,6 +333,16 @@ impl<'a> Checker<'a> {
             self.records.insert(name.to_string(), None);
             return None;
         }
+        // A chain of records inside records longer than the limit: stop before recursing
+        // further. The outermost record is the one too deep (the one here may be fine, reached
+        // from a shorter chain), so it is named and this one is not remembered as failed.
+        if self.resolving.len() >= limits::MAX_TYPE_NESTING {
+            let outer = self.resolving.first().and_then(|n| self.record_decls.get(n)).map(|d| d.name.clone());
+            if let Some(outer) = outer {
+                self.record_too_deep(&outer);
+            }
+            return None;
+        }
         self.resolving.push(name.to_string());
         let mut fields: Vec<(SmolStr, Ty, bool)> = Vec::new();
         if builtin_rm {
@@ -342,9 +361,45 @@ impl<'a> Checker<'a> {
             }
         }
         self.resolving.pop();
+        let depth = decl
+            .map(|d| d.fields.iter().map(|f| self.nesting(&f.ty)).max().unwrap_or(0))
+            .unwrap_or(0)
+            .saturating_add(1);
+        if ok && depth > limits::MAX_TYPE_NESTING {
+            if let Some(d) = decl {
+                self.record_too_deep(&d.name);
+            }
+            ok = false;
+        }
+        self.record_depths.insert(name.to_string(), depth);
         let id = ok.then(|| self.schema.intern_record(RecordType { name: name.into(), fields }));
         self.records.insert(name.to_string(), id);
         id
+    }
+
+    /// How many levels a type nests: each `set of`, `list of` and record is one.
+    fn nesting(&self, t: &ast::TypeExpr) -> usize {
+        match &t.kind {
+            ast::TypeKind::Set(e) | ast::TypeKind::List(e) => self.nesting(e).saturating_add(1),
+            ast::TypeKind::Enum(_) => 0,
+            ast::TypeKind::Named(n) => self.record_depths.get(&n.name).copied().unwrap_or(0),
+        }
+    }
+
+    fn record_too_deep(&mut self, name: &ast::Ident) {
+        if std::mem::replace(&mut self.too_deep_reported, true) {
+            return;
+        }
+        self.error(
+            "P0011",
+            format!("record `{}` nests more than {} levels deep", name.name, limits::MAX_TYPE_NESTING),
+            name.span.clone(),
+        );
+        self.help(Some(format!(
+            "each `set of`, `list of` and record inside a record is a level; at most {} are allowed: \
+             flatten the records",
+            limits::MAX_TYPE_NESTING
+        )));
     }
 
     fn type_expr(&mut self, t: &ast::TypeExpr) -> Option<Ty> {
@@ -352,9 +407,10 @@ impl<'a> Checker<'a> {
             ast::TypeKind::Set(e) => self.type_expr(e).map(|e| Ty::Set(Box::new(e))),
             ast::TypeKind::List(e) => self.type_expr(e).map(|e| Ty::List(Box::new(e))),
             ast::TypeKind::Enum(members) => {
-                let mut names: Vec<SmolStr> = Vec::new();
+                let mut names: Vec<SmolStr> = Vec::with_capacity(members.len());
+                let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
                 for m in members {
-                    if names.iter().any(|n| **n == *m.name) {
+                    if !seen.insert(m.name.as_str()) {
                         self.error("P0302", format!("enum member `{}` is listed twice", m.name), m.span.clone());
                     }
                     names.push(m.name.as_str().into());
@@ -372,7 +428,8 @@ impl<'a> Checker<'a> {
                 "duration" => Ty::Duration,
                 other => match self.use_record(other) {
                     Some(id) => Ty::Record(id),
-                    None if self.records.contains_key(other) => return None,
+                    // A declared record that failed has its own error.
+                    None if self.records.contains_key(other) || self.record_decls.contains_key(other) => return None,
                     None => {
                         let candidates: Vec<String> = BUILTIN_TYPES
                             .iter()
@@ -426,7 +483,12 @@ impl<'a> Checker<'a> {
             }
             // A field whose type has an error is still declared, so that reading it adds no
             // second error; the policy does not load either way.
-            let ty = self.type_expr(&f.ty).unwrap_or(Ty::Error);
+            let mut ty = self.type_expr(&f.ty).unwrap_or(Ty::Error);
+            if ty != Ty::Error && self.nesting(&f.ty) > limits::MAX_TYPE_NESTING {
+                let d = crate::parse::type_too_deep(self.source, f.ty.span.clone());
+                self.report(d);
+                ty = Ty::Error;
+            }
             fields.insert(f.name.name.clone(), ty);
         }
         self.action_names.push(a.name.name.clone());
@@ -1102,9 +1164,12 @@ impl<'a> Checker<'a> {
     fn path(&mut self, path: &[ast::Ident], span: &Span, scope: &mut Scope<'_>, lets: &mut [LetInfo]) -> (Expr, Ty) {
         let Some(first) = path.first() else { return (Expr::Const(Value::Missing), Ty::Error) };
         let evidence_label = path.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(".");
-        // Inside an aggregate's `where` (or a fulfilment), bare names are the item's fields.
+        // Inside an aggregate's `where` (or a fulfilment), bare names are the item's fields; a
+        // bare `action` too (the item's own field of that name), while `action.f` stays the
+        // current action's field.
+        let bare = path.len() == 1;
         match scope.item {
-            ItemScope::Actions(item) if first.name != "action" => {
+            ItemScope::Actions(item) if first.name != "action" || (bare && item.fields.contains_key("action")) => {
                 let shadowed = lets.iter().take(scope.visible_lets).any(|l| l.name == first.name);
                 if let Some(result) = self.item_path(item, path) {
                     if shadowed {
@@ -1118,7 +1183,7 @@ impl<'a> Checker<'a> {
                     return result;
                 }
             }
-            ItemScope::Breaches if first.name != "action" || path.len() == 1 => {
+            ItemScope::Breaches if first.name != "action" || bare => {
                 if let Some((_, field, ty)) = BreachField::ALL.iter().find(|(n, ..)| *n == first.name) {
                     if let Some(second) = path.get(1) {
                         self.error(
@@ -1232,6 +1297,10 @@ impl<'a> Checker<'a> {
             }
         };
         for segment in rest {
+            // A field whose type failed has its own error.
+            if ty == Ty::Error {
+                return None;
+            }
             let Ty::Record(rid) = ty else {
                 let d = self.describe(&ty);
                 self.error("P0102", format!("{d} has no field `{}`", segment.name), segment.span.clone());
@@ -1438,10 +1507,11 @@ impl<'a> Checker<'a> {
     fn coerce(&mut self, ir: Expr, ty: Ty, target: &Ty, span: &Span) -> (Expr, Ty) {
         match (target, ir) {
             (Ty::Enum(eid), Expr::Const(Value::Text(t))) if ty == Ty::Text => {
-                let members = self.schema.enums.get(*eid as usize).cloned().unwrap_or_default();
-                match members.iter().position(|m| **m == *t) {
+                let found = self.schema.enums.get(*eid as usize).and_then(|m| m.iter().position(|m| **m == *t));
+                match found {
                     Some(i) => (Expr::Const(Value::Enum(*eid, u32::try_from(i).unwrap_or(u32::MAX))), Ty::Enum(*eid)),
                     None => {
+                        let members = self.schema.enums.get(*eid as usize).cloned().unwrap_or_default();
                         let help = suggestion(&t, members.iter().map(|m| &**m)).unwrap_or_else(|| {
                             format!(
                                 "the members are {}",
@@ -1457,8 +1527,21 @@ impl<'a> Checker<'a> {
             (Ty::Set(inner) | Ty::List(inner), Expr::Const(Value::Set(items)))
                 if matches!(**inner, Ty::Enum(_)) && matches!(ty.element(), Some(Ty::Text)) =>
             {
-                let mut out = Vec::new();
+                // Members by name, once for the whole set (not a scan of the members per item).
+                let mut index: HashMap<SmolStr, u32> = HashMap::new();
+                if let Ty::Enum(eid) = &**inner {
+                    for (name, i) in self.schema.enums.get(*eid as usize).into_iter().flatten().zip(0u32..) {
+                        index.entry(name.clone()).or_insert(i);
+                    }
+                }
+                let mut out = Vec::with_capacity(items.len());
                 for item in items.iter() {
+                    if let (Ty::Enum(eid), Value::Text(t)) = (&**inner, item) {
+                        if let Some(i) = index.get(t) {
+                            out.push(Expr::Const(Value::Enum(*eid, *i)));
+                            continue;
+                        }
+                    }
                     let (ir, t) = self.coerce(Expr::Const(item.clone()), Ty::Text, inner, span);
                     if t == Ty::Error {
                         return (Expr::Const(Value::Missing), Ty::Error);
@@ -1685,13 +1768,40 @@ fn normalise_space(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A set literal whose elements are all constant becomes one constant.
+/// A set literal whose elements are all constant becomes one constant, each value once (in
+/// the order first written). Texts, integers, enum members and booleans are found again by
+/// hashing, so that a large literal folds in linear time; other values (rare in sets) are
+/// compared with the others of their kind.
 fn fold_set(items: Vec<Expr>) -> Expr {
+    #[derive(PartialEq, Eq, Hash)]
+    enum Key {
+        Text(SmolStr),
+        Int(i64),
+        Enum(u32, u32),
+        Bool(bool),
+    }
     if items.iter().all(|i| matches!(i, Expr::Const(_))) {
         let mut values: Vec<Value> = Vec::new();
+        let mut keyed: std::collections::HashSet<Key> = std::collections::HashSet::new();
+        let mut others: Vec<Value> = Vec::new();
         for item in items {
             if let Expr::Const(v) = item {
-                if !values.contains(&v) {
+                let key = match &v {
+                    Value::Text(t) => Some(Key::Text(t.clone())),
+                    Value::Int(i) => Some(Key::Int(*i)),
+                    Value::Enum(e, m) => Some(Key::Enum(*e, *m)),
+                    Value::Bool(b) => Some(Key::Bool(*b)),
+                    _ => None,
+                };
+                let new = match key {
+                    Some(key) => keyed.insert(key),
+                    None if others.contains(&v) => false,
+                    None => {
+                        others.push(v.clone());
+                        true
+                    }
+                };
+                if new {
                     values.push(v);
                 }
             }

@@ -33,15 +33,49 @@ impl SourceFile {
         &self.text
     }
 
-    /// The 1-based line and column (in characters) of a byte offset.
+    /// The 1-based line and column (in characters) of a byte offset. A leading byte order
+    /// mark is not a column (editors do not show it).
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset).max(1);
-        let start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+        let mut start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+        if start == 0 {
+            start = self.bom_len().min(offset);
+        }
         let column = self.text.get(start..offset).map_or(0, |prefix| prefix.chars().count());
         (line, column.saturating_add(1))
     }
+
+    /// The length of a leading byte order mark (0 without one).
+    fn bom_len(&self) -> usize {
+        if self.text.starts_with(crate::parse::BOM) {
+            crate::parse::BOM.len_utf8()
+        } else {
+            0
+        }
+    }
+
+    /// The 0-based line holding `offset`, and that line's range without its line break.
+    fn line_of(&self, offset: usize) -> (usize, Range<usize>) {
+        let index = self.line_starts.partition_point(|&start| start <= offset).saturating_sub(1);
+        let start = self.line_starts.get(index).copied().unwrap_or(0);
+        let end = self.line_starts.get(index.saturating_add(1)).map_or(self.text.len(), |next| next.saturating_sub(1));
+        (index, start..end.max(start))
+    }
+
+    /// Whether the line holding `offset` is too long to be drawn whole under its excerpt.
+    fn is_wide(&self, offset: usize) -> bool {
+        self.line_of(offset).1.len() > WIDE_LINE
+    }
 }
+
+/// Lines longer than this (in bytes) are drawn as a window around the span they hold, with no
+/// other label on them: the excerpt stays readable, and the drawing never pads to a column
+/// that the formatting machinery cannot reach (65,535).
+const WIDE_LINE: usize = 1_024;
+
+/// How much of a wide line is shown on each side of a span, in bytes.
+const WIDE_MARGIN: usize = 60;
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -226,6 +260,9 @@ impl fmt::Display for Report<'_> {
 
 impl std::error::Error for Report<'_> {}
 
+/// The excerpt miette draws. It reads only the lines around the span (found from the line
+/// index, so rendering many diagnostics of a large file stays linear), and a wide line only
+/// around the span.
 impl miette::SourceCode for SourceFile {
     fn read_span<'b>(
         &'b self,
@@ -233,16 +270,67 @@ impl miette::SourceCode for SourceFile {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
-        let inner = self.text.read_span(span, context_lines_before, context_lines_after)?;
+        let start = span.offset();
+        let end = start.checked_add(span.len()).ok_or(miette::MietteError::OutOfBounds)?;
+        // As miette's own reading: a span may run one byte past the end (a syntax error at the
+        // end of the text points at the character that is not there).
+        if start > self.text.len() || end > self.text.len().saturating_add(1) {
+            return Err(miette::MietteError::OutOfBounds);
+        }
+        let (line, range) = self.line_of(start);
+        if range.len() > WIDE_LINE {
+            let from = if context_lines_before == 0 { start } else { start.saturating_sub(WIDE_MARGIN) };
+            let from = floor_boundary(&self.text, from.max(range.start));
+            let to = end.saturating_add(WIDE_MARGIN).min(range.end).max(end).min(self.text.len());
+            let to = ceil_boundary(&self.text, to);
+            let data = self.text.get(from..to).ok_or(miette::MietteError::OutOfBounds)?;
+            return Ok(Box::new(miette::MietteSpanContents::new_named(
+                self.name.clone(),
+                data.as_bytes(),
+                (from, to.saturating_sub(from)).into(),
+                line,
+                from.saturating_sub(range.start),
+                line,
+            )));
+        }
+        // The lines miette can ask for, and one more on each side: reading them alone gives
+        // what reading the whole text would.
+        let (last, _) = self.line_of(end);
+        let first = line.saturating_sub(context_lines_before.saturating_add(1));
+        let past = last.saturating_add(context_lines_after).saturating_add(2);
+        let from = self.line_starts.get(first).copied().unwrap_or(0).max(self.bom_len()).min(start);
+        let to = self.line_starts.get(past).copied().unwrap_or(self.text.len()).max(end).min(self.text.len());
+        let window = self.text.get(from..to).ok_or(miette::MietteError::OutOfBounds)?;
+        let local = miette::SourceSpan::new(start.saturating_sub(from).into(), span.len());
+        let inner = window.read_span(&local, context_lines_before, context_lines_after)?;
+        let first_line = self.line_starts.partition_point(|&s| s <= from).saturating_sub(1);
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.name.clone(),
             inner.data(),
-            *inner.span(),
-            inner.line(),
+            (inner.span().offset().saturating_add(from), inner.span().len()).into(),
+            inner.line().saturating_add(first_line),
             inner.column(),
-            inner.line_count(),
+            // miette's own reading counts every line break from the start of the text here
+            // (and decides from it which excerpts to join): count the same.
+            inner.line_count().saturating_add(first_line),
         )))
     }
+}
+
+/// The nearest character boundary at or before `at`.
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    while at > 0 && !text.is_char_boundary(at) {
+        at = at.saturating_sub(1);
+    }
+    at
+}
+
+/// The nearest character boundary at or after `at` (at most the end of the text).
+fn ceil_boundary(text: &str, mut at: usize) -> usize {
+    while at < text.len() && !text.is_char_boundary(at) {
+        at = at.saturating_add(1);
+    }
+    at.min(text.len())
 }
 
 impl miette::Diagnostic for Report<'_> {
@@ -266,15 +354,21 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        self.0 .0.source.as_ref()?;
-        let len = self.0 .0.span.end.saturating_sub(self.0 .0.span.start);
-        let main = miette::LabeledSpan::new_primary_with_span(self.0 .0.label.clone(), (self.0 .0.span.start, len));
+        let source = self.0 .0.source.as_ref()?;
+        let start = self.0 .0.span.start;
+        let mut len = self.0 .0.span.end.saturating_sub(start);
+        // On a wide line the span is drawn alone and within its line (see `WIDE_LINE`).
+        let wide = source.is_wide(start);
+        if wide {
+            len = len.min(source.line_of(start).1.end.saturating_sub(start));
+        }
+        let main = miette::LabeledSpan::new_primary_with_span(self.0 .0.label.clone(), (start, len));
         let same_file = self
             .0
              .0
             .related
             .iter()
-            .filter(|(_, source, _)| self.0 .0.source.as_ref().is_some_and(|s| Arc::ptr_eq(s, source)));
+            .filter(move |(_, other, span)| Arc::ptr_eq(source, other) && !wide && !source.is_wide(span.start));
         let related = same_file.map(|(message, _, span)| {
             miette::LabeledSpan::new_with_span(Some(message.clone()), (span.start, span.end.saturating_sub(span.start)))
         });

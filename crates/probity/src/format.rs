@@ -26,6 +26,8 @@ const HANG: usize = 2;
 ///
 /// Fails with the syntax errors when the text does not parse.
 pub fn format_source(name: &str, text: &str) -> Result<String, Diagnostics> {
+    // The canonical text has no byte order mark.
+    let text = text.strip_prefix(crate::parse::BOM).unwrap_or(text);
     let source = Arc::new(SourceFile::new(name, text));
     let file = parse(&source)?;
     Ok(Printer { text }.file(&file))

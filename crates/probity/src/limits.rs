@@ -27,3 +27,8 @@ pub const MAX_HISTORY_ITEMS: usize = 100_000;
 
 /// The most expression steps one rule may take for one action; aggregates count each item.
 pub const MAX_EVALUATION_STEPS: u64 = 10_000_000;
+
+/// The deepest a field's type may nest: each `set of`, `list of` and record inside a record (or
+/// an action) is one level, so that checking, lowering, formatting and decoding action JSON
+/// against the type recurse a bounded number of times.
+pub const MAX_TYPE_NESTING: usize = 16;

@@ -34,7 +34,7 @@ pub(crate) fn parse_file(source: &Arc<SourceFile>) -> (Option<PolicyFile>, Vec<D
         .with_help("split the policy into several files");
         return (None, vec![error]);
     }
-    if let Some(error) = check_nesting(source) {
+    if let Some(error) = check_nesting(source).or_else(|| check_type_nesting(source)) {
         return (None, vec![error]);
     }
     pest::set_call_limit(NonZeroUsize::new(limits::PARSER_CALL_LIMIT));
@@ -42,7 +42,13 @@ pub(crate) fn parse_file(source: &Arc<SourceFile>) -> (Option<PolicyFile>, Vec<D
     let mut errors = Vec::new();
     let mut header = None;
     let mut items = Vec::new();
-    let starts = chunk_starts(text);
+    let mut starts = chunk_starts(text);
+    // A leading UTF-8 byte order mark (some Windows editors write one) is not policy text.
+    if text.starts_with(BOM) {
+        if let Some(first) = starts.first_mut() {
+            *first = BOM.len_utf8();
+        }
+    }
     let ends = starts.iter().copied().skip(1).chain([text.len()]);
     for (index, (start, end)) in starts.iter().copied().zip(ends).enumerate() {
         let Some(chunk) = text.get(start..end) else { continue };
@@ -84,6 +90,76 @@ fn starts_declaration(line: &str) -> bool {
             trimmed.len() < rest.len() && trimmed.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         })
     })
+}
+
+/// The byte order mark a file may start with.
+pub(crate) const BOM: char = '\u{feff}';
+
+/// Rejects a type with more `set of` / `list of` in a row than the limit before pest sees the
+/// text, so that neither pest nor any later phase recurses through it.
+fn check_type_nesting(source: &Arc<SourceFile>) -> Option<Diagnostic> {
+    let text = source.text();
+    let mut run = TypeRun::default();
+    let mut word: Option<(usize, usize)> = None;
+    for lexeme in lexemes(text) {
+        if let Lexeme::Char(i, c) = lexeme {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                let end = i.saturating_add(1);
+                word = Some(word.map_or((i, end), |(start, _)| (start, end)));
+                continue;
+            }
+        }
+        if let Some((start, end)) = word.take() {
+            run.word(text.get(start..end).unwrap_or(""), start);
+        }
+        if run.levels > limits::MAX_TYPE_NESTING {
+            break;
+        }
+        if !matches!(lexeme, Lexeme::Char(_, c) if c.is_whitespace()) {
+            run = TypeRun::default();
+        }
+    }
+    if let Some((start, end)) = word {
+        run.word(text.get(start..end).unwrap_or(""), start);
+    }
+    (run.levels > limits::MAX_TYPE_NESTING).then(|| type_too_deep(source, run.start..run.start.saturating_add(1)))
+}
+
+/// Consecutive `set of` / `list of` words, as [`check_type_nesting`] counts them.
+#[derive(Default)]
+struct TypeRun {
+    levels: usize,
+    /// Where the run began.
+    start: usize,
+    /// The offset of a `set` or `list` waiting for its `of`.
+    pending: Option<usize>,
+}
+
+impl TypeRun {
+    fn word(&mut self, word: &str, at: usize) {
+        match (word, self.pending) {
+            ("set" | "list", None) => self.pending = Some(at),
+            ("of", Some(kw)) => {
+                if self.levels == 0 {
+                    self.start = kw;
+                }
+                self.levels = self.levels.saturating_add(1);
+                self.pending = None;
+            }
+            _ => *self = TypeRun::default(),
+        }
+    }
+}
+
+/// The error of a type nested deeper than the limit.
+pub(crate) fn type_too_deep(source: &Arc<SourceFile>, span: Span) -> Diagnostic {
+    Diagnostic::error("P0011", format!("type nests more than {} levels deep", limits::MAX_TYPE_NESTING))
+        .at(source, span)
+        .with_label("too deep")
+        .with_help(format!(
+            "each `set of`, `list of` and record inside a record is a level; at most {} are allowed",
+            limits::MAX_TYPE_NESTING
+        ))
 }
 
 /// Rejects bracket nesting deeper than the limit before pest sees the text.
@@ -219,6 +295,11 @@ impl Builder<'_> {
             InputLocation::Pos(p) => p,
             InputLocation::Span((s, _)) => s,
         };
+        // A text left open makes the parser fail later (often on the next line, where the text
+        // was meant to go on): the open quote is the error to report.
+        if let Some(quote) = first_open_text(chunk, pos) {
+            return unterminated(self.source, self.offset.saturating_add(quote));
+        }
         let found = found_token(chunk.get(pos..).unwrap_or(""));
         let start = self.offset.saturating_add(pos);
         let end = start.saturating_add(found.len().max(1));
@@ -313,7 +394,7 @@ impl Builder<'_> {
                         let (Some(n), Some(t)) = (parts.next(), parts.next()) else {
                             return Err(self.internal(span));
                         };
-                        fields.push(FieldDecl { name: self.ident(&n), ty: self.type_expr(t)? });
+                        fields.push(FieldDecl { name: self.ident(&n), ty: self.type_expr(t, 0)? });
                     }
                 }
                 _ => {}
@@ -323,8 +404,13 @@ impl Builder<'_> {
         Ok(FieldsDecl { name, fields, span })
     }
 
-    fn type_expr(self, pair: Pair<'_, Rule>) -> Result<TypeExpr> {
+    /// A field's type; `depth` counts the `set of` / `list of` around it, bounded so that the
+    /// recursion is (the pre-scan rejects such text first; this is the backstop).
+    fn type_expr(self, pair: Pair<'_, Rule>, depth: usize) -> Result<TypeExpr> {
         let span = self.span(&pair);
+        if depth > limits::MAX_TYPE_NESTING {
+            return Err(type_too_deep(self.source, span));
+        }
         let mut optional = false;
         let mut kind = None;
         for p in pair.into_inner() {
@@ -337,7 +423,7 @@ impl Builder<'_> {
                 }
                 Rule::set_type | Rule::list_type => {
                     let is_set = p.as_rule() == Rule::set_type;
-                    let mut element = self.type_expr(self.last(p)?)?;
+                    let mut element = self.type_expr(self.last(p)?, depth.saturating_add(1))?;
                     // `set of text?` is an optional set: the mark belongs to the whole type.
                     optional |= std::mem::take(&mut element.optional);
                     let element = Box::new(element);
@@ -537,7 +623,7 @@ impl Builder<'_> {
     fn primary(self, pair: Pair<'_, Rule>) -> Result<Expr> {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
-            Rule::paren => ExprKind::Paren(Box::new(self.expr(self.last(pair)?)?)),
+            Rule::paren | Rule::item_paren => ExprKind::Paren(Box::new(self.expr(self.last(pair)?)?)),
             Rule::true_lit => ExprKind::Bool(true),
             Rule::false_lit => ExprKind::Bool(false),
             Rule::now_lit => ExprKind::Now,
@@ -571,9 +657,11 @@ impl Builder<'_> {
             Rule::duration_lit => ExprKind::Duration(self.duration(&pair)?),
             Rule::date_lit => ExprKind::Date(self.date(&pair)?.0),
             Rule::datetime_lit => ExprKind::DateTime(self.datetime(&pair)?),
-            Rule::set_lit => ExprKind::Set(pair.into_inner().map(|p| self.expr(p)).collect::<Result<_>>()?),
-            Rule::path => ExprKind::Path(pair.into_inner().map(|p| self.ident(&p)).collect()),
-            Rule::call => {
+            Rule::set_lit | Rule::item_set_lit => {
+                ExprKind::Set(pair.into_inner().map(|p| self.expr(p)).collect::<Result<_>>()?)
+            }
+            Rule::path | Rule::item_path => ExprKind::Path(pair.into_inner().map(|p| self.ident(&p)).collect()),
+            Rule::call | Rule::item_call => {
                 let mut inner = pair.into_inner();
                 let name = inner.next().ok_or_else(|| self.internal(span.clone()))?;
                 let args = inner.map(|p| self.expr(p)).collect::<Result<_>>()?;
@@ -608,7 +696,7 @@ impl Builder<'_> {
                     source = names.next().map(|n| self.ident(&n));
                     field = names.next().map(|n| self.ident(&n));
                 }
-                Rule::expr => filter = Some(self.expr(p)?),
+                Rule::item_expr => filter = Some(self.expr(p)?),
                 Rule::duration_lit => window = Some(self.duration(&p)?),
                 Rule::kw_where | Rule::kw_within => {}
                 _ => return Err(self.internal(self.span(&p))),
@@ -695,10 +783,7 @@ impl Builder<'_> {
         let span = self.span(&pair);
         let inner = self.last(pair)?;
         if inner.as_rule() == Rule::text_unterminated {
-            return Err(Diagnostic::error("P0002", "unterminated text")
-                .at(self.source, span.start..span.start.saturating_add(1))
-                .with_label("this text has no closing quote")
-                .with_help("close the text with `\"` on the same line"));
+            return Err(unterminated(self.source, span.start));
         }
         let body = self.last(inner)?;
         let start = self.span(&body).start;
@@ -800,6 +885,30 @@ impl Builder<'_> {
         }
         Ok(path)
     }
+}
+
+/// The error of a text with no closing quote on its line, at its opening quote.
+fn unterminated(source: &Arc<SourceFile>, quote: usize) -> Diagnostic {
+    Diagnostic::error("P0002", "unterminated text")
+        .at(source, quote..quote.saturating_add(1))
+        .with_label("this text has no closing quote")
+        .with_help("close the text with `\"` on the same line")
+}
+
+/// The offset of the first text in `chunk` that opens at or before `limit` and has no closing
+/// quote on its line.
+fn first_open_text(chunk: &str, limit: usize) -> Option<usize> {
+    lexemes(chunk)
+        .filter_map(|lexeme| match lexeme {
+            Lexeme::Text(range) => Some(range),
+            Lexeme::Char(..) => None,
+        })
+        .take_while(|range| range.start <= limit)
+        .find(|range| {
+            let literal = chunk.get(range.clone()).unwrap_or("");
+            literal.len() < 2 || !literal.ends_with('"')
+        })
+        .map(|range| range.start)
 }
 
 fn binary_op(rule: Rule) -> Option<BinaryOp> {
@@ -978,6 +1087,11 @@ fn describe_expected(positives: &[Rule]) -> String {
             | Rule::paren
             | Rule::path
             | Rule::call
+            | Rule::item_expr
+            | Rule::item_paren
+            | Rule::item_path
+            | Rule::item_call
+            | Rule::item_set_lit
             | Rule::aggregate
             | Rule::number_lit
             | Rule::money_lit
