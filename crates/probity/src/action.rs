@@ -440,12 +440,16 @@ pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(i32::try_from(number(0..4)?).ok()?, number(5..7)?, number(8..10)?)
 }
 
-/// A decimal numeral, exactly; more digits than 28 is an error, never a rounding.
+/// A decimal numeral, exactly; more than 28 significant digits (or more than 28 after the
+/// point) is an error, never a rounding.
 pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, String> {
     let trimmed = s.trim();
     let parsed =
         if trimmed.contains(['e', 'E']) { Decimal::from_scientific(trimmed) } else { Decimal::from_str_exact(trimmed) };
-    parsed.map_err(|_| format!("`{s}` is not a decimal number that fits in 28 significant digits"))
+    match parsed {
+        Ok(d) if crate::value::fits(d) => Ok(d),
+        _ => Err(format!("`{s}` is not a decimal number that fits in 28 significant digits")),
+    }
 }
 
 /// Money as `"500.00 CNY"` or `{"amount": "500.00", "currency": "CNY"}`.

@@ -17,7 +17,9 @@ use crate::ast::AggregateFn;
 use crate::history::{BreachRecord, HistoryView};
 use crate::limits;
 use crate::program::*;
-use crate::value::{format_datetime, Duration, Money, Value};
+use crate::value::{
+    decimal_text, exact_add, exact_div, exact_mul, exact_sub, format_datetime, Duration, Inexact, Money, Value,
+};
 
 /// Why an expression could not be evaluated.
 #[derive(Debug, Clone, PartialEq)]
@@ -577,6 +579,27 @@ fn overflow() -> EvalError {
     EvalError::Failed("arithmetic overflow".into())
 }
 
+/// Why `x op y` has no exact decimal result.
+#[cold]
+fn inexact(why: Inexact, op: Arith, x: Decimal, y: Decimal) -> EvalError {
+    let symbol = match op {
+        Arith::Add => "+",
+        Arith::Sub => "-",
+        Arith::Mul => "*",
+        Arith::Div => "/",
+    };
+    let (x, y) = (decimal_text(x), decimal_text(y));
+    EvalError::Failed(match why {
+        Inexact::DivisionByZero => "division by zero".into(),
+        Inexact::TooManyDigits => format!(
+            "{x} {symbol} {y} cannot be held exactly: decimals hold 28 significant digits, at most 28 after the point, and are never rounded"
+        ),
+        Inexact::NotExact => format!(
+            "{x} / {y} has no exact decimal value within 28 digits, and decimals are never rounded: compare by multiplying instead (`a > b * c` rather than `a / b > c`)"
+        ),
+    })
+}
+
 pub(crate) fn local_date(t: &DateTime<FixedOffset>, tz: Tz) -> NaiveDate {
     t.with_timezone(&tz).date_naive()
 }
@@ -684,19 +707,15 @@ fn same_currency(a: &Money, b: &Money) -> Result<Option<iso_currency::Currency>>
 }
 
 fn arith(op: Arith, a: Value, b: Value, tz: Tz) -> Result<Value> {
+    // Exact, or an evaluation error: a decimal is never rounded (see `value::exact_mul`).
     let decimal = |x: rust_decimal::Decimal, y: rust_decimal::Decimal| -> Result<rust_decimal::Decimal> {
-        match op {
-            Arith::Add => x.checked_add(y),
-            Arith::Sub => x.checked_sub(y),
-            Arith::Mul => x.checked_mul(y),
-            Arith::Div => {
-                if y.is_zero() {
-                    return fail("division by zero");
-                }
-                x.checked_div(y)
-            }
-        }
-        .ok_or_else(overflow)
+        let result = match op {
+            Arith::Add => exact_add(x, y),
+            Arith::Sub => exact_sub(x, y),
+            Arith::Mul => exact_mul(x, y),
+            Arith::Div => exact_div(x, y),
+        };
+        result.map_err(|why| inexact(why, op, x, y))
     };
     use Value::*;
     Ok(match (a, b) {

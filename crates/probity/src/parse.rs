@@ -633,7 +633,7 @@ impl Builder<'_> {
     }
 
     fn decimal(self, raw: &str, span: &Span) -> Result<Decimal> {
-        Decimal::from_str_exact(raw).map_err(|_| self.too_large(span))
+        Decimal::from_str_exact(raw).ok().filter(|d| crate::value::fits(*d)).ok_or_else(|| self.too_large(span))
     }
 
     fn integer(self, pair: &Pair<'_, Rule>) -> Result<i64> {
