@@ -658,7 +658,18 @@ pub(crate) fn shift(t: DateTime<FixedOffset>, d: Duration, forward: bool, tz: Tz
         result = if forward { result.checked_add_signed(delta) } else { result.checked_sub_signed(delta) }
             .ok_or_else(out_of_range)?;
     }
+    writable(result.naive_local().date())?;
     Ok(result)
+}
+
+/// A date that RFC 3339 and `YYYY-MM-DD` can write (years 0000 to 9999), or an evaluation
+/// error: a deadline past 9999-12-31 would be written as a `due` no reader accepts.
+fn writable(date: NaiveDate) -> Result<NaiveDate> {
+    if (0..=9999).contains(&date.year()) {
+        Ok(date)
+    } else {
+        fail(format!("date out of range: {date} is outside the years 0000 to 9999 that dates and timestamps are written in"))
+    }
 }
 
 fn shift_date(date: NaiveDate, d: Duration, forward: bool) -> Result<NaiveDate> {
@@ -677,7 +688,10 @@ fn shift_date(date: NaiveDate, d: Duration, forward: bool) -> Result<NaiveDate> 
         .ok_or_else(out_of_range)?;
     }
     let days = TimeDelta::try_days(d.seconds / 86_400).ok_or_else(out_of_range)?;
-    if forward { result.checked_add_signed(days) } else { result.checked_sub_signed(days) }.ok_or_else(out_of_range)
+    writable(
+        if forward { result.checked_add_signed(days) } else { result.checked_sub_signed(days) }
+            .ok_or_else(out_of_range)?,
+    )
 }
 
 fn negate(v: Value) -> Result<Value> {

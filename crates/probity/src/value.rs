@@ -20,6 +20,9 @@ pub(crate) enum Ty {
     Int,
     Decimal,
     Money,
+    /// A field declared `signed money`: money that may be negative. Only declarations hold it;
+    /// expressions reading such a field see [`Ty::Money`] (see [`Ty::read`]).
+    SignedMoney,
     Text,
     Date,
     DateTime,
@@ -35,6 +38,17 @@ pub(crate) enum Ty {
 }
 
 impl Ty {
+    /// The type an expression reading a field of this declared type has: `signed money` is
+    /// money there (the sign matters only when the field is decoded).
+    pub(crate) fn read(&self) -> Ty {
+        match self {
+            Ty::SignedMoney => Ty::Money,
+            Ty::Set(t) => Ty::Set(Box::new(t.read())),
+            Ty::List(t) => Ty::List(Box::new(t.read())),
+            other => other.clone(),
+        }
+    }
+
     pub(crate) fn element(&self) -> Option<&Ty> {
         match self {
             Ty::Set(t) | Ty::List(t) => Some(t),

@@ -152,3 +152,192 @@ fn inputs_and_literals_hold_28_significant_digits() {
         assert_eq!(codes_at(&d)[0].0, "P0007", "{literal}");
     }
 }
+
+// ------------------------------------------------------------------ negative money and points
+
+const GIFTS: &str = "policy gifts version \"1\" effective 2026-01-01 timezone \"Asia/Shanghai\"\n\
+    record donor { name: text  limit: money }\n\
+    action gift_received { value: money  refund: signed money?  items: list of money  donor: donor }\n\
+    rule annual_cap cite \"c\" on gift_received\n\
+      when sum(gift_received.value within 365 days) + action.value > 1000 CNY then deny\n\
+    rule refunded cite \"c\" on gift_received when action.refund is present and action.refund < 0 CNY then warn message \"{action.refund}\"\n\
+    rule itemised cite \"c\" on gift_received when len(action.items) > 5 then warn\n\
+    rule donor_limit cite \"c\" on gift_received when action.donor.limit < action.value then warn\n";
+
+fn gift(id: &str, at: &str, value: &str, extra: Value) -> Value {
+    let mut fields = json!({"value": value, "items": [], "donor": {"name": "d", "limit": "10000 CNY"}});
+    if let (Value::Object(m), Value::Object(x)) = (&mut fields, extra) {
+        m.extend(x);
+    }
+    let mut a = act("gift_received", at, fields);
+    a["id"] = json!(id);
+    a
+}
+
+fn input_error(e: &probity::Engine, action: Value, history: Value) -> (String, String) {
+    let history: History = serde_json::from_value(history).unwrap();
+    match e.evaluate(&probity::Action::from_value(action).unwrap(), &history) {
+        Err(InputError::Field { field, problem }) => (field, problem),
+        other => panic!("expected an input error naming a field, got {other:?}"),
+    }
+}
+
+#[test]
+fn negative_money_is_an_input_error_naming_the_field() {
+    let e = engine(GIFTS);
+    // A "-5000 CNY" gift used to cancel the cap: 900 + (-5000) + 900 <= 1000.
+    let (field, problem) = input_error(&e, gift("G-1", AT, "-5000 CNY", json!({})), json!({}));
+    assert_eq!(field, "value");
+    assert!(problem.contains("`-5000.00 CNY` is negative") && problem.contains("signed money"), "{problem}");
+    let (field, _) = input_error(&e, gift("G-1", AT, "1 CNY", json!({"items": ["1 CNY", "-2 CNY"]})), json!({}));
+    assert_eq!(field, "items[1]");
+    let (field, _) =
+        input_error(&e, gift("G-1", AT, "1 CNY", json!({"donor": {"name": "d", "limit": {"amount": "-1", "currency": "CNY"}}})), json!({}));
+    assert_eq!(field, "donor.limit");
+    // In history, the error names the item.
+    let past = gift("G-0", "2026-02-01T10:00:00+08:00", "-5000 CNY", json!({}));
+    let (field, _) = input_error(&e, gift("G-1", AT, "900 CNY", json!({})), json!({"actions": [past.clone()]}));
+    assert_eq!(field, "actions[0].value");
+    // The ledger refuses it the same way, and its clock does not move.
+    let mut ledger = e.ledger();
+    let late = probity::Action::from_value(gift("G-2", "2026-03-02T10:00:00+08:00", "-5 CNY", json!({}))).unwrap();
+    assert!(matches!(ledger.submit(&late), Err(InputError::Field { .. })));
+    let earlier = probity::Action::from_value(gift("G-3", AT, "900 CNY", json!({}))).unwrap();
+    assert!(ledger.submit(&earlier).is_ok(), "the refused action moved the RM's clock");
+    assert!(matches!(ledger.load(&serde_json::from_value(json!({"actions": [past]})).unwrap()), Err(InputError::Field { .. })));
+    // Zero, and negative zero, are not negative.
+    for zero in ["0 CNY", "-0 CNY", "-0.00 CNY"] {
+        let d = decide(&e, gift("G-1", AT, zero, json!({})));
+        assert_eq!(d.verdict, Verdict::Allow, "{zero}");
+    }
+}
+
+#[test]
+fn signed_money_fields_may_be_negative() {
+    let e = engine(GIFTS);
+    let d = decide(&e, gift("G-1", AT, "10 CNY", json!({"refund": "-250.5 CNY"})));
+    assert_eq!(finding(&d, "refunded").message, "-250.50 CNY");
+    // The type checks as money: compared with money, added to money.
+    let e = engine(
+        "policy p version \"1\" effective 2026-01-01\n\
+         action t { net: signed money  flows: list of signed money }\n\
+         rule r cite \"c\" on t when action.net + 100 CNY < 0 CNY and len(action.flows) = 2 then warn\n",
+    );
+    let d = decide(&e, act("t", AT, json!({"net": "-101 CNY", "flows": ["-1 CNY", "2 CNY"]})));
+    assert_eq!(rules(&d), vec!["r"]);
+    // Only money can be signed.
+    let d = load_errors("policy p version \"1\" effective 2026-01-01\naction t { n: signed int }\n");
+    assert_eq!(codes_at(&d), vec![("P0107".into(), 2, 22)]);
+    // `signed` is no reserved word: a type or field may still be called so.
+    let src = "policy p version \"1\" effective 2026-01-01\nrecord signed { by: text }\naction t { signed: signed\n  money: money }\n\
+               rule r cite \"c\" on t when action.signed.by = \"x\" and action.money > 0 CNY then warn\n";
+    let d = decide(&engine(src), act("t", AT, json!({"signed": {"by": "x"}, "money": "1 CNY"})));
+    assert_eq!(rules(&d), vec!["r"]);
+}
+
+#[test]
+fn signed_money_survives_formatting() {
+    let src = "policy p version \"1\" effective 2026-01-01\naction t {\n  net: signed money?\n  flows: set of signed money\n}\n";
+    let formatted = probity::format_source("p.probity", src).unwrap();
+    assert!(formatted.contains("net: signed money?") && formatted.contains("flows: set of signed money"), "{formatted}");
+    assert_eq!(probity::format_source("p.probity", &formatted).unwrap(), formatted);
+    PolicySet::from_sources([("p.probity", formatted.as_str())]).unwrap();
+}
+
+const LADDER: &str = "policy p version \"1\" effective 2026-01-01\n\
+    action t { }\n\
+    ladder conduct window 365 days points minor 1, major 4 step 5 \"warning\"\n\
+    rule r cite \"c\" on t when true then breach major\n";
+
+#[test]
+fn history_points_must_be_whole_and_not_negative() {
+    let breach = |points: &str| {
+        format!(
+            r#"{{"breaches": [{{"policy": "p", "rule": "r", "severity": "major", "ladder": "conduct",
+               "at": "2026-02-01T10:00:00+08:00", "action": "A-0", "points": {points}}}]}}"#
+        )
+    };
+    let error = |points: &str| match History::from_json(&breach(points)) {
+        Err(InputError::Json(message)) => message,
+        other => panic!("{points}: expected a JSON error, got {other:?}"),
+    };
+    let message = error("-5");
+    assert!(message.contains("`points` must not be negative, found -5"), "{message}");
+    let message = error("1e30");
+    assert!(!message.contains("floating point"), "{message}");
+    assert!(message.contains("whole number from 0 to 9223372036854775807, found 1e"), "{message}");
+    assert!(error("2.5").contains("found 2.5"));
+    assert!(error("9223372036854775808").contains("found 9223372036854775808"));
+    assert!(error("\"4\"").contains("number"));
+    assert_eq!(History::from_json(&breach("4")).unwrap().breaches[0].points, Some(4));
+    assert_eq!(History::from_json(&breach("null")).unwrap().breaches[0].points, None);
+    // A history built in code is checked too.
+    let e = engine(LADDER);
+    let mut history = History::from_json(&breach("4")).unwrap();
+    history.breaches[0].points = Some(-5);
+    match e.evaluate(&probity::Action::from_value(act("t", AT, json!({}))).unwrap(), &history) {
+        Err(InputError::Field { field, .. }) => assert_eq!(field, "breaches[0].points"),
+        other => panic!("{other:?}"),
+    }
+    // With 4 prior points the step at 5 is reached; negative points could have erased it.
+    let history = History::from_json(&breach("4")).unwrap();
+    let d = e.evaluate(&probity::Action::from_value(act("t", AT, json!({}))).unwrap(), &history).unwrap();
+    assert_eq!(d.sanctions[0].step, "warning");
+}
+
+// ------------------------------------------------------------------ timestamps
+
+#[test]
+fn second_60_is_not_a_time() {
+    let e = engine(LADDER);
+    for at in ["2026-03-01T10:00:60+08:00", "2016-12-31T23:59:60Z"] {
+        match probity::Action::from_value(act("t", at, json!({}))) {
+            Err(InputError::Field { field, problem }) => {
+                assert_eq!(field, "at");
+                assert!(problem.contains("second 60"), "{problem}");
+            }
+            other => panic!("{at}: {other:?}"),
+        }
+        assert!(probity::parse_timestamp(at).is_err());
+    }
+    // A datetime field holding second 60 is malformed, like any other bad timestamp.
+    let e2 = engine(
+        "policy p version \"1\" effective 2026-01-01\naction t { ts: datetime }\nrule r cite \"c\" on t when action.ts > 2026-01-01T00:00:00Z then warn\n",
+    );
+    let d = decide(&e2, act("t", AT, json!({"ts": "2026-03-01T10:00:60Z"})));
+    assert_eq!(finding(&d, "r").kind, FindingKind::Error);
+    // In history, and in policy literals.
+    let history = r#"{"breaches": [{"policy": "p", "rule": "r", "severity": "major", "ladder": "conduct", "at": "2026-02-01T10:00:60+08:00", "action": "A-0"}]}"#;
+    let history = History::from_json(history).unwrap();
+    assert!(e.evaluate(&probity::Action::from_value(act("t", AT, json!({}))).unwrap(), &history).is_err());
+    let d = load_errors(
+        "policy p version \"1\" effective 2026-01-01\naction t { }\nrule r cite \"c\" on t when now > 2026-01-01T00:00:60Z then warn\n",
+    );
+    assert_eq!(codes_at(&d)[0].0, "P0008");
+    // Second 59 is fine.
+    assert!(probity::parse_timestamp("2026-03-01T10:00:59.999+08:00").is_ok());
+}
+
+#[test]
+fn every_due_the_engine_writes_can_be_read_back() {
+    let e = engine(
+        "policy p version \"1\" effective 2026-01-01\naction t { }\naction done { ref: text }\n\
+         duty register cite \"c\" on t due within 30 days fulfilled by done where ref = action.id otherwise review\n\
+         rule late cite \"c\" on t when now + 1 year > 9999-06-01T00:00:00Z then warn\n",
+    );
+    // An action late in year 9999: its deadline would fall in year 10000.
+    let d = decide(&e, act("t", "9999-12-15T10:00:00+08:00", json!({})));
+    let f = finding(&d, "register");
+    assert_eq!(f.kind, FindingKind::Error, "{}", d.to_json());
+    assert!(f.message.contains("out of range") && f.message.contains("10000-01-14"), "{}", f.message);
+    assert!(d.obligations.is_empty());
+    assert_eq!(finding(&d, "late").kind, FindingKind::Error, "datetime arithmetic past 9999 is an error too");
+    // Earlier, the deadline is written and read back by the history reader.
+    let d = decide(&e, act("t", "9999-11-15T10:00:00+08:00", json!({})));
+    let due = d.obligations[0].due.to_string();
+    assert_eq!(due, "9999-12-15T10:00:00+08:00");
+    let history = json!({"obligations": [{"policy": "p", "duty": "register", "action": "A-1", "due": due}]});
+    let history: History = serde_json::from_value(history).unwrap();
+    let d = e.evaluate(&probity::Action::from_value(act("t", "9999-11-20T10:00:00+08:00", json!({}))).unwrap(), &history);
+    assert!(d.is_ok(), "{d:?}");
+}
