@@ -247,11 +247,10 @@ impl Schema {
             (Ty::Money, Value::Money(m)) if m.amount.is_sign_negative() && !m.amount.is_zero() => {
                 Some((String::new(), *m))
             }
-            (Ty::Set(t) | Ty::List(t), Value::Set(items) | Value::List(items)) => {
-                items.iter().enumerate().find_map(|(i, item)| {
-                    self.negative_money(t, item).map(|(within, m)| (format!("[{i}]{within}"), m))
-                })
-            }
+            (Ty::Set(t) | Ty::List(t), Value::Set(items) | Value::List(items)) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| self.negative_money(t, item).map(|(within, m)| (format!("[{i}]{within}"), m))),
             (Ty::Record(id), Value::Record(values)) => {
                 let record = self.records.get(*id as usize)?;
                 record.fields.iter().zip(values.iter()).find_map(|((name, t, _), v)| {

@@ -668,7 +668,9 @@ fn writable(date: NaiveDate) -> Result<NaiveDate> {
     if (0..=9999).contains(&date.year()) {
         Ok(date)
     } else {
-        fail(format!("date out of range: {date} is outside the years 0000 to 9999 that dates and timestamps are written in"))
+        fail(format!(
+            "date out of range: {date} is outside the years 0000 to 9999 that dates and timestamps are written in"
+        ))
     }
 }
 

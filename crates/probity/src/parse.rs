@@ -671,7 +671,8 @@ impl Builder<'_> {
             _ => raw.to_string(),
         };
         // Second 60 (a leap second) is refused, as in action JSON.
-        let parsed = DateTime::parse_from_rfc3339(&normalised).ok().filter(|t| chrono::Timelike::nanosecond(t) < 1_000_000_000);
+        let parsed =
+            DateTime::parse_from_rfc3339(&normalised).ok().filter(|t| chrono::Timelike::nanosecond(t) < 1_000_000_000);
         parsed.ok_or_else(|| {
             Diagnostic::error("P0008", format!("`{raw}` is not a valid date and time"))
                 .at(self.source, span)

@@ -68,7 +68,11 @@ fn a_product_that_needs_more_than_28_digits_is_an_error_not_a_rounding() {
     // though 2^90 × 5^40 alone needs 183 bits.
     let d = decide(
         &e,
-        act("t", AT, json!({"x": "0.1237940039285380274899124224", "y": "0.9094947017729282379150390625", "m": "1 CNY"})),
+        act(
+            "t",
+            AT,
+            json!({"x": "0.1237940039285380274899124224", "y": "0.9094947017729282379150390625", "m": "1 CNY"}),
+        ),
     );
     let (kind, message) = outcome(&d, "product");
     assert_eq!(kind, FindingKind::Rule, "{message}");
@@ -130,10 +134,16 @@ fn inputs_and_literals_hold_28_significant_digits() {
     assert!(finding(&d, "d").message.contains("28 significant digits"), "{}", finding(&d, "d").message);
     let d = decide(&e, act("t", AT, json!({"d": 1, "m": "12345678901234567890123456789 CNY"})));
     assert_eq!(finding(&d, "m").kind, FindingKind::Error);
-    let d = decide(&e, act("t", AT, json!({"d": 1, "m": {"amount": 12345678901234567890123456789u128, "currency": "CNY"}})));
+    let d = decide(
+        &e,
+        act("t", AT, json!({"d": 1, "m": {"amount": 12345678901234567890123456789u128, "currency": "CNY"}})),
+    );
     assert_eq!(finding(&d, "m").kind, FindingKind::Error);
     // 28 digits, and trailing zeros after the point, are fine.
-    let d = decide(&e, act("t", AT, json!({"d": "9999999999999999999999999999", "m": "1.0000000000000000000000000000 CNY"})));
+    let d = decide(
+        &e,
+        act("t", AT, json!({"d": "9999999999999999999999999999", "m": "1.0000000000000000000000000000 CNY"})),
+    );
     assert_eq!((finding(&d, "d").kind, finding(&d, "m").kind), (FindingKind::Rule, FindingKind::Rule));
     // History actions are read the same way.
     let e = engine(
@@ -145,7 +155,9 @@ fn inputs_and_literals_hold_28_significant_digits() {
     let d = decide_with(&e, act("t", AT, json!({"m": "1 CNY"})), json!({"actions": [past]}));
     assert_eq!(finding(&d, "total").kind, FindingKind::Error);
     // A literal with 29 significant digits does not load.
-    for literal in ["79228162514264337593543950335", "0.12345678901234567890123456789", "1234567890123456789012345678.9 CNY"] {
+    for literal in
+        ["79228162514264337593543950335", "0.12345678901234567890123456789", "1234567890123456789012345678.9 CNY"]
+    {
         let d = load_errors(&format!(
             "policy p version \"1\" effective 2026-01-01\naction t {{ d: decimal }}\nrule r cite \"c\" on t when action.d > {literal} then warn\n"
         ));
@@ -191,8 +203,11 @@ fn negative_money_is_an_input_error_naming_the_field() {
     assert!(problem.contains("`-5000.00 CNY` is negative") && problem.contains("signed money"), "{problem}");
     let (field, _) = input_error(&e, gift("G-1", AT, "1 CNY", json!({"items": ["1 CNY", "-2 CNY"]})), json!({}));
     assert_eq!(field, "items[1]");
-    let (field, _) =
-        input_error(&e, gift("G-1", AT, "1 CNY", json!({"donor": {"name": "d", "limit": {"amount": "-1", "currency": "CNY"}}})), json!({}));
+    let (field, _) = input_error(
+        &e,
+        gift("G-1", AT, "1 CNY", json!({"donor": {"name": "d", "limit": {"amount": "-1", "currency": "CNY"}}})),
+        json!({}),
+    );
     assert_eq!(field, "donor.limit");
     // In history, the error names the item.
     let past = gift("G-0", "2026-02-01T10:00:00+08:00", "-5000 CNY", json!({}));
@@ -204,7 +219,10 @@ fn negative_money_is_an_input_error_naming_the_field() {
     assert!(matches!(ledger.submit(&late), Err(InputError::Field { .. })));
     let earlier = probity::Action::from_value(gift("G-3", AT, "900 CNY", json!({}))).unwrap();
     assert!(ledger.submit(&earlier).is_ok(), "the refused action moved the RM's clock");
-    assert!(matches!(ledger.load(&serde_json::from_value(json!({"actions": [past]})).unwrap()), Err(InputError::Field { .. })));
+    assert!(matches!(
+        ledger.load(&serde_json::from_value(json!({"actions": [past]})).unwrap()),
+        Err(InputError::Field { .. })
+    ));
     // Zero, and negative zero, are not negative.
     for zero in ["0 CNY", "-0 CNY", "-0.00 CNY"] {
         let d = decide(&e, gift("G-1", AT, zero, json!({})));
@@ -239,7 +257,10 @@ fn signed_money_fields_may_be_negative() {
 fn signed_money_survives_formatting() {
     let src = "policy p version \"1\" effective 2026-01-01\naction t {\n  net: signed money?\n  flows: set of signed money\n}\n";
     let formatted = probity::format_source("p.probity", src).unwrap();
-    assert!(formatted.contains("net: signed money?") && formatted.contains("flows: set of signed money"), "{formatted}");
+    assert!(
+        formatted.contains("net: signed money?") && formatted.contains("flows: set of signed money"),
+        "{formatted}"
+    );
     assert_eq!(probity::format_source("p.probity", &formatted).unwrap(), formatted);
     PolicySet::from_sources([("p.probity", formatted.as_str())]).unwrap();
 }
@@ -338,6 +359,7 @@ fn every_due_the_engine_writes_can_be_read_back() {
     assert_eq!(due, "9999-12-15T10:00:00+08:00");
     let history = json!({"obligations": [{"policy": "p", "duty": "register", "action": "A-1", "due": due}]});
     let history: History = serde_json::from_value(history).unwrap();
-    let d = e.evaluate(&probity::Action::from_value(act("t", "9999-11-20T10:00:00+08:00", json!({}))).unwrap(), &history);
+    let d =
+        e.evaluate(&probity::Action::from_value(act("t", "9999-11-20T10:00:00+08:00", json!({}))).unwrap(), &history);
     assert!(d.is_ok(), "{d:?}");
 }
