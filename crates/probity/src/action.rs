@@ -496,12 +496,28 @@ pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
 /// point) is an error, never a rounding.
 pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, String> {
     let trimmed = s.trim();
-    let parsed =
-        if trimmed.contains(['e', 'E']) { Decimal::from_scientific(trimmed) } else { Decimal::from_str_exact(trimmed) };
+    let parsed = match trimmed.split_once(['e', 'E']) {
+        Some((digits, exponent)) => scientific(digits, exponent),
+        None => Decimal::from_str_exact(trimmed).ok(),
+    };
     match parsed {
-        Ok(d) if crate::value::fits(d) => Ok(d),
+        Some(d) if crate::value::fits(d) => Ok(d),
         _ => Err(format!("`{s}` is not a decimal number that fits in 28 significant digits")),
     }
+}
+
+/// `digits × 10^exponent`, exactly (`Decimal::from_scientific` rounds digits it cannot hold).
+fn scientific(digits: &str, exponent: &str) -> Option<Decimal> {
+    let digits = Decimal::from_str_exact(digits).ok()?;
+    let exponent: i32 = exponent.parse().ok()?;
+    if exponent >= 0 {
+        let power = Decimal::try_from_i128_with_scale(10i128.checked_pow(exponent.unsigned_abs())?, 0).ok()?;
+        return crate::value::exact_mul(digits, power).ok();
+    }
+    // Trailing zeros after the point first, so that `1.50e-27` still fits.
+    let digits = if digits.scale() > 0 { digits.normalize() } else { digits };
+    let scale = digits.scale().checked_add(exponent.unsigned_abs())?;
+    Decimal::try_from_i128_with_scale(digits.mantissa(), scale).ok()
 }
 
 /// Money as `"500.00 CNY"` or `{"amount": "500.00", "currency": "CNY"}`.

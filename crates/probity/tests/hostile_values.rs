@@ -363,3 +363,24 @@ fn every_due_the_engine_writes_can_be_read_back() {
         e.evaluate(&probity::Action::from_value(act("t", "9999-11-20T10:00:00+08:00", json!({}))).unwrap(), &history);
     assert!(d.is_ok(), "{d:?}");
 }
+
+#[test]
+fn numerals_with_exponents_are_exact_or_refused() {
+    let e = engine(
+        "policy p version \"1\" effective 2026-01-01\naction t { d: decimal }\n\
+         rule r cite \"c\" on t when action.d = action.d then warn message \"{action.d}\"\n",
+    );
+    let read = |d: Value| {
+        let decision = decide(&e, act("t", AT, json!({ "d": d })));
+        let f = finding(&decision, "r");
+        (f.kind, f.message.to_string())
+    };
+    // 30 significant digits: rounded to 1.0000000000000000000000000000 before.
+    assert_eq!(read(json!("1.00000000000000000000000000001e0")).0, FindingKind::Error);
+    assert_eq!(read(json!("1e-29")).0, FindingKind::Error);
+    assert_eq!(read(json!("1e28")).0, FindingKind::Error);
+    assert_eq!(read(json!("1e27")), (FindingKind::Rule, "1000000000000000000000000000".into()));
+    assert_eq!(read(json!("1.50e-27")), (FindingKind::Rule, "0.0000000000000000000000000015".into()));
+    assert_eq!(read(json!("2.5E+3")).1.parse::<rust_decimal::Decimal>().unwrap(), "2500".parse().unwrap());
+    assert_eq!(read(serde_json::from_str("1E-28").unwrap()), (FindingKind::Rule, "0.0000000000000000000000000001".into()));
+}
