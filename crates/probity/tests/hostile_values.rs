@@ -243,6 +243,16 @@ fn signed_money_fields_may_be_negative() {
     );
     let d = decide(&e, act("t", AT, json!({"net": "-101 CNY", "flows": ["-1 CNY", "2 CNY"]})));
     assert_eq!(rules(&d), vec!["r"]);
+    // Aggregates over a signed field sum money; history items may be negative there.
+    let e = engine(
+        "policy p version \"1\" effective 2026-01-01\n\
+         record leg { amount: signed money }\n\
+         action t { net: signed money  leg: leg }\n\
+         rule r cite \"c\" on t when sum(t.net within 30 days) < 0 CNY and min(t.net within 30 days) < action.leg.amount then warn\n",
+    );
+    let past = act("t", "2026-02-20T10:00:00+08:00", json!({"net": "-50 CNY", "leg": {"amount": "-1 CNY"}}));
+    let d = decide_with(&e, act("t", AT, json!({"net": "1 CNY", "leg": {"amount": "1 CNY"}})), json!({"actions": [past]}));
+    assert_eq!(rules(&d), vec!["r"]);
     // Only money can be signed.
     let d = load_errors("policy p version \"1\" effective 2026-01-01\naction t { n: signed int }\n");
     assert_eq!(codes_at(&d), vec![("P0107".into(), 2, 22)]);
