@@ -300,6 +300,12 @@ fn history_points_must_be_whole_and_not_negative() {
     assert!(error("2.5").contains("found 2.5"));
     assert!(error("9223372036854775808").contains("found 9223372036854775808"));
     assert!(error("\"4\"").contains("number"));
+    // Read from a JSON value (as the bindings read a history) the same way.
+    let value: Value = serde_json::from_str(&breach("1e30")).unwrap();
+    let message = serde_json::from_value::<History>(value).unwrap_err().to_string();
+    assert!(message.contains("whole number from 0 to") && !message.contains("floating point"), "{message}");
+    let value: Value = serde_json::from_str(&breach("-1")).unwrap();
+    assert!(serde_json::from_value::<History>(value).unwrap_err().to_string().contains("must not be negative"));
     assert_eq!(History::from_json(&breach("4")).unwrap().breaches[0].points, Some(4));
     assert_eq!(History::from_json(&breach("null")).unwrap().breaches[0].points, None);
     // A history built in code is checked too.
