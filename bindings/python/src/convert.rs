@@ -97,9 +97,7 @@ pub(crate) fn to_json(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Json, Conv
         if let Ok(u) = obj.extract::<u64>() {
             return Ok(Json::Number(u.into()));
         }
-        // Beyond 64 bits: keep the digits (the core reports the range error).
-        let digits = obj.str()?;
-        return number(&digits.to_cow()?);
+        return big_int(obj);
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         let value = f.value();
@@ -134,6 +132,28 @@ fn array<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, depth: usize) -> R
         out.push(to_json(&item, depth).map_err(|e| e.at(format!("[{i}]")))?);
     }
     Ok(Json::Array(out))
+}
+
+/// The most bits an integer beyond 64 bits may have to be passed on as its digits: 2,048 bits is
+/// at most 617 digits, below the lowest limit CPython lets `sys.set_int_max_str_digits` set (640),
+/// so `str()` never raises CPython's own limit error here.
+const MAX_INT_BITS: u64 = 2048;
+
+/// An integer beyond 64 bits: its digits while they are few (the core reports the range error
+/// for the field that reads it); a longer one is out of every range the engine has and is
+/// refused without writing its digits (which CPython may refuse, and does in quadratic time).
+fn big_int(obj: &Bound<'_, PyAny>) -> Result<Json, ConvertError> {
+    let bits: u64 = obj.call_method0("bit_length")?.extract()?;
+    if bits <= MAX_INT_BITS {
+        if let Ok(digits) = obj.str() {
+            return number(&digits.to_cow()?);
+        }
+    }
+    // log10(2) is 0.30103.
+    let digits = bits.saturating_mul(30_103).checked_div(100_000).unwrap_or(0).saturating_add(1);
+    Err(ConvertError::new(format!(
+        "an integer of about {digits} digits is out of range: whole numbers hold 64 bits and decimals 28 significant digits"
+    )))
 }
 
 fn number(text: &str) -> Result<Json, ConvertError> {

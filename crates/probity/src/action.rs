@@ -52,6 +52,14 @@ impl InputError {
     pub(crate) fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
         InputError::Field { field: field.into(), problem: problem.into() }
     }
+
+    /// The error with its field named from an enclosing item (`actions[3]` + `amount`).
+    pub(crate) fn within(self, item: &str) -> Self {
+        match self {
+            InputError::Field { field, problem } => InputError::Field { field: format!("{item}.{field}"), problem },
+            other => other,
+        }
+    }
 }
 
 /// One thing an RM did or wants to do: `type`, `id`, `at`, `rm` and the fields its type declares.
@@ -177,9 +185,16 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<FixedOffset>, InputError> 
     parse_datetime(text).map_err(|problem| InputError::field("timestamp", problem))
 }
 
-/// An RFC 3339 timestamp with an explicit offset.
+/// An RFC 3339 timestamp with an explicit offset. Second 60 is refused: chrono reads it as a
+/// leap second on any day, and no system Probity serves keeps leap seconds (they are smeared),
+/// so `23:59:60` would be a second that sorts between two others and exists nowhere else.
 pub(crate) fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, String> {
-    DateTime::parse_from_rfc3339(s).map_err(|_| {
+    use chrono::Timelike;
+    let parsed = DateTime::parse_from_rfc3339(s);
+    if parsed.is_ok_and(|t| t.nanosecond() >= 1_000_000_000) {
+        return Err(format!("`{s}` has second 60: leap seconds are not accepted, write the next minute's second 00"));
+    }
+    parsed.map_err(|_| {
         if NaiveDateTimeLike::looks_offsetless(s) {
             format!("`{s}` has no UTC offset; write it as `{s}Z` or with an offset such as `+08:00`")
         } else {
@@ -209,15 +224,40 @@ pub(crate) struct Decoded {
 impl Schema {
     /// Decodes an action's declared fields. A field that is absent or malformed becomes a
     /// `Missing` or `Invalid` value: an evaluation error only for the rules that read it.
-    pub(crate) fn decode(&self, action: &Action) -> Decoded {
+    /// A negative amount in a field declared `money` (not `signed money`) is an input error
+    /// naming the field: a negative gift would silently cancel an annual cap.
+    pub(crate) fn decode(&self, action: &Action) -> Result<Decoded, InputError> {
         let type_id = self.type_id(&action.kind);
-        let slots = type_id.and_then(|t| self.action_types.get(t as usize)).map(|t| self.slots(t, &action.fields));
-        Decoded {
-            type_id,
-            id: action.id.clone(),
-            at: action.at,
-            rm: action.rm.clone(),
-            slots: slots.unwrap_or_default(),
+        let action_type = type_id.and_then(|t| self.action_types.get(t as usize));
+        let slots = action_type.map(|t| self.slots(t, &action.fields)).unwrap_or_default();
+        if let Some(t) = action_type {
+            for (slot, value) in t.slots.iter().zip(slots.iter()) {
+                if let Some((within, money)) = self.negative_money(&slot.ty, value) {
+                    return Err(negative_money(&slot.path, &within, money));
+                }
+            }
+        }
+        Ok(Decoded { type_id, id: action.id.clone(), at: action.at, rm: action.rm.clone(), slots })
+    }
+
+    /// The first negative amount in `value` where its declared type `ty` says `money`, with
+    /// the path to it inside the value (`[2].amount`).
+    fn negative_money(&self, ty: &Ty, value: &Value) -> Option<(String, Money)> {
+        match (ty, value) {
+            (Ty::Money, Value::Money(m)) if m.amount.is_sign_negative() && !m.amount.is_zero() => {
+                Some((String::new(), *m))
+            }
+            (Ty::Set(t) | Ty::List(t), Value::Set(items) | Value::List(items)) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| self.negative_money(t, item).map(|(within, m)| (format!("[{i}]{within}"), m))),
+            (Ty::Record(id), Value::Record(values)) => {
+                let record = self.records.get(*id as usize)?;
+                record.fields.iter().zip(values.iter()).find_map(|((name, t, _), v)| {
+                    self.negative_money(t, v).map(|(within, m)| (format!(".{name}{within}"), m))
+                })
+            }
+            _ => None,
         }
     }
 
@@ -297,7 +337,7 @@ impl Schema {
                 Ok(d) => put(out, Value::Decimal(d)),
                 Err(problem) => put(out, invalid(problem)),
             },
-            (Ty::Money, _) => match parse_money(v) {
+            (Ty::Money | Ty::SignedMoney, _) => match parse_money(v) {
                 Ok(Money { amount, currency }) => {
                     // Written as zero money, then filled in field by field (see `put`); a
                     // constant written straight into the slot needs no copy on the stack.
@@ -389,6 +429,18 @@ fn put(out: &mut Value, value: Value) {
     drop(std::mem::replace(out, value));
 }
 
+/// The input error for a negative amount at `path` (then `within` it) in a field declared
+/// `money`.
+#[cold]
+fn negative_money(path: &[SmolStr], within: &str, money: Money) -> InputError {
+    let mut field = path.join(".");
+    field.push_str(within);
+    InputError::field(
+        field,
+        format!("`{money}` is negative; money fields hold amounts of 0 or more unless declared `signed money`"),
+    )
+}
+
 /// An invalid value and why.
 #[cold]
 fn invalid(problem: impl Into<SmolStr>) -> Value {
@@ -402,7 +454,7 @@ fn wrong_kind(ty: &Ty, v: &Node) -> Value {
         Ty::Bool => "true or false",
         Ty::Int => "a whole number",
         Ty::Decimal => "a number or a decimal numeral in text",
-        Ty::Money => "money such as \"500.00 CNY\"",
+        Ty::Money | Ty::SignedMoney => "money such as \"500.00 CNY\"",
         Ty::Text => "text",
         Ty::Date => "a date (YYYY-MM-DD)",
         Ty::DateTime => "an RFC 3339 timestamp",
@@ -440,12 +492,32 @@ pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(i32::try_from(number(0..4)?).ok()?, number(5..7)?, number(8..10)?)
 }
 
-/// A decimal numeral, exactly; more digits than 28 is an error, never a rounding.
+/// A decimal numeral, exactly; more than 28 significant digits (or more than 28 after the
+/// point) is an error, never a rounding.
 pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, String> {
     let trimmed = s.trim();
-    let parsed =
-        if trimmed.contains(['e', 'E']) { Decimal::from_scientific(trimmed) } else { Decimal::from_str_exact(trimmed) };
-    parsed.map_err(|_| format!("`{s}` is not a decimal number that fits in 28 significant digits"))
+    let parsed = match trimmed.split_once(['e', 'E']) {
+        Some((digits, exponent)) => scientific(digits, exponent),
+        None => Decimal::from_str_exact(trimmed).ok(),
+    };
+    match parsed {
+        Some(d) if crate::value::fits(d) => Ok(d),
+        _ => Err(format!("`{s}` is not a decimal number that fits in 28 significant digits")),
+    }
+}
+
+/// `digits × 10^exponent`, exactly (`Decimal::from_scientific` rounds digits it cannot hold).
+fn scientific(digits: &str, exponent: &str) -> Option<Decimal> {
+    let digits = Decimal::from_str_exact(digits).ok()?;
+    let exponent: i32 = exponent.parse().ok()?;
+    if exponent >= 0 {
+        let power = Decimal::try_from_i128_with_scale(10i128.checked_pow(exponent.unsigned_abs())?, 0).ok()?;
+        return crate::value::exact_mul(digits, power).ok();
+    }
+    // Trailing zeros after the point first, so that `1.50e-27` still fits.
+    let digits = if digits.scale() > 0 { digits.normalize() } else { digits };
+    let scale = digits.scale().checked_add(exponent.unsigned_abs())?;
+    Decimal::try_from_i128_with_scale(digits.mantissa(), scale).ok()
 }
 
 /// Money as `"500.00 CNY"` or `{"amount": "500.00", "currency": "CNY"}`.

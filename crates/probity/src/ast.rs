@@ -78,6 +78,8 @@ pub struct TypeExpr {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypeKind {
     Named(Ident),
+    /// `signed money` (the checker accepts only money after `signed`).
+    Signed(Ident),
     Set(Box<TypeExpr>),
     List(Box<TypeExpr>),
     Enum(Vec<Ident>),

@@ -417,6 +417,12 @@ impl<'a> Checker<'a> {
                 }
                 Some(Ty::Enum(self.schema.intern_enum(names)))
             }
+            ast::TypeKind::Signed(n) if n.name == "money" => Some(Ty::SignedMoney),
+            ast::TypeKind::Signed(n) => {
+                self.error("P0107", format!("unknown type `signed {}`", n.name), n.span.clone());
+                self.help(Some("only money may be declared signed: `signed money` allows negative amounts".into()));
+                None
+            }
             ast::TypeKind::Named(n) => Some(match n.name.as_str() {
                 "bool" => Ty::Bool,
                 "int" => Ty::Int,
@@ -1052,6 +1058,7 @@ impl<'a> Checker<'a> {
             Ty::Int => "a number (int)".into(),
             Ty::Decimal => "a number (decimal)".into(),
             Ty::Money => "money".into(),
+            Ty::SignedMoney => "signed money".into(),
             Ty::Text => "text".into(),
             Ty::Date => "a date".into(),
             Ty::DateTime => "a datetime".into(),
@@ -1335,7 +1342,8 @@ impl<'a> Checker<'a> {
         let skip = usize::from(subject == Subject::Item);
         let label = path.iter().skip(skip).map(|p| p.name.as_str()).collect::<Vec<_>>().join(".");
         let root = builtin.unwrap_or_else(|| Root::Slot(self.schema.slot(info.type_id, &members, &ty)));
-        Some((Expr::Field { subject, root, evidence, label: label.into() }, ty))
+        // The slot decodes the declared type; the expression sees the type it reads as.
+        Some((Expr::Field { subject, root, evidence, label: label.into() }, ty.read()))
     }
 
     fn binary(

@@ -44,7 +44,7 @@ impl Engine {
     /// Decides on an action given the RM's history. Pure: nothing is recorded. Lists under
     /// `fulfilled` the open obligations of `history` that the action meets.
     pub fn evaluate(&self, action: &Action, history: &History) -> Result<Decision, InputError> {
-        let decoded = self.set.schema.decode(action);
+        let decoded = self.set.schema.decode(action)?;
         let rm = self.set.history_for(action.rm(), history)?;
         Ok(decide(&self.set, &decoded, &rm).decision)
     }
@@ -89,8 +89,8 @@ impl PolicySet {
         }
         let mine = |owner: &Option<String>| owner.as_deref().is_none_or(|o| o == rm);
         let mut by_id: Vec<Arc<Decoded>> = Vec::new();
-        for a in history.actions.iter().filter(|a| a.rm() == rm) {
-            let decoded = Arc::new(self.schema.decode(a));
+        for (i, a) in history.actions.iter().enumerate().filter(|(_, a)| a.rm() == rm) {
+            let decoded = Arc::new(self.schema.decode(a).map_err(|e| e.within(&format!("actions[{i}]")))?);
             by_id.push(Arc::clone(&decoded));
             out.record_action(decoded);
         }
@@ -113,6 +113,10 @@ impl PolicySet {
         let at = parse_datetime(&b.at).map_err(|p| InputError::field(field("at"), p))?;
         let ladder_key = b.ladder.as_deref().and_then(|l| self.ladder_key(&b.policy, l));
         let points = match b.points {
+            // Also for a history built in code rather than read from JSON.
+            Some(p) if p < 0 => {
+                return Err(InputError::field(field("points"), format!("must not be negative, found {p}")))
+            }
             Some(p) => p,
             None => {
                 let version = self.version_of(&b.policy, None, &at).and_then(|i| self.policies.get(i));

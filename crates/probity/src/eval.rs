@@ -17,7 +17,9 @@ use crate::ast::AggregateFn;
 use crate::history::{BreachRecord, HistoryView};
 use crate::limits;
 use crate::program::*;
-use crate::value::{format_datetime, Duration, Money, Value};
+use crate::value::{
+    decimal_text, exact_add, exact_div, exact_mul, exact_sub, format_datetime, Duration, Inexact, Money, Value,
+};
 
 /// Why an expression could not be evaluated.
 #[derive(Debug, Clone, PartialEq)]
@@ -577,6 +579,27 @@ fn overflow() -> EvalError {
     EvalError::Failed("arithmetic overflow".into())
 }
 
+/// Why `x op y` has no exact decimal result.
+#[cold]
+fn inexact(why: Inexact, op: Arith, x: Decimal, y: Decimal) -> EvalError {
+    let symbol = match op {
+        Arith::Add => "+",
+        Arith::Sub => "-",
+        Arith::Mul => "*",
+        Arith::Div => "/",
+    };
+    let (x, y) = (decimal_text(x), decimal_text(y));
+    EvalError::Failed(match why {
+        Inexact::DivisionByZero => "division by zero".into(),
+        Inexact::TooManyDigits => format!(
+            "{x} {symbol} {y} cannot be held exactly: decimals hold 28 significant digits, at most 28 after the point, and are never rounded"
+        ),
+        Inexact::NotExact => format!(
+            "{x} / {y} has no exact decimal value within 28 digits, and decimals are never rounded: compare by multiplying instead (`a > b * c` rather than `a / b > c`)"
+        ),
+    })
+}
+
 pub(crate) fn local_date(t: &DateTime<FixedOffset>, tz: Tz) -> NaiveDate {
     t.with_timezone(&tz).date_naive()
 }
@@ -635,7 +658,20 @@ pub(crate) fn shift(t: DateTime<FixedOffset>, d: Duration, forward: bool, tz: Tz
         result = if forward { result.checked_add_signed(delta) } else { result.checked_sub_signed(delta) }
             .ok_or_else(out_of_range)?;
     }
+    writable(result.naive_local().date())?;
     Ok(result)
+}
+
+/// A date that RFC 3339 and `YYYY-MM-DD` can write (years 0000 to 9999), or an evaluation
+/// error: a deadline past 9999-12-31 would be written as a `due` no reader accepts.
+fn writable(date: NaiveDate) -> Result<NaiveDate> {
+    if (0..=9999).contains(&date.year()) {
+        Ok(date)
+    } else {
+        fail(format!(
+            "date out of range: {date} is outside the years 0000 to 9999 that dates and timestamps are written in"
+        ))
+    }
 }
 
 fn shift_date(date: NaiveDate, d: Duration, forward: bool) -> Result<NaiveDate> {
@@ -654,7 +690,10 @@ fn shift_date(date: NaiveDate, d: Duration, forward: bool) -> Result<NaiveDate> 
         .ok_or_else(out_of_range)?;
     }
     let days = TimeDelta::try_days(d.seconds / 86_400).ok_or_else(out_of_range)?;
-    if forward { result.checked_add_signed(days) } else { result.checked_sub_signed(days) }.ok_or_else(out_of_range)
+    writable(
+        if forward { result.checked_add_signed(days) } else { result.checked_sub_signed(days) }
+            .ok_or_else(out_of_range)?,
+    )
 }
 
 fn negate(v: Value) -> Result<Value> {
@@ -684,19 +723,15 @@ fn same_currency(a: &Money, b: &Money) -> Result<Option<iso_currency::Currency>>
 }
 
 fn arith(op: Arith, a: Value, b: Value, tz: Tz) -> Result<Value> {
+    // Exact, or an evaluation error: a decimal is never rounded (see `value::exact_mul`).
     let decimal = |x: rust_decimal::Decimal, y: rust_decimal::Decimal| -> Result<rust_decimal::Decimal> {
-        match op {
-            Arith::Add => x.checked_add(y),
-            Arith::Sub => x.checked_sub(y),
-            Arith::Mul => x.checked_mul(y),
-            Arith::Div => {
-                if y.is_zero() {
-                    return fail("division by zero");
-                }
-                x.checked_div(y)
-            }
-        }
-        .ok_or_else(overflow)
+        let result = match op {
+            Arith::Add => exact_add(x, y),
+            Arith::Sub => exact_sub(x, y),
+            Arith::Mul => exact_mul(x, y),
+            Arith::Div => exact_div(x, y),
+        };
+        result.map_err(|why| inexact(why, op, x, y))
     };
     use Value::*;
     Ok(match (a, b) {

@@ -131,7 +131,7 @@ impl Engine {
     /// items each aggregate counted, and the sanction arithmetic.
     pub fn explain(&self, action: &Action, history: &History) -> Result<Explanation, InputError> {
         let set = self.policy_set();
-        let decoded = set.schema.decode(action);
+        let decoded = set.schema.decode(action)?;
         let rm = set.history_for(action.rm(), history)?;
         let outcome = decide(set, &decoded, &rm);
         let mut rules = Vec::new();

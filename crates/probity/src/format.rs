@@ -469,6 +469,7 @@ fn duration(d: &DurationLit) -> String {
 fn type_text(t: &TypeExpr) -> String {
     let mut out = match &t.kind {
         TypeKind::Named(name) => name.name.clone(),
+        TypeKind::Signed(name) => format!("signed {}", name.name),
         TypeKind::Set(element) => format!("set of {}", type_text(element)),
         TypeKind::List(element) => format!("list of {}", type_text(element)),
         TypeKind::Enum(members) => {
@@ -921,7 +922,7 @@ mod strip {
     fn type_expr(t: &mut TypeExpr) {
         t.span = 0..0;
         match &mut t.kind {
-            TypeKind::Named(name) => ident(name),
+            TypeKind::Named(name) | TypeKind::Signed(name) => ident(name),
             TypeKind::Set(e) | TypeKind::List(e) => type_expr(e),
             TypeKind::Enum(members) => members.iter_mut().for_each(ident),
         }

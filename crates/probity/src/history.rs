@@ -83,9 +83,29 @@ pub struct HistoryBreach {
     pub at: String,
     /// The id of the action that caused it.
     pub action: String,
-    /// Its points; absent means the points of its severity in the ladder then in force.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Its points (0 or more); absent means the points of its severity in the ladder then in
+    /// force.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "points")]
     pub points: Option<i64>,
+}
+
+/// A breach's `points`: a whole number from 0 to 2^63 - 1, read from the number's own text (so
+/// that `1e30` or `2.5` is named for what it is, not as "floating point"). Negative points
+/// would erase the sanctions of other breaches.
+fn points<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    let text = n.to_string();
+    match text.parse::<i64>() {
+        Ok(p) if p >= 0 => Ok(Some(p)),
+        Ok(p) => Err(D::Error::custom(format!(
+            "breach `points` must not be negative, found {p}: negative points would cancel other breaches' sanctions"
+        ))),
+        Err(_) => Err(D::Error::custom(format!(
+            "breach `points` must be a whole number from 0 to {}, found {text}",
+            i64::MAX
+        ))),
+    }
 }
 
 /// An obligation still open.

@@ -87,7 +87,7 @@ impl Ledger {
     /// breaches and its obligations, whatever the verdict.
     pub fn submit(&mut self, action: &Action) -> Result<Submission, InputError> {
         let set = Arc::clone(&self.set);
-        let decoded = Arc::new(set.schema.decode(action));
+        let decoded = Arc::new(set.schema.decode(action)?);
         let at = decoded.at;
         let rm_id: SmolStr = decoded.rm.clone();
         let mut seq = self.next_seq;
@@ -127,7 +127,7 @@ impl Ledger {
     /// what-if, such as a pre-clearance check before the RM goes ahead. The decision is the one
     /// [`Ledger::submit`] would give now, obligations that would fall overdue first included.
     pub fn evaluate(&self, action: &Action) -> Result<Decision, InputError> {
-        let decoded = self.set.schema.decode(action);
+        let decoded = self.set.schema.decode(action)?;
         let Some(rm) = self.rms.get(&*decoded.rm) else {
             return Ok(decide(&self.set, &decoded, &RmHistory::default()).decision);
         };

@@ -417,6 +417,11 @@ impl Builder<'_> {
             match p.as_rule() {
                 Rule::optional_mark => optional = true,
                 Rule::named_type => kind = Some(TypeKind::Named(self.ident(&self.last(p)?))),
+                Rule::signed_type => {
+                    let named = p.into_inner().find(|q| q.as_rule() == Rule::named_type);
+                    let name = named.ok_or_else(|| self.internal(span.clone()))?;
+                    kind = Some(TypeKind::Signed(self.ident(&self.last(name)?)));
+                }
                 Rule::enum_type => {
                     let members = p.into_inner().filter(|m| m.as_rule() == Rule::name);
                     kind = Some(TypeKind::Enum(members.map(|m| self.ident(&m)).collect()));
@@ -721,7 +726,7 @@ impl Builder<'_> {
     }
 
     fn decimal(self, raw: &str, span: &Span) -> Result<Decimal> {
-        Decimal::from_str_exact(raw).map_err(|_| self.too_large(span))
+        Decimal::from_str_exact(raw).ok().filter(|d| crate::value::fits(*d)).ok_or_else(|| self.too_large(span))
     }
 
     fn integer(self, pair: &Pair<'_, Rule>) -> Result<i64> {
@@ -753,7 +758,10 @@ impl Builder<'_> {
             }
             _ => raw.to_string(),
         };
-        DateTime::parse_from_rfc3339(&normalised).map_err(|_| {
+        // Second 60 (a leap second) is refused, as in action JSON.
+        let parsed =
+            DateTime::parse_from_rfc3339(&normalised).ok().filter(|t| chrono::Timelike::nanosecond(t) < 1_000_000_000);
+        parsed.ok_or_else(|| {
             Diagnostic::error("P0008", format!("`{raw}` is not a valid date and time"))
                 .at(self.source, span)
                 .with_help("write times as `2026-02-01T09:00:00+08:00`")

@@ -20,6 +20,9 @@ pub(crate) enum Ty {
     Int,
     Decimal,
     Money,
+    /// A field declared `signed money`: money that may be negative. Only declarations hold it;
+    /// expressions reading such a field see [`Ty::Money`] (see [`Ty::read`]).
+    SignedMoney,
     Text,
     Date,
     DateTime,
@@ -35,6 +38,17 @@ pub(crate) enum Ty {
 }
 
 impl Ty {
+    /// The type an expression reading a field of this declared type has: `signed money` is
+    /// money there (the sign matters only when the field is decoded).
+    pub(crate) fn read(&self) -> Ty {
+        match self {
+            Ty::SignedMoney => Ty::Money,
+            Ty::Set(t) => Ty::Set(Box::new(t.read())),
+            Ty::List(t) => Ty::List(Box::new(t.read())),
+            other => other.clone(),
+        }
+    }
+
     pub(crate) fn element(&self) -> Option<&Ty> {
         match self {
             Ty::Set(t) | Ty::List(t) => Some(t),
@@ -118,6 +132,133 @@ impl Money {
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_text())
+    }
+}
+
+/// One more than the largest number of significant digits a decimal holds: 10^28.
+const DIGITS_LIMIT: u128 = 10_000_000_000_000_000_000_000_000_000;
+
+/// Whether `d` is held exactly as Probity holds decimals: at most 28 significant digits
+/// (trailing zeros after the point not counted) and at most 28 after the point.
+pub(crate) fn fits(d: Decimal) -> bool {
+    d.normalize().mantissa().unsigned_abs() < DIGITS_LIMIT
+}
+
+/// Why a decimal operation has no result: it is never rounded instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inexact {
+    /// The exact result needs more than 28 significant digits, or more than 28 after the point.
+    TooManyDigits,
+    /// A quotient with no exact decimal value within 28 digits (`100 / 3`).
+    NotExact,
+    /// Division by zero.
+    DivisionByZero,
+}
+
+/// A normalised decimal as (sign, digits, scale): no trailing zeros after the point.
+fn parts(d: Decimal) -> (bool, u128, u32) {
+    let n = d.normalize();
+    (n.is_sign_negative(), n.mantissa().unsigned_abs(), n.scale())
+}
+
+/// The decimal `digits × 10^-scale` with that sign, if it fits (trailing zeros after the point
+/// are dropped first).
+fn exact_value(negative: bool, mut digits: u128, mut scale: u32) -> Result<Decimal, Inexact> {
+    while scale > 0 && digits.is_multiple_of(10) && digits != 0 {
+        digits /= 10;
+        scale = scale.saturating_sub(1);
+    }
+    if digits >= DIGITS_LIMIT || scale > 28 {
+        return Err(Inexact::TooManyDigits);
+    }
+    let signed = i128::try_from(digits).map_err(|_| Inexact::TooManyDigits)?;
+    let mut value = Decimal::try_from_i128_with_scale(signed, scale).map_err(|_| Inexact::TooManyDigits)?;
+    value.set_sign_negative(negative && !value.is_zero());
+    Ok(value)
+}
+
+/// `computed` (rust_decimal's result, which keeps the operands' scale) when it is the exact
+/// value, else the exact value itself: rust_decimal rounds where the exact value does not fit.
+fn prefer(computed: Option<Decimal>, exact: Decimal) -> Decimal {
+    computed.filter(|c| *c == exact).unwrap_or(exact)
+}
+
+/// How many times `n` (not zero) divides by `p`, at most `limit` times.
+fn factors(mut n: u128, p: u128, limit: u32) -> u32 {
+    let mut count = 0;
+    while count < limit && n.checked_rem(p) == Some(0) {
+        n = n.checked_div(p).unwrap_or(n);
+        count = count.saturating_add(1);
+    }
+    count
+}
+
+/// `n` with `count` factors of `p` divided out (they must be there).
+fn without(mut n: u128, p: u128, count: u32) -> u128 {
+    for _ in 0..count {
+        n = n.checked_div(p).unwrap_or(n);
+    }
+    n
+}
+
+/// `x × y`, exactly, or why it cannot be held.
+pub(crate) fn exact_mul(x: Decimal, y: Decimal) -> Result<Decimal, Inexact> {
+    let computed = x.checked_mul(y);
+    let ((xn, a, sa), (yn, b, sb)) = (parts(x), parts(y));
+    if a == 0 || b == 0 {
+        return Ok(computed.unwrap_or(Decimal::ZERO));
+    }
+    // The product's factors of ten (2 × 5 pairs) are divided out of the operands first, as far
+    // as the scale allows, so that a product whose significant digits fit also fits in 128 bits.
+    let scale = sa.saturating_add(sb);
+    let tens = (factors(a, 2, scale).saturating_add(factors(b, 2, scale)))
+        .min(factors(a, 5, scale).saturating_add(factors(b, 5, scale)))
+        .min(scale);
+    let (a2, a5) = (factors(a, 2, tens), factors(a, 5, tens));
+    let a = without(without(a, 2, a2), 5, a5);
+    let b = without(without(b, 2, tens.saturating_sub(a2)), 5, tens.saturating_sub(a5));
+    let digits = a.checked_mul(b).ok_or(Inexact::TooManyDigits)?;
+    let exact = exact_value(xn != yn, digits, scale.saturating_sub(tens))?;
+    Ok(prefer(computed, exact))
+}
+
+/// `x + y`, exactly, or why it cannot be held.
+pub(crate) fn exact_add(x: Decimal, y: Decimal) -> Result<Decimal, Inexact> {
+    let computed = x.checked_add(y);
+    let ((xn, a, sa), (yn, b, sb)) = (parts(x), parts(y));
+    let scale = sa.max(sb);
+    // Both at the finer scale. If that overflows 127 bits, the coarser operand has at least ten
+    // digits more before the point than the finer one holds after it, so the sum needs more
+    // than 28 digits.
+    let align = |digits: u128, s: u32, negative: bool| -> Result<i128, Inexact> {
+        let factor = 10i128.checked_pow(scale.saturating_sub(s)).ok_or(Inexact::TooManyDigits)?;
+        let digits = i128::try_from(digits).map_err(|_| Inexact::TooManyDigits)?;
+        let aligned = digits.checked_mul(factor).ok_or(Inexact::TooManyDigits)?;
+        Ok(if negative { aligned.checked_neg().ok_or(Inexact::TooManyDigits)? } else { aligned })
+    };
+    let sum = align(a, sa, xn)?.checked_add(align(b, sb, yn)?).ok_or(Inexact::TooManyDigits)?;
+    let exact = exact_value(sum < 0, sum.unsigned_abs(), scale)?;
+    Ok(prefer(computed, exact))
+}
+
+/// `x - y`, exactly, or why it cannot be held.
+pub(crate) fn exact_sub(x: Decimal, mut y: Decimal) -> Result<Decimal, Inexact> {
+    y.set_sign_negative(!y.is_sign_negative());
+    exact_add(x, y)
+}
+
+/// `x / y` when the quotient has an exact decimal value within 28 digits (`7 / 2 = 3.5`),
+/// else why not (`100 / 3`): a quotient is never rounded.
+pub(crate) fn exact_div(x: Decimal, y: Decimal) -> Result<Decimal, Inexact> {
+    if y.is_zero() {
+        return Err(Inexact::DivisionByZero);
+    }
+    // rust_decimal rounds a quotient to what it holds; it is exact when multiplying back
+    // gives `x` exactly.
+    let quotient = x.checked_div(y).ok_or(Inexact::TooManyDigits)?;
+    match exact_mul(quotient, y) {
+        Ok(back) if back == x && fits(quotient) => Ok(quotient),
+        _ => Err(Inexact::NotExact),
     }
 }
 
@@ -348,6 +489,7 @@ fn write_two_digits(out: &mut [u8], at: usize, n: u32) {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -371,6 +513,48 @@ mod tests {
             let chrono = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
             prop_assert_eq!(&datetime_text(&t), &chrono);
             prop_assert_eq!(format_datetime(&t), chrono);
+        }
+
+        /// Products and sums of operands small enough to compute in i128 are exact when the
+        /// exact value fits in 28 significant digits and 28 places, and errors otherwise.
+        #[test]
+        fn decimal_arithmetic_is_exact_or_an_error(
+            mx in any::<i64>(), sx in 0u32..=18, my in any::<i64>(), sy in 0u32..=18, small in any::<bool>(),
+        ) {
+            let (mx, my) = if small { (mx % 100_000, my % 1_000) } else { (mx, my) };
+            let (x, y) = (Decimal::new(mx, sx), Decimal::new(my, sy));
+            // The exact value digits × 10^-scale, if Probity holds it.
+            let reference = |mut digits: i128, mut scale: u32| {
+                while scale > 0 && digits % 10 == 0 {
+                    digits /= 10;
+                    scale -= 1;
+                }
+                let held = digits.unsigned_abs() < DIGITS_LIMIT && scale <= 28;
+                held.then(|| Decimal::from_i128_with_scale(digits, scale))
+            };
+            let product = i128::from(mx) * i128::from(my);
+            prop_assert_eq!(exact_mul(x, y).ok(), reference(product, sx + sy), "{} * {}", x, y);
+            let scale = sx.max(sy);
+            let sum = i128::from(mx) * 10i128.pow(scale - sx) + i128::from(my) * 10i128.pow(scale - sy);
+            prop_assert_eq!(exact_add(x, y).ok(), reference(sum, scale), "{} + {}", x, y);
+            // Where the exact value is held, it is rust_decimal's result, scale and all (so
+            // decisions write the same digits as before).
+            for (ours, theirs) in [(exact_mul(x, y), x.checked_mul(y)), (exact_add(x, y), x.checked_add(y))] {
+                if let Ok(ours) = ours {
+                    prop_assert_eq!(Some((ours, ours.scale())), theirs.map(|t| (t, t.scale())));
+                }
+            }
+            if let Ok(sum) = exact_add(x, y) {
+                prop_assert_eq!(exact_sub(sum, y), Ok(x));
+            }
+            // A quotient is exact: multiplied back it gives the dividend.
+            match exact_div(x, y) {
+                Ok(q) => prop_assert_eq!(exact_mul(q, y), Ok(x)),
+                Err(why) => prop_assert!(my == 0 || why == Inexact::NotExact),
+            }
+            if let (true, Ok(p)) = (my != 0, exact_mul(x, y)) {
+                prop_assert_eq!(exact_div(p, y), Ok(x), "{} / {}", p, y);
+            }
         }
 
         #[test]
