@@ -381,7 +381,7 @@ impl<'a> Checker<'a> {
     fn nesting(&self, t: &ast::TypeExpr) -> usize {
         match &t.kind {
             ast::TypeKind::Set(e) | ast::TypeKind::List(e) => self.nesting(e).saturating_add(1),
-            ast::TypeKind::Enum(_) => 0,
+            ast::TypeKind::Enum(_) | ast::TypeKind::Signed(_) => 0,
             ast::TypeKind::Named(n) => self.record_depths.get(&n.name).copied().unwrap_or(0),
         }
     }
