@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 
 use crate::action::Decoded;
 use crate::ast::AggregateFn;
-use crate::history::{BreachRecord, HistoryView};
+use crate::history::{BreachRecord, HistoryView, Key};
 use crate::limits;
 use crate::program::*;
 use crate::value::{format_datetime, Duration, Money, Value};
@@ -86,7 +86,7 @@ pub(crate) struct Evaluator<'a> {
     /// index: an aggregate read again (in a message, say) is not counted again, and is
     /// charged the same steps.
     aggregates: Vec<Option<(Value, u64)>>,
-    steps: u64,
+    pub(crate) steps: u64,
 }
 
 impl<'a> Evaluator<'a> {
@@ -472,7 +472,10 @@ impl<'a> Evaluator<'a> {
         let result = match a.source {
             Source::Actions(type_id) => {
                 let items = window(self.history.actions(type_id), |d| d.at, from, self.now);
-                self.fold(a, items.iter().map(|d| Item::Action(d)))
+                match self.matching(a, type_id, items, from) {
+                    Some((matched, reject)) => self.fold_matched(a, items, &matched, reject),
+                    None => self.fold(a, items.iter().map(|d| Item::Action(d))),
+                }
             }
             Source::Breaches => {
                 let items = window(self.history.breaches(), |b| b.at, from, self.now);
@@ -483,49 +486,131 @@ impl<'a> Evaluator<'a> {
         result
     }
 
+    /// The fast path of an aggregate over actions whose `where` starts with `f = x` (`x` a
+    /// constant or a field of the action) when the history indexes the type by `f`: the
+    /// positions in `items` of the items whose `f` equals `x`, and the steps the plain fold
+    /// takes for each other item (all of which the `where` rejects, without error, at that
+    /// equality). `None` (the plain fold) when explaining, without such an index, when `x` has no
+    /// key, or when an item in the window has no key or one of another kind (`=` with it could
+    /// fail or widen).
+    fn matching(
+        &self,
+        a: &Aggregate,
+        type_id: TypeId,
+        items: &'a [std::sync::Arc<Decoded>],
+        from: DateTime<FixedOffset>,
+    ) -> Option<(Vec<usize>, u64)> {
+        if self.counted.is_some() {
+            return None;
+        }
+        let equality = leading_equality(a.filter.as_ref()?)?;
+        let index = self.history.keyed(type_id, equality.item)?;
+        let key = equality.other_key(self.action)?;
+        if index.classes.iter().enumerate().any(|(class, n)| class != key.class() && *n > 0) {
+            return None;
+        }
+        if !window(index.irregular.as_slice(), |d| d.at, from, self.now).is_empty() {
+            return None;
+        }
+        let matched = index.by_key.get(&key).map_or(&[][..], |list| window(list.as_slice(), |d| d.at, from, self.now));
+        // Each matched item's place in the window: after the earlier ones at its instant.
+        let mut positions = Vec::with_capacity(matched.len());
+        let mut next = 0usize;
+        for m in matched {
+            let start = next.max(items.partition_point(|d| d.at < m.at));
+            let offset =
+                items.get(start..)?.iter().take_while(|d| d.at == m.at).position(|d| std::sync::Arc::ptr_eq(d, m))?;
+            let at = start.checked_add(offset)?;
+            positions.push(at);
+            next = at.checked_add(1)?;
+        }
+        // The fold's own step for each item, then the predicate's.
+        Some((positions, equality.reject_steps.saturating_add(1)))
+    }
+
+    /// [`Evaluator::fold`] over `items`, evaluating only the items at `matched` and charging
+    /// `reject` steps for each other item, in the order the plain fold would.
+    fn fold_matched(
+        &mut self,
+        a: &Aggregate,
+        items: &'a [std::sync::Arc<Decoded>],
+        matched: &[usize],
+        reject: u64,
+    ) -> Result<Value> {
+        let mut state = (0i64, a.zero.clone());
+        let mut next = 0usize;
+        for &at in matched {
+            let Some(item) = items.get(at) else { return fail("internal error: an index out of step") };
+            self.tick(reject.saturating_mul(at.saturating_sub(next) as u64))?;
+            next = at.saturating_add(1);
+            if let Some(done) = self.fold_item(a, Item::Action(item), &mut state)? {
+                return Ok(done);
+            }
+        }
+        self.tick(reject.saturating_mul(items.len().saturating_sub(next) as u64))?;
+        self.fold_end(a, state)
+    }
+
     fn fold<'i>(&mut self, a: &Aggregate, items: impl Iterator<Item = Item<'i>>) -> Result<Value>
     where
         'i: 'a,
     {
-        let mut count: i64 = 0;
-        let mut acc = a.zero.clone();
+        let mut state = (0i64, a.zero.clone());
         for item in items {
-            self.tick(1)?;
-            self.item = item;
-            if let Some(filter) = &a.filter {
-                if !self.condition(filter)? {
-                    continue;
-                }
-            }
-            if let (Some(counted), Some(index)) = (self.counted.as_mut(), a.evidence) {
-                let description = match item {
-                    Item::Action(d) => format!("{} at {}", d.id, format_datetime(&d.at)),
-                    Item::Breach(b) => {
-                        format!("{} on {} ({} points) at {}", b.rule, b.action, b.points, format_datetime(&b.at))
-                    }
-                    Item::None => String::new(),
-                };
-                match counted.iter_mut().find(|(i, _)| *i == index) {
-                    Some((_, list)) => list.push(description),
-                    None => counted.push((index, vec![description])),
-                }
-            }
-            match a.function {
-                AggregateFn::Exists => return Ok(Value::Bool(true)),
-                AggregateFn::Count => count = count.saturating_add(1),
-                AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max => {
-                    let Some(field) = &a.field else { return fail("internal error: aggregate without a field") };
-                    let v = self.eval(field)?;
-                    acc = match (a.function, &acc) {
-                        (AggregateFn::Sum, _) => arith(Arith::Add, acc, v, self.timezone)?,
-                        (_, Value::Missing) => v,
-                        (AggregateFn::Min, _) if compare(&v, &acc, self.timezone)? == Ordering::Less => v,
-                        (AggregateFn::Max, _) if compare(&v, &acc, self.timezone)? == Ordering::Greater => v,
-                        _ => acc,
-                    };
-                }
+            if let Some(done) = self.fold_item(a, item, &mut state)? {
+                return Ok(done);
             }
         }
+        self.fold_end(a, state)
+    }
+
+    /// One item of a fold: the count and the accumulator so far in `state`; `Some` when the
+    /// aggregate's value is known without the remaining items (`exists`).
+    fn fold_item<'i>(&mut self, a: &Aggregate, item: Item<'i>, state: &mut (i64, Value)) -> Result<Option<Value>>
+    where
+        'i: 'a,
+    {
+        self.tick(1)?;
+        self.item = item;
+        if let Some(filter) = &a.filter {
+            if !self.condition(filter)? {
+                return Ok(None);
+            }
+        }
+        if let (Some(counted), Some(index)) = (self.counted.as_mut(), a.evidence) {
+            let description = match item {
+                Item::Action(d) => format!("{} at {}", d.id, format_datetime(&d.at)),
+                Item::Breach(b) => {
+                    format!("{} on {} ({} points) at {}", b.rule, b.action, b.points, format_datetime(&b.at))
+                }
+                Item::None => String::new(),
+            };
+            match counted.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, list)) => list.push(description),
+                None => counted.push((index, vec![description])),
+            }
+        }
+        let (count, acc) = state;
+        match a.function {
+            AggregateFn::Exists => return Ok(Some(Value::Bool(true))),
+            AggregateFn::Count => *count = count.saturating_add(1),
+            AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max => {
+                let Some(field) = &a.field else { return fail("internal error: aggregate without a field") };
+                let v = self.eval(field)?;
+                let old = std::mem::replace(acc, Value::Missing);
+                *acc = match (a.function, &old) {
+                    (AggregateFn::Sum, _) => arith(Arith::Add, old, v, self.timezone)?,
+                    (_, Value::Missing) => v,
+                    (AggregateFn::Min, _) if compare(&v, &old, self.timezone)? == Ordering::Less => v,
+                    (AggregateFn::Max, _) if compare(&v, &old, self.timezone)? == Ordering::Greater => v,
+                    _ => old,
+                };
+            }
+        }
+        Ok(None)
+    }
+
+    fn fold_end(&self, a: &Aggregate, (count, acc): (i64, Value)) -> Result<Value> {
         match a.function {
             AggregateFn::Count => Ok(Value::Int(count)),
             AggregateFn::Exists => Ok(Value::Bool(false)),
@@ -533,6 +618,123 @@ impl<'a> Evaluator<'a> {
                 Err(EvalError::Missing(format!("{}(…) of no items", a.function.name()).into()))
             }
             _ => Ok(acc),
+        }
+    }
+}
+
+/// One side of an equality that is read without evaluating anything: a field of a record by
+/// slot, or its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Operand {
+    Slot(u32),
+    Id,
+}
+
+impl Operand {
+    /// The key of this operand of a record; `None` when absent, malformed or of a type
+    /// without keys.
+    pub(crate) fn key_of(self, record: &Decoded) -> Option<Key> {
+        match self {
+            Operand::Slot(s) => record.slots.get(s as usize).and_then(Key::of),
+            Operand::Id => Some(Key::Text(record.id.clone())),
+        }
+    }
+}
+
+/// An equality `f = x` (or `x = f`) at the left end of a predicate's chain of `and`, with `f`
+/// a field of the item (the history item of a `where`, the later action of a `fulfilled by …
+/// where`) and `x` a constant or a field of the action. When `f` and `x` have keys of one kind
+/// that differ, the equality is false without error, and so is the predicate, having taken
+/// `reject_steps` steps (the condition's along the chain, then the comparison's two).
+pub(crate) struct LeadingEquality<'e> {
+    pub(crate) item: Operand,
+    pub(crate) other: &'e Expr,
+    pub(crate) reject_steps: u64,
+}
+
+impl LeadingEquality<'_> {
+    /// The key of `x` for this action (`None` when it has none).
+    pub(crate) fn other_key(&self, action: &Decoded) -> Option<Key> {
+        match self.other {
+            Expr::Const(v) => Key::of(v),
+            Expr::Field { subject: Subject::Action, root: Root::Slot(s), .. } => Operand::Slot(*s).key_of(action),
+            Expr::Field { subject: Subject::Action, root: Root::Id, .. } => Operand::Id.key_of(action),
+            _ => None,
+        }
+    }
+}
+
+/// The equality a predicate starts with, as [`LeadingEquality`] describes.
+pub(crate) fn leading_equality(predicate: &Expr) -> Option<LeadingEquality<'_>> {
+    let mut e = predicate;
+    // The predicate's own condition step, then one per `and` down to its left operand.
+    let mut steps: u64 = 1;
+    while let Expr::And(left, _) = e {
+        steps = steps.saturating_add(1);
+        e = left;
+    }
+    let Expr::Compare(Comparison::Eq, a, b) = e else { return None };
+    let item = |x: &Expr| match x {
+        Expr::Field { subject: Subject::Item, root: Root::Slot(s), .. } => Some(Operand::Slot(*s)),
+        Expr::Field { subject: Subject::Item, root: Root::Id, .. } => Some(Operand::Id),
+        _ => None,
+    };
+    let other = |x: &Expr| {
+        matches!(x, Expr::Const(_) | Expr::Field { subject: Subject::Action, root: Root::Slot(_) | Root::Id, .. })
+    };
+    let (item, other) = match (item(a), item(b)) {
+        (Some(i), None) if other(b) => (i, &**b),
+        (None, Some(i)) if other(a) => (i, &**a),
+        _ => return None,
+    };
+    // Each side of the comparison is one step (read by reference or evaluated).
+    Some(LeadingEquality { item, other, reject_steps: steps.saturating_add(2) })
+}
+
+/// The (action type, operand) pairs the aggregates of a policy set look up by a leading
+/// equality: the indexes a history keeps.
+pub(crate) fn indexed_keys(set: &crate::policy_set::PolicySet) -> Vec<(TypeId, Operand)> {
+    let mut keys = Vec::new();
+    for policy in &set.policies {
+        for rule in &policy.rules {
+            for body in &rule.bodies {
+                let clauses = body.lets.iter().chain(&body.when).chain(&body.unless).chain(&body.require);
+                let messages = body.messages.iter().flat_map(|m| &m.parts).filter_map(|p| match p {
+                    MessagePart::Value(e) => Some(e),
+                    MessagePart::Literal(_) => None,
+                });
+                for e in clauses.chain(&body.fulfilment).chain(messages) {
+                    collect_keys(e, &mut keys, limits::MAX_EXPRESSION_DEPTH.saturating_mul(4));
+                }
+            }
+        }
+    }
+    keys.sort_unstable_by_key(|&(t, o)| (t, matches!(o, Operand::Id), if let Operand::Slot(s) = o { s } else { 0 }));
+    keys.dedup();
+    keys
+}
+
+/// Adds the keys of the aggregates in `e` (depth bounded: trees are bounded when they load).
+fn collect_keys(e: &Expr, keys: &mut Vec<(TypeId, Operand)>, depth: usize) {
+    let Some(depth) = depth.checked_sub(1) else { return };
+    match e {
+        Expr::Const(_) | Expr::Field { .. } | Expr::BreachField(_) | Expr::Let(_) | Expr::Now | Expr::Today => {}
+        Expr::Not(x) | Expr::Neg(x) | Expr::Presence(x, _) => collect_keys(x, keys, depth),
+        Expr::And(x, y)
+        | Expr::Or(x, y)
+        | Expr::Compare(_, x, y)
+        | Expr::TextContains(x, y)
+        | Expr::Arith(_, x, y)
+        | Expr::Member { element: x, collection: y, .. } => {
+            collect_keys(x, keys, depth);
+            collect_keys(y, keys, depth);
+        }
+        Expr::Call(_, args) | Expr::Set(args) => args.iter().for_each(|x| collect_keys(x, keys, depth)),
+        Expr::Aggregate(a) => {
+            a.field.iter().chain(&a.filter).for_each(|x| collect_keys(x, keys, depth));
+            if let (Source::Actions(t), Some(equality)) = (&a.source, a.filter.as_ref().and_then(leading_equality)) {
+                keys.push((*t, equality.item));
+            }
         }
     }
 }
