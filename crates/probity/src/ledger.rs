@@ -432,7 +432,7 @@ duty any "Something is registered"
                 1 => "3 USD".into(),
                 x => format!("{} CNY", u32::from(x) * 9).into(),
             };
-            v["kind"] = if s.gift % 2 == 0 { "cash" } else { "goods" }.into();
+            v["kind"] = if s.gift.is_multiple_of(2) { "cash" } else { "goods" }.into();
             v["n"] = n;
         } else if s.kind < 9 {
             v["type"] = "registered".into();
