@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 
 use crate::action::Decoded;
 use crate::ast::AggregateFn;
-use crate::history::{BreachRecord, HistoryView, Key};
+use crate::history::{BreachRecord, HistoryView, Indexed, Key};
 use crate::limits;
 use crate::program::*;
 use crate::value::{format_datetime, Duration, Money, Value};
@@ -472,18 +472,78 @@ impl<'a> Evaluator<'a> {
         let result = match a.source {
             Source::Actions(type_id) => {
                 let items = window(self.history.actions(type_id), |d| d.at, from, self.now);
-                match self.matching(a, type_id, items, from) {
-                    Some((matched, reject)) => self.fold_matched(a, items, &matched, reject),
-                    None => self.fold(a, items.iter().map(|d| Item::Action(d))),
+                if let Some(value) = self.unfiltered(a, items.len()) {
+                    value
+                } else if let Some((matched, reject)) = self.matching(a, type_id, items, from) {
+                    self.fold_matched(a, items, &matched, reject)
+                } else {
+                    self.fold(a, items.iter().map(|d| Item::Action(d)))
                 }
             }
             Source::Breaches => {
                 let items = window(self.history.breaches(), |b| b.at, from, self.now);
-                self.fold(a, items.iter().map(Item::Breach))
+                if let Some(value) = self.unfiltered(a, items.len()) {
+                    value
+                } else if let Some(value) = self.breach_totals(a, items.len(), from) {
+                    value
+                } else {
+                    self.fold(a, items.iter().map(Item::Breach))
+                }
             }
         };
         self.item = saved;
         result
+    }
+
+    /// `count` and `exists` without `where` over `n` items, as the plain fold gives them (one
+    /// step an item; `exists` stops at the first). `None` for the plain fold (other functions,
+    /// a `where`, or an explanation, which lists the items).
+    fn unfiltered(&mut self, a: &Aggregate, n: usize) -> Option<Result<Value>> {
+        if a.filter.is_some() || self.counted.is_some() || self.history.plain() {
+            return None;
+        }
+        let n = i64::try_from(n).ok()?;
+        match a.function {
+            AggregateFn::Count => Some(self.tick(n.unsigned_abs()).map(|()| Value::Int(n))),
+            AggregateFn::Exists if n == 0 => Some(Ok(Value::Bool(false))),
+            AggregateFn::Exists => Some(self.tick(1).map(|()| Value::Bool(true))),
+            _ => None,
+        }
+    }
+
+    /// `count(breach where f = x …)` and `sum(breach.points where f = x …)`, the `where` being that
+    /// equality alone, from the history's running totals by `f`: `n` breaches in the window, each
+    /// charged the plain fold's steps (its own, the condition's, the comparison's two; and one to
+    /// read the points of each counted). `None` for the plain fold when there is no such index,
+    /// `x` has no text key, a breach in the window has no key (its `=` is an error), or the sum
+    /// could overflow (negative points, or a total beyond an int).
+    fn breach_totals(&mut self, a: &Aggregate, n: usize, from: DateTime<FixedOffset>) -> Option<Result<Value>> {
+        if self.counted.is_some() {
+            return None;
+        }
+        let (field, other) = breach_equality(a.filter.as_ref()?)?;
+        let index = self.history.breaches_by(field)?;
+        let key = other_key(other, self.action)?;
+        if !matches!(key, Key::Text(_)) || !window(index.irregular.as_slice(), |t| *t, from, self.now).is_empty() {
+            return None;
+        }
+        let (matched, total) = index
+            .by_key
+            .get(&key)
+            .map_or(Some((0, 0)), |points| (points.negative == 0).then(|| points.window(from, self.now)))?;
+        let per_item: u64 = 4;
+        let steps = per_item.saturating_mul(n as u64);
+        match (a.function, &a.field) {
+            (AggregateFn::Count, _) => {
+                let count = i64::try_from(matched).ok()?;
+                Some(self.tick(steps).map(|()| Value::Int(count)))
+            }
+            (AggregateFn::Sum, Some(Expr::BreachField(BreachField::Points))) if a.zero == Value::Int(0) => {
+                let total = i64::try_from(total).ok()?;
+                Some(self.tick(steps.saturating_add(matched as u64)).map(|()| Value::Int(total)))
+            }
+            _ => None,
+        }
     }
 
     /// The fast path of an aggregate over actions whose `where` starts with `f = x` (`x` a
@@ -655,12 +715,30 @@ pub(crate) struct LeadingEquality<'e> {
 impl LeadingEquality<'_> {
     /// The key of `x` for this action (`None` when it has none).
     pub(crate) fn other_key(&self, action: &Decoded) -> Option<Key> {
-        match self.other {
-            Expr::Const(v) => Key::of(v),
-            Expr::Field { subject: Subject::Action, root: Root::Slot(s), .. } => Operand::Slot(*s).key_of(action),
-            Expr::Field { subject: Subject::Action, root: Root::Id, .. } => Operand::Id.key_of(action),
-            _ => None,
-        }
+        other_key(self.other, action)
+    }
+}
+
+/// The key of a constant or of a field of the action (`None` for anything else).
+fn other_key(other: &Expr, action: &Decoded) -> Option<Key> {
+    match other {
+        Expr::Const(v) => Key::of(v),
+        Expr::Field { subject: Subject::Action, root: Root::Slot(s), .. } => Operand::Slot(*s).key_of(action),
+        Expr::Field { subject: Subject::Action, root: Root::Id, .. } => Operand::Id.key_of(action),
+        _ => None,
+    }
+}
+
+/// A breach aggregate's `where` that is one equality `f = x` (or `x = f`): `f` a field of the
+/// breach, `x` a constant or a field of the action. Each side is read in one step.
+fn breach_equality(filter: &Expr) -> Option<(BreachField, &Expr)> {
+    let Expr::Compare(Comparison::Eq, a, b) = filter else { return None };
+    let other = |x: &Expr| {
+        matches!(x, Expr::Const(_) | Expr::Field { subject: Subject::Action, root: Root::Slot(_) | Root::Id, .. })
+    };
+    match (&**a, &**b) {
+        (Expr::BreachField(f), x) | (x, Expr::BreachField(f)) if other(x) => Some((*f, x)),
+        _ => None,
     }
 }
 
@@ -691,9 +769,8 @@ pub(crate) fn leading_equality(predicate: &Expr) -> Option<LeadingEquality<'_>> 
     Some(LeadingEquality { item, other, reject_steps: steps.saturating_add(2) })
 }
 
-/// The (action type, operand) pairs the aggregates of a policy set look up by a leading
-/// equality: the indexes a history keeps.
-pub(crate) fn indexed_keys(set: &crate::policy_set::PolicySet) -> Vec<(TypeId, Operand)> {
+/// What the aggregates of a policy set look up by equality: the indexes a history keeps.
+pub(crate) fn indexed_keys(set: &crate::policy_set::PolicySet) -> Vec<Indexed> {
     let mut keys = Vec::new();
     for policy in &set.policies {
         for rule in &policy.rules {
@@ -709,13 +786,17 @@ pub(crate) fn indexed_keys(set: &crate::policy_set::PolicySet) -> Vec<(TypeId, O
             }
         }
     }
-    keys.sort_unstable_by_key(|&(t, o)| (t, matches!(o, Operand::Id), if let Operand::Slot(s) = o { s } else { 0 }));
-    keys.dedup();
-    keys
+    let mut unique: Vec<Indexed> = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !unique.contains(&key) {
+            unique.push(key);
+        }
+    }
+    unique
 }
 
 /// Adds the keys of the aggregates in `e` (depth bounded: trees are bounded when they load).
-fn collect_keys(e: &Expr, keys: &mut Vec<(TypeId, Operand)>, depth: usize) {
+fn collect_keys(e: &Expr, keys: &mut Vec<Indexed>, depth: usize) {
     let Some(depth) = depth.checked_sub(1) else { return };
     match e {
         Expr::Const(_) | Expr::Field { .. } | Expr::BreachField(_) | Expr::Let(_) | Expr::Now | Expr::Today => {}
@@ -732,8 +813,18 @@ fn collect_keys(e: &Expr, keys: &mut Vec<(TypeId, Operand)>, depth: usize) {
         Expr::Call(_, args) | Expr::Set(args) => args.iter().for_each(|x| collect_keys(x, keys, depth)),
         Expr::Aggregate(a) => {
             a.field.iter().chain(&a.filter).for_each(|x| collect_keys(x, keys, depth));
-            if let (Source::Actions(t), Some(equality)) = (&a.source, a.filter.as_ref().and_then(leading_equality)) {
-                keys.push((*t, equality.item));
+            match (&a.source, &a.filter) {
+                (Source::Actions(t), Some(filter)) => {
+                    if let Some(equality) = leading_equality(filter) {
+                        keys.push(Indexed::Action(*t, equality.item));
+                    }
+                }
+                (Source::Breaches, Some(filter)) => {
+                    if let Some((field, _)) = breach_equality(filter) {
+                        keys.push(Indexed::Breach(field));
+                    }
+                }
+                _ => {}
             }
         }
     }

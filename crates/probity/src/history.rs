@@ -160,6 +160,14 @@ pub(crate) trait HistoryView {
     fn keyed(&self, _type_id: TypeId, _operand: Operand) -> Option<&KeyIndex> {
         None
     }
+    /// The breaches by the key of one field, if the history keeps that index.
+    fn breaches_by(&self, _field: BreachField) -> Option<&BreachIndex> {
+        None
+    }
+    /// Whether aggregates take the plain fold only (tests compare it with the fast paths).
+    fn plain(&self) -> bool {
+        false
+    }
 }
 
 /// A value looked up by equality: two keys are equal exactly when `=` holds between the
@@ -238,8 +246,95 @@ impl KeyIndex {
     }
 }
 
-/// The (action type, operand) pairs some aggregate's `where` looks up by equality.
-pub(crate) type IndexedKeys = Arc<[(TypeId, Operand)]>;
+/// What some aggregate's `where` looks up by equality: actions of a type by an operand, or
+/// breaches by a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Indexed {
+    Action(TypeId, Operand),
+    Breach(BreachField),
+}
+
+/// The indexes each RM's history keeps.
+pub(crate) type IndexedKeys = Arc<[Indexed]>;
+
+/// Breaches by the key of one field, each key's in time order with running totals of their
+/// points, so that the count and the points of a window are two binary searches.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BreachIndex {
+    pub(crate) by_key: HashMap<Key, Points>,
+    /// Breaches whose field has no key (a breach without a ladder).
+    pub(crate) irregular: TimeOrdered<DateTime<FixedOffset>>,
+}
+
+impl BreachIndex {
+    fn insert(&mut self, field: BreachField, b: &BreachRecord) {
+        match Key::of(&b.field(field)) {
+            Some(key) => self.by_key.entry(key).or_default().insert(b.at, b.points),
+            None => self.irregular.insert(b.at, |t| *t),
+        }
+    }
+
+    fn prune(&mut self, cutoff: DateTime<FixedOffset>) {
+        self.by_key.retain(|_, points| {
+            points.prune_before(cutoff);
+            points.len() > 0
+        });
+        self.irregular.prune_before(cutoff, |t| *t);
+    }
+}
+
+/// One key's breaches: (at, points, running total of points up to and including it), in time
+/// order; `negative` counts those with negative points (a running total then says nothing of
+/// the partial sums a plain fold would overflow at).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Points {
+    list: TimeOrdered<(DateTime<FixedOffset>, i64, i128)>,
+    pub(crate) negative: usize,
+}
+
+impl Points {
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn insert(&mut self, at: DateTime<FixedOffset>, points: i64) {
+        let items = &mut self.list.items;
+        let index = items.partition_point(|(t, _, _)| *t <= at);
+        // The running total before it (of the dropped items too: only differences are read).
+        let before = match index.checked_sub(1).and_then(|i| items.get(i)) {
+            Some((_, _, total)) => *total,
+            None => items.first().map_or(0, |(_, p, total)| total.saturating_sub(i128::from(*p))),
+        };
+        items.insert(index.min(items.len()), (at, points, before.saturating_add(i128::from(points))));
+        for (_, _, total) in items.iter_mut().skip(index.saturating_add(1)) {
+            *total = total.saturating_add(i128::from(points));
+        }
+        if points < 0 {
+            self.negative = self.negative.saturating_add(1);
+        }
+    }
+
+    fn prune_before(&mut self, cutoff: DateTime<FixedOffset>) {
+        let live = self.list.as_slice();
+        let gone = live.get(..live.partition_point(|(t, _, _)| *t < cutoff)).unwrap_or(&[]);
+        let negative = gone.iter().filter(|(_, p, _)| *p < 0).count();
+        self.negative = self.negative.saturating_sub(negative);
+        self.list.prune_before(cutoff, |(t, _, _)| *t);
+    }
+
+    /// The number of breaches with `from <= at <= to` and the sum of their points.
+    pub(crate) fn window(&self, from: DateTime<FixedOffset>, to: DateTime<FixedOffset>) -> (usize, i128) {
+        let live = self.list.as_slice();
+        let start = live.partition_point(|(t, _, _)| *t < from);
+        let end = live.partition_point(|(t, _, _)| *t <= to);
+        match (live.get(start), end.checked_sub(1).and_then(|i| live.get(i))) {
+            (Some((_, p, first)), Some((_, _, last))) if end > start => {
+                (end.saturating_sub(start), last.saturating_sub(first.saturating_sub(i128::from(*p))))
+            }
+            _ => (0, 0),
+        }
+    }
+}
 
 /// Items kept in time order; old ones are dropped from the front.
 #[derive(Debug, Clone)]
@@ -298,7 +393,9 @@ pub(crate) struct RmHistory {
     pub(crate) actions: Vec<TimeOrdered<Arc<Decoded>>>,
     /// The same actions by the keys aggregates look them up by.
     pub(crate) keyed: Vec<(TypeId, Operand, KeyIndex)>,
-    pub(crate) breaches: TimeOrdered<BreachRecord>,
+    breaches: TimeOrdered<BreachRecord>,
+    /// The same breaches by the fields aggregates look them up by.
+    breaches_by: Vec<(BreachField, BreachIndex)>,
     pub(crate) obligations: Obligations,
     pub(crate) clock: Option<DateTime<FixedOffset>>,
     /// Tests only: read everything the plain way (no index), to compare with the indexed way.
@@ -322,12 +419,32 @@ impl HistoryView for RmHistory {
         }
         self.keyed.iter().find(|(t, o, _)| *t == type_id && *o == operand).map(|(_, _, index)| index)
     }
+
+    #[cfg(test)]
+    fn plain(&self) -> bool {
+        self.plain
+    }
+
+    fn breaches_by(&self, field: BreachField) -> Option<&BreachIndex> {
+        #[cfg(test)]
+        if self.plain {
+            return None;
+        }
+        self.breaches_by.iter().find(|(f, _)| *f == field).map(|(_, index)| index)
+    }
 }
 
 impl RmHistory {
     /// An empty history that keeps the given indexes of actions by key.
-    pub(crate) fn with_keys(keys: &[(TypeId, Operand)]) -> RmHistory {
-        RmHistory { keyed: keys.iter().map(|&(t, o)| (t, o, KeyIndex::default())).collect(), ..RmHistory::default() }
+    pub(crate) fn with_keys(keys: &[Indexed]) -> RmHistory {
+        let mut rm = RmHistory::default();
+        for key in keys {
+            match *key {
+                Indexed::Action(t, o) => rm.keyed.push((t, o, KeyIndex::default())),
+                Indexed::Breach(f) => rm.breaches_by.push((f, BreachIndex::default())),
+            }
+        }
+        rm
     }
 
     pub(crate) fn record_action(&mut self, action: Arc<Decoded>) {
@@ -348,6 +465,10 @@ impl RmHistory {
     pub(crate) fn prune_actions(&mut self, type_id: usize, cutoff: DateTime<FixedOffset>) {
         let Some(list) = self.actions.get_mut(type_id) else { return };
         let items = list.as_slice();
+        // Most calls drop nothing: one comparison, not a binary search.
+        if items.first().is_none_or(|a| a.at >= cutoff) {
+            return;
+        }
         let dropped = items.get(..items.partition_point(|a| a.at < cutoff)).unwrap_or(&[]);
         if dropped.is_empty() {
             return;
@@ -372,7 +493,29 @@ impl RmHistory {
     }
 
     pub(crate) fn record_breach(&mut self, breach: BreachRecord) {
+        for (field, index) in &mut self.breaches_by {
+            index.insert(*field, &breach);
+        }
         self.breaches.insert(breach, |b| b.at);
+    }
+
+    /// Drops the breaches before `cutoff`.
+    pub(crate) fn prune_breaches(&mut self, cutoff: DateTime<FixedOffset>) {
+        if self.breaches.as_slice().first().is_none_or(|b| b.at >= cutoff) {
+            return;
+        }
+        self.breaches.prune_before(cutoff, |b| b.at);
+        for (_, index) in &mut self.breaches_by {
+            index.prune(cutoff);
+        }
+    }
+
+    /// Drops every breach (no window reads them).
+    pub(crate) fn clear_breaches(&mut self) {
+        self.breaches = TimeOrdered::default();
+        for (_, index) in &mut self.breaches_by {
+            *index = BreachIndex::default();
+        }
     }
 
     /// How many items the history holds (for limits and tests).

@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset, TimeDelta};
 use crate::action::{Action, InputError};
 use crate::decision::{Decision, OverdueReport};
 use crate::engine::{decide, overdue_report, Engine};
-use crate::history::{History, IndexedKeys, RmHistory};
+use crate::history::{History, HistoryView, IndexedKeys, RmHistory};
 use crate::policy_set::PolicySet;
 use crate::value::format_datetime;
 
@@ -110,18 +110,17 @@ impl Ledger {
             let entry = self.rms.entry(rm.into()).or_default();
             let entry = entry.active(keys);
             let latest = loaded
-                .breaches
-                .as_slice()
+                .breaches()
                 .iter()
                 .map(|b| b.at)
                 .chain(loaded.actions.iter().flat_map(|l| l.as_slice().iter().map(|a| a.at)))
                 .max();
-            for list in loaded.actions {
+            for list in &loaded.actions {
                 for a in list.as_slice() {
                     entry.record_action(Arc::clone(a));
                 }
             }
-            for b in loaded.breaches.as_slice() {
+            for b in loaded.breaches() {
                 entry.record_breach(b.clone());
             }
             for mut o in loaded.obligations.iter().cloned() {
@@ -295,8 +294,8 @@ fn prune(set: &PolicySet, rm: &mut RmHistory, now: DateTime<FixedOffset>) {
         }
     }
     match set.breach_retention.and_then(cutoff) {
-        Some(c) => rm.breaches.prune_before(c, |b| b.at),
-        None if set.breach_retention.is_none() => rm.breaches = Default::default(),
+        Some(c) => rm.prune_breaches(c),
+        None if set.breach_retention.is_none() => rm.clear_breaches(),
         None => {}
     }
     // An obligation reported overdue stays open for a late fulfilment as long as any window
@@ -365,6 +364,24 @@ rule ids "A gift id named by a registration"
   on registered
   when exists(gift where id = action.gift within 2 days)
     and min(gift.value where n = action.n within 2 days) > 5 CNY
+  then review
+
+rule repeat "Registration duties missed"
+  cite "c"
+  on gift, registered
+  when count(breach where rule = "register" within 3 days) >= 2
+  then review
+
+rule ladder_points "Points on the ladder"
+  cite "c"
+  on gift, registered
+  when sum(breach.points where "conduct" = ladder within 2 days) >= 3
+  then review
+
+rule busy "Many gifts, or a registration just now"
+  cite "c"
+  on gift
+  when count(gift within 1 days) > 4 or exists(registered within 2 hours)
   then review
 
 duty register "Gifts are registered"
@@ -509,7 +526,21 @@ duty any "Something is registered"
             let Some(rm) = indexed.rms.get("R0").and_then(Entry::history) else { return Ok(()) };
             let history = History {
                 actions: submitted.iter().filter(|a| a.rm() == "R0").cloned().collect(),
-                breaches: Vec::new(),
+                // Breaches without a ladder among them: `ladder = "conduct"` is an error for those.
+                breaches: steps
+                    .iter()
+                    .take(6)
+                    .map(|s| crate::history::HistoryBreach {
+                        rm: None,
+                        policy: "prop".into(),
+                        rule: if s.n % 2 == 0 { "register" } else { "any" }.into(),
+                        severity: "minor".into(),
+                        ladder: (s.customer != 0).then(|| "conduct".into()),
+                        at: format_datetime(&(at - TimeDelta::hours(i64::from(s.gap) * 7))),
+                        action: "G0".into(),
+                        points: Some(i64::from(s.value)),
+                    })
+                    .collect(),
                 obligations: rm
                     .obligations
                     .iter()
