@@ -298,8 +298,10 @@ impl Points {
     }
 
     fn insert(&mut self, at: DateTime<FixedOffset>, points: i64) {
+        // After every item at or before `at`, and never among the dropped ones.
+        let start = self.list.start;
         let items = &mut self.list.items;
-        let index = items.partition_point(|(t, _, _)| *t <= at);
+        let index = items.partition_point(|(t, _, _)| *t <= at).max(start);
         // The running total before it (of the dropped items too: only differences are read).
         let before = match index.checked_sub(1).and_then(|i| items.get(i)) {
             Some((_, _, total)) => *total,
