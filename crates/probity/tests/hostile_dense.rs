@@ -232,3 +232,36 @@ fn an_idle_rm_keeps_its_clock() {
     // Equal to the clock is in order.
     assert!(ledger.submit(&registered("X3", "R1", 5_000, Some("G1"))).is_ok());
 }
+
+/// 20,000 missed registrations on one RM: the ladder's points over the year are the breaches'
+/// count, read from running totals, and a breach that falls out of the window stops counting.
+#[test]
+fn twenty_thousand_breaches_are_totalled_by_ladder() {
+    let source = format!(
+        "{DENSE}
+rule heavy \"Heavy points\"
+  cite \"c\"
+  on registered
+  let total = sum(breach.points where ladder = \"conduct\" within 12 months)
+  let missed = count(breach where rule = \"register\" within 12 months)
+  when total >= 3
+  then review
+  message \"{{total}} points, {{missed}} missed\"
+"
+    );
+    let engine = engine(&source);
+    let mut ledger = engine.ledger();
+    for i in 0..20_000i64 {
+        ledger.submit(&gift(&format!("G{i}"), "R1", i * 60, &format!("C{i}"), "1 CNY")).unwrap();
+    }
+    assert_eq!(ledger.advance_to(start() + TimeDelta::days(60)).len(), 20_000);
+    let message = |t: i64| {
+        let d = ledger.evaluate(&registered("Y", "R1", t, Some("none"))).unwrap();
+        d.findings.iter().map(|f| f.message.to_string()).collect::<Vec<String>>()
+    };
+    assert_eq!(message(60 * 86_400), ["20000 points, 20000 missed"]);
+    // The first breach was due 30 days after the first gift, stamped then; a year and a minute
+    // later, the first breach is out of the window.
+    let year = 365 * 86_400;
+    assert_eq!(message(30 * 86_400 + year + 60), ["19999 points, 19999 missed"]);
+}
