@@ -83,10 +83,10 @@ impl PolicySet {
                 limits::MAX_HISTORY_ITEMS
             )));
         }
-        let mut out = RmHistory::default();
         if history.is_empty() {
-            return Ok(out);
+            return Ok(RmHistory::default());
         }
+        let mut out = RmHistory::with_keys(&crate::eval::indexed_keys(self));
         let mine = |owner: &Option<String>| owner.as_deref().is_none_or(|o| o == rm);
         let mut by_id: Vec<Arc<Decoded>> = Vec::new();
         for (i, a) in history.actions.iter().enumerate().filter(|(_, a)| a.rm() == rm) {
@@ -99,7 +99,8 @@ impl PolicySet {
         }
         for (i, o) in history.obligations.iter().enumerate().filter(|(_, o)| mine(&o.rm)) {
             let trigger = by_id.iter().find(|d| *d.id == *o.action).cloned();
-            out.obligations.push(self.history_obligation(i, o, rm, trigger, i as u64)?);
+            let o = self.history_obligation(i, o, rm, trigger, i as u64)?;
+            out.obligations.insert(self, o);
         }
         Ok(out)
     }
@@ -281,8 +282,8 @@ pub(crate) struct Outcome {
     pub(crate) decision: Decision,
     pub(crate) breaches: Vec<BreachRecord>,
     pub(crate) obligations: Vec<OpenObligation>,
-    /// Indices into the history's obligations.
-    pub(crate) fulfilled: Vec<usize>,
+    /// The `seq` of each obligation of the history the action meets.
+    pub(crate) fulfilled: Vec<u64>,
 }
 
 /// A breach a decision adds: the policy, its ladder and the points.
@@ -341,7 +342,7 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
         obligations: b.obligations.iter().filter_map(|o| obligation_record(set, o)).collect(),
         fulfilled: fulfilled
             .iter()
-            .filter_map(|&i| history.obligations.get(i))
+            .filter_map(|&seq| history.obligations.get(seq))
             .filter_map(|o| {
                 let r = obligation_record(set, o)?;
                 Some(Fulfilment { policy: r.policy, duty: r.duty, action: r.action })
@@ -488,11 +489,18 @@ impl<'a> Builder<'a> {
         });
     }
 
-    /// The open obligations this action meets, in deadline order.
-    fn fulfilment(&mut self) -> Vec<usize> {
-        let mut met: Vec<usize> = Vec::new();
+    /// The open obligations this action meets (by `seq`), in deadline order. Only the
+    /// candidates the index gives are tried: the others' predicates are false without error.
+    fn fulfilment(&mut self) -> Vec<u64> {
+        let mut met: Vec<u64> = Vec::new();
         let Some(type_id) = self.action.type_id else { return met };
-        for (i, o) in self.history.obligations.iter().enumerate() {
+        #[cfg(test)]
+        let plain = self.history.plain;
+        #[cfg(not(test))]
+        let plain = false;
+        let obligations = &self.history.obligations;
+        for seq in obligations.candidates(type_id, self.action, plain) {
+            let Some(o) = obligations.get(seq) else { continue };
             let Some(policy) = self.set.policies.get(o.policy as usize) else { continue };
             let Some(rule) = policy.rules.get(o.rule as usize) else { continue };
             if rule.deadline.as_ref().is_none_or(|d| d.fulfilled_by != type_id) {
@@ -500,18 +508,18 @@ impl<'a> Builder<'a> {
             }
             let Some(body) = rule.bodies.get(o.body as usize) else { continue };
             let Some(predicate) = &body.fulfilment else {
-                met.push(i);
+                met.push(seq);
                 continue;
             };
             let mut ev = Evaluator::new(body, &o.trigger, Clock::new(self.action.at, policy.timezone), self.history);
             ev.item = Item::Action(self.action);
             match ev.condition(predicate) {
-                Ok(true) => met.push(i),
+                Ok(true) => met.push(seq),
                 Ok(false) => {}
                 Err(e) => self.error(policy, rule, body, &mut ev, "fulfilled by", &e, policy.on_error),
             }
         }
-        met.sort_by_key(|&i| self.history.obligations.get(i).map(|o| (o.due, o.seq)));
+        met.sort_by_key(|&seq| obligations.get(seq).map(|o| (o.due, o.seq)));
         met
     }
 }

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 
 use crate::action::Decoded;
 use crate::ast::AggregateFn;
-use crate::history::{BreachRecord, HistoryView};
+use crate::history::{BreachRecord, HistoryView, Indexed, Key};
 use crate::limits;
 use crate::program::*;
 use crate::value::{
@@ -88,7 +88,7 @@ pub(crate) struct Evaluator<'a> {
     /// index: an aggregate read again (in a message, say) is not counted again, and is
     /// charged the same steps.
     aggregates: Vec<Option<(Value, u64)>>,
-    steps: u64,
+    pub(crate) steps: u64,
 }
 
 impl<'a> Evaluator<'a> {
@@ -474,60 +474,205 @@ impl<'a> Evaluator<'a> {
         let result = match a.source {
             Source::Actions(type_id) => {
                 let items = window(self.history.actions(type_id), |d| d.at, from, self.now);
-                self.fold(a, items.iter().map(|d| Item::Action(d)))
+                if let Some(value) = self.unfiltered(a, items.len()) {
+                    value
+                } else if let Some((matched, reject)) = self.matching(a, type_id, items, from) {
+                    self.fold_matched(a, items, &matched, reject)
+                } else {
+                    self.fold(a, items.iter().map(|d| Item::Action(d)))
+                }
             }
             Source::Breaches => {
                 let items = window(self.history.breaches(), |b| b.at, from, self.now);
-                self.fold(a, items.iter().map(Item::Breach))
+                if let Some(value) = self.unfiltered(a, items.len()) {
+                    value
+                } else if let Some(value) = self.breach_totals(a, items.len(), from) {
+                    value
+                } else {
+                    self.fold(a, items.iter().map(Item::Breach))
+                }
             }
         };
         self.item = saved;
         result
     }
 
+    /// `count` and `exists` without `where` over `n` items, as the plain fold gives them (one
+    /// step an item; `exists` stops at the first). `None` for the plain fold (other functions,
+    /// a `where`, or an explanation, which lists the items).
+    fn unfiltered(&mut self, a: &Aggregate, n: usize) -> Option<Result<Value>> {
+        if a.filter.is_some() || self.counted.is_some() || self.history.plain() {
+            return None;
+        }
+        let n = i64::try_from(n).ok()?;
+        match a.function {
+            AggregateFn::Count => Some(self.tick(n.unsigned_abs()).map(|()| Value::Int(n))),
+            AggregateFn::Exists if n == 0 => Some(Ok(Value::Bool(false))),
+            AggregateFn::Exists => Some(self.tick(1).map(|()| Value::Bool(true))),
+            _ => None,
+        }
+    }
+
+    /// `count(breach where f = x …)` and `sum(breach.points where f = x …)`, the `where` being that
+    /// equality alone, from the history's running totals by `f`: `n` breaches in the window, each
+    /// charged the plain fold's steps (its own, the condition's, the comparison's two; and one to
+    /// read the points of each counted). `None` for the plain fold when there is no such index,
+    /// `x` has no text key, a breach in the window has no key (its `=` is an error), or the sum
+    /// could overflow (negative points, or a total beyond an int).
+    fn breach_totals(&mut self, a: &Aggregate, n: usize, from: DateTime<FixedOffset>) -> Option<Result<Value>> {
+        if self.counted.is_some() {
+            return None;
+        }
+        let (field, other) = breach_equality(a.filter.as_ref()?)?;
+        let index = self.history.breaches_by(field)?;
+        let key = other_key(other, self.action)?;
+        if !matches!(key, Key::Text(_)) || !window(index.irregular.as_slice(), |t| *t, from, self.now).is_empty() {
+            return None;
+        }
+        let (matched, total) = index
+            .by_key
+            .get(&key)
+            .map_or(Some((0, 0)), |points| (points.negative == 0).then(|| points.window(from, self.now)))?;
+        let per_item: u64 = 4;
+        let steps = per_item.saturating_mul(n as u64);
+        match (a.function, &a.field) {
+            (AggregateFn::Count, _) => {
+                let count = i64::try_from(matched).ok()?;
+                Some(self.tick(steps).map(|()| Value::Int(count)))
+            }
+            (AggregateFn::Sum, Some(Expr::BreachField(BreachField::Points))) if a.zero == Value::Int(0) => {
+                let total = i64::try_from(total).ok()?;
+                Some(self.tick(steps.saturating_add(matched as u64)).map(|()| Value::Int(total)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The fast path of an aggregate over actions whose `where` starts with `f = x` (`x` a
+    /// constant or a field of the action) when the history indexes the type by `f`: the
+    /// positions in `items` of the items whose `f` equals `x`, and the steps the plain fold
+    /// takes for each other item (all of which the `where` rejects, without error, at that
+    /// equality). `None` (the plain fold) when explaining, without such an index, when `x` has no
+    /// key, or when an item in the window has no key or one of another kind (`=` with it could
+    /// fail or widen).
+    fn matching(
+        &self,
+        a: &Aggregate,
+        type_id: TypeId,
+        items: &'a [std::sync::Arc<Decoded>],
+        from: DateTime<FixedOffset>,
+    ) -> Option<(Vec<usize>, u64)> {
+        if self.counted.is_some() {
+            return None;
+        }
+        let equality = leading_equality(a.filter.as_ref()?)?;
+        let index = self.history.keyed(type_id, equality.item)?;
+        let key = equality.other_key(self.action)?;
+        if index.classes.iter().enumerate().any(|(class, n)| class != key.class() && *n > 0) {
+            return None;
+        }
+        if !window(index.irregular.as_slice(), |d| d.at, from, self.now).is_empty() {
+            return None;
+        }
+        let matched = index.by_key.get(&key).map_or(&[][..], |list| window(list.as_slice(), |d| d.at, from, self.now));
+        // Each matched item's place in the window: after the earlier ones at its instant.
+        let mut positions = Vec::with_capacity(matched.len());
+        let mut next = 0usize;
+        for m in matched {
+            let start = next.max(items.partition_point(|d| d.at < m.at));
+            let offset =
+                items.get(start..)?.iter().take_while(|d| d.at == m.at).position(|d| std::sync::Arc::ptr_eq(d, m))?;
+            let at = start.checked_add(offset)?;
+            positions.push(at);
+            next = at.checked_add(1)?;
+        }
+        // The fold's own step for each item, then the predicate's.
+        Some((positions, equality.reject_steps.saturating_add(1)))
+    }
+
+    /// [`Evaluator::fold`] over `items`, evaluating only the items at `matched` and charging
+    /// `reject` steps for each other item, in the order the plain fold would.
+    fn fold_matched(
+        &mut self,
+        a: &Aggregate,
+        items: &'a [std::sync::Arc<Decoded>],
+        matched: &[usize],
+        reject: u64,
+    ) -> Result<Value> {
+        let mut state = (0i64, a.zero.clone());
+        let mut next = 0usize;
+        for &at in matched {
+            let Some(item) = items.get(at) else { return fail("internal error: an index out of step") };
+            self.tick(reject.saturating_mul(at.saturating_sub(next) as u64))?;
+            next = at.saturating_add(1);
+            if let Some(done) = self.fold_item(a, Item::Action(item), &mut state)? {
+                return Ok(done);
+            }
+        }
+        self.tick(reject.saturating_mul(items.len().saturating_sub(next) as u64))?;
+        self.fold_end(a, state)
+    }
+
     fn fold<'i>(&mut self, a: &Aggregate, items: impl Iterator<Item = Item<'i>>) -> Result<Value>
     where
         'i: 'a,
     {
-        let mut count: i64 = 0;
-        let mut acc = a.zero.clone();
+        let mut state = (0i64, a.zero.clone());
         for item in items {
-            self.tick(1)?;
-            self.item = item;
-            if let Some(filter) = &a.filter {
-                if !self.condition(filter)? {
-                    continue;
-                }
-            }
-            if let (Some(counted), Some(index)) = (self.counted.as_mut(), a.evidence) {
-                let description = match item {
-                    Item::Action(d) => format!("{} at {}", d.id, format_datetime(&d.at)),
-                    Item::Breach(b) => {
-                        format!("{} on {} ({} points) at {}", b.rule, b.action, b.points, format_datetime(&b.at))
-                    }
-                    Item::None => String::new(),
-                };
-                match counted.iter_mut().find(|(i, _)| *i == index) {
-                    Some((_, list)) => list.push(description),
-                    None => counted.push((index, vec![description])),
-                }
-            }
-            match a.function {
-                AggregateFn::Exists => return Ok(Value::Bool(true)),
-                AggregateFn::Count => count = count.saturating_add(1),
-                AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max => {
-                    let Some(field) = &a.field else { return fail("internal error: aggregate without a field") };
-                    let v = self.eval(field)?;
-                    acc = match (a.function, &acc) {
-                        (AggregateFn::Sum, _) => arith(Arith::Add, acc, v, self.timezone)?,
-                        (_, Value::Missing) => v,
-                        (AggregateFn::Min, _) if compare(&v, &acc, self.timezone)? == Ordering::Less => v,
-                        (AggregateFn::Max, _) if compare(&v, &acc, self.timezone)? == Ordering::Greater => v,
-                        _ => acc,
-                    };
-                }
+            if let Some(done) = self.fold_item(a, item, &mut state)? {
+                return Ok(done);
             }
         }
+        self.fold_end(a, state)
+    }
+
+    /// One item of a fold: the count and the accumulator so far in `state`; `Some` when the
+    /// aggregate's value is known without the remaining items (`exists`).
+    fn fold_item<'i>(&mut self, a: &Aggregate, item: Item<'i>, state: &mut (i64, Value)) -> Result<Option<Value>>
+    where
+        'i: 'a,
+    {
+        self.tick(1)?;
+        self.item = item;
+        if let Some(filter) = &a.filter {
+            if !self.condition(filter)? {
+                return Ok(None);
+            }
+        }
+        if let (Some(counted), Some(index)) = (self.counted.as_mut(), a.evidence) {
+            let description = match item {
+                Item::Action(d) => format!("{} at {}", d.id, format_datetime(&d.at)),
+                Item::Breach(b) => {
+                    format!("{} on {} ({} points) at {}", b.rule, b.action, b.points, format_datetime(&b.at))
+                }
+                Item::None => String::new(),
+            };
+            match counted.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, list)) => list.push(description),
+                None => counted.push((index, vec![description])),
+            }
+        }
+        let (count, acc) = state;
+        match a.function {
+            AggregateFn::Exists => return Ok(Some(Value::Bool(true))),
+            AggregateFn::Count => *count = count.saturating_add(1),
+            AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max => {
+                let Some(field) = &a.field else { return fail("internal error: aggregate without a field") };
+                let v = self.eval(field)?;
+                let old = std::mem::replace(acc, Value::Missing);
+                *acc = match (a.function, &old) {
+                    (AggregateFn::Sum, _) => arith(Arith::Add, old, v, self.timezone)?,
+                    (_, Value::Missing) => v,
+                    (AggregateFn::Min, _) if compare(&v, &old, self.timezone)? == Ordering::Less => v,
+                    (AggregateFn::Max, _) if compare(&v, &old, self.timezone)? == Ordering::Greater => v,
+                    _ => old,
+                };
+            }
+        }
+        Ok(None)
+    }
+
+    fn fold_end(&self, a: &Aggregate, (count, acc): (i64, Value)) -> Result<Value> {
         match a.function {
             AggregateFn::Count => Ok(Value::Int(count)),
             AggregateFn::Exists => Ok(Value::Bool(false)),
@@ -535,6 +680,154 @@ impl<'a> Evaluator<'a> {
                 Err(EvalError::Missing(format!("{}(…) of no items", a.function.name()).into()))
             }
             _ => Ok(acc),
+        }
+    }
+}
+
+/// One side of an equality that is read without evaluating anything: a field of a record by
+/// slot, or its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Operand {
+    Slot(u32),
+    Id,
+}
+
+impl Operand {
+    /// The key of this operand of a record; `None` when absent, malformed or of a type
+    /// without keys.
+    pub(crate) fn key_of(self, record: &Decoded) -> Option<Key> {
+        match self {
+            Operand::Slot(s) => record.slots.get(s as usize).and_then(Key::of),
+            Operand::Id => Some(Key::Text(record.id.clone())),
+        }
+    }
+}
+
+/// An equality `f = x` (or `x = f`) at the left end of a predicate's chain of `and`, with `f`
+/// a field of the item (the history item of a `where`, the later action of a `fulfilled by …
+/// where`) and `x` a constant or a field of the action. When `f` and `x` have keys of one kind
+/// that differ, the equality is false without error, and so is the predicate, having taken
+/// `reject_steps` steps (the condition's along the chain, then the comparison's two).
+pub(crate) struct LeadingEquality<'e> {
+    pub(crate) item: Operand,
+    pub(crate) other: &'e Expr,
+    pub(crate) reject_steps: u64,
+}
+
+impl LeadingEquality<'_> {
+    /// The key of `x` for this action (`None` when it has none).
+    pub(crate) fn other_key(&self, action: &Decoded) -> Option<Key> {
+        other_key(self.other, action)
+    }
+}
+
+/// The key of a constant or of a field of the action (`None` for anything else).
+fn other_key(other: &Expr, action: &Decoded) -> Option<Key> {
+    match other {
+        Expr::Const(v) => Key::of(v),
+        Expr::Field { subject: Subject::Action, root: Root::Slot(s), .. } => Operand::Slot(*s).key_of(action),
+        Expr::Field { subject: Subject::Action, root: Root::Id, .. } => Operand::Id.key_of(action),
+        _ => None,
+    }
+}
+
+/// A breach aggregate's `where` that is one equality `f = x` (or `x = f`): `f` a field of the
+/// breach, `x` a constant or a field of the action. Each side is read in one step.
+fn breach_equality(filter: &Expr) -> Option<(BreachField, &Expr)> {
+    let Expr::Compare(Comparison::Eq, a, b) = filter else { return None };
+    let other = |x: &Expr| {
+        matches!(x, Expr::Const(_) | Expr::Field { subject: Subject::Action, root: Root::Slot(_) | Root::Id, .. })
+    };
+    match (&**a, &**b) {
+        (Expr::BreachField(f), x) | (x, Expr::BreachField(f)) if other(x) => Some((*f, x)),
+        _ => None,
+    }
+}
+
+/// The equality a predicate starts with, as [`LeadingEquality`] describes.
+pub(crate) fn leading_equality(predicate: &Expr) -> Option<LeadingEquality<'_>> {
+    let mut e = predicate;
+    // The predicate's own condition step, then one per `and` down to its left operand.
+    let mut steps: u64 = 1;
+    while let Expr::And(left, _) = e {
+        steps = steps.saturating_add(1);
+        e = left;
+    }
+    let Expr::Compare(Comparison::Eq, a, b) = e else { return None };
+    let item = |x: &Expr| match x {
+        Expr::Field { subject: Subject::Item, root: Root::Slot(s), .. } => Some(Operand::Slot(*s)),
+        Expr::Field { subject: Subject::Item, root: Root::Id, .. } => Some(Operand::Id),
+        _ => None,
+    };
+    let other = |x: &Expr| {
+        matches!(x, Expr::Const(_) | Expr::Field { subject: Subject::Action, root: Root::Slot(_) | Root::Id, .. })
+    };
+    let (item, other) = match (item(a), item(b)) {
+        (Some(i), None) if other(b) => (i, &**b),
+        (None, Some(i)) if other(a) => (i, &**a),
+        _ => return None,
+    };
+    // Each side of the comparison is one step (read by reference or evaluated).
+    Some(LeadingEquality { item, other, reject_steps: steps.saturating_add(2) })
+}
+
+/// What the aggregates of a policy set look up by equality: the indexes a history keeps.
+pub(crate) fn indexed_keys(set: &crate::policy_set::PolicySet) -> Vec<Indexed> {
+    let mut keys = Vec::new();
+    for policy in &set.policies {
+        for rule in &policy.rules {
+            for body in &rule.bodies {
+                let clauses = body.lets.iter().chain(&body.when).chain(&body.unless).chain(&body.require);
+                let messages = body.messages.iter().flat_map(|m| &m.parts).filter_map(|p| match p {
+                    MessagePart::Value(e) => Some(e),
+                    MessagePart::Literal(_) => None,
+                });
+                for e in clauses.chain(&body.fulfilment).chain(messages) {
+                    collect_keys(e, &mut keys, limits::MAX_EXPRESSION_DEPTH.saturating_mul(4));
+                }
+            }
+        }
+    }
+    let mut unique: Vec<Indexed> = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !unique.contains(&key) {
+            unique.push(key);
+        }
+    }
+    unique
+}
+
+/// Adds the keys of the aggregates in `e` (depth bounded: trees are bounded when they load).
+fn collect_keys(e: &Expr, keys: &mut Vec<Indexed>, depth: usize) {
+    let Some(depth) = depth.checked_sub(1) else { return };
+    match e {
+        Expr::Const(_) | Expr::Field { .. } | Expr::BreachField(_) | Expr::Let(_) | Expr::Now | Expr::Today => {}
+        Expr::Not(x) | Expr::Neg(x) | Expr::Presence(x, _) => collect_keys(x, keys, depth),
+        Expr::And(x, y)
+        | Expr::Or(x, y)
+        | Expr::Compare(_, x, y)
+        | Expr::TextContains(x, y)
+        | Expr::Arith(_, x, y)
+        | Expr::Member { element: x, collection: y, .. } => {
+            collect_keys(x, keys, depth);
+            collect_keys(y, keys, depth);
+        }
+        Expr::Call(_, args) | Expr::Set(args) => args.iter().for_each(|x| collect_keys(x, keys, depth)),
+        Expr::Aggregate(a) => {
+            a.field.iter().chain(&a.filter).for_each(|x| collect_keys(x, keys, depth));
+            match (&a.source, &a.filter) {
+                (Source::Actions(t), Some(filter)) => {
+                    if let Some(equality) = leading_equality(filter) {
+                        keys.push(Indexed::Action(*t, equality.item));
+                    }
+                }
+                (Source::Breaches, Some(filter)) => {
+                    if let Some((field, _)) = breach_equality(filter) {
+                        keys.push(Indexed::Breach(field));
+                    }
+                }
+                _ => {}
+            }
         }
     }
 }

@@ -1,12 +1,15 @@
 //! An RM's history: prior actions, breaches and open obligations, kept in time order.
 
 use smol_str::SmolStr;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, TimeDelta};
 use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, Decoded, InputError};
+use crate::eval::{leading_equality, Operand};
+use crate::policy_set::PolicySet;
 use crate::program::{BreachField, LadderKey, TypeId};
 use crate::value::Value;
 
@@ -169,18 +172,190 @@ pub(crate) struct OpenObligation {
     pub(crate) seq: u64,
 }
 
-impl OpenObligation {
-    /// Whether advancing to `at` reports it overdue: its deadline is before `at` and it was
-    /// not reported yet.
-    pub(crate) fn falls_overdue_by(&self, at: DateTime<FixedOffset>) -> bool {
-        !self.reported && self.due < at
-    }
-}
-
 /// What aggregates read: time-ordered slices.
 pub(crate) trait HistoryView {
     fn actions(&self, type_id: TypeId) -> &[Arc<Decoded>];
     fn breaches(&self) -> &[BreachRecord];
+    /// The actions of a type by the key of one operand, if the history keeps that index.
+    fn keyed(&self, _type_id: TypeId, _operand: Operand) -> Option<&KeyIndex> {
+        None
+    }
+    /// The breaches by the key of one field, if the history keeps that index.
+    fn breaches_by(&self, _field: BreachField) -> Option<&BreachIndex> {
+        None
+    }
+    /// Whether aggregates take the plain fold only (tests compare it with the fast paths).
+    fn plain(&self) -> bool {
+        false
+    }
+}
+
+/// A value looked up by equality: two keys are equal exactly when `=` holds between the
+/// values they come from, without error (values of other types have no key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    Text(SmolStr),
+    Enum(u32, u32),
+    Bool(bool),
+    Int(i64),
+}
+
+impl Key {
+    pub(crate) fn of(value: &Value) -> Option<Key> {
+        match value {
+            Value::Text(t) => Some(Key::Text(t.clone())),
+            Value::Enum(e, i) => Some(Key::Enum(*e, *i)),
+            Value::Bool(b) => Some(Key::Bool(*b)),
+            Value::Int(i) => Some(Key::Int(*i)),
+            _ => None,
+        }
+    }
+
+    /// The kind of value: keys of different kinds are never compared by an index (`=` between
+    /// them is an error, or a numeric widening).
+    pub(crate) fn class(&self) -> usize {
+        match self {
+            Key::Text(_) => 0,
+            Key::Enum(..) => 1,
+            Key::Bool(_) => 2,
+            Key::Int(_) => 3,
+        }
+    }
+}
+
+/// One action type's items by the key of one operand (a field or the id), each list in time
+/// order, beside the full list; the items whose operand has no key are kept apart.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyIndex {
+    pub(crate) by_key: HashMap<Key, TimeOrdered<Arc<Decoded>>>,
+    /// Items whose operand is absent, malformed or of a type without keys.
+    pub(crate) irregular: TimeOrdered<Arc<Decoded>>,
+    /// How many items each class of key holds.
+    pub(crate) classes: [usize; 4],
+}
+
+impl KeyIndex {
+    fn insert(&mut self, operand: Operand, action: &Arc<Decoded>) {
+        match operand.key_of(action) {
+            Some(key) => {
+                if let Some(n) = self.classes.get_mut(key.class()) {
+                    *n = n.saturating_add(1);
+                }
+                self.by_key.entry(key).or_default().insert(Arc::clone(action), |d| d.at);
+            }
+            None => self.irregular.insert(Arc::clone(action), |d| d.at),
+        }
+    }
+
+    /// Drops `dropped` (the items the full list drops before `cutoff`).
+    fn prune(&mut self, operand: Operand, dropped: &[Arc<Decoded>], cutoff: DateTime<FixedOffset>) {
+        for action in dropped {
+            let Some(key) = operand.key_of(action) else { continue };
+            let Some(list) = self.by_key.get_mut(&key) else { continue };
+            let before = list.len();
+            list.prune_before(cutoff, |d| d.at);
+            let gone = before.saturating_sub(list.len());
+            if let Some(n) = self.classes.get_mut(key.class()) {
+                *n = n.saturating_sub(gone);
+            }
+            if list.len() == 0 {
+                self.by_key.remove(&key);
+            }
+        }
+        self.irregular.prune_before(cutoff, |d| d.at);
+    }
+}
+
+/// What some aggregate's `where` looks up by equality: actions of a type by an operand, or
+/// breaches by a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Indexed {
+    Action(TypeId, Operand),
+    Breach(BreachField),
+}
+
+/// The indexes each RM's history keeps.
+pub(crate) type IndexedKeys = Arc<[Indexed]>;
+
+/// Breaches by the key of one field, each key's in time order with running totals of their
+/// points, so that the count and the points of a window are two binary searches.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BreachIndex {
+    pub(crate) by_key: HashMap<Key, Points>,
+    /// Breaches whose field has no key (a breach without a ladder).
+    pub(crate) irregular: TimeOrdered<DateTime<FixedOffset>>,
+}
+
+impl BreachIndex {
+    fn insert(&mut self, field: BreachField, b: &BreachRecord) {
+        match Key::of(&b.field(field)) {
+            Some(key) => self.by_key.entry(key).or_default().insert(b.at, b.points),
+            None => self.irregular.insert(b.at, |t| *t),
+        }
+    }
+
+    fn prune(&mut self, cutoff: DateTime<FixedOffset>) {
+        self.by_key.retain(|_, points| {
+            points.prune_before(cutoff);
+            points.len() > 0
+        });
+        self.irregular.prune_before(cutoff, |t| *t);
+    }
+}
+
+/// One key's breaches: (at, points, running total of points up to and including it), in time
+/// order; `negative` counts those with negative points (a running total then says nothing of
+/// the partial sums a plain fold would overflow at).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Points {
+    list: TimeOrdered<(DateTime<FixedOffset>, i64, i128)>,
+    pub(crate) negative: usize,
+}
+
+impl Points {
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn insert(&mut self, at: DateTime<FixedOffset>, points: i64) {
+        // After every item at or before `at`, and never among the dropped ones.
+        let start = self.list.start;
+        let items = &mut self.list.items;
+        let index = items.partition_point(|(t, _, _)| *t <= at).max(start);
+        // The running total before it (of the dropped items too: only differences are read).
+        let before = match index.checked_sub(1).and_then(|i| items.get(i)) {
+            Some((_, _, total)) => *total,
+            None => items.first().map_or(0, |(_, p, total)| total.saturating_sub(i128::from(*p))),
+        };
+        items.insert(index.min(items.len()), (at, points, before.saturating_add(i128::from(points))));
+        for (_, _, total) in items.iter_mut().skip(index.saturating_add(1)) {
+            *total = total.saturating_add(i128::from(points));
+        }
+        if points < 0 {
+            self.negative = self.negative.saturating_add(1);
+        }
+    }
+
+    fn prune_before(&mut self, cutoff: DateTime<FixedOffset>) {
+        let live = self.list.as_slice();
+        let gone = live.get(..live.partition_point(|(t, _, _)| *t < cutoff)).unwrap_or(&[]);
+        let negative = gone.iter().filter(|(_, p, _)| *p < 0).count();
+        self.negative = self.negative.saturating_sub(negative);
+        self.list.prune_before(cutoff, |(t, _, _)| *t);
+    }
+
+    /// The number of breaches with `from <= at <= to` and the sum of their points.
+    pub(crate) fn window(&self, from: DateTime<FixedOffset>, to: DateTime<FixedOffset>) -> (usize, i128) {
+        let live = self.list.as_slice();
+        let start = live.partition_point(|(t, _, _)| *t < from);
+        let end = live.partition_point(|(t, _, _)| *t <= to);
+        match (live.get(start), end.checked_sub(1).and_then(|i| live.get(i))) {
+            (Some((_, p, first)), Some((_, _, last))) if end > start => {
+                (end.saturating_sub(start), last.saturating_sub(first.saturating_sub(i128::from(*p))))
+            }
+            _ => (0, 0),
+        }
+    }
 }
 
 /// Items kept in time order; old ones are dropped from the front.
@@ -238,9 +413,16 @@ impl<T> TimeOrdered<T> {
 pub(crate) struct RmHistory {
     /// By action type; only the types some window reads hold items.
     pub(crate) actions: Vec<TimeOrdered<Arc<Decoded>>>,
-    pub(crate) breaches: TimeOrdered<BreachRecord>,
-    pub(crate) obligations: Vec<OpenObligation>,
+    /// The same actions by the keys aggregates look them up by.
+    pub(crate) keyed: Vec<(TypeId, Operand, KeyIndex)>,
+    breaches: TimeOrdered<BreachRecord>,
+    /// The same breaches by the fields aggregates look them up by.
+    breaches_by: Vec<(BreachField, BreachIndex)>,
+    pub(crate) obligations: Obligations,
     pub(crate) clock: Option<DateTime<FixedOffset>>,
+    /// Tests only: read everything the plain way (no index), to compare with the indexed way.
+    #[cfg(test)]
+    pub(crate) plain: bool,
 }
 
 impl HistoryView for RmHistory {
@@ -251,11 +433,47 @@ impl HistoryView for RmHistory {
     fn breaches(&self) -> &[BreachRecord] {
         self.breaches.as_slice()
     }
+
+    fn keyed(&self, type_id: TypeId, operand: Operand) -> Option<&KeyIndex> {
+        #[cfg(test)]
+        if self.plain {
+            return None;
+        }
+        self.keyed.iter().find(|(t, o, _)| *t == type_id && *o == operand).map(|(_, _, index)| index)
+    }
+
+    #[cfg(test)]
+    fn plain(&self) -> bool {
+        self.plain
+    }
+
+    fn breaches_by(&self, field: BreachField) -> Option<&BreachIndex> {
+        #[cfg(test)]
+        if self.plain {
+            return None;
+        }
+        self.breaches_by.iter().find(|(f, _)| *f == field).map(|(_, index)| index)
+    }
 }
 
 impl RmHistory {
+    /// An empty history that keeps the given indexes of actions by key.
+    pub(crate) fn with_keys(keys: &[Indexed]) -> RmHistory {
+        let mut rm = RmHistory::default();
+        for key in keys {
+            match *key {
+                Indexed::Action(t, o) => rm.keyed.push((t, o, KeyIndex::default())),
+                Indexed::Breach(f) => rm.breaches_by.push((f, BreachIndex::default())),
+            }
+        }
+        rm
+    }
+
     pub(crate) fn record_action(&mut self, action: Arc<Decoded>) {
         let Some(t) = action.type_id else { return };
+        for (_, operand, index) in self.keyed.iter_mut().filter(|(k, _, _)| *k == t) {
+            index.insert(*operand, &action);
+        }
         let index = t as usize;
         if self.actions.len() <= index {
             self.actions.resize_with(index.saturating_add(1), TimeOrdered::default);
@@ -265,14 +483,270 @@ impl RmHistory {
         }
     }
 
+    /// Drops the actions of a type before `cutoff`, from its list and its indexes.
+    pub(crate) fn prune_actions(&mut self, type_id: usize, cutoff: DateTime<FixedOffset>) {
+        let Some(list) = self.actions.get_mut(type_id) else { return };
+        let items = list.as_slice();
+        // Most calls drop nothing: one comparison, not a binary search.
+        if items.first().is_none_or(|a| a.at >= cutoff) {
+            return;
+        }
+        let dropped = items.get(..items.partition_point(|a| a.at < cutoff)).unwrap_or(&[]);
+        if dropped.is_empty() {
+            return;
+        }
+        for (_, operand, index) in self.keyed.iter_mut().filter(|(k, _, _)| *k as usize == type_id) {
+            index.prune(*operand, dropped, cutoff);
+        }
+        list.prune_before(cutoff, |a| a.at);
+    }
+
+    /// Drops every action of a type (no window reads it).
+    pub(crate) fn clear_actions(&mut self, type_id: usize) {
+        if let Some(list) = self.actions.get_mut(type_id) {
+            if list.len() == 0 && list.items.capacity() == 0 {
+                return;
+            }
+            *list = TimeOrdered::default();
+        }
+        for (_, _, index) in self.keyed.iter_mut().filter(|(k, _, _)| *k as usize == type_id) {
+            *index = KeyIndex::default();
+        }
+    }
+
     pub(crate) fn record_breach(&mut self, breach: BreachRecord) {
+        for (field, index) in &mut self.breaches_by {
+            index.insert(*field, &breach);
+        }
         self.breaches.insert(breach, |b| b.at);
+    }
+
+    /// Drops the breaches before `cutoff`.
+    pub(crate) fn prune_breaches(&mut self, cutoff: DateTime<FixedOffset>) {
+        if self.breaches.as_slice().first().is_none_or(|b| b.at >= cutoff) {
+            return;
+        }
+        self.breaches.prune_before(cutoff, |b| b.at);
+        for (_, index) in &mut self.breaches_by {
+            index.prune(cutoff);
+        }
+    }
+
+    /// Drops every breach (no window reads them).
+    pub(crate) fn clear_breaches(&mut self) {
+        self.breaches = TimeOrdered::default();
+        for (_, index) in &mut self.breaches_by {
+            *index = BreachIndex::default();
+        }
     }
 
     /// How many items the history holds (for limits and tests).
     pub(crate) fn size(&self) -> usize {
         let actions: usize = self.actions.iter().map(TimeOrdered::len).sum();
         actions.saturating_add(self.breaches.len()).saturating_add(self.obligations.len())
+    }
+}
+
+/// The open obligations of an RM, by `seq` (the order they were opened in), with the indexes
+/// that keep the work of one action independent of how many it does not concern: unreported
+/// ones by deadline, reported ones by the instant they may be dropped, and each by the type
+/// that fulfils it and the key its `fulfilled by … where` equality looks for.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Obligations {
+    items: BTreeMap<u64, OpenObligation>,
+    /// Unreported, by (due, seq).
+    pending: BTreeSet<(DateTime<FixedOffset>, u64)>,
+    /// Reported, by (the instant after which nothing reaches them, seq).
+    expiring: BTreeSet<(DateTime<FixedOffset>, u64)>,
+    /// By fulfilling action type.
+    by_type: HashMap<TypeId, Fulfillers>,
+}
+
+/// The obligations one action type may fulfil.
+#[derive(Debug, Clone, Default)]
+struct Fulfillers {
+    /// Tried for every action of the type: no predicate, a predicate without a leading
+    /// equality, or a triggering action without a key for it.
+    always: BTreeSet<u64>,
+    /// By duty body (policy, rule, body): the later action's operand and the obligations by key.
+    groups: HashMap<(u32, u32, u32), Group>,
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    operand: Operand,
+    by_key: HashMap<Key, Vec<u64>>,
+    classes: [usize; 4],
+}
+
+/// Where an obligation sits in the fulfilment index.
+enum Slot {
+    Nowhere,
+    Always(TypeId),
+    Keyed(TypeId, (u32, u32, u32), Operand, Key),
+}
+
+impl Obligations {
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn get(&self, seq: u64) -> Option<&OpenObligation> {
+        self.items.get(&seq)
+    }
+
+    /// In the order they were opened.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &OpenObligation> {
+        self.items.values()
+    }
+
+    fn slot(set: &PolicySet, o: &OpenObligation) -> Slot {
+        let Some(policy) = set.policies.get(o.policy as usize) else { return Slot::Nowhere };
+        let Some(rule) = policy.rules.get(o.rule as usize) else { return Slot::Nowhere };
+        let Some(deadline) = &rule.deadline else { return Slot::Nowhere };
+        let t = deadline.fulfilled_by;
+        let Some(body) = rule.bodies.get(o.body as usize) else { return Slot::Nowhere };
+        let Some(equality) = body.fulfilment.as_ref().and_then(leading_equality) else { return Slot::Always(t) };
+        match equality.other_key(&o.trigger) {
+            Some(key) => Slot::Keyed(t, (o.policy, o.rule, o.body), equality.item, key),
+            None => Slot::Always(t),
+        }
+    }
+
+    /// How long a reported obligation stays open: as long as any window reaches back to it,
+    /// and at least one more deadline period of its duty.
+    fn keep_seconds(set: &PolicySet, o: &OpenObligation) -> i64 {
+        let within = set
+            .policies
+            .get(o.policy as usize)
+            .and_then(|p| p.rules.get(o.rule as usize))
+            .and_then(|r| r.deadline.as_ref())
+            .map_or(0, |d| d.within.upper_bound_seconds());
+        set.longest_window.max(within)
+    }
+
+    /// Adds an obligation (its `seq` must be above every one held).
+    pub(crate) fn insert(&mut self, set: &PolicySet, o: OpenObligation) {
+        let seq = o.seq;
+        match Self::slot(set, &o) {
+            Slot::Nowhere => {}
+            Slot::Always(t) => {
+                self.by_type.entry(t).or_default().always.insert(seq);
+            }
+            Slot::Keyed(t, group, operand, key) => {
+                let group = self.by_type.entry(t).or_default().groups.entry(group).or_insert_with(|| Group {
+                    operand,
+                    by_key: HashMap::new(),
+                    classes: [0; 4],
+                });
+                if let Some(n) = group.classes.get_mut(key.class()) {
+                    *n = n.saturating_add(1);
+                }
+                group.by_key.entry(key).or_default().push(seq);
+            }
+        }
+        if o.reported {
+            self.expire(set, &o);
+        } else {
+            self.pending.insert((o.due, seq));
+        }
+        self.items.insert(seq, o);
+    }
+
+    fn expire(&mut self, set: &PolicySet, o: &OpenObligation) {
+        let keep = TimeDelta::try_seconds(Self::keep_seconds(set, o));
+        // Past the end of time: kept for good, as the plain rule keeps it.
+        if let Some(end) = keep.and_then(|k| o.due.checked_add_signed(k)) {
+            self.expiring.insert((end, o.seq));
+        }
+    }
+
+    /// Removes an obligation (met, or dropped).
+    pub(crate) fn remove(&mut self, set: &PolicySet, seq: u64) -> Option<OpenObligation> {
+        let o = self.items.remove(&seq)?;
+        match Self::slot(set, &o) {
+            Slot::Nowhere => {}
+            Slot::Always(t) => {
+                if let Some(f) = self.by_type.get_mut(&t) {
+                    f.always.remove(&seq);
+                }
+            }
+            Slot::Keyed(t, group, _, key) => {
+                if let Some(g) = self.by_type.get_mut(&t).and_then(|f| f.groups.get_mut(&group)) {
+                    if let Some(list) = g.by_key.get_mut(&key) {
+                        list.retain(|s| *s != seq);
+                        if list.is_empty() {
+                            g.by_key.remove(&key);
+                        }
+                    }
+                    if let Some(n) = g.classes.get_mut(key.class()) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+            }
+        }
+        self.pending.remove(&(o.due, seq));
+        if o.reported {
+            let keep = TimeDelta::try_seconds(Self::keep_seconds(set, &o));
+            if let Some(end) = keep.and_then(|k| o.due.checked_add_signed(k)) {
+                self.expiring.remove(&(end, seq));
+            }
+        }
+        Some(o)
+    }
+
+    /// Whether an unreported obligation is due before `at`.
+    pub(crate) fn any_overdue_by(&self, at: DateTime<FixedOffset>) -> bool {
+        self.pending.first().is_some_and(|(due, _)| *due < at)
+    }
+
+    /// Marks the unreported obligation first due before `at` (by deadline, then seq) reported,
+    /// and gives a copy of it.
+    pub(crate) fn report_next(&mut self, set: &PolicySet, at: DateTime<FixedOffset>) -> Option<OpenObligation> {
+        let &(due, seq) = self.pending.first().filter(|(due, _)| *due < at)?;
+        self.pending.remove(&(due, seq));
+        let o = self.items.get_mut(&seq)?;
+        o.reported = true;
+        let copy = o.clone();
+        self.expire(set, &copy);
+        Some(copy)
+    }
+
+    /// Drops the reported obligations that nothing reaches any more from `now` on: those
+    /// whose deadline is before `now` less their keep time.
+    pub(crate) fn drop_expired(&mut self, set: &PolicySet, now: DateTime<FixedOffset>) {
+        while let Some(&(end, seq)) = self.expiring.first() {
+            if end >= now {
+                break;
+            }
+            self.expiring.remove(&(end, seq));
+            self.remove(set, seq);
+        }
+    }
+
+    /// The obligations an action of type `t` may fulfil, in seq order: every obligation whose
+    /// predicate could hold or fail for it. An obligation left out is one whose leading
+    /// equality is false for this action without error, so its predicate is false.
+    pub(crate) fn candidates(&self, t: TypeId, action: &Decoded, plain: bool) -> Vec<u64> {
+        if plain {
+            return self.items.keys().copied().collect();
+        }
+        let Some(f) = self.by_type.get(&t) else { return Vec::new() };
+        let mut out: Vec<u64> = f.always.iter().copied().collect();
+        for g in f.groups.values() {
+            let key = g.operand.key_of(action);
+            let uniform = key
+                .as_ref()
+                .is_some_and(|k| g.classes.iter().enumerate().all(|(class, n)| class == k.class() || *n == 0));
+            match key {
+                Some(k) if uniform => out.extend(g.by_key.get(&k).into_iter().flatten().copied()),
+                // The action has no key, or keys of another kind are held: try them all.
+                _ => out.extend(g.by_key.values().flatten().copied()),
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 

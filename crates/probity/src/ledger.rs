@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset, TimeDelta};
 use crate::action::{Action, InputError};
 use crate::decision::{Decision, OverdueReport};
 use crate::engine::{decide, overdue_report, Engine};
-use crate::history::{History, OpenObligation, RmHistory};
+use crate::history::{History, HistoryView, IndexedKeys, RmHistory};
 use crate::policy_set::PolicySet;
 use crate::value::format_datetime;
 
@@ -28,14 +28,64 @@ pub struct Submission {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     set: Arc<PolicySet>,
-    rms: HashMap<SmolStr, RmHistory>,
+    rms: HashMap<SmolStr, Entry>,
     next_seq: u64,
+    /// The indexes of actions by key each RM's history keeps.
+    keys: IndexedKeys,
+    /// Tests only: the RMs' histories read everything the plain way.
+    #[cfg(test)]
+    plain: bool,
+}
+
+/// An RM as the ledger keeps it: its history, or, once that holds nothing the policies still
+/// need, only its clock (an idle RM costs a map slot, not a history).
+#[derive(Debug, Clone, Default)]
+struct Entry {
+    /// The clock while there is no history (the history keeps its own).
+    clock: Option<DateTime<FixedOffset>>,
+    history: Option<Box<RmHistory>>,
+}
+
+impl Entry {
+    fn clock(&self) -> Option<DateTime<FixedOffset>> {
+        self.history.as_ref().map_or(self.clock, |rm| rm.clock)
+    }
+
+    /// The history, made anew (empty but for the clock) if the RM was idle.
+    fn active(&mut self, keys: &IndexedKeys) -> &mut RmHistory {
+        let clock = self.clock;
+        self.history.get_or_insert_with(|| {
+            let mut rm = RmHistory::with_keys(keys);
+            rm.clock = clock;
+            Box::new(rm)
+        })
+    }
+
+    fn history(&self) -> Option<&RmHistory> {
+        self.history.as_deref()
+    }
+
+    /// Reduces the entry to its clock if its history holds nothing.
+    fn settle(&mut self) {
+        if let Some(rm) = self.history.take_if(|rm| rm.size() == 0) {
+            self.clock = rm.clock;
+        }
+    }
 }
 
 impl Ledger {
     /// An empty ledger over an engine's policy set.
     pub fn new(engine: &Engine) -> Ledger {
-        Ledger { set: engine.shared_set(), rms: HashMap::new(), next_seq: 0 }
+        let set = engine.shared_set();
+        let keys = crate::eval::indexed_keys(&set).into();
+        Ledger {
+            set,
+            rms: HashMap::new(),
+            next_seq: 0,
+            keys,
+            #[cfg(test)]
+            plain: false,
+        }
     }
 
     /// Loads history as it is (nothing is evaluated). Breaches and obligations must name
@@ -55,28 +105,29 @@ impl Ledger {
         rms.sort_unstable();
         rms.dedup();
         for rm in rms {
-            let mut loaded = self.set.history_for(rm, history)?;
-            for o in &mut loaded.obligations {
-                o.seq = self.next_seq;
-                self.next_seq = self.next_seq.saturating_add(1);
-            }
+            let loaded = self.set.history_for(rm, history)?;
+            let keys = &self.keys;
             let entry = self.rms.entry(rm.into()).or_default();
+            let entry = entry.active(keys);
             let latest = loaded
-                .breaches
-                .as_slice()
+                .breaches()
                 .iter()
                 .map(|b| b.at)
                 .chain(loaded.actions.iter().flat_map(|l| l.as_slice().iter().map(|a| a.at)))
                 .max();
-            for list in loaded.actions {
+            for list in &loaded.actions {
                 for a in list.as_slice() {
                     entry.record_action(Arc::clone(a));
                 }
             }
-            for b in loaded.breaches.as_slice() {
+            for b in loaded.breaches() {
                 entry.record_breach(b.clone());
             }
-            entry.obligations.extend(loaded.obligations);
+            for mut o in loaded.obligations.iter().cloned() {
+                o.seq = self.next_seq;
+                self.next_seq = self.next_seq.saturating_add(1);
+                entry.obligations.insert(&self.set, o);
+            }
             entry.clock = entry.clock.max(latest);
         }
         Ok(())
@@ -91,18 +142,20 @@ impl Ledger {
         let at = decoded.at;
         let rm_id: SmolStr = decoded.rm.clone();
         let mut seq = self.next_seq;
-        let rm = self.rms.entry(rm_id.clone()).or_default();
-        if let Some(clock) = rm.clock.filter(|clock| at < *clock) {
+        let keys = &self.keys;
+        let entry = self.rms.entry(rm_id.clone()).or_default();
+        if let Some(clock) = entry.clock().filter(|clock| at < *clock) {
             return Err(out_of_order(action, &rm_id, at, clock));
+        }
+        let rm = entry.active(keys);
+        #[cfg(test)]
+        {
+            rm.plain = self.plain;
         }
         let overdue = advance_rm(&set, &rm_id, rm, at);
         let outcome = decide(&set, &decoded, rm);
-        let mut fulfilled = outcome.fulfilled;
-        fulfilled.sort_unstable_by(|a, b| b.cmp(a));
-        for i in fulfilled {
-            if i < rm.obligations.len() {
-                rm.obligations.remove(i);
-            }
+        for seq in outcome.fulfilled {
+            rm.obligations.remove(&set, seq);
         }
         for b in outcome.breaches {
             rm.record_breach(b);
@@ -110,7 +163,7 @@ impl Ledger {
         for mut o in outcome.obligations {
             o.seq = seq;
             seq = seq.saturating_add(1);
-            rm.obligations.push(o);
+            rm.obligations.insert(&set, o);
         }
         if decoded.type_id.and_then(|t| set.action_retention.get(t as usize).copied().flatten()).is_some() {
             rm.record_action(decoded);
@@ -119,6 +172,7 @@ impl Ledger {
         // After the decision, so that an obligation reported overdue by this very advance can
         // still be met by this action.
         prune(&set, rm, at);
+        entry.settle();
         self.next_seq = seq;
         Ok(Submission { overdue, decision: outcome.decision })
     }
@@ -128,13 +182,14 @@ impl Ledger {
     /// [`Ledger::submit`] would give now, obligations that would fall overdue first included.
     pub fn evaluate(&self, action: &Action) -> Result<Decision, InputError> {
         let decoded = self.set.schema.decode(action)?;
-        let Some(rm) = self.rms.get(&*decoded.rm) else {
-            return Ok(decide(&self.set, &decoded, &RmHistory::default()).decision);
-        };
-        if let Some(clock) = rm.clock.filter(|clock| decoded.at < *clock) {
+        let entry = self.rms.get(&*decoded.rm);
+        if let Some(clock) = entry.and_then(Entry::clock).filter(|clock| decoded.at < *clock) {
             return Err(out_of_order(action, &decoded.rm, decoded.at, clock));
         }
-        if rm.obligations.iter().any(|o| o.falls_overdue_by(decoded.at)) {
+        let Some(rm) = entry.and_then(Entry::history) else {
+            return Ok(decide(&self.set, &decoded, &RmHistory::default()).decision);
+        };
+        if rm.obligations.any_overdue_by(decoded.at) {
             // Reporting them records their breaches: work on a copy of this RM's history.
             let mut rm = rm.clone();
             advance_rm(&self.set, &decoded.rm, &mut rm, decoded.at);
@@ -149,15 +204,20 @@ impl Ledger {
     pub fn advance_to(&mut self, at: DateTime<FixedOffset>) -> Vec<OverdueReport> {
         let set = Arc::clone(&self.set);
         let mut reports: Vec<(DateTime<FixedOffset>, SmolStr, OverdueReport)> = Vec::new();
-        for (rm_id, rm) in &mut self.rms {
-            if rm.clock.is_some_and(|c| c >= at) {
+        for (rm_id, entry) in &mut self.rms {
+            if entry.clock().is_some_and(|c| c >= at) {
                 continue;
             }
+            let Some(rm) = entry.history.as_deref_mut() else {
+                entry.clock = Some(at);
+                continue;
+            };
             for report in advance_rm(&set, rm_id, rm, at) {
                 let when = crate::action::parse_datetime(&report.at).unwrap_or(at);
                 reports.push((when, rm_id.clone(), report));
             }
             prune(&set, rm, at);
+            entry.settle();
         }
         reports.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         reports.into_iter().map(|(_, _, r)| r).collect()
@@ -166,7 +226,7 @@ impl Ledger {
     /// Open obligations: how many are not yet overdue, and how many were reported overdue but
     /// are still open (a late fulfilment can still close them).
     pub fn open_obligations(&self) -> (usize, usize) {
-        let all = self.rms.values().flat_map(|rm| rm.obligations.iter());
+        let all = self.rms.values().filter_map(Entry::history).flat_map(|rm| rm.obligations.iter());
         all.fold(
             (0, 0),
             |(open, overdue), o| {
@@ -179,14 +239,19 @@ impl Ledger {
         )
     }
 
-    /// The number of RMs the ledger tracks.
+    /// The number of RMs the ledger tracks (each keeps its clock, whatever it holds).
     pub fn rm_count(&self) -> usize {
         self.rms.len()
     }
 
+    /// The number of RMs whose history holds something (the others keep only their clock).
+    pub fn active_rm_count(&self) -> usize {
+        self.rms.values().filter(|e| e.history().is_some()).count()
+    }
+
     /// The number of actions, breaches and obligations held (what windows can still reach).
     pub fn retained_items(&self) -> usize {
-        self.rms.values().map(RmHistory::size).sum()
+        self.rms.values().filter_map(Entry::history).map(RmHistory::size).sum()
     }
 }
 
@@ -203,19 +268,7 @@ fn out_of_order(action: &Action, rm: &str, at: DateTime<FixedOffset>, clock: Dat
 /// their breaches; moves the RM's clock to `at`.
 fn advance_rm(set: &PolicySet, rm_id: &str, rm: &mut RmHistory, at: DateTime<FixedOffset>) -> Vec<OverdueReport> {
     let mut reports = Vec::new();
-    loop {
-        let next = rm
-            .obligations
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.falls_overdue_by(at))
-            .min_by_key(|(_, o)| (o.due, o.seq))
-            .map(|(i, _)| i);
-        let Some(index) = next else { break };
-        let Some(o) = rm.obligations.get(index).cloned() else { break };
-        if let Some(slot) = rm.obligations.get_mut(index) {
-            slot.reported = true;
-        }
+    while let Some(o) = rm.obligations.report_next(set, at) {
         if let Some((report, breach)) = overdue_report(set, rm_id, &o, rm) {
             if let Some(b) = breach {
                 rm.record_breach(b);
@@ -230,30 +283,288 @@ fn advance_rm(set: &PolicySet, rm_id: &str, rm: &mut RmHistory, at: DateTime<Fix
 /// Drops what no window can reach from `now` on.
 fn prune(set: &PolicySet, rm: &mut RmHistory, now: DateTime<FixedOffset>) {
     let cutoff = |seconds: i64| TimeDelta::try_seconds(seconds).and_then(|d| now.checked_sub_signed(d));
-    for (t, list) in rm.actions.iter_mut().enumerate() {
+    for t in 0..rm.actions.len() {
         match set.action_retention.get(t).copied().flatten() {
             Some(keep) => {
                 if let Some(c) = cutoff(keep) {
-                    list.prune_before(c, |a| a.at);
+                    rm.prune_actions(t, c);
                 }
             }
-            None => *list = Default::default(),
+            None => rm.clear_actions(t),
         }
     }
     match set.breach_retention.and_then(cutoff) {
-        Some(c) => rm.breaches.prune_before(c, |b| b.at),
-        None if set.breach_retention.is_none() => rm.breaches = Default::default(),
+        Some(c) => rm.prune_breaches(c),
+        None if set.breach_retention.is_none() => rm.clear_breaches(),
         None => {}
     }
     // An obligation reported overdue stays open for a late fulfilment as long as any window
     // reaches back to it, and at least for one more deadline period of its duty.
-    rm.obligations.retain(|o: &OpenObligation| {
-        let within = set
-            .policies
-            .get(o.policy as usize)
-            .and_then(|p| p.rules.get(o.rule as usize))
-            .and_then(|r| r.deadline.as_ref())
-            .map_or(0, |d| d.within.upper_bound_seconds());
-        !o.reported || cutoff(set.longest_window.max(within)).is_none_or(|c| o.due >= c)
-    });
+    rm.obligations.drop_expired(set, now);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+mod tests {
+    //! The indexed ways (aggregates by key, obligations by fulfilment key, deadlines in order)
+    //! against the plain ones they replace: the same decisions, errors, overdue reports and
+    //! evaluation steps, in the same order.
+    use super::*;
+    use crate::engine::obligation_record;
+    use crate::eval::{Clock, Evaluator};
+    use proptest::prelude::*;
+
+    const POLICY: &str = r#"policy prop "Indexed and plain"
+  version "1"
+  effective 2026-01-01
+  timezone "UTC"
+
+action gift {
+  customer: text
+  value: money
+  kind: one of cash, goods
+  n: int
+}
+
+action registered {
+  gift: text
+  customer: text
+  n: int
+}
+
+ladder conduct
+  window 30 days
+  points minor 1
+  step 2 "warning"
+
+rule cap "Gifts to one customer"
+  cite "c"
+  on gift
+  let total = sum(gift.value where customer = action.customer within 3 days)
+  when total + action.value > 100 CNY
+  then review
+  message "{total}"
+
+rule kinds "Gifts of a kind to others"
+  cite "c"
+  on gift
+  when count(gift where kind = action.kind and customer != action.customer within 2 days) > 2
+    or exists(gift where n = action.n and value > 20 CNY within 1 days)
+  then review
+
+rule constant "Gifts to the first customer"
+  cite "c"
+  on gift, registered
+  when count(gift where customer = "C1" within 2 days) > 2
+    or max(gift.n where action.customer = customer and n > 0 within 4 days) > 2
+  then review
+
+rule ids "A gift id named by a registration"
+  cite "c"
+  on registered
+  when exists(gift where id = action.gift within 2 days)
+    and min(gift.value where n = action.n within 2 days) > 5 CNY
+  then review
+
+rule repeat "Registration duties missed"
+  cite "c"
+  on gift, registered
+  when count(breach where rule = "register" within 3 days) >= 2
+  then review
+
+rule ladder_points "Points on the ladder"
+  cite "c"
+  on gift, registered
+  when sum(breach.points where "conduct" = ladder within 2 days) >= 3
+  then review
+
+rule busy "Many gifts, or a registration just now"
+  cite "c"
+  on gift
+  when count(gift within 1 days) > 4 or exists(registered within 2 hours)
+  then review
+
+duty register "Gifts are registered"
+  cite "c"
+  on gift
+  due within 1 days
+  fulfilled by registered where gift = action.id
+  otherwise breach minor
+
+duty register_customer "Gifts are registered under their customer"
+  cite "c"
+  on gift
+  due within 2 days
+  fulfilled by registered where customer = action.customer and n = action.n
+  otherwise breach minor
+
+duty any "Something is registered"
+  cite "c"
+  on gift
+  when action.kind = "cash"
+  due within 1 days
+  fulfilled by registered
+  otherwise breach minor
+"#;
+
+    /// One step of a stream: a gift, a registration or an advance, each field drawn from a few
+    /// values (absent and malformed ones included) so that keys collide and predicates fail.
+    #[derive(Debug, Clone)]
+    struct Step {
+        kind: u8,
+        rm: u8,
+        gap: u8,
+        customer: u8,
+        value: u8,
+        n: u8,
+        gift: u8,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        (0u8..10, 0u8..2, 0u8..6, 0u8..5, 0u8..8, 0u8..5, 0u8..8)
+            .prop_map(|(kind, rm, gap, customer, value, n, gift)| Step { kind, rm, gap, customer, value, n, gift })
+    }
+
+    const GAPS: [i64; 6] = [0, 0, 600, 3_600, 40_000, 100_000];
+
+    fn action(i: usize, s: &Step, at: DateTime<FixedOffset>) -> Option<Action> {
+        let mut v = serde_json::json!({
+            "id": format!("G{i}"),
+            "at": format_datetime(&at),
+            "rm": {"id": format!("R{}", s.rm)},
+        });
+        let customer = match s.customer {
+            0 => serde_json::Value::Null,
+            c => format!("C{c}").into(),
+        };
+        let n = match s.n {
+            0 => serde_json::json!("x"),
+            n => serde_json::json!(n),
+        };
+        if s.kind < 6 {
+            v["type"] = "gift".into();
+            v["customer"] = customer;
+            v["value"] = match s.value {
+                0 => serde_json::Value::Null,
+                1 => "3 USD".into(),
+                x => format!("{} CNY", u32::from(x) * 9).into(),
+            };
+            v["kind"] = if s.gift.is_multiple_of(2) { "cash" } else { "goods" }.into();
+            v["n"] = n;
+        } else if s.kind < 9 {
+            v["type"] = "registered".into();
+            v["id"] = format!("R{i}").into();
+            v["gift"] = match s.gift {
+                0 => serde_json::Value::Null,
+                g => format!("G{}", i.saturating_sub(usize::from(g))).into(),
+            };
+            v["customer"] = customer;
+            v["n"] = n;
+        } else {
+            return None;
+        }
+        Some(Action::from_json(&v.to_string()).unwrap())
+    }
+
+    fn engine() -> Engine {
+        Engine::new(PolicySet::from_sources([("prop.probity", POLICY)]).unwrap())
+    }
+
+    /// Every rule clause evaluated against the RM's history both ways: the same result and the
+    /// same steps.
+    fn same_evaluations(set: &PolicySet, indexed: &Ledger, plain: &Ledger, action: &Action) {
+        let Ok(decoded) = set.schema.decode(action) else { return };
+        let (Some(a), Some(b)) = (
+            indexed.rms.get(&*decoded.rm).and_then(Entry::history),
+            plain.rms.get(&*decoded.rm).and_then(Entry::history),
+        ) else {
+            return;
+        };
+        assert!(b.plain && !a.plain);
+        for policy in &set.policies {
+            for rule in &policy.rules {
+                for body in rule.bodies.iter().filter(|body| Some(body.action_type) == decoded.type_id) {
+                    for clause in body.when.iter().chain(&body.lets) {
+                        let clock = Clock::new(decoded.at, policy.timezone);
+                        let mut x = Evaluator::new(body, &decoded, clock, a);
+                        let mut y = Evaluator::new(body, &decoded, clock, b);
+                        assert_eq!(x.eval(clause), y.eval(clause), "rule {}", rule.id);
+                        assert_eq!(x.steps, y.steps, "rule {}", rule.id);
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn indexed_histories_decide_as_plain_ones(steps in proptest::collection::vec(step(), 1..120)) {
+            let engine = engine();
+            let set = engine.policy_set();
+            let mut indexed = engine.ledger();
+            let mut plain = engine.ledger();
+            plain.plain = true;
+            let mut at = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap();
+            let mut submitted: Vec<Action> = Vec::new();
+            for (i, s) in steps.iter().enumerate() {
+                at += TimeDelta::seconds(GAPS[usize::from(s.gap)]);
+                match action(i, s, at) {
+                    Some(a) => {
+                        same_evaluations(set, &indexed, &plain, &a);
+                        prop_assert_eq!(format!("{:?}", indexed.evaluate(&a)), format!("{:?}", plain.evaluate(&a)));
+                        prop_assert_eq!(format!("{:?}", indexed.submit(&a)), format!("{:?}", plain.submit(&a)));
+                        submitted.push(a);
+                    }
+                    None => prop_assert_eq!(indexed.advance_to(at), plain.advance_to(at)),
+                }
+                prop_assert_eq!(indexed.retained_items(), plain.retained_items());
+                prop_assert_eq!(indexed.open_obligations(), plain.open_obligations());
+            }
+            // Engine::evaluate with a seeded history: the submitted actions and the obligations
+            // of R0 still open, decided both ways for one more action.
+            let Some(rm) = indexed.rms.get("R0").and_then(Entry::history) else { return Ok(()) };
+            let history = History {
+                actions: submitted.iter().filter(|a| a.rm() == "R0").cloned().collect(),
+                // Breaches without a ladder among them: `ladder = "conduct"` is an error for those.
+                breaches: steps
+                    .iter()
+                    .take(6)
+                    .map(|s| crate::history::HistoryBreach {
+                        rm: None,
+                        policy: "prop".into(),
+                        rule: if s.n % 2 == 0 { "register" } else { "any" }.into(),
+                        severity: "minor".into(),
+                        ladder: (s.customer != 0).then(|| "conduct".into()),
+                        at: format_datetime(&(at - TimeDelta::hours(i64::from(s.gap) * 7))),
+                        action: "G0".into(),
+                        points: Some(i64::from(s.value)),
+                    })
+                    .collect(),
+                obligations: rm
+                    .obligations
+                    .iter()
+                    .filter_map(|o| obligation_record(set, o))
+                    .map(|o| crate::history::HistoryObligation {
+                        rm: None,
+                        policy: o.policy.to_string(),
+                        duty: o.duty.to_string(),
+                        action: o.action.to_string(),
+                        due: o.due.to_string(),
+                        version: None,
+                    })
+                    .collect(),
+            };
+            for s in steps.iter().take(8) {
+                let Some(last) = action(steps.len(), &Step { rm: 0, ..s.clone() }, at) else { continue };
+                let Ok(decoded) = set.schema.decode(&last) else { continue };
+                let fast = set.history_for("R0", &history).unwrap();
+                let mut slow = fast.clone();
+                slow.plain = true;
+                let slow = format!("{:?}", Ok::<Decision, InputError>(decide(set, &decoded, &slow).decision));
+                prop_assert_eq!(format!("{:?}", Ok::<Decision, InputError>(decide(set, &decoded, &fast).decision)), slow.clone());
+                prop_assert_eq!(format!("{:?}", engine.evaluate(&last, &history)), slow);
+            }
+        }
+    }
 }

@@ -251,7 +251,8 @@ fn signed_money_fields_may_be_negative() {
          rule r cite \"c\" on t when sum(t.net within 30 days) < 0 CNY and min(t.net within 30 days) < action.leg.amount then warn\n",
     );
     let past = act("t", "2026-02-20T10:00:00+08:00", json!({"net": "-50 CNY", "leg": {"amount": "-1 CNY"}}));
-    let d = decide_with(&e, act("t", AT, json!({"net": "1 CNY", "leg": {"amount": "1 CNY"}})), json!({"actions": [past]}));
+    let d =
+        decide_with(&e, act("t", AT, json!({"net": "1 CNY", "leg": {"amount": "1 CNY"}})), json!({"actions": [past]}));
     assert_eq!(rules(&d), vec!["r"]);
     // Only money can be signed.
     let d = load_errors("policy p version \"1\" effective 2026-01-01\naction t { n: signed int }\n");
@@ -398,5 +399,8 @@ fn numerals_with_exponents_are_exact_or_refused() {
     assert_eq!(read(json!("1e27")), (FindingKind::Rule, "1000000000000000000000000000".into()));
     assert_eq!(read(json!("1.50e-27")), (FindingKind::Rule, "0.0000000000000000000000000015".into()));
     assert_eq!(read(json!("2.5E+3")).1.parse::<rust_decimal::Decimal>().unwrap(), "2500".parse().unwrap());
-    assert_eq!(read(serde_json::from_str("1E-28").unwrap()), (FindingKind::Rule, "0.0000000000000000000000000001".into()));
+    assert_eq!(
+        read(serde_json::from_str("1E-28").unwrap()),
+        (FindingKind::Rule, "0.0000000000000000000000000001".into())
+    );
 }
