@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::limits;
-use crate::node::{key_order, member, Node};
+use crate::program::node::{key_order, member, Node};
 use crate::program::{ActionType, MemberPlan, Schema, TypeId};
 use crate::value::{Duration, Money, Ty, Value};
 
@@ -165,7 +165,7 @@ impl<'de> Deserialize<'de> for Action {
 
 impl Serialize for Action {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        crate::node::serialize_members(&self.fields, s)
+        crate::program::node::serialize_members(&self.fields, s)
     }
 }
 

@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+/// The byte order mark a file may start with.
+pub(crate) const BOM: char = '\u{feff}';
+
 /// A policy file's name and text, shared by the diagnostics that point into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
@@ -48,8 +51,8 @@ impl SourceFile {
 
     /// The length of a leading byte order mark (0 without one).
     fn bom_len(&self) -> usize {
-        if self.text.starts_with(crate::parse::BOM) {
-            crate::parse::BOM.len_utf8()
+        if self.text.starts_with(BOM) {
+            BOM.len_utf8()
         } else {
             0
         }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, TimeDelta};
 
 use crate::action::{Action, InputError};
+use crate::decide::{decide, overdue_report};
 use crate::decision::{Decision, OverdueReport};
-use crate::engine::{decide, overdue_report, Engine};
-use crate::history::{History, HistoryView, IndexedKeys, RmHistory};
+use crate::eval::history::{History, HistoryView, IndexedKeys, RmHistory};
 use crate::policy_set::PolicySet;
 use crate::value::format_datetime;
 
@@ -74,9 +74,8 @@ impl Entry {
 }
 
 impl Ledger {
-    /// An empty ledger over an engine's policy set.
-    pub fn new(engine: &Engine) -> Ledger {
-        let set = engine.shared_set();
+    /// An empty ledger over a policy set (made by [`crate::Engine::ledger`]).
+    pub(crate) fn new(set: Arc<PolicySet>) -> Ledger {
         let keys = crate::eval::indexed_keys(&set).into();
         Ledger {
             set,
@@ -310,8 +309,10 @@ mod tests {
     //! against the plain ones they replace: the same decisions, errors, overdue reports and
     //! evaluation steps, in the same order.
     use super::*;
-    use crate::engine::obligation_record;
-    use crate::eval::{Clock, Evaluator};
+    use crate::decide::obligation_record;
+    use crate::eval::Evaluator;
+    use crate::value::Clock;
+    use crate::Engine;
     use proptest::prelude::*;
 
     const POLICY: &str = r#"policy prop "Indexed and plain"
@@ -530,7 +531,7 @@ duty any "Something is registered"
                 breaches: steps
                     .iter()
                     .take(6)
-                    .map(|s| crate::history::HistoryBreach {
+                    .map(|s| crate::eval::history::HistoryBreach {
                         rm: None,
                         policy: "prop".into(),
                         rule: if s.n % 2 == 0 { "register" } else { "any" }.into(),
@@ -545,7 +546,7 @@ duty any "Something is registered"
                     .obligations
                     .iter()
                     .filter_map(|o| obligation_record(set, o))
-                    .map(|o| crate::history::HistoryObligation {
+                    .map(|o| crate::eval::history::HistoryObligation {
                         rm: None,
                         policy: o.policy.to_string(),
                         duty: o.duty.to_string(),

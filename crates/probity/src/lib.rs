@@ -2,35 +2,34 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// The pipeline, in order: text → syntax tree → checked and compiled policies → decisions.
 mod action;
-mod ast;
 mod check;
-mod decision;
-mod diagnostics;
+mod decide;
 mod engine;
 mod eval;
-mod explain;
-mod format;
-mod history;
 mod ledger;
-pub mod limits;
-mod node;
 mod parse;
 mod policy_set;
 mod program;
 pub mod replay;
+
+// Shared by every phase.
+mod decision;
+mod diagnostics;
+pub mod limits;
 mod value;
 
 pub use action::{parse_timestamp, Action, InputError};
+pub use decide::explain::{ClauseTrace, Explanation, LadderTrace, RuleTrace};
 pub use decision::{
     AppliedPolicy, Decision, EvidenceValue, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction,
     Verdict,
 };
 pub use diagnostics::{Diagnostic, DiagnosticRecord, Diagnostics, RelatedRecord, Severity, SourceFile};
 pub use engine::Engine;
-pub use explain::{ClauseTrace, Explanation, LadderTrace, RuleTrace};
-pub use format::{format_source, syntax_fingerprint};
-pub use history::{History, HistoryBreach, HistoryObligation};
+pub use eval::history::{History, HistoryBreach, HistoryObligation};
 pub use ledger::{Ledger, Submission};
+pub use parse::format::{format_source, syntax_fingerprint};
 pub use policy_set::{LoadError, PolicySet, RuleInfo};
 pub use smol_str::SmolStr;

@@ -9,10 +9,10 @@ use sha2::{Digest, Sha256};
 
 use crate::check::{check_file, Shared};
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile};
-use crate::eval::Clock;
 use crate::limits;
 use crate::parse::parse_file;
 use crate::program::{Expr, LadderKey, Policy, Schema, Source};
+use crate::value::Clock;
 use crate::value::Duration;
 
 /// A loaded, checked and compiled set of policy files.
@@ -201,7 +201,7 @@ fn load(files: Vec<Arc<SourceFile>>) -> Result<PolicySet, Diagnostics> {
     let mut diagnostics = Vec::new();
     let mut schema = Schema::default();
     let mut ladder_keys = Vec::new();
-    let mut compiled: Vec<(Policy, Arc<SourceFile>, crate::ast::Span)> = Vec::new();
+    let mut compiled: Vec<(Policy, Arc<SourceFile>, crate::parse::ast::Span)> = Vec::new();
     for source in &files {
         let (file, mut errors) = parse_file(source);
         let failed = !errors.is_empty();
@@ -257,7 +257,7 @@ fn load(files: Vec<Arc<SourceFile>>) -> Result<PolicySet, Diagnostics> {
 
 /// When each version stops applying; overlapping versions of one id are load errors.
 fn version_ends(
-    compiled: &[(Policy, Arc<SourceFile>, crate::ast::Span)],
+    compiled: &[(Policy, Arc<SourceFile>, crate::parse::ast::Span)],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<Option<NaiveDate>> {
     let mut ends = Vec::with_capacity(compiled.len());

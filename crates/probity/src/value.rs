@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat};
+use chrono_tz::Tz;
 use iso_currency::Currency;
 use rust_decimal::Decimal;
 
@@ -614,4 +615,23 @@ mod tests {
         negative_zero.set_sign_negative(true);
         assert_eq!(decimal_text(negative_zero), negative_zero.to_string());
     }
+}
+
+/// An instant with its local date in a policy's time zone, computed once per policy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub(crate) now: DateTime<FixedOffset>,
+    pub(crate) today: NaiveDate,
+    pub(crate) timezone: Tz,
+}
+
+impl Clock {
+    pub(crate) fn new(now: DateTime<FixedOffset>, timezone: Tz) -> Self {
+        Clock { now, today: local_date(&now, timezone), timezone }
+    }
+}
+
+/// The local date of an instant in a time zone.
+pub(crate) fn local_date(t: &DateTime<FixedOffset>, tz: Tz) -> NaiveDate {
+    t.with_timezone(&tz).date_naive()
 }

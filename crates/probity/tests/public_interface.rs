@@ -214,8 +214,8 @@ fn ledger_submit_and_advance() {
         ledger.submit(&action(gift_json("G-0", "2026-01-01T10:00:00+08:00", "goods", "1 CNY"))),
         Err(InputError::OutOfOrder { .. })
     ));
-    // Ledger::new is the same as Engine::ledger.
-    let fresh = Ledger::new(&engine);
+    // A new ledger from the same engine starts empty.
+    let fresh = engine.ledger();
     assert_eq!(fresh.rm_count(), 0);
     assert_eq!(fresh.retained_items(), 0);
 }

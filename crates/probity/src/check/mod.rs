@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 
-use crate::ast::{
-    self, AggregateFn, BinaryOp, ClauseKind, DurationUnit, ExprKind, OutcomeKind, RuleKind, Span, UnaryOp,
-};
 use crate::decision::Verdict;
 use crate::diagnostics::{suggestion, Diagnostic, SourceFile};
 use crate::limits;
+use crate::parse::ast::{
+    self, AggregateFn, BinaryOp, ClauseKind, DurationUnit, ExprKind, OutcomeKind, RuleKind, Span, UnaryOp,
+};
 use crate::program::*;
 use crate::value::{Duration, Money, RecordId, Ty, Value};
 

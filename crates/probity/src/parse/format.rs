@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use unicode_width::UnicodeWidthStr;
 
-use crate::ast::*;
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile};
+use crate::parse::ast::*;
 use crate::parse::{lexemes, parse_file, Lexeme};
 
 /// Lines longer than this are broken (expressions before `and` / `or`, aggregates before
@@ -27,7 +27,7 @@ const HANG: usize = 2;
 /// Fails with the syntax errors when the text does not parse.
 pub fn format_source(name: &str, text: &str) -> Result<String, Diagnostics> {
     // The canonical text has no byte order mark.
-    let text = text.strip_prefix(crate::parse::BOM).unwrap_or(text);
+    let text = text.strip_prefix(crate::diagnostics::BOM).unwrap_or(text);
     let source = Arc::new(SourceFile::new(name, text));
     let file = parse(&source)?;
     Ok(Printer { text }.file(&file))
@@ -863,7 +863,7 @@ fn push_inner(anchors: &mut Vec<Anchor>, mut inner: Vec<Anchor>) {
 /// Removes every span and every pair of parentheses from a tree, so that two trees compare
 /// equal when they mean the same policy.
 mod strip {
-    use crate::ast::*;
+    use crate::parse::ast::*;
 
     fn ident(i: &mut Ident) {
         i.span = 0..0;

@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, InputError};
+use crate::decide::{decide, ladder_totals_of, verdict_of, RuleVerdict, Tracer};
 use crate::decision::Decision;
-use crate::engine::{decide, ladder_totals_of, verdict_of, Engine, RuleVerdict, Tracer};
+use crate::eval::history::History;
 use crate::eval::{EvalError, Evaluator};
-use crate::history::History;
+use crate::policy_set::PolicySet;
 use crate::program::Body;
 use crate::value::format_datetime;
 
@@ -125,67 +126,62 @@ impl Tracer for ClauseTracer<'_> {
     }
 }
 
-impl Engine {
-    /// Decides on an action like [`Engine::evaluate`], and explains the decision: for every rule
-    /// of the action's type, each clause with the values it read and its result, the history
-    /// items each aggregate counted, and the sanction arithmetic.
-    pub fn explain(&self, action: &Action, history: &History) -> Result<Explanation, InputError> {
-        let set = self.policy_set();
-        let decoded = set.schema.decode(action)?;
-        let rm = set.history_for(action.rm(), history)?;
-        let outcome = decide(set, &decoded, &rm);
-        let mut rules = Vec::new();
-        for (pi, clock) in set.in_force_with_clocks(&decoded.at) {
-            let Some(policy) = set.policies.get(pi) else { continue };
-            let Some(list) = decoded.type_id.and_then(|t| policy.by_type.get(t as usize)) else { continue };
-            for &(ri, bi) in list {
-                let Some(rule) = policy.rules.get(ri as usize) else { continue };
-                let Some(body) = rule.bodies.get(bi as usize) else { continue };
-                let mut ev = Evaluator::new(body, &decoded, clock, &rm).explaining();
-                let mut tracer = ClauseTracer { body, schema: &set.schema, clauses: Vec::new() };
-                let verdict = verdict_of(policy, rule, body, &mut ev, &mut tracer);
-                let result = match verdict {
-                    RuleVerdict::Passes => match tracer.clauses.last() {
-                        Some(c) if c.clause == "when" => "passes: `when` is false".to_string(),
-                        Some(c) if c.clause == "unless" => "passes: `unless` holds".to_string(),
-                        Some(c) if c.clause == "require" => "passes: `require` holds".to_string(),
-                        _ => "passes".to_string(),
-                    },
-                    RuleVerdict::Starts(due) => format!("starts an obligation due {}", format_datetime(&due)),
-                    RuleVerdict::Fires(_) => format!(
-                        "fires: {}",
-                        rule.outcomes.keywords.iter().map(SmolStr::as_str).collect::<Vec<_>>().join(", ")
-                    ),
-                    RuleVerdict::Fails(clause, e, level) => {
-                        format!("cannot evaluate `{clause}` ({}): fails closed to {level}", e.message())
-                    }
-                };
-                rules.push(RuleTrace {
-                    policy: policy.id.to_string(),
-                    version: policy.version.to_string(),
-                    rule: rule.id.to_string(),
-                    kind: rule.kind.keyword().to_string(),
-                    result,
-                    clauses: tracer.clauses,
-                });
-            }
+/// Decides on an action and explains the decision (see [`crate::Engine::explain`]).
+pub(crate) fn explain(set: &PolicySet, action: &Action, history: &History) -> Result<Explanation, InputError> {
+    let decoded = set.schema.decode(action)?;
+    let rm = set.history_for(action.rm(), history)?;
+    let outcome = decide(set, &decoded, &rm);
+    let mut rules = Vec::new();
+    for (pi, clock) in set.in_force_with_clocks(&decoded.at) {
+        let Some(policy) = set.policies.get(pi) else { continue };
+        let Some(list) = decoded.type_id.and_then(|t| policy.by_type.get(t as usize)) else { continue };
+        for &(ri, bi) in list {
+            let Some(rule) = policy.rules.get(ri as usize) else { continue };
+            let Some(body) = rule.bodies.get(bi as usize) else { continue };
+            let mut ev = Evaluator::new(body, &decoded, clock, &rm).explaining();
+            let mut tracer = ClauseTracer { body, schema: &set.schema, clauses: Vec::new() };
+            let verdict = verdict_of(policy, rule, body, &mut ev, &mut tracer);
+            let result = match verdict {
+                RuleVerdict::Passes => match tracer.clauses.last() {
+                    Some(c) if c.clause == "when" => "passes: `when` is false".to_string(),
+                    Some(c) if c.clause == "unless" => "passes: `unless` holds".to_string(),
+                    Some(c) if c.clause == "require" => "passes: `require` holds".to_string(),
+                    _ => "passes".to_string(),
+                },
+                RuleVerdict::Starts(due) => format!("starts an obligation due {}", format_datetime(&due)),
+                RuleVerdict::Fires(_) => format!(
+                    "fires: {}",
+                    rule.outcomes.keywords.iter().map(SmolStr::as_str).collect::<Vec<_>>().join(", ")
+                ),
+                RuleVerdict::Fails(clause, e, level) => {
+                    format!("cannot evaluate `{clause}` ({}): fails closed to {level}", e.message())
+                }
+            };
+            rules.push(RuleTrace {
+                policy: policy.id.to_string(),
+                version: policy.version.to_string(),
+                rule: rule.id.to_string(),
+                kind: rule.kind.keyword().to_string(),
+                result,
+                clauses: tracer.clauses,
+            });
         }
-        let ladders = ladder_totals_of(set, &rm, &outcome.breaches, decoded.at)
-            .into_iter()
-            .map(|t| LadderTrace {
-                policy: t.policy.id.to_string(),
-                ladder: t.ladder.id.to_string(),
-                window: t.ladder.window.to_string(),
-                before: t.before,
-                added: t.added,
-                total: t.total(),
-                step: t.ladder.step_for(t.total()).map(|s| s.to_string()),
-                previous: t.ladder.step_for(t.before).map(|s| s.to_string()),
-                steps: t.ladder.steps.iter().map(|(n, l)| (*n, l.to_string())).collect(),
-            })
-            .collect();
-        Ok(Explanation { decision: outcome.decision, rules, ladders })
     }
+    let ladders = ladder_totals_of(set, &rm, &outcome.breaches, decoded.at)
+        .into_iter()
+        .map(|t| LadderTrace {
+            policy: t.policy.id.to_string(),
+            ladder: t.ladder.id.to_string(),
+            window: t.ladder.window.to_string(),
+            before: t.before,
+            added: t.added,
+            total: t.total(),
+            step: t.ladder.step_for(t.total()).map(|s| s.to_string()),
+            previous: t.ladder.step_for(t.before).map(|s| s.to_string()),
+            steps: t.ladder.steps.iter().map(|(n, l)| (*n, l.to_string())).collect(),
+        })
+        .collect();
+    Ok(Explanation { decision: outcome.decision, rules, ladders })
 }
 
 impl Explanation {

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use serde::{Deserialize, Serialize};
 
-use crate::action::{Action, Decoded, InputError};
+use crate::action::{parse_datetime, Action, Decoded, InputError};
 use crate::eval::{leading_equality, Operand};
+use crate::limits;
 use crate::policy_set::PolicySet;
-use crate::program::{BreachField, LadderKey, TypeId};
+use crate::program::{to_u32, BreachField, LadderKey, TypeId};
 use crate::value::Value;
 
 /// The history an evaluation reads: the RM's prior actions, prior breaches and open
@@ -40,7 +41,7 @@ impl History {
     /// Read in one pass: actions are read as strict trees (a repeated key is an error), and
     /// serde rejects a repeated or unknown field of the history, a breach or an obligation.
     pub fn from_json(text: &str) -> Result<History, InputError> {
-        use crate::node::Node;
+        use crate::program::node::Node;
         if !text.trim_start().starts_with('{') {
             return Err(InputError::Json(match Node::parse(text) {
                 Ok(node) => format!(
@@ -747,6 +748,131 @@ impl Obligations {
         out.sort_unstable();
         out.dedup();
         out
+    }
+}
+
+impl PolicySet {
+    /// One RM's history, decoded and in time order.
+    pub(crate) fn history_for(&self, rm: &str, history: &History) -> Result<RmHistory, InputError> {
+        if history.len() > limits::MAX_HISTORY_ITEMS {
+            return Err(InputError::Limit(format!(
+                "history holds {} items, more than the limit of {}",
+                history.len(),
+                limits::MAX_HISTORY_ITEMS
+            )));
+        }
+        if history.is_empty() {
+            return Ok(RmHistory::default());
+        }
+        let mut out = RmHistory::with_keys(&crate::eval::indexed_keys(self));
+        let mine = |owner: &Option<String>| owner.as_deref().is_none_or(|o| o == rm);
+        let mut by_id: Vec<Arc<Decoded>> = Vec::new();
+        for (i, a) in history.actions.iter().enumerate().filter(|(_, a)| a.rm() == rm) {
+            let decoded = Arc::new(self.schema.decode(a).map_err(|e| e.within(&format!("actions[{i}]")))?);
+            by_id.push(Arc::clone(&decoded));
+            out.record_action(decoded);
+        }
+        for (i, b) in history.breaches.iter().enumerate().filter(|(_, b)| mine(&b.rm)) {
+            out.record_breach(self.history_breach(i, b)?);
+        }
+        for (i, o) in history.obligations.iter().enumerate().filter(|(_, o)| mine(&o.rm)) {
+            let trigger = by_id.iter().find(|d| *d.id == *o.action).cloned();
+            let o = self.history_obligation(i, o, rm, trigger, i as u64)?;
+            out.obligations.insert(self, o);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn history_breach(
+        &self,
+        index: usize,
+        b: &crate::eval::history::HistoryBreach,
+    ) -> Result<BreachRecord, InputError> {
+        let field = |name: &str| format!("breaches[{index}].{name}");
+        let at = parse_datetime(&b.at).map_err(|p| InputError::field(field("at"), p))?;
+        let ladder_key = b.ladder.as_deref().and_then(|l| self.ladder_key(&b.policy, l));
+        let points = match b.points {
+            // Also for a history built in code rather than read from JSON.
+            Some(p) if p < 0 => {
+                return Err(InputError::field(field("points"), format!("must not be negative, found {p}")))
+            }
+            Some(p) => p,
+            None => {
+                let version = self.version_of(&b.policy, None, &at).and_then(|i| self.policies.get(i));
+                let ladder = version.and_then(|p| p.ladders.iter().find(|l| Some(&*l.id) == b.ladder.as_deref()));
+                match (ladder, &b.ladder) {
+                    (_, None) => 0,
+                    (Some(l), Some(_)) => l.points_of(&b.severity).ok_or_else(|| {
+                        InputError::field(
+                            field("severity"),
+                            format!("ladder `{}` gives no points for `{}`", l.id, b.severity),
+                        )
+                    })?,
+                    (None, Some(name)) => {
+                        return Err(InputError::field(
+                            field("ladder"),
+                            format!("policy `{}` has no ladder `{name}` in force at {}", b.policy, b.at),
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(BreachRecord {
+            policy: b.policy.as_str().into(),
+            rule: b.rule.as_str().into(),
+            severity: b.severity.as_str().into(),
+            ladder: b.ladder.as_deref().map(SmolStr::from),
+            ladder_key,
+            points,
+            action: b.action.as_str().into(),
+            at,
+        })
+    }
+
+    pub(crate) fn history_obligation(
+        &self,
+        index: usize,
+        o: &crate::eval::history::HistoryObligation,
+        rm: &str,
+        trigger: Option<Arc<Decoded>>,
+        seq: u64,
+    ) -> Result<OpenObligation, InputError> {
+        let field = |name: &str| format!("obligations[{index}].{name}");
+        let due = parse_datetime(&o.due).map_err(|p| InputError::field(field("due"), p))?;
+        let when = trigger.as_ref().map_or(due, |t| t.at);
+        let policy_index = self.version_of(&o.policy, o.version.as_deref(), &when).ok_or_else(|| {
+            InputError::field(field("policy"), format!("no version of policy `{}` applies", o.policy))
+        })?;
+        let policy =
+            self.policies.get(policy_index).ok_or_else(|| InputError::field(field("policy"), "unknown policy"))?;
+        let (rule_index, rule) =
+            policy.rules.iter().enumerate().find(|(_, r)| *r.id == *o.duty && r.deadline.is_some()).ok_or_else(
+                || {
+                    InputError::field(
+                        field("duty"),
+                        format!("policy `{}` has no duty `{}` with a deadline", o.policy, o.duty),
+                    )
+                },
+            )?;
+        let trigger = trigger.unwrap_or_else(|| {
+            Arc::new(Decoded {
+                type_id: None,
+                id: o.action.as_str().into(),
+                at: due,
+                rm: rm.into(),
+                slots: Box::new([]),
+            })
+        });
+        let body = rule.bodies.iter().position(|b| Some(b.action_type) == trigger.type_id).unwrap_or(0);
+        Ok(OpenObligation {
+            policy: to_u32(policy_index),
+            rule: to_u32(rule_index),
+            body: to_u32(body),
+            trigger,
+            due,
+            reported: false,
+            seq,
+        })
     }
 }
 

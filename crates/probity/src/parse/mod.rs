@@ -1,5 +1,8 @@
 //! Policy text → syntax tree. pest stays inside this module.
 
+pub(crate) mod ast;
+pub(crate) mod format;
+
 use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock};
@@ -11,12 +14,12 @@ use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
 use rust_decimal::Decimal;
 
-use crate::ast::*;
-use crate::diagnostics::{suggestion, Diagnostic, SourceFile};
+use crate::diagnostics::{suggestion, Diagnostic, SourceFile, BOM};
 use crate::limits;
+use crate::parse::ast::*;
 
 #[derive(pest_derive::Parser)]
-#[grammar = "grammar.pest"]
+#[grammar = "parse/grammar.pest"]
 struct Grammar;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
@@ -91,9 +94,6 @@ fn starts_declaration(line: &str) -> bool {
         })
     })
 }
-
-/// The byte order mark a file may start with.
-pub(crate) const BOM: char = '\u{feff}';
 
 /// Rejects a type with more `set of` / `list of` in a row than the limit before pest sees the
 /// text, so that neither pest nor any later phase recurses through it.

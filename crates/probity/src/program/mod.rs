@@ -1,14 +1,16 @@
 //! The compiled form of a policy set: names resolved to indices, types checked, rules indexed
 //! by action type. Nothing here is looked up by name while evaluating.
 
+pub(crate) mod node;
+
 use smol_str::SmolStr;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
-use crate::ast::{AggregateFn, RuleKind};
 use crate::decision::Verdict;
+use crate::parse::ast::{AggregateFn, RuleKind};
 use crate::value::{Duration, EnumId, EnumNames, RecordId, Ty, Value};
 
 /// An action type's index in the policy set.
@@ -20,7 +22,7 @@ pub(crate) type LadderKey = u32;
 #[derive(Debug, Default)]
 pub(crate) struct Schema {
     pub(crate) action_types: Vec<ActionType>,
-    /// Action type names and ids, in [`crate::node::key_order`] of the names.
+    /// Action type names and ids, in [`crate::program::node::key_order`] of the names.
     type_ids: Vec<(SmolStr, TypeId)>,
     pub(crate) enums: Vec<Vec<SmolStr>>,
     pub(crate) records: Vec<RecordType>,
@@ -33,7 +35,7 @@ pub(crate) struct ActionType {
     pub(crate) name: SmolStr,
     pub(crate) slots: Vec<Slot>,
     /// The members the slots read, in the order of an action's members
-    /// ([`crate::node::key_order`]).
+    /// ([`crate::program::node::key_order`]).
     pub(crate) members: Vec<MemberPlan>,
 }
 
@@ -76,13 +78,13 @@ impl Schema {
 
     /// The id of the action type `name`, if a policy declares it.
     pub(crate) fn type_id(&self, name: &str) -> Option<TypeId> {
-        let at = self.type_ids.binary_search_by(|(n, _)| crate::node::key_order(n, name)).ok()?;
+        let at = self.type_ids.binary_search_by(|(n, _)| crate::program::node::key_order(n, name)).ok()?;
         self.type_ids.get(at).map(|(_, id)| *id)
     }
 
     /// The id of the action type `name`, declaring it if it is new.
     pub(crate) fn action_type(&mut self, name: &str) -> TypeId {
-        match self.type_ids.binary_search_by(|(n, _)| crate::node::key_order(n, name)) {
+        match self.type_ids.binary_search_by(|(n, _)| crate::program::node::key_order(n, name)) {
             Ok(at) => self.type_ids.get(at).map_or(u32::MAX, |(_, id)| *id),
             Err(at) => {
                 let id = u32::try_from(self.action_types.len()).unwrap_or(u32::MAX);
@@ -111,7 +113,7 @@ impl ActionType {
         let mut level = &mut self.members;
         let mut segments = path.iter().peekable();
         while let Some(name) = segments.next() {
-            let at = match level.binary_search_by(|m| crate::node::key_order(&m.name, name)) {
+            let at = match level.binary_search_by(|m| crate::program::node::key_order(&m.name, name)) {
                 Ok(at) => at,
                 Err(at) => {
                     level.insert(at, MemberPlan { name: name.as_str().into(), ..MemberPlan::default() });
@@ -369,4 +371,9 @@ pub(crate) struct Aggregate {
     /// The zero of a sum, by the field's type.
     pub(crate) zero: Value,
     pub(crate) evidence: Option<u32>,
+}
+
+/// An index into the compiled tables as stored (they never hold more than `u32::MAX` items).
+pub(crate) fn to_u32(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }

@@ -1,6 +1,8 @@
 //! The expression evaluator: exact decimals, calendar arithmetic in the policy's time zone,
 //! and fail-closed errors.
 
+pub(crate) mod history;
+
 use smallvec::SmallVec;
 use smol_str::SmolStr;
 use std::borrow::Cow;
@@ -13,12 +15,13 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use crate::action::Decoded;
-use crate::ast::AggregateFn;
-use crate::history::{BreachRecord, HistoryView, Indexed, Key};
+use crate::eval::history::{BreachRecord, HistoryView, Indexed, Key};
 use crate::limits;
+use crate::parse::ast::AggregateFn;
 use crate::program::*;
 use crate::value::{
-    decimal_text, exact_add, exact_div, exact_mul, exact_sub, format_datetime, Duration, Inexact, Money, Value,
+    decimal_text, exact_add, exact_div, exact_mul, exact_sub, format_datetime, local_date, Clock, Duration, Inexact,
+    Money, Value,
 };
 
 /// Why an expression could not be evaluated.
@@ -43,20 +46,6 @@ type Result<T> = std::result::Result<T, EvalError>;
 
 fn fail<T>(message: impl Into<String>) -> Result<T> {
     Err(EvalError::Failed(message.into()))
-}
-
-/// An instant with its local date in a policy's time zone, computed once per policy.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock {
-    pub(crate) now: DateTime<FixedOffset>,
-    pub(crate) today: NaiveDate,
-    pub(crate) timezone: Tz,
-}
-
-impl Clock {
-    pub(crate) fn new(now: DateTime<FixedOffset>, timezone: Tz) -> Self {
-        Clock { now, today: local_date(&now, timezone), timezone }
-    }
 }
 
 /// The history item that bare names read inside `where`.
@@ -891,10 +880,6 @@ fn inexact(why: Inexact, op: Arith, x: Decimal, y: Decimal) -> EvalError {
             "{x} / {y} has no exact decimal value within 28 digits, and decimals are never rounded: compare by multiplying instead (`a > b * c` rather than `a / b > c`)"
         ),
     })
-}
-
-pub(crate) fn local_date(t: &DateTime<FixedOffset>, tz: Tz) -> NaiveDate {
-    t.with_timezone(&tz).date_naive()
 }
 
 /// `age(d)`: the largest n with `d + n years <= today`.
