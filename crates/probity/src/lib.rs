@@ -32,5 +32,5 @@ pub use explain::{ClauseTrace, Explanation, LadderTrace, RuleTrace};
 pub use format::{format_source, syntax_fingerprint};
 pub use history::{History, HistoryBreach, HistoryObligation};
 pub use ledger::{Ledger, Submission};
-pub use policy_set::{LoadError, PolicySet, RuleInfo};
+pub use policy_set::{LoadError, PolicySet, RuleInfo, NO_POLICY_IN_FORCE};
 pub use smol_str::SmolStr;
