@@ -1,6 +1,12 @@
 //! The library against hostile input streams and policy directories: endless lines, mistyped
 //! times, special files and sets with no policy in force.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 use std::io::Read;
 
@@ -150,7 +156,8 @@ fn special_and_oversized_policy_files_are_refused_before_they_are_read() {
         match PolicySet::from_dir(dir.path()) {
             Err(LoadError::Io { path, message }) => {
                 assert_eq!(path, odd);
-                let expected = if kind == "huge" { "1073741824 bytes, more than the limit" } else { "not a regular file" };
+                let expected =
+                    if kind == "huge" { "1073741824 bytes, more than the limit" } else { "not a regular file" };
                 assert!(message.contains(expected), "{kind}: {message}");
             }
             other => panic!("{kind}: expected a load error, got {other:?}"),
