@@ -104,11 +104,18 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// An output file being written: a temporary file in the target's directory, renamed over the
-/// target by [`Output::commit`] (after an fsync), or removed if dropped before.
+/// target by [`Output::commit`] (after an fsync), or removed if dropped before. A target that is
+/// a device or a pipe (`/dev/null`, `/dev/stdout`) is written directly.
 #[derive(Debug)]
 pub struct Output {
     target: PathBuf,
-    file: tempfile::NamedTempFile,
+    file: Sink,
+}
+
+#[derive(Debug)]
+enum Sink {
+    Temporary(tempfile::NamedTempFile),
+    Direct(std::fs::File),
 }
 
 impl Output {
@@ -123,8 +130,13 @@ impl Output {
             _ => path.to_path_buf(),
         };
         let existing = std::fs::metadata(&target).ok();
+        if existing.as_ref().is_some_and(std::fs::Metadata::is_dir) {
+            return Err(format!("cannot write `{name}`: a directory"));
+        }
         if existing.as_ref().is_some_and(|m| !m.is_file()) {
-            return Err(format!("cannot write `{name}`: not a regular file"));
+            let file = std::fs::OpenOptions::new().write(true).open(&target);
+            let file = file.map_err(|e| format!("cannot write `{name}`: {e}"))?;
+            return Ok(Output { target, file: Sink::Direct(file) });
         }
         let dir = match target.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
@@ -143,26 +155,33 @@ impl Output {
         #[cfg(unix)]
         builder.permissions(mode);
         let file = builder.tempfile_in(&dir).map_err(|e| format!("cannot write `{name}`: {e}"))?;
-        Ok(Output { target, file })
+        Ok(Output { target, file: Sink::Temporary(file) })
     }
 
-    /// The temporary file's path (for a writer that takes a path).
+    /// The path to write (for a writer that takes a path): the temporary file's, or the target.
     pub fn path(&self) -> &Path {
-        self.file.path()
+        match &self.file {
+            Sink::Temporary(file) => file.path(),
+            Sink::Direct(_) => &self.target,
+        }
     }
 
-    /// The temporary file, to write to.
+    /// The file to write to.
     pub fn file(&mut self) -> &mut std::fs::File {
-        self.file.as_file_mut()
+        match &mut self.file {
+            Sink::Temporary(file) => file.as_file_mut(),
+            Sink::Direct(file) => file,
+        }
     }
 
     /// Flushes the written bytes to disk and renames the file over the target.
     pub fn commit(self) -> Result<(), String> {
         let name = self.target.display().to_string();
+        let Sink::Temporary(file) = self.file else { return Ok(()) };
         // Re-opened by path: a writer given `path()` may have replaced the file's contents.
-        let synced = std::fs::OpenOptions::new().write(true).open(self.file.path()).and_then(|f| f.sync_all());
+        let synced = std::fs::OpenOptions::new().write(true).open(file.path()).and_then(|f| f.sync_all());
         synced.map_err(|e| format!("cannot write `{name}`: {e}"))?;
-        self.file.persist(&self.target).map_err(|e| format!("cannot write `{name}`: {}", e.error))?;
+        file.persist(&self.target).map_err(|e| format!("cannot write `{name}`: {}", e.error))?;
         Ok(())
     }
 }

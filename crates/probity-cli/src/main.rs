@@ -400,7 +400,7 @@ fn replay(
         }
     }
     if let (Some(a), Some(b)) = (out, report) {
-        if a == b || files::same_file(a, b) {
+        if a == b || (files::same_file(a, b) && std::fs::metadata(a).is_ok_and(|m| m.is_file())) {
             return Err(format!("--out and --report are both `{}`", a.display()));
         }
     }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::io::Write;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -117,6 +118,10 @@ fn replay_output_replaces_the_file_whole_and_leaves_no_temporary_file() {
     assert_eq!(std::fs::read(dir.path().join("out.jsonl")).unwrap(), to_stdout.stdout);
     assert!(std::fs::read_to_string(dir.path().join("report.html")).unwrap().contains("<html"));
     assert_eq!(strays(dir.path(), &["out.jsonl", "report.html"]), Vec::<String>::new());
+    // A device is written, not replaced.
+    let run = probity(dir.path(), &["replay", "--policies", &gifts(), &events, "--out", "/dev/null"]);
+    assert_eq!(run.status.code(), to_stdout.status.code(), "{}", text(&run.stderr));
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
 }
 
 #[test]

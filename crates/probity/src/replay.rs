@@ -385,7 +385,8 @@ impl<R: BufRead> Iterator for Lines<R> {
 /// time is checked for skew: deterministic whatever the number of jobs.
 ///
 /// A line past the bound is taken for a mistake when the next action of the stream is back
-/// within it: a quiet weekend moves the whole stream ahead, a mistyped year moves one line.
+/// with the stream (within the skew of its latest time): a quiet weekend moves the whole stream
+/// ahead, a mistyped year moves one line.
 struct StreamClock {
     latest: Option<DateTime<FixedOffset>>,
     max_skew: Option<TimeDelta>,
@@ -399,17 +400,19 @@ impl StreamClock {
             let Some(at) = parsed.get(index).and_then(|(_, a)| a.as_ref().ok()).map(Action::at) else { continue };
             let bound = self.latest.zip(self.max_skew).and_then(|(latest, skew)| latest.checked_add_signed(skew));
             let ahead = bound.is_some_and(|bound| at > bound);
-            // Whether the next action confirms the jump (looked for only past the bound).
-            let confirmed = ahead && {
+            // The jump is a mistake when the next action is back with the stream: within the
+            // skew of the latest time, either side (looked for only past the bound). The last
+            // action has no later line whose clock it could spoil.
+            let mistaken = ahead && {
                 let later = parsed.get(index.saturating_add(1)..).unwrap_or_default();
                 let next = later.iter().find_map(|(_, a)| a.as_ref().ok().map(Action::at)).or(following);
-                // The last action has no later line whose clock it could spoil.
-                next.zip(bound).is_none_or(|(t, bound)| t > bound)
+                let floor = self.latest.zip(self.max_skew).and_then(|(latest, skew)| latest.checked_sub_signed(skew));
+                matches!((next, floor, bound), (Some(t), Some(floor), Some(bound)) if floor <= t && t <= bound)
             };
             let Some(entry) = parsed.get_mut(index).map(|(_, a)| a) else { continue };
             let Ok(action) = entry else { continue };
             match self.latest {
-                Some(latest) if ahead && !confirmed => {
+                Some(latest) if mistaken => {
                     let error = InputError::field(
                         "at",
                         format!(
