@@ -144,28 +144,40 @@ pub(crate) fn replay(
         }
         _ => None,
     };
-    let sink = match out {
-        Some(path) => {
-            // A link is followed (its target is replaced); a replaced file keeps its mode.
-            let target = match std::fs::symlink_metadata(path) {
-                Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(Failure::Write)?,
-                _ => path.to_path_buf(),
-            };
-            let dir = match target.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
-            let mut builder = tempfile::Builder::new();
-            builder.prefix(".probity-replay.").suffix(".tmp");
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(&target).map_or(0o666, |m| m.permissions().mode() & 0o7777);
-                builder.permissions(std::fs::Permissions::from_mode(mode));
+    let to_file = |path: &std::path::Path| -> Result<Sink, Failure> {
+        // A link is followed (its target is replaced); a replaced file keeps its mode.
+        let target = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(Failure::Write)?,
+            _ => path.to_path_buf(),
+        };
+        match std::fs::metadata(&target) {
+            Ok(m) if m.is_dir() => {
+                return Err(Failure::Write(std::io::Error::other("a directory")));
             }
-            let file = builder.tempfile_in(dir).map_err(Failure::Write)?;
-            Sink::File(std::io::BufWriter::with_capacity(1 << 20, file), target)
+            // A device or a pipe (`/dev/null`) is written directly: it cannot be replaced.
+            Ok(m) if !m.is_file() => {
+                let file = std::fs::OpenOptions::new().write(true).open(&target).map_err(Failure::Write)?;
+                return Ok(Sink::Direct(std::io::BufWriter::with_capacity(1 << 20, file)));
+            }
+            _ => {}
         }
+        let dir = match target.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".probity-replay.").suffix(".tmp");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&target).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+            builder.permissions(std::fs::Permissions::from_mode(mode));
+        }
+        let file = builder.tempfile_in(dir).map_err(Failure::Write)?;
+        Ok(Sink::File(std::io::BufWriter::with_capacity(1 << 20, file), target))
+    };
+    let sink = match out {
+        Some(path) => to_file(path)?,
         None if output == Output::JsonLines => {
             // The JSON lines are about as long as the events: room for them up front spares
             // copying them as they grow.
@@ -188,6 +200,8 @@ enum Sink {
     Memory(Vec<u8>),
     /// A temporary file and the path it is renamed to once complete.
     File(std::io::BufWriter<tempfile::NamedTempFile>, PathBuf),
+    /// A device or a pipe, written as the records come.
+    Direct(std::io::BufWriter<std::fs::File>),
     Table(Output),
 }
 
@@ -270,6 +284,13 @@ fn gather(
                 out.extend_from_slice(&rows.text);
             }
             return Ok(Replayed::Lines(out));
+        }
+        Sink::Direct(mut out) => {
+            for rows in lines.iter().flatten() {
+                out.write_all(&rows.text).map_err(Failure::Write)?;
+            }
+            out.flush().map_err(Failure::Write)?;
+            return Ok(Replayed::Written);
         }
         Sink::File(mut out, target) => {
             for rows in lines.iter().flatten() {

@@ -55,6 +55,9 @@ def test_out_may_not_be_the_events_file_directly_or_through_a_link(engine, tmp_p
     engine.replay(events, output="jsonl", out=out)
     assert out.read_bytes() == engine.replay(events, output="jsonl")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl", "link.jsonl", "out.jsonl"]
+    # A device is written, not replaced.
+    assert engine.replay(events, output="jsonl", out="/dev/null")["events"] == 1
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
 
 
 def test_a_device_is_not_read_as_events(engine):
