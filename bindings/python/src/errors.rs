@@ -1,9 +1,10 @@
 //! Error mapping: core errors become the exception classes of the pure-Python layer
-//! (`probity.PolicyError`, `probity.InputError`); a panic becomes a `RuntimeError`.
+//! (`probity.PolicyError`, `probity.InputError`); a panic becomes a `probity.InternalError`
+//! (a `ProbityError`, and a `RuntimeError` as it used to be).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyType};
@@ -22,6 +23,7 @@ pub(crate) use to_python;
 
 static POLICY_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INPUT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static INTERNAL_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Instantiates an exception class of the `probity` package with `args`.
@@ -44,13 +46,21 @@ pub(crate) fn input_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
 /// `probity.PolicyError(message, diagnostics)`: every diagnostic as a record, and a readable
 /// message with the source excerpts.
 pub(crate) fn policy_error(py: Python<'_>, diagnostics: &probity::Diagnostics) -> PyErr {
-    let records = match to_python!(py, &diagnostics.records()) {
+    // The records and the rendering run the core's diagnostic code with the GIL held: a panic
+    // there is caught here too, not left to surface as pyo3's `PanicException`.
+    let made = catch_unwind(AssertUnwindSafe(|| {
+        let summary = diagnostics.to_string();
+        let headline = summary.lines().next().unwrap_or("policy text has errors").to_owned();
+        (diagnostics.records(), format!("{headline}\n\n{}", diagnostics.render().trim_end()))
+    }));
+    let (records, message) = match made {
+        Ok(made) => made,
+        Err(payload) => return internal(panic_message(payload.as_ref())),
+    };
+    let records = match to_python!(py, &records) {
         Ok(records) => records,
         Err(e) => return e,
     };
-    let summary = diagnostics.to_string();
-    let headline = summary.lines().next().unwrap_or("policy text has errors");
-    let message = format!("{headline}\n\n{}", diagnostics.render().trim_end());
     raise(py, &POLICY_ERROR, "PolicyError", (message, records))
 }
 
@@ -66,7 +76,8 @@ pub(crate) fn load_error(py: Python<'_>, error: probity::LoadError) -> PyErr {
 /// A failure of the engine itself (a panic caught at the boundary, or output that would not
 /// serialise): never the caller's fault.
 pub(crate) fn internal(message: impl std::fmt::Display) -> PyErr {
-    PyRuntimeError::new_err(format!("internal error in probity (please report it): {message}"))
+    let message = format!("internal error in probity (please report it): {message}");
+    Python::attach(|py| raise(py, &INTERNAL_ERROR, "InternalError", (message,)))
 }
 
 /// Runs `f` with the GIL released, catching a panic as a last line of defence.

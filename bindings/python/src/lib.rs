@@ -95,18 +95,21 @@ struct PolicySet {
 
 #[pymethods]
 impl PolicySet {
-    /// Loads every `.probity` file under a directory.
+    /// Loads every `.probity` file under a directory. With `require_policy`, an action no
+    /// policy is in force for is decided `review` with an error finding.
     #[staticmethod]
-    fn from_dir(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, *, require_policy=false))]
+    fn from_dir(py: Python<'_>, path: std::path::PathBuf, require_policy: bool) -> PyResult<Self> {
         match run(py, move || probity::PolicySet::from_dir(path))? {
-            Ok(set) => Ok(PolicySet { engine: probity::Engine::new(set) }),
+            Ok(set) => Ok(PolicySet { engine: probity::Engine::new(set.require_policy(require_policy)) }),
             Err(e) => Err(load_error(py, e)),
         }
     }
 
     /// Loads policies from `{name: text}` (or an iterable of `(name, text)` pairs).
     #[staticmethod]
-    fn from_sources(py: Python<'_>, sources: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (sources, *, require_policy=false))]
+    fn from_sources(py: Python<'_>, sources: &Bound<'_, PyAny>, require_policy: bool) -> PyResult<Self> {
         if sources.cast::<PyString>().is_ok() {
             return Err(PyTypeError::new_err(
                 "`from_sources` takes `{name: text}` or `(name, text)` pairs; for one file write `{\"policy.probity\": text}`",
@@ -123,7 +126,7 @@ impl PolicySet {
             }
         }
         match run(py, move || probity::PolicySet::from_sources(pairs))? {
-            Ok(set) => Ok(PolicySet { engine: probity::Engine::new(set) }),
+            Ok(set) => Ok(PolicySet { engine: probity::Engine::new(set.require_policy(require_policy)) }),
             Err(diagnostics) => Err(policy_error(py, &diagnostics)),
         }
     }
@@ -206,7 +209,10 @@ impl Engine {
 
     /// Replays events through fresh ledgers and returns the records as a table; see
     /// `probity/_replay.py` (which does the table conversions) and the stubs.
-    #[pyo3(signature = (events, *, as_of=None, jobs=None, output="decisions", into=None, summary=false, out=None))]
+    #[pyo3(signature = (
+        events, *, as_of=None, jobs=None, output="decisions", into=None, summary=false, out=None,
+        max_skew=Some(replay::Skew::DAY)
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn replay<'py>(
         slf: &Bound<'py, Self>,
@@ -217,10 +223,12 @@ impl Engine {
         into: Option<&str>,
         summary: bool,
         out: Option<&Bound<'py, PyAny>>,
+        max_skew: Option<replay::Skew>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let replay = py.import("probity._replay")?.getattr("replay")?;
-        replay.call1((slf, events, as_of, jobs, output, into, summary, out))
+        let max_skew = max_skew.map(|s| s.0);
+        replay.call1((slf, events, as_of, jobs, output, into, summary, out, max_skew))
     }
 
     /// The native half of `replay`: `source` is `"path"` (a file name), `"data"` (JSON lines
@@ -228,7 +236,9 @@ impl Engine {
     /// iterable of dicts or JSON texts).
     /// Returns `(records, summary)`: the JSON lines as `bytes` for `output="jsonl"` (`None`
     /// when they went to the file `out`), else a `_Records` holding the columns.
-    #[pyo3(signature = (source, payload, as_of=None, jobs=None, output="decisions", out=None))]
+    #[pyo3(signature = (
+        source, payload, as_of=None, jobs=None, output="decisions", out=None, max_skew=Some(replay::Skew::DAY)
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn _replay<'py>(
         &self,
@@ -239,6 +249,7 @@ impl Engine {
         jobs: Option<usize>,
         output: &str,
         out: Option<std::path::PathBuf>,
+        max_skew: Option<replay::Skew>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
         let output = match output {
             "decisions" => replay::Output::Decisions,
@@ -274,9 +285,20 @@ impl Engine {
             "rows" => replay::Input::Owned(replay::rows_to_lines(payload)?),
             other => return Err(PyValueError::new_err(format!("unknown event source `{other}`"))),
         };
+        if let (replay::Input::File(events), Some(path)) = (&input, &out) {
+            if replay::same_file(events, path) {
+                return Err(PyValueError::new_err(format!(
+                    "`out` `{}` is the events file: refusing to overwrite it",
+                    path.display()
+                )));
+            }
+        }
+        let max_skew = max_skew.map(|s| s.delta()).transpose()?;
+        let options = probity::replay::Options { as_of, jobs, max_skew };
         let engine = &self.engine;
-        let (replayed, summary) = run(py, || replay::replay(engine, &input, as_of, jobs, output, out.as_deref()))?
+        let (replayed, summary) = run(py, || replay::replay(engine, &input, &options, output, out.as_deref()))?
             .map_err(|e| match (e, &input, &out) {
+                (replay::Failure::Interrupted(e), _, _) => e,
                 (replay::Failure::Read(e), replay::Input::File(path), _) => {
                     PyOSError::new_err(format!("cannot read `{}`: {e}", path.display()))
                 }

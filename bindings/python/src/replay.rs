@@ -8,7 +8,6 @@ use std::io::{BufReader, Write};
 use std::ops::Range;
 use std::path::PathBuf;
 
-use chrono::{DateTime, FixedOffset};
 use probity::replay::{Record, Summary};
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
@@ -51,8 +50,67 @@ pub(crate) enum Replayed {
     Written,
 }
 
+/// `max_skew`: a `datetime.timedelta` or a number of seconds, as seconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Skew(pub(crate) f64);
+
+impl Skew {
+    /// The default bound: one day.
+    pub(crate) const DAY: Skew = Skew(86_400.0);
+
+    /// The bound, which must be a finite number of seconds, not negative.
+    pub(crate) fn delta(self) -> PyResult<chrono::TimeDelta> {
+        let millis = (self.0 * 1000.0).round();
+        if !(0.0..=1e15).contains(&millis) {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "`max_skew` must be a duration of zero or more seconds (at most about 30,000 years), found {}",
+                self.0
+            )));
+        }
+        // In range by the check above.
+        #[allow(clippy::cast_possible_truncation)]
+        let millis = millis as i64;
+        chrono::TimeDelta::try_milliseconds(millis)
+            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("`max_skew` is too long"))
+    }
+}
+
+impl<'py> FromPyObject<'_, 'py> for Skew {
+    type Error = PyErr;
+
+    fn extract(value: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(seconds) = value.extract::<f64>() {
+            return Ok(Skew(seconds));
+        }
+        match value.getattr("total_seconds").and_then(|f| f.call0()).and_then(|s| s.extract::<f64>()) {
+            Ok(seconds) => Ok(Skew(seconds)),
+            Err(_) => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "`max_skew` must be a `datetime.timedelta`, a number of seconds or None, found `{}`",
+                value.get_type().qualname()?
+            ))),
+        }
+    }
+}
+
+/// Whether two paths name the same file (through links too); `false` when either does not exist.
+pub(crate) fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) else { return false };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        x.dev() == y.dev() && x.ino() == y.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (x, y);
+        matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(p), Ok(q)) if p == q)
+    }
+}
+
 /// Why a replay stopped.
 pub(crate) enum Failure {
+    /// A signal handler raised (Ctrl-C: `KeyboardInterrupt`); nothing was written to `out`.
+    Interrupted(PyErr),
     /// The events could not be read.
     Read(std::io::Error),
     /// The output file could not be written.
@@ -61,25 +119,65 @@ pub(crate) enum Failure {
     Internal(std::io::Error),
 }
 
-/// Replays `input` (runs without the GIL); with `out`, the JSON lines go to that file as they
-/// come (created once the input is open, so that a bad input leaves it as it was).
+/// Replays `input` (runs without the GIL); with `out`, the JSON lines go to a temporary file
+/// beside it as they come, renamed over it once complete (started once the input is open, so
+/// that a bad input, a failure or Ctrl-C leaves an existing file as it was).
 pub(crate) fn replay(
     engine: &probity::Engine,
     input: &Input,
-    as_of: Option<DateTime<FixedOffset>>,
-    jobs: usize,
+    options: &probity::replay::Options,
     output: Output,
     out: Option<&std::path::Path>,
 ) -> Result<(Replayed, Summary), Failure> {
     let events = match input {
-        Input::File(path) => Some(std::fs::File::open(path).map_err(Failure::Read)?),
+        Input::File(path) => {
+            // A regular file or a pipe: a directory or a device (`/dev/zero`) is refused.
+            let metadata = std::fs::metadata(path).map_err(Failure::Read)?;
+            #[cfg(unix)]
+            let pipe = std::os::unix::fs::FileTypeExt::is_fifo(&metadata.file_type());
+            #[cfg(not(unix))]
+            let pipe = false;
+            if !metadata.is_file() && !pipe {
+                return Err(Failure::Read(std::io::Error::other("not a regular file or a pipe")));
+            }
+            Some(std::fs::File::open(path).map_err(Failure::Read)?)
+        }
         _ => None,
     };
-    let sink = match out {
-        Some(path) => {
-            let file = std::fs::File::create(path).map_err(Failure::Write)?;
-            Sink::File(std::io::BufWriter::with_capacity(1 << 20, file))
+    let to_file = |path: &std::path::Path| -> Result<Sink, Failure> {
+        // A link is followed (its target is replaced); a replaced file keeps its mode.
+        let target = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(Failure::Write)?,
+            _ => path.to_path_buf(),
+        };
+        match std::fs::metadata(&target) {
+            Ok(m) if m.is_dir() => {
+                return Err(Failure::Write(std::io::Error::other("a directory")));
+            }
+            // A device or a pipe (`/dev/null`) is written directly: it cannot be replaced.
+            Ok(m) if !m.is_file() => {
+                let file = std::fs::OpenOptions::new().write(true).open(&target).map_err(Failure::Write)?;
+                return Ok(Sink::Direct(std::io::BufWriter::with_capacity(1 << 20, file)));
+            }
+            _ => {}
         }
+        let dir = match target.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".probity-replay.").suffix(".tmp");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&target).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+            builder.permissions(std::fs::Permissions::from_mode(mode));
+        }
+        let file = builder.tempfile_in(dir).map_err(Failure::Write)?;
+        Ok(Sink::File(std::io::BufWriter::with_capacity(1 << 20, file), target))
+    };
+    let sink = match out {
+        Some(path) => to_file(path)?,
         None if output == Output::JsonLines => {
             // The JSON lines are about as long as the events: room for them up front spares
             // copying them as they grow.
@@ -92,43 +190,71 @@ pub(crate) fn replay(
         None => Sink::Table(output),
     };
     match events {
-        Some(file) => replay_from(engine, BufReader::with_capacity(1 << 20, file), as_of, jobs, output, sink),
-        None => replay_from(engine, input.bytes().unwrap_or_default(), as_of, jobs, output, sink),
+        Some(file) => replay_from(engine, BufReader::with_capacity(1 << 20, file), options, output, sink),
+        None => replay_from(engine, input.bytes().unwrap_or_default(), options, output, sink),
     }
 }
 
 /// Where the gathered records go.
 enum Sink {
     Memory(Vec<u8>),
-    File(std::io::BufWriter<std::fs::File>),
+    /// A temporary file and the path it is renamed to once complete.
+    File(std::io::BufWriter<tempfile::NamedTempFile>, PathBuf),
+    /// A device or a pipe, written as the records come.
+    Direct(std::io::BufWriter<std::fs::File>),
     Table(Output),
 }
+
+/// Encoded lines between two checks for a signal (Ctrl-C), each taking the GIL for a moment.
+const SIGNAL_EVERY: usize = 4096;
 
 fn replay_from(
     engine: &probity::Engine,
     input: impl std::io::BufRead,
-    as_of: Option<DateTime<FixedOffset>>,
-    jobs: usize,
+    options: &probity::replay::Options,
     output: Output,
     sink: Sink,
 ) -> Result<(Replayed, Summary), Failure> {
     let encode = |rows: &mut LineRows, record: &Record<'_>| rows.record(record, output);
     // What the workers encoded is gathered on a thread of its own while they go on deciding.
+    // Set when the replay did not complete: the gatherer then leaves `out` as it was.
+    let abandoned = std::sync::atomic::AtomicBool::new(false);
+    let abandoned = &abandoned;
     std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel::<Vec<LineRows>>(4);
-        let gatherer = scope.spawn(move || gather(receive, sink));
+        let gatherer = scope.spawn(move || gather(receive, sink, abandoned));
         let mut pending = Vec::with_capacity(HANDOVER);
         let stopped = || std::io::Error::other("the replay's gatherer stopped");
+        let mut signal: Option<PyErr> = None;
+        let mut since = 0usize;
         let emit = |rows: LineRows| {
+            since = since.saturating_add(1);
+            if since >= SIGNAL_EVERY {
+                since = 0;
+                // The replay runs without the GIL; Python's signal handlers run only when it is
+                // taken, so a Ctrl-C would otherwise wait for the end of the replay.
+                if let Err(e) = Python::attach(|py| py.check_signals()) {
+                    signal = Some(e);
+                    return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted by a signal"));
+                }
+            }
             pending.push(rows);
             if pending.len() < HANDOVER {
                 return Ok(());
             }
             send.send(std::mem::replace(&mut pending, Vec::with_capacity(HANDOVER))).map_err(|_| stopped())
         };
-        let replayed = probity::replay::replay_with(engine, input, as_of, jobs, encode, emit, |_| {})
+        let replayed = probity::replay::replay_with_options(engine, input, options, encode, emit, |_| {})
             .and_then(|summary| send.send(pending).map(|()| summary).map_err(|_| stopped()));
+        if replayed.is_err() || signal.is_some() {
+            abandoned.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         drop(send);
+        if let Some(e) = signal {
+            // The gatherer ends with the channel; its temporary file goes with it.
+            let _ = gatherer.join();
+            return Err(Failure::Interrupted(e));
+        }
         let gathered =
             gatherer.join().map_err(|_| Failure::Internal(std::io::Error::other("the replay's gatherer failed")))?;
         // The gatherer's own error comes first: it is why the replay stopped. Of the replay's
@@ -147,7 +273,11 @@ const HANDOVER: usize = 1024;
 
 /// Gathers the encoded lines: JSON lines back to back, into memory or a file, or rows into
 /// chunks of columns, handed over to Python as they fill.
-fn gather(lines: std::sync::mpsc::Receiver<Vec<LineRows>>, sink: Sink) -> Result<Replayed, Failure> {
+fn gather(
+    lines: std::sync::mpsc::Receiver<Vec<LineRows>>,
+    sink: Sink,
+    abandoned: &std::sync::atomic::AtomicBool,
+) -> Result<Replayed, Failure> {
     let output = match sink {
         Sink::Memory(mut out) => {
             for rows in lines.iter().flatten() {
@@ -155,11 +285,24 @@ fn gather(lines: std::sync::mpsc::Receiver<Vec<LineRows>>, sink: Sink) -> Result
             }
             return Ok(Replayed::Lines(out));
         }
-        Sink::File(mut out) => {
+        Sink::Direct(mut out) => {
             for rows in lines.iter().flatten() {
                 out.write_all(&rows.text).map_err(Failure::Write)?;
             }
             out.flush().map_err(Failure::Write)?;
+            return Ok(Replayed::Written);
+        }
+        Sink::File(mut out, target) => {
+            for rows in lines.iter().flatten() {
+                out.write_all(&rows.text).map_err(Failure::Write)?;
+            }
+            if abandoned.load(std::sync::atomic::Ordering::SeqCst) {
+                // Dropped, the temporary file is removed; the replay's own error is reported.
+                return Ok(Replayed::Written);
+            }
+            let file = out.into_inner().map_err(|e| Failure::Write(e.into_error()))?;
+            file.as_file().sync_all().map_err(Failure::Write)?;
+            file.persist(&target).map_err(|e| Failure::Write(e.error))?;
             return Ok(Replayed::Written);
         }
         Sink::Table(output) => output,

@@ -108,7 +108,13 @@ pub fn sources_from_json(text: &str) -> Result<Vec<(String, String)>, Failure> {
 
 /// Loads and checks policy sources; on failure, every diagnostic.
 pub fn load(sources: Vec<(String, String)>) -> Result<Engine, Failure> {
-    Ok(Engine::new(PolicySet::from_sources(sources)?))
+    load_with(sources, false)
+}
+
+/// [`load`], where with `require_policy` an action no policy version is in force for is
+/// decided `review` with an error finding (`PolicySet::require_policy`).
+pub fn load_with(sources: Vec<(String, String)>, require_policy: bool) -> Result<Engine, Failure> {
+    Ok(Engine::new(PolicySet::from_sources(sources)?.require_policy(require_policy)))
 }
 
 /// Checks policy sources without keeping them: every diagnostic (errors and warnings) as a JSON
@@ -223,6 +229,18 @@ ladder conduct window 12 months points minor 1, major 3 step 3 "formal warning"
 
     fn engine() -> Engine {
         load(vec![("gifts.probity".into(), GIFTS.into())]).unwrap()
+    }
+
+    #[test]
+    fn require_policy_reviews_an_action_no_policy_is_in_force_for() {
+        let early = CASH.replace("2026-03-01", "2020-03-01");
+        let plain: Json = serde_json::from_str(&evaluate(&engine(), &early, None).unwrap()).unwrap();
+        assert_eq!(plain["verdict"], "allow");
+        let strict = load_with(vec![("gifts.probity".into(), GIFTS.into())], true).unwrap();
+        let decision: Json = serde_json::from_str(&evaluate(&strict, &early, None).unwrap()).unwrap();
+        assert_eq!(decision["verdict"], "review");
+        assert_eq!(decision["findings"][0]["rule"], "no-policy-in-force");
+        assert_eq!(evaluate(&strict, CASH, None), evaluate(&engine(), CASH, None));
     }
 
     #[test]

@@ -39,6 +39,18 @@ export interface InputError extends Error {
   name: "InputError";
 }
 
+/** Thrown when Probity itself fails (a panic caught at the boundary): a bug, please report it. */
+export interface InternalError extends Error {
+  name: "InternalError";
+}
+
+/** Options of `PolicySet.fromSources`. */
+export interface LoadOptions {
+  /** Decide `review`, with an error finding (rule `no-policy-in-force`), when no policy
+   * version is in force for an action, instead of `allow` with no policies. */
+  requirePolicy?: boolean;
+}
+
 /** An RM action: `type`, `id`, `at` (RFC 3339 with an offset), `rm.id`, and declared fields. */
 export interface Action {
   type: string;
@@ -128,6 +140,9 @@ extern "C" {
     #[wasm_bindgen(js_namespace = Reflect, js_name = set, catch)]
     fn reflect_set(target: &JsValue, key: &str, value: &JsValue) -> Result<bool, JsValue>;
 
+    #[wasm_bindgen(js_namespace = Reflect, js_name = get, catch)]
+    fn reflect_get(target: &JsValue, key: &str) -> Result<JsValue, JsValue>;
+
     #[wasm_bindgen(js_namespace = Object, js_name = fromEntries, catch)]
     fn object_from_entries(map: &JsValue) -> Result<JsValue, JsValue>;
 
@@ -139,15 +154,19 @@ extern "C" {
 }
 
 /// Turns panics into JS errors: the last line of defence, since the engine does not panic by
-/// design. The panicking call throws an `Error` naming the bug; the object it was called on
-/// stays borrowed, so further calls on it fail too (create a new one, or reload the module).
+/// design. The panicking call throws an `Error` named `InternalError` naming the bug; the object
+/// it was called on stays borrowed, so further calls on it fail too (create a new one, or reload
+/// the module).
 #[wasm_bindgen(start)]
 fn start() {
     std::panic::set_hook(Box::new(|info| {
-        wasm_bindgen::throw_str(&format!(
+        let message = format!(
             "probity panicked (this is a bug, please report it): {info}; \
              the object in use may be unusable: create a new one or reload the module"
-        ))
+        );
+        let error: JsValue = JsError::new(&message).into();
+        let _ = reflect_set(&error, "name", &JsValue::from_str("InternalError"));
+        wasm_bindgen::throw_val(error)
     }));
 }
 
@@ -221,11 +240,17 @@ pub struct JsPolicySet {
 #[wasm_bindgen(js_class = PolicySet)]
 impl JsPolicySet {
     /// Loads policy sources. Throws a `PolicyError` carrying every diagnostic if any has errors.
+    /// `options.requirePolicy`: see `LoadOptions`.
     #[wasm_bindgen(js_name = fromSources)]
     pub fn from_sources(
         #[wasm_bindgen(unchecked_param_type = "PolicySources")] sources: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: Option<JsValue>,
     ) -> Result<JsPolicySet, JsValue> {
-        let engine = api::load(self::sources(&sources).map_err(error)?).map_err(error)?;
+        let require_policy = match options.filter(|o| !o.is_undefined() && !o.is_null()) {
+            Some(o) => reflect_get(&o, "requirePolicy").map(|v| v.is_truthy()).unwrap_or(false),
+            None => false,
+        };
+        let engine = api::load_with(self::sources(&sources).map_err(error)?, require_policy).map_err(error)?;
         Ok(JsPolicySet { engine })
     }
 

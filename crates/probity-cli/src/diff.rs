@@ -78,12 +78,24 @@ fn sanction_keys(d: &Decision, overdue: &[OverdueReport]) -> Vec<String> {
 pub fn diff(old: &Engine, new: &Engine, events: impl BufRead) -> std::io::Result<Changes> {
     let mut changes = Changes::default();
     let (mut old_ledger, mut new_ledger) = (old.ledger(), new.ledger());
-    for line in events.lines() {
-        let line = line?;
+    // Lines are read as `probity replay` reads them: each within an action's size, and one that
+    // is too long or not UTF-8 is an unusable line, not the end of the run.
+    for line in probity::replay::Lines::new(events) {
+        let probity::replay::Line::Text(mut bytes) = line? else {
+            changes.errors = changes.errors.saturating_add(1);
+            continue;
+        };
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            changes.errors = changes.errors.saturating_add(1);
+            continue;
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let Ok(action) = Action::from_json(&line) else {
+        let Ok(action) = Action::from_json(line) else {
             changes.errors = changes.errors.saturating_add(1);
             continue;
         };

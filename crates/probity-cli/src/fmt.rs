@@ -10,10 +10,10 @@ const MAX_DIFF_LINES: usize = 60;
 /// Formats `files` in place (or, with `check`, reports the ones that would change, with a short
 /// diff). Fails (exit 1) on a file that does not parse, and with `check` on any change.
 pub fn run(files: &[PathBuf], check: bool) -> Result<ExitCode, String> {
-    let (mut changed, mut broken) = (0usize, 0usize);
+    let (mut changed, mut broken, mut refused) = (0usize, 0usize, 0usize);
     for file in files {
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read `{name}`: {e}"))?;
+        let text = crate::files::read_text(file, probity::limits::MAX_SOURCE_BYTES as u64)?;
         let formatted = match probity::format_source(&name, &text) {
             Ok(formatted) => formatted,
             Err(diagnostics) => {
@@ -25,12 +25,19 @@ pub fn run(files: &[PathBuf], check: bool) -> Result<ExitCode, String> {
         if formatted == text {
             continue;
         }
+        // What replaces the file must load as the original did: within the size limit, and
+        // formatted already (so that it parses).
+        if let Err(problem) = recheck(&name, &formatted) {
+            refused = refused.saturating_add(1);
+            eprintln!("error: `{name}`: not reformatted: {problem}");
+            continue;
+        }
         changed = changed.saturating_add(1);
         if check {
             let mut out = std::io::stdout().lock();
             let _ = std::io::Write::write_all(&mut out, diff(&name, &text, &formatted).as_bytes());
         } else {
-            std::fs::write(file, &formatted).map_err(|e| format!("cannot write `{name}`: {e}"))?;
+            crate::files::write_atomic(file, formatted.as_bytes())?;
             eprintln!("formatted {name}");
         }
     }
@@ -40,9 +47,28 @@ pub fn run(files: &[PathBuf], check: bool) -> Result<ExitCode, String> {
     if broken > 0 {
         let _ = write!(summary, ", {broken} with syntax errors");
     }
+    if refused > 0 {
+        let _ = write!(summary, ", {refused} left as they were (see above)");
+    }
     eprintln!("{summary}");
-    let failed = broken > 0 || (check && changed > 0);
+    let failed = broken > 0 || refused > 0 || (check && changed > 0);
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Why `formatted` must not replace a policy file, if it must not: past the size limit, or not
+/// formatting to itself (which it would if it parsed as the original did).
+fn recheck(name: &str, formatted: &str) -> Result<(), String> {
+    let limit = probity::limits::MAX_SOURCE_BYTES;
+    if formatted.len() > limit {
+        return Err(format!("the formatted text is {} bytes, more than the limit of {limit}", formatted.len()));
+    }
+    match probity::format_source(name, formatted) {
+        Ok(again) if again == formatted => Ok(()),
+        Ok(_) => Err("formatting is not stable on this file (please report it)".into()),
+        Err(diagnostics) => {
+            Err(format!("the formatted text does not parse (please report it):\n{}", diagnostics.render()))
+        }
+    }
 }
 
 /// A short unified diff from `old` to `new`, headed by the file's name.

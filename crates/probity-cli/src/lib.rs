@@ -1,6 +1,7 @@
 //! The `probity` command's library: the test-file runner, shared by the CLI and `cargo test`.
 
 pub mod diff;
+pub mod files;
 pub mod fmt;
 pub mod generate;
 pub mod report;

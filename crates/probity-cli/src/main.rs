@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use probity::{Diagnostics, PolicySet, Severity};
+use probity_cli::files::{self, Output};
 use probity_cli::testfile;
 
 // Deciding allocates many small values; mimalloc serves them faster than the system allocator.
@@ -46,6 +47,9 @@ enum Command {
         /// Pretty-print the decision.
         #[arg(long)]
         pretty: bool,
+        /// Decide `review`, with an error finding, when no policy is in force for the action.
+        #[arg(long)]
+        require_policy: bool,
     },
     /// Replay JSON-lines actions through a ledger: decisions and overdue reports as JSON lines,
     /// a summary table on standard error.
@@ -67,6 +71,13 @@ enum Command {
         /// Also write a self-contained HTML report of the replay to this file.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// An action dated more than this ahead of the latest time seen so far in the stream is
+        /// an error record that moves no clock (`30m`, `12h`, `1d`; `none` for no bound).
+        #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_skew)]
+        max_skew: Skew,
+        /// Decide `review`, with an error finding, when no policy is in force for an action.
+        #[arg(long)]
+        require_policy: bool,
     },
     /// Explain a decision clause by clause: the values each clause read, its result, what each
     /// aggregate counted, and the sanction arithmetic.
@@ -82,6 +93,9 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Decide `review`, with an error finding, when no policy is in force for the action.
+        #[arg(long)]
+        require_policy: bool,
     },
     /// Run test files (YAML cases) and print a diff for every failure.
     Test {
@@ -110,6 +124,9 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Decide `review`, with an error finding, when no policy is in force for an action.
+        #[arg(long)]
+        require_policy: bool,
     },
     /// Write a seeded, realistic JSON-lines stream of RM actions for `policies/cn`, with known
     /// violations injected (the kinds and the rules they trigger: docs/generate-and-report.md).
@@ -153,27 +170,52 @@ enum Format {
     Json,
 }
 
+/// `--max-skew`: a bound, or none.
+#[derive(Clone, Copy, Debug)]
+struct Skew(Option<chrono::TimeDelta>);
+
+/// `30s`, `30m`, `12h`, `1d` (whole units), or `none`.
+fn parse_skew(text: &str) -> Result<Skew, String> {
+    if text == "none" {
+        return Ok(Skew(None));
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: i64 = digits.parse().map_err(|_| format!("`{text}`: expected a number and a unit (`s`, `m`, `h`, `d`)"))?;
+    let delta = match unit {
+        "s" => chrono::TimeDelta::try_seconds(n),
+        "m" => chrono::TimeDelta::try_minutes(n),
+        "h" => chrono::TimeDelta::try_hours(n),
+        "d" => chrono::TimeDelta::try_days(n),
+        _ => return Err(format!("`{text}`: the unit must be `s`, `m`, `h` or `d`")),
+    };
+    delta.map(|d| Skew(Some(d))).ok_or_else(|| format!("`{text}` is too long a duration"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
         Command::Test { files, coverage, fail_under } => test(&files, coverage, fail_under),
-        Command::Diff { old, new, events, format } => diff(&old, &new, &events, format),
+        Command::Diff { old, new, events, format, require_policy } => diff(&old, &new, &events, format, require_policy),
         Command::Fmt { paths, check } => {
             collect(&paths, "probity").and_then(|files| probity_cli::fmt::run(&files, check))
         }
-        Command::Explain { policies, action, history, format } => {
-            explain(&policies, &action, history.as_deref(), format)
+        Command::Explain { policies, action, history, format, require_policy } => {
+            explain(&policies, &action, history.as_deref(), format, require_policy)
         }
-        Command::Replay { policies, events, out, as_of, jobs, report } => {
+        Command::Replay { policies, events, out, as_of, jobs, report, max_skew, require_policy } => {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-            replay(&policies, &events, out.as_deref(), as_of.as_deref(), jobs, report.as_deref())
+            let options = ReplayOptions { as_of: as_of.as_deref(), jobs, max_skew: max_skew.0, require_policy };
+            replay(&policies, &events, out.as_deref(), report.as_deref(), &options)
         }
         Command::Generate { rms, days, seed, violation_rate, start, out, labels } => {
             let config = probity_cli::generate::Config { rms, days, seed, violation_rate, start };
             probity_cli::generate::run(&config, &out, labels.as_deref()).map(|()| ExitCode::SUCCESS)
         }
-        Command::Eval { policies, action, history, pretty } => eval(&policies, &action, history.as_deref(), pretty),
+        Command::Eval { policies, action, history, pretty, require_policy } => {
+            eval(&policies, &action, history.as_deref(), pretty, require_policy)
+        }
     };
     match result {
         Ok(code) => code,
@@ -216,9 +258,12 @@ fn collect(paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>, String> {
 
 fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<ExitCode, String> {
     let files = collect(paths, "probity")?;
+    if files.is_empty() {
+        return Err("no `.probity` policy files to check".into());
+    }
     let mut sources = Vec::new();
     for file in &files {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
+        let text = files::read_text(file, probity::limits::MAX_SOURCE_BYTES as u64)?;
         sources.push((file.display().to_string(), text));
     }
     let diagnostics: Diagnostics = PolicySet::diagnose(sources);
@@ -248,7 +293,7 @@ fn test(paths: &[PathBuf], show_coverage: bool, fail_under: Option<u8>) -> Resul
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut out = std::io::stdout().lock();
     for file in &files {
-        match testfile::run_file_with(file, &mut coverage) {
+        match testfile::run_file_in(file, paths, &mut coverage) {
             Err(message) => {
                 failed = failed.saturating_add(1);
                 let _ = writeln!(out, "✗ {message}");
@@ -286,59 +331,96 @@ fn test(paths: &[PathBuf], show_coverage: bool, fail_under: Option<u8>) -> Resul
     Ok(if failed == 0 && short.is_none() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn read_input(path: &Path) -> Result<String, String> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
-}
-
-fn load_policies(dir: &Path) -> Result<PolicySet, String> {
-    PolicySet::from_dir(dir).map_err(|e| match e {
+fn load_policies(dir: &Path, require_policy: bool) -> Result<PolicySet, String> {
+    let set = PolicySet::from_dir(dir).map_err(|e| match e {
         probity::LoadError::Policy(d) => format!("the policies in `{}` do not load:\n{}", dir.display(), d.render()),
         other => other.to_string(),
-    })
+    })?;
+    Ok(set.require_policy(require_policy))
 }
 
-fn eval(policies: &Path, action: &Path, history: Option<&Path>, pretty: bool) -> Result<ExitCode, String> {
-    let engine = probity::Engine::new(load_policies(policies)?);
-    let (parsed, history) = read_action_and_history(action, history)?;
-    let decision = engine.evaluate(&parsed, &history).map_err(|e| format!("`{}`: {e}", action.display()))?;
+/// The input error of deciding on `action` with `history`, named after the file at fault: the
+/// history's when the action alone decides.
+fn blame(
+    engine: &probity::Engine,
+    action: &probity::Action,
+    (action_path, history_path): (&Path, Option<&Path>),
+    error: &probity::InputError,
+) -> String {
+    match history_path {
+        Some(path) if engine.evaluate(action, &probity::History::new()).is_ok() => {
+            format!("`{}`: {error}", path.display())
+        }
+        _ => format!("`{}`: {error}", action_path.display()),
+    }
+}
+
+fn eval(
+    policies: &Path,
+    action: &Path,
+    history: Option<&Path>,
+    pretty: bool,
+    require_policy: bool,
+) -> Result<ExitCode, String> {
+    let engine = probity::Engine::new(load_policies(policies, require_policy)?);
+    let (parsed, loaded) = read_action_and_history(action, history)?;
+    let decision = engine.evaluate(&parsed, &loaded).map_err(|e| blame(&engine, &parsed, (action, history), &e))?;
     let json = if pretty { serde_json::to_string_pretty(&decision) } else { serde_json::to_string(&decision) };
     emit(&json.map_err(|e| e.to_string())?, true)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `probity replay`'s settings besides its paths.
+struct ReplayOptions<'a> {
+    as_of: Option<&'a str>,
+    jobs: usize,
+    max_skew: Option<chrono::TimeDelta>,
+    require_policy: bool,
 }
 
 fn replay(
     policies: &Path,
     events: &Path,
     out: Option<&Path>,
-    as_of: Option<&str>,
-    jobs: usize,
     report: Option<&Path>,
+    options: &ReplayOptions<'_>,
 ) -> Result<ExitCode, String> {
-    let as_of_text = as_of.map(str::to_string);
-    let as_of = as_of
+    let as_of_text = options.as_of.map(str::to_string);
+    let as_of = options
+        .as_of
         .map(|t| {
             chrono::DateTime::parse_from_rfc3339(t)
                 .map_err(|e| format!("--as-of `{t}`: {e} (use RFC 3339 with an offset)"))
         })
         .transpose()?;
-    let engine = probity::Engine::new(load_policies(policies)?);
+    // Writing over the events would truncate them before they are read.
+    for (flag, path) in [("--out", out), ("--report", report)] {
+        if let Some(path) = path.filter(|p| events != Path::new("-") && files::same_file(p, events)) {
+            return Err(format!("{flag} `{}` is the events file: refusing to overwrite it", path.display()));
+        }
+    }
+    if let (Some(a), Some(b)) = (out, report) {
+        if a == b || (files::same_file(a, b) && std::fs::metadata(a).is_ok_and(|m| m.is_file())) {
+            return Err(format!("--out and --report are both `{}`", a.display()));
+        }
+    }
+    let engine = probity::Engine::new(load_policies(policies, options.require_policy)?);
     let (input, size): (Box<dyn std::io::BufRead>, Option<u64>) = if events == Path::new("-") {
         (Box::new(std::io::stdin().lock()), None)
     } else {
+        files::check_stream(events)?;
         let file = std::fs::File::open(events).map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;
-        let size = file.metadata().ok().map(|m| m.len());
+        let size = file.metadata().ok().filter(std::fs::Metadata::is_file).map(|m| m.len());
         (Box::new(std::io::BufReader::with_capacity(1 << 16, file)), size)
     };
-    let writer: Box<dyn Write> = match out {
-        Some(path) => Box::new(std::io::BufWriter::with_capacity(
+    // Both outputs are started before the work, so that one that cannot be written fails now,
+    // and each is renamed into place only once complete.
+    let mut out_file = out.map(Output::create).transpose()?;
+    let report_file = report.map(Output::create).transpose()?;
+    let writer: Box<dyn Write> = match &mut out_file {
+        Some(file) => Box::new(std::io::BufWriter::with_capacity(
             1 << 16,
-            std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
+            file.file().try_clone().map_err(|e| format!("cannot write the output: {e}"))?,
         )),
         None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
     };
@@ -359,7 +441,8 @@ fn replay(
         _ => None,
     };
     let mut pending = 0u64;
-    let summary = probity::replay::replay(&engine, input, &mut writer, as_of, jobs, |n| {
+    let settings = probity::replay::Options { as_of, jobs: options.jobs, max_skew: options.max_skew };
+    let summary = probity::replay::replay_to(&engine, input, &mut writer, &settings, |n| {
         pending = pending.saturating_add(n);
         if pending > 1 << 20 {
             if let Some(bar) = &bar {
@@ -369,21 +452,32 @@ fn replay(
         }
     })
     .map_err(|e| format!("replay failed: {e}"))?;
+    drop(writer);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    if let Some(file) = out_file {
+        file.commit()?;
+    }
     eprint!("{}", summary.table());
-    if let (Some(path), Some(tap)) = (report, &tap) {
-        tap.finish(path, policies, events, as_of_text, &summary)?;
+    if let (Some(path), Some(tap), Some(file)) = (report, &tap, report_file) {
+        tap.finish(file.path(), policies, events, as_of_text, &summary)?;
+        file.commit()?;
         eprintln!("report: {}", path.display());
     }
     Ok(if summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn explain(policies: &Path, action: &Path, history: Option<&Path>, format: Format) -> Result<ExitCode, String> {
-    let engine = probity::Engine::new(load_policies(policies)?);
-    let (parsed, history) = read_action_and_history(action, history)?;
-    let explanation = engine.explain(&parsed, &history).map_err(|e| format!("`{}`: {e}", action.display()))?;
+fn explain(
+    policies: &Path,
+    action: &Path,
+    history: Option<&Path>,
+    format: Format,
+    require_policy: bool,
+) -> Result<ExitCode, String> {
+    let engine = probity::Engine::new(load_policies(policies, require_policy)?);
+    let (parsed, loaded) = read_action_and_history(action, history)?;
+    let explanation = engine.explain(&parsed, &loaded).map_err(|e| blame(&engine, &parsed, (action, history), &e))?;
     match format {
         Format::Text => emit(&explanation.to_text(), false)?,
         Format::Json => emit(&serde_json::to_string_pretty(&explanation).map_err(|e| e.to_string())?, true)?,
@@ -395,22 +489,25 @@ fn read_action_and_history(
     action: &Path,
     history: Option<&Path>,
 ) -> Result<(probity::Action, probity::History), String> {
-    let parsed =
-        probity::Action::from_json(&read_input(action)?).map_err(|e| format!("`{}`: {e}", action.display()))?;
+    let text = files::read_named(action, probity::limits::MAX_ACTION_BYTES as u64)?;
+    let parsed = probity::Action::from_json(&text).map_err(|e| format!("`{}`: {e}", action.display()))?;
     let history = match history {
         Some(path) => {
-            probity::History::from_json(&read_input(path)?).map_err(|e| format!("`{}`: {e}", path.display()))?
+            let text = files::read_named(path, files::MAX_HISTORY_BYTES)?;
+            probity::History::from_json(&text).map_err(|e| format!("`{}`: {e}", path.display()))?
         }
         None => probity::History::new(),
     };
     Ok((parsed, history))
 }
 
-fn diff(old: &Path, new: &Path, events: &Path, format: Format) -> Result<ExitCode, String> {
-    let old = probity::Engine::new(load_policies(old)?);
-    let new = probity::Engine::new(load_policies(new)?);
+fn diff(old: &Path, new: &Path, events: &Path, format: Format, require_policy: bool) -> Result<ExitCode, String> {
+    let old = probity::Engine::new(load_policies(old, require_policy)?);
+    let new = probity::Engine::new(load_policies(new, require_policy)?);
+    files::check_stream(events)?;
     let file = std::fs::File::open(events).map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;
-    let changes = probity_cli::diff::diff(&old, &new, std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
+    let changes = probity_cli::diff::diff(&old, &new, std::io::BufReader::new(file))
+        .map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;
     match format {
         Format::Text => emit(&changes.to_text(), false)?,
         Format::Json => emit(&serde_json::to_string_pretty(&changes).map_err(|e| e.to_string())?, true)?,

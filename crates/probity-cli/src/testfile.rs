@@ -255,33 +255,69 @@ pub fn run_file(path: &Path) -> Result<(TestFile, Vec<CaseResult>), String> {
 
 /// Reads and runs a test file, noting what the cases exercised.
 pub fn run_file_with(path: &Path, coverage: &mut Coverage) -> Result<(TestFile, Vec<CaseResult>), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    run_file_in(path, &[], coverage)
+}
+
+/// [`run_file_with`], where the policy files a test file names may be in its own directory or
+/// under one of `roots` (the paths given on the command line), and nowhere else. The file is
+/// read within [`crate::files::MAX_TEST_FILE_BYTES`], and its nesting is checked before the YAML
+/// parser sees it.
+pub fn run_file_in(
+    path: &Path,
+    roots: &[PathBuf],
+    coverage: &mut Coverage,
+) -> Result<(TestFile, Vec<CaseResult>), String> {
+    let text = crate::files::read_text(path, crate::files::MAX_TEST_FILE_BYTES)?;
+    if let Some(line) = crate::files::yaml_too_deep(&text, crate::files::MAX_YAML_DEPTH) {
+        return Err(format!(
+            "`{}`:{line}: brackets nest deeper than {} levels",
+            path.display(),
+            crate::files::MAX_YAML_DEPTH
+        ));
+    }
     let file: TestFile =
         serde_norway::from_str(&text).map_err(|e| format!("`{}` is not a valid test file: {e}", path.display()))?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let results = file.cases.iter().map(|case| run_case(&file, case, &dir, path, coverage)).collect();
+    let mut allowed: Vec<PathBuf> = roots.iter().filter_map(|r| std::fs::canonicalize(r).ok()).collect();
+    allowed.extend(std::fs::canonicalize(if dir.as_os_str().is_empty() { Path::new(".") } else { &dir }).ok());
+    let places = Places { dir, allowed };
+    let results = file.cases.iter().map(|case| run_case(&file, case, &places, path, coverage)).collect();
     Ok((file, results))
 }
 
-fn sources(list: &[String], dir: &Path, file: &Path) -> Result<Vec<(String, String)>, String> {
+/// Where a test file's policy paths are resolved (`dir`) and may lead (`allowed`, canonical).
+struct Places {
+    dir: PathBuf,
+    allowed: Vec<PathBuf>,
+}
+
+fn sources(list: &[String], places: &Places, file: &Path) -> Result<Vec<(String, String)>, String> {
     list.iter()
         .enumerate()
         .map(|(i, entry)| {
             if entry.contains('\n') {
                 Ok((format!("{}#{}", file.display(), i.saturating_add(1)), entry.clone()))
             } else {
-                let path: PathBuf = dir.join(entry);
-                let text = std::fs::read_to_string(&path)
+                let path: PathBuf = places.dir.join(entry);
+                let real = std::fs::canonicalize(&path)
                     .map_err(|e| format!("cannot read policy `{}`: {e}", path.display()))?;
+                if !places.allowed.iter().any(|root| real.starts_with(root)) {
+                    return Err(format!(
+                        "policy `{}` is outside the test file's directory (name it on the command line to allow it)",
+                        path.display()
+                    ));
+                }
+                let text = crate::files::read_text(&path, probity::limits::MAX_SOURCE_BYTES as u64)
+                    .map_err(|e| format!("policy: {e}"))?;
                 Ok((path.display().to_string(), text))
             }
         })
         .collect()
 }
 
-fn run_case(file: &TestFile, case: &Case, dir: &Path, path: &Path, coverage: &mut Coverage) -> CaseResult {
+fn run_case(file: &TestFile, case: &Case, places: &Places, path: &Path, coverage: &mut Coverage) -> CaseResult {
     let mut failures = Vec::new();
-    if let Err(e) = run_case_inner(file, case, dir, path, &mut failures, coverage) {
+    if let Err(e) = run_case_inner(file, case, places, path, &mut failures, coverage) {
         failures.push(e);
     }
     CaseResult { name: case.name.clone(), failures }
@@ -290,12 +326,12 @@ fn run_case(file: &TestFile, case: &Case, dir: &Path, path: &Path, coverage: &mu
 fn run_case_inner(
     file: &TestFile,
     case: &Case,
-    dir: &Path,
+    places: &Places,
     path: &Path,
     failures: &mut Vec<String>,
     coverage: &mut Coverage,
 ) -> Result<(), String> {
-    let sources = sources(case.policies.as_deref().unwrap_or(&file.policies), dir, path)?;
+    let sources = sources(case.policies.as_deref().unwrap_or(&file.policies), places, path)?;
     let loaded = PolicySet::from_sources(sources);
     if let Some(expected) = &case.expect_error {
         match loaded {

@@ -49,8 +49,8 @@ fn check_passes_good_policies_and_denies_warnings_on_request() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let spec = fixtures().join("../../../../tests/spec");
     let out = probity(&["check", spec.to_str().unwrap()]);
-    // The spec directory holds YAML only: nothing to check, nothing wrong.
-    assert_eq!(out.status.code(), Some(0));
+    // The spec directory holds YAML only: no policy file to check is an error, not a pass.
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

@@ -31,5 +31,5 @@ pub use engine::Engine;
 pub use eval::history::{History, HistoryBreach, HistoryObligation};
 pub use ledger::{Ledger, Submission};
 pub use parse::format::{format_source, syntax_fingerprint};
-pub use policy_set::{LoadError, PolicySet, RuleInfo};
+pub use policy_set::{LoadError, PolicySet, RuleInfo, NO_POLICY_IN_FORCE};
 pub use smol_str::SmolStr;

@@ -33,8 +33,15 @@ pub struct PolicySet {
     pub(crate) breach_retention: Option<i64>,
     /// The longest window of all, in seconds (an upper bound).
     pub(crate) longest_window: i64,
+    /// Whether an action with no policy version in force is decided `review` with an error
+    /// finding (instead of `allow` with `policies: []`).
+    pub(crate) require_policy: bool,
     warnings: Vec<Diagnostic>,
 }
+
+/// The rule id of the error finding given when no policy is in force for an action and the
+/// set requires one ([`PolicySet::require_policy`]); the finding's policy is `probity`.
+pub const NO_POLICY_IN_FORCE: &str = "no-policy-in-force";
 
 /// A rule, conflict or duty of a loaded policy version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,18 +86,38 @@ impl PolicySet {
         load(files)
     }
 
-    /// Loads every `.probity` file under a directory (recursively, in path order).
+    /// Loads every `.probity` file under a directory (recursively, in path order). A
+    /// directory without one is an error; so is a policy file that is not a regular file (a
+    /// FIFO, a device, a link to one) or larger than [`limits::MAX_SOURCE_BYTES`], which is
+    /// found before it is read.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<PolicySet, LoadError> {
+        let dir = dir.as_ref();
         let mut paths = Vec::new();
-        collect_policy_files(dir.as_ref(), 0, &mut paths)?;
+        collect_policy_files(dir, 0, &mut paths)?;
+        if paths.is_empty() {
+            return Err(LoadError::Io { path: dir.to_path_buf(), message: "no `.probity` policy files in it".into() });
+        }
         paths.sort();
         let mut sources = Vec::new();
         for path in paths {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| LoadError::Io { path: path.clone(), message: e.to_string() })?;
+            let text = read_policy_file(&path)?;
             sources.push((path.display().to_string(), text));
         }
         Ok(PolicySet::from_sources(sources)?)
+    }
+
+    /// With `on`, an action for which no policy version is in force is decided `review`, with
+    /// an error finding ([`NO_POLICY_IN_FORCE`]), instead of `allow` with `policies: []`: a
+    /// gap between versions, or a set not yet in force, then fails closed.
+    #[must_use]
+    pub fn require_policy(mut self, on: bool) -> PolicySet {
+        self.require_policy = on;
+        self
+    }
+
+    /// Whether [`PolicySet::require_policy`] is on.
+    pub fn requires_policy(&self) -> bool {
+        self.require_policy
     }
 
     /// Checks sources without keeping the result: every error and warning, in order.
@@ -181,6 +208,36 @@ impl PolicySet {
     }
 }
 
+/// A policy file's text, read only if it is a regular file (links followed) within
+/// [`limits::MAX_SOURCE_BYTES`], and never more than that many bytes of it (it may grow).
+fn read_policy_file(path: &Path) -> Result<String, LoadError> {
+    use std::io::Read as _;
+    let fail = |message: String| LoadError::Io { path: path.to_path_buf(), message };
+    let limit = limits::MAX_SOURCE_BYTES as u64;
+    let too_large = |size: u64| {
+        fail(format!("the policy file is {size} bytes, more than the limit of {limit}; split it into several files"))
+    };
+    let metadata = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    if metadata.len() > limit {
+        return Err(too_large(metadata.len()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let before = e.as_bytes().get(..valid).unwrap_or_default();
+        let line = before.iter().filter(|&&b| b == b'\n').count().saturating_add(1);
+        fail(format!("line {line} is not UTF-8 (byte {valid} of the file)"))
+    })
+}
+
 fn collect_policy_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     if depth > 32 {
         return Err(LoadError::Io { path: dir.to_path_buf(), message: "directories nest too deep".into() });
@@ -251,6 +308,7 @@ fn load(files: Vec<Arc<SourceFile>>) -> Result<PolicySet, Diagnostics> {
         action_retention,
         breach_retention,
         longest_window,
+        require_policy: false,
         warnings: diagnostics,
     })
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use crate::{Action, Decision, Engine, InputError, Ledger, OverdueReport, Verdict};
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, TimeDelta};
 use serde::Serialize;
 use smol_str::SmolStr;
 
@@ -156,9 +156,33 @@ impl Summary {
     }
 }
 
+/// How far ahead of the latest time seen in the stream so far an action may be dated by
+/// default: one day. A line dated further ahead (a typo of the year, say) would otherwise move
+/// its RM's clock and make every later line of that RM out of order.
+pub const DEFAULT_MAX_SKEW: TimeDelta = TimeDelta::days(1);
+
+/// How a replay runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Advance every RM to this time after the last line.
+    pub as_of: Option<DateTime<FixedOffset>>,
+    /// Threads to share the RMs among (clamped to 1..=64); the output does not depend on it.
+    pub jobs: usize,
+    /// An action dated more than this ahead of the latest time of the actions before it (in
+    /// input order) is an input error that moves no clock; `None` accepts any time.
+    pub max_skew: Option<TimeDelta>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { as_of: None, jobs: 1, max_skew: Some(DEFAULT_MAX_SKEW) }
+    }
+}
+
 /// Replays JSON-lines actions: for each line the overdue reports of the implicit advance, then
 /// the decision; `as_of` advances every RM at the end. Each record is written to `out` as a line
-/// of JSON ([`Record::write_json`]). `progress` is called with the bytes read.
+/// of JSON ([`Record::write_json`]). `progress` is called with the bytes read. Actions more than
+/// [`DEFAULT_MAX_SKEW`] ahead of the stream are input errors ([`replay_with_options`] sets it).
 ///
 /// With `jobs > 1` the work is shared among threads, each owning the ledger of a share of the
 /// RMs (RMs are independent); the output is the same, line for line, as with one job.
@@ -170,13 +194,25 @@ pub fn replay(
     jobs: usize,
     progress: impl FnMut(u64),
 ) -> std::io::Result<Summary> {
+    replay_to(engine, input, out, &Options { as_of, jobs, ..Options::default() }, progress)
+}
+
+/// [`replay`] with every option.
+pub fn replay_to(
+    engine: &Engine,
+    input: impl BufRead,
+    out: &mut impl Write,
+    options: &Options,
+    progress: impl FnMut(u64),
+) -> std::io::Result<Summary> {
     let encode = |lines: &mut Vec<u8>, record: &Record<'_>| {
         // Room for a typical decision at once, rather than growing to it in steps.
         lines.reserve(1024);
         record.write_json(lines);
         lines.push(b'\n');
     };
-    let summary = replay_with(engine, input, as_of, jobs, encode, |lines: Vec<u8>| out.write_all(&lines), progress)?;
+    let summary =
+        replay_with_options(engine, input, options, encode, |lines: Vec<u8>| out.write_all(&lines), progress)?;
     out.flush()?;
     Ok(summary)
 }
@@ -191,20 +227,42 @@ pub fn replay_with<L: Default + Send>(
     as_of: Option<DateTime<FixedOffset>>,
     jobs: usize,
     encode: impl Fn(&mut L, &Record<'_>) + Sync,
+    emit: impl FnMut(L) -> std::io::Result<()>,
+    progress: impl FnMut(u64),
+) -> std::io::Result<Summary> {
+    replay_with_options(engine, input, &Options { as_of, jobs, ..Options::default() }, encode, emit, progress)
+}
+
+/// [`replay_with`] with every option.
+pub fn replay_with_options<L: Default + Send>(
+    engine: &Engine,
+    input: impl BufRead,
+    options: &Options,
+    encode: impl Fn(&mut L, &Record<'_>) + Sync,
     mut emit: impl FnMut(L) -> std::io::Result<()>,
     mut progress: impl FnMut(u64),
 ) -> std::io::Result<Summary> {
-    let jobs = jobs.clamp(1, 64);
+    let jobs = options.jobs.clamp(1, 64);
     let mut workers: Vec<Worker> =
         (0..jobs).map(|_| Worker { ledger: engine.ledger(), summary: Summary::default() }).collect();
-    let mut lines = input.split(b'\n');
+    let mut lines = Lines::new(input);
+    let mut stream = StreamClock { latest: None, max_skew: options.max_skew };
     let mut number = 0usize;
-    loop {
+    let mut read = |workers: usize| -> std::io::Result<Option<Parsed>> {
         let batch = read_batch(&mut lines, &mut number, &mut progress)?;
         if batch.is_empty() {
-            break;
+            return Ok(None);
         }
-        for (_, encoded) in run_batch(&mut workers, batch, &encode)? {
+        parse_batch(batch, workers).map(Some)
+    };
+    // One batch is read ahead, so that the skew check of a batch's last lines can see the
+    // first action after them.
+    let mut next = read(jobs)?;
+    while let Some(mut parsed) = next.take() {
+        next = read(jobs)?;
+        let following = next.as_ref().and_then(|p| p.iter().find_map(|(_, a)| a.as_ref().ok().map(Action::at)));
+        stream.check(&mut parsed, following);
+        for (_, encoded) in run_batch(&mut workers, parsed, &encode)? {
             emit(encoded)?;
         }
     }
@@ -213,7 +271,7 @@ pub fn replay_with<L: Default + Send>(
         summary.merge(&worker.summary);
     }
     let mut ledgers: Vec<Ledger> = workers.into_iter().map(|w| w.ledger).collect();
-    if let Some(t) = as_of {
+    if let Some(t) = options.as_of {
         let mut reports: Vec<OverdueReport> = ledgers.iter_mut().flat_map(|l| l.advance_to(t)).collect();
         // The order one ledger gives: by deadline, then RM.
         reports.sort_by(|a, b| {
@@ -236,25 +294,182 @@ pub fn replay_with<L: Default + Send>(
     Ok(summary)
 }
 
+/// The longest line kept: an action's limit, and room for a `\r` before the newline.
+const MAX_LINE_BYTES: usize = crate::limits::MAX_ACTION_BYTES.saturating_add(1);
+
+/// A line of input, as [`Lines`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// The line's bytes, without the newline.
+    Text(Vec<u8>),
+    /// A line longer than an action may be: only its length in bytes (without the newline).
+    /// Its bytes were skipped up to the next newline, never held.
+    TooLong(u64),
+}
+
+impl Line {
+    /// Why a [`Line::TooLong`] is unusable, as the action parser would say of it.
+    pub fn too_long(bytes: u64) -> InputError {
+        InputError::Limit(format!(
+            "action is {bytes} bytes, more than the limit of {}",
+            crate::limits::MAX_ACTION_BYTES
+        ))
+    }
+}
+
+/// The lines of a stream, split at `\n`, each held only up to the size an action may have: an
+/// endless line (`/dev/zero`) costs bounded memory and is one [`Line::TooLong`] if it ends.
+#[derive(Debug)]
+pub struct Lines<R> {
+    input: R,
+    done: bool,
+}
+
+impl<R: BufRead> Lines<R> {
+    /// Lines of `input`.
+    pub fn new(input: R) -> Self {
+        Lines { input, done: false }
+    }
+}
+
+impl<R: BufRead> Iterator for Lines<R> {
+    type Item = std::io::Result<Line>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let (mut bytes, mut length, mut too_long) = (Vec::new(), 0u64, false);
+        loop {
+            let available = match self.input.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            };
+            if available.is_empty() {
+                self.done = true;
+                // The end: a last line without a newline, or nothing more.
+                if length == 0 {
+                    return None;
+                }
+                break;
+            }
+            let newline = available.iter().position(|&b| b == b'\n');
+            let part = match newline {
+                Some(at) => available.get(..at).unwrap_or_default(),
+                None => available,
+            };
+            length = length.saturating_add(part.len() as u64);
+            if !too_long {
+                if bytes.len().saturating_add(part.len()) > MAX_LINE_BYTES {
+                    too_long = true;
+                    bytes = Vec::new();
+                } else {
+                    bytes.extend_from_slice(part);
+                }
+            }
+            let used = part.len().saturating_add(usize::from(newline.is_some()));
+            self.input.consume(used);
+            if newline.is_some() {
+                break;
+            }
+        }
+        Some(Ok(if too_long { Line::TooLong(length) } else { Line::Text(bytes) }))
+    }
+}
+
+/// The latest time of the actions accepted so far, in input order, against which a line's
+/// time is checked for skew: deterministic whatever the number of jobs.
+///
+/// A line past the bound is taken for a mistake when the next action of the stream is back
+/// with the stream (within the skew of its latest time): a quiet weekend moves the whole stream
+/// ahead, a mistyped year moves one line.
+struct StreamClock {
+    latest: Option<DateTime<FixedOffset>>,
+    max_skew: Option<TimeDelta>,
+}
+
+impl StreamClock {
+    /// Turns every action of `parsed` (in line order) that is too far ahead into an input error;
+    /// `following` is the time of the first action after the batch, if there is one.
+    fn check(&mut self, parsed: &mut [(usize, Result<Action, Unusable>)], following: Option<DateTime<FixedOffset>>) {
+        for index in 0..parsed.len() {
+            let Some(at) = parsed.get(index).and_then(|(_, a)| a.as_ref().ok()).map(Action::at) else { continue };
+            let bound = self.latest.zip(self.max_skew).and_then(|(latest, skew)| latest.checked_add_signed(skew));
+            let ahead = bound.is_some_and(|bound| at > bound);
+            // The jump is a mistake when the next action is back with the stream: within the
+            // skew of the latest time, either side (looked for only past the bound). The last
+            // action has no later line whose clock it could spoil.
+            let mistaken = ahead && {
+                let later = parsed.get(index.saturating_add(1)..).unwrap_or_default();
+                let next = later.iter().find_map(|(_, a)| a.as_ref().ok().map(Action::at)).or(following);
+                let floor = self.latest.zip(self.max_skew).and_then(|(latest, skew)| latest.checked_sub_signed(skew));
+                matches!((next, floor, bound), (Some(t), Some(floor), Some(bound)) if floor <= t && t <= bound)
+            };
+            let Some(entry) = parsed.get_mut(index).map(|(_, a)| a) else { continue };
+            let Ok(action) = entry else { continue };
+            match self.latest {
+                Some(latest) if mistaken => {
+                    let error = InputError::field(
+                        "at",
+                        format!(
+                            "{} is more than {} ahead of the latest time in the stream so far ({}); \
+                             the line is taken for a mistake and moves no clock",
+                            crate::value::format_datetime(&at),
+                            skew_text(self.max_skew.unwrap_or(DEFAULT_MAX_SKEW)),
+                            crate::value::format_datetime(&latest),
+                        ),
+                    );
+                    *entry = Err(Unusable { error, rm: Some(SmolStr::from(action.rm())) });
+                }
+                _ => self.latest = Some(self.latest.map_or(at, |latest| latest.max(at))),
+            }
+        }
+    }
+}
+
+/// A skew as text: whole days, hours, minutes or seconds, whichever it is.
+fn skew_text(skew: TimeDelta) -> String {
+    let seconds = skew.num_seconds();
+    let unit = |n: i64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    if seconds != 0 && seconds.checked_rem(86_400) == Some(0) {
+        unit(seconds.checked_div(86_400).unwrap_or(0), "day")
+    } else if seconds != 0 && seconds.checked_rem(3_600) == Some(0) {
+        unit(seconds.checked_div(3_600).unwrap_or(0), "hour")
+    } else if seconds != 0 && seconds.checked_rem(60) == Some(0) {
+        unit(seconds.checked_div(60).unwrap_or(0), "minute")
+    } else {
+        unit(seconds, "second")
+    }
+}
+
 /// Lines read and processed together.
 const BATCH: usize = 4096;
 
 /// The next lines (up to `BATCH`), numbered from 1 across the input; empty at the end. Lines are
 /// only split here: checking their text and parsing them is the workers' job.
 fn read_batch(
-    lines: &mut impl Iterator<Item = std::io::Result<Vec<u8>>>,
+    lines: &mut impl Iterator<Item = std::io::Result<Line>>,
     number: &mut usize,
     progress: &mut impl FnMut(u64),
-) -> std::io::Result<Vec<(usize, Vec<u8>)>> {
+) -> std::io::Result<Vec<(usize, Line)>> {
     let mut batch = Vec::with_capacity(BATCH);
-    for bytes in lines.by_ref() {
-        let mut bytes = bytes?;
+    for line in lines.by_ref() {
+        let mut line = line?;
         *number = number.saturating_add(1);
-        progress(bytes.len().saturating_add(1) as u64);
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
+        match &mut line {
+            Line::Text(bytes) => {
+                progress(bytes.len().saturating_add(1) as u64);
+                if bytes.last() == Some(&b'\r') {
+                    bytes.pop();
+                }
+            }
+            Line::TooLong(length) => progress(length.saturating_add(1)),
         }
-        batch.push((*number, bytes));
+        batch.push((*number, line));
         if batch.len() == BATCH {
             break;
         }
@@ -286,19 +501,25 @@ impl Unusable {
 }
 
 /// An input line's action; `None` for a blank line (which gives no output).
-fn parse_line(bytes: &[u8]) -> Option<Result<Action, Unusable>> {
+fn parse_line(line: &Line) -> Option<Result<Action, Unusable>> {
+    let bytes = match line {
+        Line::Text(bytes) => bytes,
+        Line::TooLong(length) => return Some(Err(Unusable { error: Line::too_long(*length), rm: None })),
+    };
     match std::str::from_utf8(bytes) {
         Ok(text) if text.trim().is_empty() => None,
         Ok(text) => Some(Action::from_json(text).map_err(|e| Unusable::new(e, text))),
-        Err(e) => Some(Err(Unusable {
-            error: InputError::Json(format!("the line is not UTF-8 (byte {})", e.valid_up_to())),
-            rm: None,
-        })),
+        Err(e) => Some(Err(Unusable { error: not_utf8(&e), rm: None })),
     }
 }
 
+/// Why a line that is not UTF-8 is unusable (its record carries the line's number).
+pub fn not_utf8(e: &std::str::Utf8Error) -> InputError {
+    InputError::Json(format!("the line is not UTF-8 (byte {})", e.valid_up_to()))
+}
+
 /// The parsed lines of a batch that are not blank, with their numbers.
-fn parse_lines(lines: &[(usize, Vec<u8>)]) -> Vec<(usize, Result<Action, Unusable>)> {
+fn parse_lines(lines: &[(usize, Line)]) -> Vec<(usize, Result<Action, Unusable>)> {
     lines.iter().filter_map(|(n, bytes)| Some((*n, parse_line(bytes)?))).collect()
 }
 
@@ -319,25 +540,31 @@ type Encoded<L> = Vec<(usize, L)>;
 
 /// Processes a batch: each worker takes the lines of its RMs, in order; the encoded lines come
 /// back in line order.
+/// A batch's lines that are not blank, parsed, with their numbers, in line order.
+type Parsed = Vec<(usize, Result<Action, Unusable>)>;
+
+/// Checks and parses a batch, in parallel (in contiguous chunks) with several jobs.
+fn parse_batch(batch: Vec<(usize, Line)>, jobs: usize) -> std::io::Result<Parsed> {
+    if jobs <= 1 {
+        return Ok(parse_lines(&batch));
+    }
+    let chunk = batch.len().div_ceil(jobs).max(1);
+    in_parallel(batch.chunks(chunk).map(|part| move || parse_lines(part)))
+}
+
 fn run_batch<L: Default + Send>(
     workers: &mut [Worker],
-    batch: Vec<(usize, Vec<u8>)>,
+    parsed: Parsed,
     encode: &(impl Fn(&mut L, &Record<'_>) + Sync),
 ) -> std::io::Result<Encoded<L>> {
     let jobs = workers.len();
     if jobs <= 1 {
-        let parsed = parse_lines(&batch);
-        drop(batch);
         return Ok(match workers.first_mut() {
             Some(worker) => parsed.into_iter().map(|(n, a)| (n, worker.process(n, a, encode))).collect(),
             None => Vec::new(),
         });
     }
-    // Phase 1: check and parse in parallel, in contiguous chunks.
-    let chunk = batch.len().div_ceil(jobs).max(1);
-    let parsed = in_parallel(batch.chunks(chunk).map(|part| move || parse_lines(part)))?;
-    drop(batch);
-    // Phase 2: each ledger takes its RMs' actions (unparseable lines go to the first).
+    // Each ledger takes its RMs' actions (unparseable lines go to the first).
     let mut shares: Vec<Vec<(usize, Result<Action, Unusable>)>> = (0..jobs).map(|_| Vec::new()).collect();
     for (n, action) in parsed {
         let share = match &action {

@@ -21,6 +21,7 @@ __all__ = [
     "Decision",
     "Engine",
     "InputError",
+    "InternalError",
     "Ledger",
     "OverdueReport",
     "PolicyError",
@@ -33,7 +34,8 @@ __all__ = [
 
 
 class ProbityError(Exception):
-    """Base class of the errors Probity raises for bad input (policy text or actions)."""
+    """Base class of the errors Probity raises: for bad input (policy text or actions), and
+    ``InternalError`` for a failure of its own."""
 
 
 class PolicyError(ProbityError):
@@ -66,6 +68,11 @@ class PolicyError(ProbityError):
 class InputError(ProbityError, ValueError):
     """An action, history or timestamp that cannot be used: the message names the field and
     what is wrong with it. Nothing was evaluated or recorded."""
+
+
+class InternalError(ProbityError, RuntimeError):
+    """A failure of Probity itself (a bug caught at the boundary, such as a panic in the
+    engine), never the caller's fault: please report it. A ``RuntimeError`` too."""
 
 
 # Imported last: the native module raises the classes above (it looks them up in `probity`).

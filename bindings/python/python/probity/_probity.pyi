@@ -38,14 +38,22 @@ class PolicySet:
     """A loaded, checked set of policy files."""
 
     @staticmethod
-    def from_dir(path: Union[str, "os.PathLike[str]"]) -> PolicySet:
+    def from_dir(path: Union[str, "os.PathLike[str]"], *, require_policy: bool = False) -> PolicySet:
         """Loads every ``.probity`` file under a directory.
 
+        With ``require_policy``, an action no policy version is in force for is decided
+        ``review`` with one ``error`` finding (policy ``probity``, rule ``no-policy-in-force``)
+        instead of ``allow`` with no policies.
+
         Raises ``PolicyError`` (with every diagnostic) for bad policy text and ``OSError``
-        when a file cannot be read."""
+        when a file cannot be read, is not a regular file or is larger than the limit, or when
+        the directory holds no ``.probity`` file."""
     @staticmethod
-    def from_sources(sources: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> PolicySet:
-        """Loads policies from ``{name: text}``. Raises ``PolicyError``."""
+    def from_sources(
+        sources: Union[Mapping[str, str], Iterable[Tuple[str, str]]], *, require_policy: bool = False
+    ) -> PolicySet:
+        """Loads policies from ``{name: text}`` (``require_policy`` as in ``from_dir``).
+        Raises ``PolicyError``."""
     @property
     def versions(self) -> List[Tuple[str, str]]:
         """``(id, version)`` of every loaded file, ordered by id and effective date."""
@@ -82,13 +90,20 @@ class Engine:
         output: Literal["decisions", "findings"] = "decisions",
         into: Optional[Literal["list", "pandas", "pyarrow", "polars"]] = None,
         summary: Literal[False] = False,
+        max_skew: Optional[Union[datetime.timedelta, float]] = ...,
     ) -> Table:
         """Replays ``events`` (see ``Events``) in order through fresh ledgers, one per RM, as
         ``probity replay`` does: each action first reports the obligations of its RM that fell
         overdue, then is decided and recorded; unusable rows become ``error`` records and
         change nothing. ``as_of`` then advances every RM to that time (reporting what is
         overdue by then). The engine runs with the GIL released, on ``jobs`` threads (default:
-        every core); the result is the same for any ``jobs``.
+        every core); the result is the same for any ``jobs``. Ctrl-C stops it promptly with
+        ``KeyboardInterrupt``.
+
+        An action dated more than ``max_skew`` (a ``timedelta`` or seconds; default one day;
+        ``None``: no bound) ahead of the latest time of the actions before it is an ``error``
+        record that moves no clock, unless the next action is past that bound too (a quiet
+        weekend, not a mistyped year).
 
         ``output="jsonl"`` returns the records as JSON lines (``bytes``), byte-identical to
         ``probity replay``. Otherwise the result is a table of the kind passed in
@@ -132,6 +147,7 @@ class Engine:
         output: Literal["decisions", "findings"] = "decisions",
         into: Optional[Literal["list", "pandas", "pyarrow", "polars"]] = None,
         summary: Literal[True],
+        max_skew: Optional[Union[datetime.timedelta, float]] = ...,
     ) -> Tuple[Table, ReplaySummary]: ...
     @overload
     def replay(
@@ -142,11 +158,13 @@ class Engine:
         jobs: Optional[int] = None,
         output: Literal["jsonl"],
         out: Union[str, os.PathLike[str]],
+        max_skew: Optional[Union[datetime.timedelta, float]] = ...,
     ) -> ReplaySummary:
-        """Writes the JSON lines to the file ``out`` (created, or emptied first) as they are
-        decided, keeping none of them in memory, and returns the summary. Raises ``OSError``
-        when the file cannot be written (a replay whose events cannot be read leaves it as it
-        was) and ``ValueError`` with another ``output`` or with ``into``."""
+        """Writes the JSON lines to the file ``out`` as they are decided, keeping none of them
+        in memory, and returns the summary. They go to a temporary file beside ``out``, renamed
+        over it once complete: a replay that fails or is interrupted leaves ``out`` as it was.
+        Raises ``OSError`` when the file cannot be written and ``ValueError`` when ``out`` is
+        the events file, with another ``output`` or with ``into``."""
     @overload
     def replay(
         self,
@@ -157,6 +175,7 @@ class Engine:
         output: Literal["jsonl"],
         into: None = None,
         summary: Literal[False] = False,
+        max_skew: Optional[Union[datetime.timedelta, float]] = ...,
     ) -> bytes: ...
     @overload
     def replay(
@@ -168,10 +187,11 @@ class Engine:
         output: Literal["jsonl"],
         into: None = None,
         summary: Literal[True],
+        max_skew: Optional[Union[datetime.timedelta, float]] = ...,
     ) -> Tuple[bytes, ReplaySummary]: ...
     def _replay(
         self, source: str, payload: Any, as_of: Optional[Timestamp] = None, jobs: Optional[int] = None,
-        output: str = "decisions",
+        output: str = "decisions", out: Optional[str] = None, max_skew: Optional[float] = 86400.0,
     ) -> Tuple[Union[bytes, _Records], ReplaySummary]:
         """The native half of ``replay`` (``probity._replay`` calls it)."""
 

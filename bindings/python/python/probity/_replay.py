@@ -42,7 +42,9 @@ OUTPUTS = ("decisions", "findings", "jsonl")
 INTOS = ("list", "pandas", "pyarrow", "polars")
 
 
-def replay(engine, events, as_of=None, jobs=None, output="decisions", into=None, summary=False, out=None):
+def replay(
+    engine, events, as_of=None, jobs=None, output="decisions", into=None, summary=False, out=None, max_skew=86400.0
+):
     if output not in OUTPUTS:
         raise ValueError(f"`output` must be one of {', '.join(OUTPUTS)}, found `{output}`")
     if into is not None and into not in INTOS:
@@ -52,7 +54,7 @@ def replay(engine, events, as_of=None, jobs=None, output="decisions", into=None,
             raise ValueError('`out` takes the records as JSON lines: pass `output="jsonl"` (and no `into`)')
         out = os.fspath(out)
     kind, source, payload = _prepare(events)
-    records, stats = engine._replay(source, payload, as_of, jobs, output, out)
+    records, stats = engine._replay(source, payload, as_of, jobs, output, out, max_skew)
     del payload
     if out is not None:
         return stats

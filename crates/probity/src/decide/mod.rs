@@ -150,6 +150,22 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
             b.run_rule(pi, policy, clock, ri, rule, bi, body, ev);
         }
     }
+    if policies.is_empty() && set.require_policy {
+        // Fail closed: no policy in force is a gap to review, not a silent `allow`.
+        b.verdict = b.verdict.max(Verdict::Review);
+        b.findings.push(Finding {
+            policy: SmolStr::new_static("probity"),
+            rule: SmolStr::new_static(crate::policy_set::NO_POLICY_IN_FORCE),
+            kind: FindingKind::Error,
+            outcomes: Arc::from([SmolStr::new_static(Verdict::Review.as_str())]),
+            severity: None,
+            ladder: None,
+            message: format!("no policy is in force for this action at {}", datetime_text(&action.at)).into(),
+            messages: Vec::new(),
+            cite: Arc::from([]),
+            evidence: Vec::new(),
+        });
+    }
     let fulfilled = b.fulfilment();
     let sanctions = sanctions(set, history.breaches(), &b.new_breaches, action.at);
     let decision = Decision {
