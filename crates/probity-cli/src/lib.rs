@@ -2,6 +2,5 @@
 
 pub mod diff;
 pub mod fmt;
-pub mod generate;
 pub mod report;
 pub mod testfile;

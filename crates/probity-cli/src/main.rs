@@ -170,8 +170,9 @@ fn main() -> ExitCode {
             replay(&policies, &events, out.as_deref(), as_of.as_deref(), jobs, report.as_deref())
         }
         Command::Generate { rms, days, seed, violation_rate, start, out, labels } => {
-            let config = probity_cli::generate::Config { rms, days, seed, violation_rate, start };
-            probity_cli::generate::run(&config, &out, labels.as_deref()).map(|()| ExitCode::SUCCESS)
+            let config = probity_generate::Config { rms, days, seed, violation_rate, start };
+            let stats = probity_generate::run(&config, &out, labels.as_deref());
+            stats.map(|stats| eprint!("{}", stats.table())).map(|()| ExitCode::SUCCESS)
         }
         Command::Eval { policies, action, history, pretty } => eval(&policies, &action, history.as_deref(), pretty),
     };

@@ -15,7 +15,7 @@ use std::process::Command;
 use chrono::NaiveDate;
 use probity::replay::Summary;
 use probity::Engine;
-use probity_cli::generate::{generate, Config};
+use probity_generate::{generate, Config};
 use probity_cli::report::{branch_from_rm_id, reindent, Collector, Meta, Tap};
 
 fn root() -> PathBuf {
