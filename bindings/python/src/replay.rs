@@ -395,7 +395,7 @@ impl<'r> Outcome<'r> {
     /// for an unusable line.
     fn of(record: &Record<'r>) -> Option<(usize, Self)> {
         match *record {
-            Record::Decision { line, rm, decision: d } => Some((
+            Record::Decision { line, rm, decision: d, .. } => Some((
                 line,
                 Outcome {
                     kind: "decision",

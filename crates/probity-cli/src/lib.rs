@@ -2,5 +2,4 @@
 
 pub mod diff;
 pub mod fmt;
-pub mod report;
 pub mod testfile;

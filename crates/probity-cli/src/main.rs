@@ -336,18 +336,14 @@ fn replay(
         let size = file.metadata().ok().map(|m| m.len());
         (Box::new(std::io::BufReader::with_capacity(1 << 16, file)), size)
     };
-    let writer: Box<dyn Write> = match out {
+    let mut writer: Box<dyn Write> = match out {
         Some(path) => Box::new(std::io::BufWriter::with_capacity(
             1 << 16,
             std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
     };
-    let tap = report.map(|_| probity_cli::report::Tap::new(Some(&engine)));
-    let (input, mut writer) = match &tap {
-        Some(tap) => (tap.input(input), tap.output(writer)),
-        None => (input, writer),
-    };
+    let mut collector = report.map(|_| probity_report::Collector::new(Some(&engine)));
     let bar = match size {
         Some(len) if std::io::stderr().is_terminal() => {
             let bar = indicatif::ProgressBar::new(len);
@@ -360,7 +356,7 @@ fn replay(
         _ => None,
     };
     let mut pending = 0u64;
-    let summary = probity::replay::replay(&engine, input, &mut writer, as_of, jobs, |n| {
+    let progress = |n| {
         pending = pending.saturating_add(n);
         if pending > 1 << 20 {
             if let Some(bar) = &bar {
@@ -368,14 +364,23 @@ fn replay(
             }
             pending = 0;
         }
-    })
+    };
+    let summary = match &mut collector {
+        Some(c) => probity_report::replay(&engine, c, input, &mut writer, as_of, jobs, progress),
+        None => probity::replay::replay(&engine, input, &mut writer, as_of, jobs, progress),
+    }
     .map_err(|e| format!("replay failed: {e}"))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     eprint!("{}", summary.table());
-    if let (Some(path), Some(tap)) = (report, &tap) {
-        tap.finish(path, policies, events, as_of_text, &summary)?;
+    if let (Some(path), Some(c)) = (report, &collector) {
+        let meta = probity_report::Meta {
+            policies: policies.display().to_string(),
+            events: events.display().to_string(),
+            as_of: as_of_text,
+        };
+        c.write(path, &meta, Some(&summary))?;
         eprintln!("report: {}", path.display());
     }
     Ok(if summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
