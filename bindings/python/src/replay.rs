@@ -62,7 +62,8 @@ pub(crate) enum Failure {
 }
 
 /// Replays `input` (runs without the GIL); with `out`, the JSON lines go to that file as they
-/// come (created once the input is open, so that a bad input leaves it as it was).
+/// come (created once the input is open, so that a bad input leaves it as it was); with
+/// `report`, every record is also added to that report.
 pub(crate) fn replay(
     engine: &probity::Engine,
     input: &Input,
@@ -70,6 +71,7 @@ pub(crate) fn replay(
     jobs: usize,
     output: Output,
     out: Option<&std::path::Path>,
+    report: Option<&mut probity_report::Collector<'_>>,
 ) -> Result<(Replayed, Summary), Failure> {
     let events = match input {
         Input::File(path) => Some(std::fs::File::open(path).map_err(Failure::Read)?),
@@ -92,8 +94,8 @@ pub(crate) fn replay(
         None => Sink::Table(output),
     };
     match events {
-        Some(file) => replay_from(engine, BufReader::with_capacity(1 << 20, file), as_of, jobs, output, sink),
-        None => replay_from(engine, input.bytes().unwrap_or_default(), as_of, jobs, output, sink),
+        Some(file) => replay_from(engine, BufReader::with_capacity(1 << 20, file), as_of, jobs, output, sink, report),
+        None => replay_from(engine, input.bytes().unwrap_or_default(), as_of, jobs, output, sink, report),
     }
 }
 
@@ -111,15 +113,26 @@ fn replay_from(
     jobs: usize,
     output: Output,
     sink: Sink,
+    mut report: Option<&mut probity_report::Collector<'_>>,
 ) -> Result<(Replayed, Summary), Failure> {
-    let encode = |rows: &mut LineRows, record: &Record<'_>| rows.record(record, output);
+    let reporting = report.is_some();
+    let encode = |rows: &mut LineRows, record: &Record<'_>| {
+        rows.record(record, output);
+        if reporting {
+            rows.report.push(probity_report::Item::new(record));
+        }
+    };
     // What the workers encoded is gathered on a thread of its own while they go on deciding.
     std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel::<Vec<LineRows>>(4);
         let gatherer = scope.spawn(move || gather(receive, sink));
         let mut pending = Vec::with_capacity(HANDOVER);
         let stopped = || std::io::Error::other("the replay's gatherer stopped");
-        let emit = |rows: LineRows| {
+        let emit = |mut rows: LineRows| {
+            // The report takes the records in input order, here on the calling thread.
+            if let Some(report) = report.as_deref_mut() {
+                rows.report.drain(..).for_each(|item| report.add(item));
+            }
             pending.push(rows);
             if pending.len() < HANDOVER {
                 return Ok(());
@@ -277,6 +290,8 @@ enum Cell {
 struct LineRows {
     text: Vec<u8>,
     cells: Vec<Cell>,
+    /// What the report takes from the records, when one is asked for.
+    report: Vec<probity_report::Item>,
 }
 
 impl LineRows {

@@ -29,6 +29,7 @@ __all__ = [
     "ReplaySummary",
     "Submission",
     "__version__",
+    "generate",
 ]
 
 
@@ -77,5 +78,6 @@ from ._probity import (  # noqa: E402
     PolicySet,
     Submission,
     __version__,
+    generate,
 )
 from ._replay import ReplaySummary  # noqa: E402

@@ -34,6 +34,22 @@ Table = Any
 """A list of dicts, a ``pandas.DataFrame``, a ``pyarrow.Table`` or a ``polars.DataFrame``."""
 
 @final
+def generate(
+    out: Union[str, os.PathLike[str]],
+    *,
+    rms: int,
+    days: int,
+    seed: int,
+    violation_rate: float = 0.02,
+    start: str = "2026-02-02",
+    labels: Optional[Union[str, os.PathLike[str]]] = None,
+) -> Dict[str, Any]:
+    """Writes a seeded, realistic JSON-lines stream of RM actions for ``policies/cn`` to
+    ``out``, with known violations injected, as ``probity generate`` does (the same arguments
+    give the same bytes), and the injected violations to ``labels``, one JSON object a line.
+    Returns ``{"events": n, "first": ts, "last": ts, "injected": {kind: n}}``. Raises
+    ``ValueError`` for bad arguments and ``OSError`` for a file that cannot be written."""
+
 class PolicySet:
     """A loaded, checked set of policy files."""
 
@@ -82,6 +98,7 @@ class Engine:
         output: Literal["decisions", "findings"] = "decisions",
         into: Optional[Literal["list", "pandas", "pyarrow", "polars"]] = None,
         summary: Literal[False] = False,
+        report: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Table:
         """Replays ``events`` (see ``Events``) in order through fresh ledgers, one per RM, as
         ``probity replay`` does: each action first reports the obligations of its RM that fell
@@ -121,7 +138,11 @@ class Engine:
 
         Raises ``ValueError`` for a bad ``output``, ``into`` or ``jobs``, ``InputError`` for a bad
         ``as_of`` or a Python value that has no JSON form (naming ``events[i]``), ``TypeError``
-        for ``events`` of another type and ``OSError`` for a file that cannot be read."""
+        for ``events`` of another type and ``OSError`` for a file that cannot be read.
+
+        With ``report`` (a path), the same replay also writes its self-contained HTML report
+        there, as ``probity replay --report`` does (the header names the policy versions loaded
+        and the events' file, or "(events in memory)"); ``OSError`` if it cannot be written."""
     @overload
     def replay(
         self,
@@ -132,6 +153,7 @@ class Engine:
         output: Literal["decisions", "findings"] = "decisions",
         into: Optional[Literal["list", "pandas", "pyarrow", "polars"]] = None,
         summary: Literal[True],
+        report: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Tuple[Table, ReplaySummary]: ...
     @overload
     def replay(
@@ -142,6 +164,7 @@ class Engine:
         jobs: Optional[int] = None,
         output: Literal["jsonl"],
         out: Union[str, os.PathLike[str]],
+        report: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> ReplaySummary:
         """Writes the JSON lines to the file ``out`` (created, or emptied first) as they are
         decided, keeping none of them in memory, and returns the summary. Raises ``OSError``
@@ -157,6 +180,7 @@ class Engine:
         output: Literal["jsonl"],
         into: None = None,
         summary: Literal[False] = False,
+        report: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> bytes: ...
     @overload
     def replay(
@@ -168,10 +192,11 @@ class Engine:
         output: Literal["jsonl"],
         into: None = None,
         summary: Literal[True],
+        report: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Tuple[bytes, ReplaySummary]: ...
     def _replay(
         self, source: str, payload: Any, as_of: Optional[Timestamp] = None, jobs: Optional[int] = None,
-        output: str = "decisions",
+        output: str = "decisions", out: Optional[str] = None, report: Optional[str] = None,
     ) -> Tuple[Union[bytes, _Records], ReplaySummary]:
         """The native half of ``replay`` (``probity._replay`` calls it)."""
 

@@ -42,7 +42,7 @@ OUTPUTS = ("decisions", "findings", "jsonl")
 INTOS = ("list", "pandas", "pyarrow", "polars")
 
 
-def replay(engine, events, as_of=None, jobs=None, output="decisions", into=None, summary=False, out=None):
+def replay(engine, events, as_of=None, jobs=None, output="decisions", into=None, summary=False, out=None, report=None):
     if output not in OUTPUTS:
         raise ValueError(f"`output` must be one of {', '.join(OUTPUTS)}, found `{output}`")
     if into is not None and into not in INTOS:
@@ -51,8 +51,10 @@ def replay(engine, events, as_of=None, jobs=None, output="decisions", into=None,
         if output != "jsonl" or into is not None:
             raise ValueError('`out` takes the records as JSON lines: pass `output="jsonl"` (and no `into`)')
         out = os.fspath(out)
+    if report is not None:
+        report = os.fspath(report)
     kind, source, payload = _prepare(events)
-    records, stats = engine._replay(source, payload, as_of, jobs, output, out)
+    records, stats = engine._replay(source, payload, as_of, jobs, output, out, report)
     del payload
     if out is not None:
         return stats
