@@ -115,11 +115,11 @@ fn replay_from(
     sink: Sink,
     mut report: Option<&mut probity_report::Collector<'_>>,
 ) -> Result<(Replayed, Summary), Failure> {
-    let reporting = report.is_some();
+    let digester = report.as_ref().map(|_| probity_report::Digester::default());
     let encode = |rows: &mut LineRows, record: &Record<'_>| {
         rows.record(record, output);
-        if reporting {
-            rows.report.push(probity_report::Item::new(record));
+        if let Some(digester) = &digester {
+            rows.report.push(digester.item(record));
         }
     };
     // What the workers encoded is gathered on a thread of its own while they go on deciding.

@@ -1,6 +1,7 @@
 //! The report's aggregates: records are digested into [`Item`]s and added to a [`Collector`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Mutex;
 
 use chrono::{DateTime, FixedOffset, Months, NaiveDate};
 use probity::replay::Record;
@@ -15,15 +16,17 @@ const MAX_PROBES: usize = 64;
 
 // ------------------------------------------------------------------ items
 
-/// What the report takes from one replay record: made with [`Item::new`] on the thread that
-/// encoded the record, added to a [`Collector`] in input order.
+/// What the report takes from one replay record: made with [`Digester::item`] (or
+/// [`Item::new`]) on the thread that encoded the record, added to a [`Collector`] in input order.
 pub struct Item(Kind);
 
 enum Kind {
     Decision {
         rm: SmolStr,
-        /// The action, for its branch (when its RM is new) and for learning ladders.
-        action: Box<Action>,
+        /// The action's `rm.branch`, read when the record is its RM's first (`None` after).
+        branch: Option<Option<String>>,
+        /// The action, when its breaches feed a ladder (to learn the ladder from it).
+        action: Option<Box<Action>>,
         decision: Digest,
     },
     Overdue {
@@ -98,16 +101,40 @@ fn example_json(record: &Record<'_>, findings: &[Finding], sanctions: &[Sanction
     Some(json)
 }
 
-impl Item {
+/// Makes [`Item`]s on the threads that encode records (it is `Sync`). It remembers the RMs it
+/// has seen, so that only an RM's first action is read for its branch: the records of one RM
+/// come from one thread, in input order.
+#[derive(Default)]
+pub struct Digester {
+    seen: Mutex<HashSet<SmolStr>>,
+}
+
+impl Digester {
     /// The report's digest of a replay record.
+    pub fn item(&self, record: &Record<'_>) -> Item {
+        // A poisoned set only means reading a branch again.
+        let first = |rm: &str| self.seen.lock().map_or(true, |mut seen| seen.insert(SmolStr::from(rm)));
+        Item::digest(record, first)
+    }
+}
+
+impl Item {
+    /// The report's digest of a replay record, reading the branch of every action (a
+    /// [`Digester`] reads it once per RM).
     pub fn new(record: &Record<'_>) -> Item {
+        Item::digest(record, |_| true)
+    }
+
+    fn digest(record: &Record<'_>, first: impl FnOnce(&str) -> bool) -> Item {
         Item(match *record {
             Record::Decision { rm, action, decision: d, .. } => {
                 let found = findings(&d.findings);
                 let json = example_json(record, &found, &d.sanctions);
+                let probe = found.iter().any(|f| f.ladder.is_some() && f.severity.is_some());
                 Kind::Decision {
                     rm: SmolStr::from(rm),
-                    action: Box::new(action.clone()),
+                    branch: first(rm).then(|| branch_of(action)),
+                    action: probe.then(|| Box::new(action.clone())),
                     decision: Digest {
                         action: d.action.clone(),
                         at: d.at.clone(),
@@ -362,7 +389,7 @@ impl<'e> Collector<'e> {
     /// Adds a record's digest; records must come in the order the replay writes them.
     pub fn add(&mut self, item: Item) {
         match item.0 {
-            Kind::Decision { rm, action, decision } => self.decision(&rm, &action, &decision),
+            Kind::Decision { rm, branch, action, decision } => self.decision(&rm, branch, action.as_deref(), &decision),
             Kind::Overdue { rm, policy, duty, digest } => self.overdue(&rm, policy, duty, &digest),
             Kind::Error { line, message } => {
                 inc(&mut self.errors);
@@ -384,10 +411,10 @@ impl<'e> Collector<'e> {
         Some(t)
     }
 
-    /// The RM's state; a new RM takes its branch from `action` (or from its id).
-    fn rm_entry(&mut self, rm: &str, action: Option<&Action>) -> Option<&mut RmState> {
+    /// The RM's state; a new RM takes its branch from `branch` (or from its id).
+    fn rm_entry(&mut self, rm: &str, branch: Option<String>) -> Option<&mut RmState> {
         if !self.rms.contains_key(rm) {
-            let branch = action.and_then(branch_of).unwrap_or_else(|| branch_from_rm_id(rm));
+            let branch = branch.unwrap_or_else(|| branch_from_rm_id(rm));
             let keeps_examples = self.rms_with_examples < MAX_RMS_WITH_EXAMPLES;
             if keeps_examples {
                 self.rms_with_examples = self.rms_with_examples.saturating_add(1);
@@ -407,7 +434,7 @@ impl<'e> Collector<'e> {
         }
     }
 
-    fn decision(&mut self, rm: &str, action: &Action, d: &Digest) {
+    fn decision(&mut self, rm: &str, branch: Option<Option<String>>, action: Option<&Action>, d: &Digest) {
         inc(&mut self.events);
         bump(&mut self.verdicts, d.verdict);
         let at = self.see_time(&d.at);
@@ -418,7 +445,7 @@ impl<'e> Collector<'e> {
                 stats.versions.insert(version.to_string(), digest.to_string());
             }
         }
-        if let Some(state) = self.rm_entry(rm, Some(action)) {
+        if let Some(state) = self.rm_entry(rm, branch.flatten()) {
             inc(&mut state.events);
             if d.verdict == Verdict::Deny {
                 inc(&mut state.denies);
@@ -433,6 +460,8 @@ impl<'e> Collector<'e> {
         self.findings(rm, d, at);
         if let Some(json) = &d.json {
             self.example(rm, "decision", d, json);
+        }
+        if let Some(action) = action {
             self.probe(d, action);
         }
     }

@@ -2,7 +2,8 @@
 //! binding's `Engine.replay(..., report=...)`).
 //!
 //! The report is built while the replay streams: each [`Record`] the replay hands its encoder is
-//! digested into an [`Item`] (on the thread that decided it), and the items are added to a
+//! digested into an [`Item`] by a [`Digester`] (on the thread that decided it), and the items are
+//! added to a
 //! [`Collector`] in input order. [`replay`] does both around [`probity::replay::replay_with`],
 //! writing the same JSON lines as [`probity::replay::replay`]. Only aggregates are kept, with
 //! bounded lists:
@@ -38,7 +39,7 @@ use chrono::{DateTime, FixedOffset};
 use probity::replay::{Record, Summary};
 use probity::Engine;
 
-pub use collect::{branch_from_rm_id, Collector, Item};
+pub use collect::{branch_from_rm_id, Collector, Digester, Item};
 pub use render::{escape, reindent, RenderError};
 
 /// RMs listed in the "closest to the next step" table.
@@ -85,12 +86,13 @@ pub fn replay(
     jobs: usize,
     progress: impl FnMut(u64),
 ) -> std::io::Result<Summary> {
+    let digester = Digester::default();
     let encode = |encoded: &mut Encoded, record: &Record<'_>| {
         // As `probity::replay::replay` encodes a record: room for a typical decision at once.
         encoded.lines.reserve(1024);
         record.write_json(&mut encoded.lines);
         encoded.lines.push(b'\n');
-        encoded.items.push(Item::new(record));
+        encoded.items.push(digester.item(record));
     };
     let emit = |encoded: Encoded| {
         for item in encoded.items {

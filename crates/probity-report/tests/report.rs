@@ -260,3 +260,26 @@ fn text_is_escaped_and_json_keeps_its_order() {
         "{\n  \"b\": 1,\n  \"a\": [],\n  \"c\": {\n    \"d\": \"x,y\"\n  }\n}"
     );
 }
+
+#[test]
+fn a_digester_reads_the_branch_of_an_rms_first_action_only() {
+    let first =
+        action(r#"{"type":"x","id":"A1","at":"2026-03-02T10:00:00+08:00","rm":{"id":"RM-SH-1","branch":"SH-Xuhui"}}"#);
+    let moved = action(
+        r#"{"type":"x","id":"A2","at":"2026-03-03T10:00:00+08:00","rm":{"id":"RM-SH-1","branch":"BJ-Dongcheng"}}"#,
+    );
+    let render = |items: Vec<probity_report::Item>| {
+        let mut c = Collector::new(None);
+        items.into_iter().for_each(|item| c.add(item));
+        c.render(&Meta::default(), None).unwrap()
+    };
+    let (d1, d2) = (breach_decision("A1"), breach_decision("A2"));
+    let records = [
+        Record::Decision { line: 1, rm: first.rm(), action: &first, decision: &d1 },
+        Record::Decision { line: 2, rm: moved.rm(), action: &moved, decision: &d2 },
+    ];
+    let digester = probity_report::Digester::default();
+    let digested = render(records.iter().map(|r| digester.item(r)).collect());
+    assert!(digested.contains(">SH-Xuhui<") && !digested.contains("BJ-Dongcheng"));
+    assert_eq!(digested, render(records.iter().map(probity_report::Item::new).collect()));
+}
