@@ -14,6 +14,7 @@ use serde_json::{Map, Value as Json};
 
 mod convert;
 mod errors;
+mod generate;
 mod replay;
 
 use errors::{input_error, internal, load_error, policy_error, run, to_python};
@@ -211,7 +212,7 @@ impl Engine {
     /// `probity/_replay.py` (which does the table conversions) and the stubs.
     #[pyo3(signature = (
         events, *, as_of=None, jobs=None, output="decisions", into=None, summary=false, out=None,
-        max_skew=Some(replay::Skew::DAY)
+        max_skew=Some(replay::Skew::DAY), report=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn replay<'py>(
@@ -224,11 +225,12 @@ impl Engine {
         summary: bool,
         out: Option<&Bound<'py, PyAny>>,
         max_skew: Option<replay::Skew>,
+        report: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let replay = py.import("probity._replay")?.getattr("replay")?;
         let max_skew = max_skew.map(|s| s.0);
-        replay.call1((slf, events, as_of, jobs, output, into, summary, out, max_skew))
+        replay.call1((slf, events, as_of, jobs, output, into, summary, out, max_skew, report))
     }
 
     /// The native half of `replay`: `source` is `"path"` (a file name), `"data"` (JSON lines
@@ -236,8 +238,10 @@ impl Engine {
     /// iterable of dicts or JSON texts).
     /// Returns `(records, summary)`: the JSON lines as `bytes` for `output="jsonl"` (`None`
     /// when they went to the file `out`), else a `_Records` holding the columns.
+    /// With `report`, the HTML report of the replay is written to that file.
     #[pyo3(signature = (
-        source, payload, as_of=None, jobs=None, output="decisions", out=None, max_skew=Some(replay::Skew::DAY)
+        source, payload, as_of=None, jobs=None, output="decisions", out=None, max_skew=Some(replay::Skew::DAY),
+        report=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn _replay<'py>(
@@ -250,6 +254,7 @@ impl Engine {
         output: &str,
         out: Option<std::path::PathBuf>,
         max_skew: Option<replay::Skew>,
+        report: Option<std::path::PathBuf>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
         let output = match output {
             "decisions" => replay::Output::Decisions,
@@ -296,19 +301,34 @@ impl Engine {
         let max_skew = max_skew.map(|s| s.delta()).transpose()?;
         let options = probity::replay::Options { as_of, jobs, max_skew };
         let engine = &self.engine;
-        let (replayed, summary) = run(py, || replay::replay(engine, &input, &options, output, out.as_deref()))?
+        let mut collector = report.as_ref().map(|_| probity_report::Collector::new(Some(engine)));
+        // What the report is built from, when one is asked for.
+        let html = collector.as_mut();
+        let (replayed, summary) = run(py, || replay::replay(engine, &input, &options, output, out.as_deref(), html))?
             .map_err(|e| match (e, &input, &out) {
-                (replay::Failure::Interrupted(e), _, _) => e,
-                (replay::Failure::Read(e), replay::Input::File(path), _) => {
-                    PyOSError::new_err(format!("cannot read `{}`: {e}", path.display()))
-                }
-                (replay::Failure::Write(e), _, Some(path)) => {
-                    PyOSError::new_err(format!("cannot write `{}`: {e}", path.display()))
-                }
-                (replay::Failure::Read(e) | replay::Failure::Write(e) | replay::Failure::Internal(e), _, _) => {
-                    internal(e)
-                }
-            })?;
+            (replay::Failure::Interrupted(e), _, _) => e,
+            (replay::Failure::Read(e), replay::Input::File(path), _) => {
+                PyOSError::new_err(format!("cannot read `{}`: {e}", path.display()))
+            }
+            (replay::Failure::Write(e), _, Some(path)) => {
+                PyOSError::new_err(format!("cannot write `{}`: {e}", path.display()))
+            }
+            (replay::Failure::Read(e) | replay::Failure::Write(e) | replay::Failure::Internal(e), _, _) => internal(e),
+        })?;
+        if let (Some(path), Some(collector)) = (&report, &collector) {
+            let events = match &input {
+                replay::Input::File(path) => path.display().to_string(),
+                _ => "(events in memory)".to_string(),
+            };
+            // The engine keeps no directory: the report names the policy versions loaded.
+            let policies: Vec<String> = engine.policy_set().versions().map(|(id, v)| format!("{id} {v}")).collect();
+            let meta = probity_report::Meta {
+                policies: policies.join(", "),
+                events,
+                as_of: options.as_of.map(|t| t.to_rfc3339()),
+            };
+            collector.write(path, &meta, Some(&summary)).map_err(PyOSError::new_err)?;
+        }
         drop(input);
         let summary = replay::summary(py, &summary)?;
         let records = match replayed {
@@ -617,6 +637,7 @@ fn _probity(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Decision>()?;
     m.add_class::<OverdueReport>()?;
     m.add_class::<replay::Records>()?;
+    m.add_function(wrap_pyfunction!(generate::generate, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -121,13 +121,15 @@ pub(crate) enum Failure {
 
 /// Replays `input` (runs without the GIL); with `out`, the JSON lines go to a temporary file
 /// beside it as they come, renamed over it once complete (started once the input is open, so
-/// that a bad input, a failure or Ctrl-C leaves an existing file as it was).
+/// that a bad input, a failure or Ctrl-C leaves an existing file as it was); with `report`,
+/// every record is also added to that report.
 pub(crate) fn replay(
     engine: &probity::Engine,
     input: &Input,
     options: &probity::replay::Options,
     output: Output,
     out: Option<&std::path::Path>,
+    report: Option<&mut probity_report::Collector<'_>>,
 ) -> Result<(Replayed, Summary), Failure> {
     let events = match input {
         Input::File(path) => {
@@ -190,8 +192,8 @@ pub(crate) fn replay(
         None => Sink::Table(output),
     };
     match events {
-        Some(file) => replay_from(engine, BufReader::with_capacity(1 << 20, file), options, output, sink),
-        None => replay_from(engine, input.bytes().unwrap_or_default(), options, output, sink),
+        Some(file) => replay_from(engine, BufReader::with_capacity(1 << 20, file), options, output, sink, report),
+        None => replay_from(engine, input.bytes().unwrap_or_default(), options, output, sink, report),
     }
 }
 
@@ -214,8 +216,15 @@ fn replay_from(
     options: &probity::replay::Options,
     output: Output,
     sink: Sink,
+    mut report: Option<&mut probity_report::Collector<'_>>,
 ) -> Result<(Replayed, Summary), Failure> {
-    let encode = |rows: &mut LineRows, record: &Record<'_>| rows.record(record, output);
+    let digester = report.as_ref().map(|_| probity_report::Digester::default());
+    let encode = |rows: &mut LineRows, record: &Record<'_>| {
+        rows.record(record, output);
+        if let Some(digester) = &digester {
+            rows.report.push(digester.item(record));
+        }
+    };
     // What the workers encoded is gathered on a thread of its own while they go on deciding.
     // Set when the replay did not complete: the gatherer then leaves `out` as it was.
     let abandoned = std::sync::atomic::AtomicBool::new(false);
@@ -227,7 +236,7 @@ fn replay_from(
         let stopped = || std::io::Error::other("the replay's gatherer stopped");
         let mut signal: Option<PyErr> = None;
         let mut since = 0usize;
-        let emit = |rows: LineRows| {
+        let emit = |mut rows: LineRows| {
             since = since.saturating_add(1);
             if since >= SIGNAL_EVERY {
                 since = 0;
@@ -237,6 +246,10 @@ fn replay_from(
                     signal = Some(e);
                     return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted by a signal"));
                 }
+            }
+            // The report takes the records in input order, here on the calling thread.
+            if let Some(report) = report.as_deref_mut() {
+                rows.report.drain(..).for_each(|item| report.add(item));
             }
             pending.push(rows);
             if pending.len() < HANDOVER {
@@ -420,6 +433,8 @@ enum Cell {
 struct LineRows {
     text: Vec<u8>,
     cells: Vec<Cell>,
+    /// What the report takes from the records, when one is asked for.
+    report: Vec<probity_report::Item>,
 }
 
 impl LineRows {
@@ -538,7 +553,7 @@ impl<'r> Outcome<'r> {
     /// for an unusable line.
     fn of(record: &Record<'r>) -> Option<(usize, Self)> {
         match *record {
-            Record::Decision { line, rm, decision: d } => Some((
+            Record::Decision { line, rm, decision: d, .. } => Some((
                 line,
                 Outcome {
                     kind: "decision",

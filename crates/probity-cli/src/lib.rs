@@ -3,6 +3,4 @@
 pub mod diff;
 pub mod files;
 pub mod fmt;
-pub mod generate;
-pub mod report;
 pub mod testfile;

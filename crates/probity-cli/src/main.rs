@@ -210,8 +210,9 @@ fn main() -> ExitCode {
             replay(&policies, &events, out.as_deref(), report.as_deref(), &options)
         }
         Command::Generate { rms, days, seed, violation_rate, start, out, labels } => {
-            let config = probity_cli::generate::Config { rms, days, seed, violation_rate, start };
-            probity_cli::generate::run(&config, &out, labels.as_deref()).map(|()| ExitCode::SUCCESS)
+            let config = probity_generate::Config { rms, days, seed, violation_rate, start };
+            let stats = probity_generate::run(&config, &out, labels.as_deref());
+            stats.map(|stats| eprint!("{}", stats.table())).map(|()| ExitCode::SUCCESS)
         }
         Command::Eval { policies, action, history, pretty, require_policy } => {
             eval(&policies, &action, history.as_deref(), pretty, require_policy)
@@ -417,18 +418,14 @@ fn replay(
     // and each is renamed into place only once complete.
     let mut out_file = out.map(Output::create).transpose()?;
     let report_file = report.map(Output::create).transpose()?;
-    let writer: Box<dyn Write> = match &mut out_file {
+    let mut writer: Box<dyn Write> = match &mut out_file {
         Some(file) => Box::new(std::io::BufWriter::with_capacity(
             1 << 16,
             file.file().try_clone().map_err(|e| format!("cannot write the output: {e}"))?,
         )),
         None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
     };
-    let tap = report.map(|_| probity_cli::report::Tap::new(Some(&engine)));
-    let (input, mut writer) = match &tap {
-        Some(tap) => (tap.input(input), tap.output(writer)),
-        None => (input, writer),
-    };
+    let mut collector = report.map(|_| probity_report::Collector::new(Some(&engine)));
     let bar = match size {
         Some(len) if std::io::stderr().is_terminal() => {
             let bar = indicatif::ProgressBar::new(len);
@@ -442,7 +439,7 @@ fn replay(
     };
     let mut pending = 0u64;
     let settings = probity::replay::Options { as_of, jobs: options.jobs, max_skew: options.max_skew };
-    let summary = probity::replay::replay_to(&engine, input, &mut writer, &settings, |n| {
+    let progress = |n| {
         pending = pending.saturating_add(n);
         if pending > 1 << 20 {
             if let Some(bar) = &bar {
@@ -450,7 +447,11 @@ fn replay(
             }
             pending = 0;
         }
-    })
+    };
+    let summary = match &mut collector {
+        Some(c) => probity_report::replay(&engine, c, input, &mut writer, &settings, progress),
+        None => probity::replay::replay_to(&engine, input, &mut writer, &settings, progress),
+    }
     .map_err(|e| format!("replay failed: {e}"))?;
     drop(writer);
     if let Some(bar) = bar {
@@ -460,8 +461,13 @@ fn replay(
         file.commit()?;
     }
     eprint!("{}", summary.table());
-    if let (Some(path), Some(tap), Some(file)) = (report, &tap, report_file) {
-        tap.finish(file.path(), policies, events, as_of_text, &summary)?;
+    if let (Some(path), Some(c), Some(file)) = (report, &collector, report_file) {
+        let meta = probity_report::Meta {
+            policies: policies.display().to_string(),
+            events: events.display().to_string(),
+            as_of: as_of_text,
+        };
+        c.write(file.path(), &meta, Some(&summary))?;
         file.commit()?;
         eprintln!("report: {}", path.display());
     }

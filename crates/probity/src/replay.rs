@@ -26,6 +26,8 @@ pub enum Record<'a> {
         line: usize,
         /// The RM whose action it is.
         rm: &'a str,
+        /// The action decided on (for what the decision does not carry, such as `rm.branch`).
+        action: &'a Action,
         /// The decision.
         decision: &'a Decision,
     },
@@ -606,7 +608,7 @@ impl Worker {
                     }
                     let decision = &submission.decision;
                     self.summary.decision(decision);
-                    encode(&mut encoded, &Record::Decision { line, rm: action.rm(), decision });
+                    encode(&mut encoded, &Record::Decision { line, rm: action.rm(), action: &action, decision });
                     return encoded;
                 }
                 Err(error) => (error, Some(SmolStr::from(action.rm()))),

@@ -371,7 +371,7 @@ fn replay_with_hands_each_line_its_records_in_input_order() {
     let encode = |seen: &mut Vec<Seen>, record: &replay::Record<'_>| {
         seen.push(match *record {
             replay::Record::Overdue { line, report } => Seen::Overdue { line, rm: report.rm.to_string() },
-            replay::Record::Decision { line, rm, decision } => {
+            replay::Record::Decision { line, rm, decision, .. } => {
                 Seen::Decision { line, rm: rm.to_owned(), verdict: decision.verdict }
             }
             replay::Record::Error { line, rm, .. } => Seen::Error { line, rm: rm.map(str::to_owned) },

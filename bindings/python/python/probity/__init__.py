@@ -30,6 +30,7 @@ __all__ = [
     "ReplaySummary",
     "Submission",
     "__version__",
+    "generate",
 ]
 
 
@@ -84,5 +85,6 @@ from ._probity import (  # noqa: E402
     PolicySet,
     Submission,
     __version__,
+    generate,
 )
 from ._replay import ReplaySummary  # noqa: E402

@@ -34,6 +34,22 @@ Table = Any
 """A list of dicts, a ``pandas.DataFrame``, a ``pyarrow.Table`` or a ``polars.DataFrame``."""
 
 @final
+def generate(
+    out: Union[str, os.PathLike[str]],
+    *,
+    rms: int,
+    days: int,
+    seed: int,
+    violation_rate: float = 0.02,
+    start: str = "2026-02-02",
+    labels: Optional[Union[str, os.PathLike[str]]] = None,
+) -> Dict[str, Any]:
+    """Writes a seeded, realistic JSON-lines stream of RM actions for ``policies/cn`` to
+    ``out``, with known violations injected, as ``probity generate`` does (the same arguments
+    give the same bytes), and the injected violations to ``labels``, one JSON object a line.
+    Returns ``{"events": n, "first": ts, "last": ts, "injected": {kind: n}}``. Raises
+    ``ValueError`` for bad arguments and ``OSError`` for a file that cannot be written."""
+
 class PolicySet:
     """A loaded, checked set of policy files."""
 
@@ -91,6 +107,7 @@ class Engine:
         into: Optional[Literal["list", "pandas", "pyarrow", "polars"]] = None,
         summary: Literal[False] = False,
         max_skew: Optional[Union[datetime.timedelta, float]] = ...,
+        report: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Table:
         """Replays ``events`` (see ``Events``) in order through fresh ledgers, one per RM, as
         ``probity replay`` does: each action first reports the obligations of its RM that fell
@@ -136,7 +153,11 @@ class Engine:
 
         Raises ``ValueError`` for a bad ``output``, ``into`` or ``jobs``, ``InputError`` for a bad
         ``as_of`` or a Python value that has no JSON form (naming ``events[i]``), ``TypeError``
-        for ``events`` of another type and ``OSError`` for a file that cannot be read."""
+        for ``events`` of another type and ``OSError`` for a file that cannot be read.
+
+        With ``report`` (a path), the same replay also writes its self-contained HTML report
+        there, as ``probity replay --report`` does (the header names the policy versions loaded
+        and the events' file, or "(events in memory)"); ``OSError`` if it cannot be written."""
     @overload
     def replay(
         self,
@@ -148,6 +169,7 @@ class Engine:
         into: Optional[Literal["list", "pandas", "pyarrow", "polars"]] = None,
         summary: Literal[True],
         max_skew: Optional[Union[datetime.timedelta, float]] = ...,
+        report: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Tuple[Table, ReplaySummary]: ...
     @overload
     def replay(
@@ -159,6 +181,7 @@ class Engine:
         output: Literal["jsonl"],
         out: Union[str, os.PathLike[str]],
         max_skew: Optional[Union[datetime.timedelta, float]] = ...,
+        report: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> ReplaySummary:
         """Writes the JSON lines to the file ``out`` as they are decided, keeping none of them
         in memory, and returns the summary. They go to a temporary file beside ``out``, renamed
@@ -176,6 +199,7 @@ class Engine:
         into: None = None,
         summary: Literal[False] = False,
         max_skew: Optional[Union[datetime.timedelta, float]] = ...,
+        report: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> bytes: ...
     @overload
     def replay(
@@ -188,10 +212,12 @@ class Engine:
         into: None = None,
         summary: Literal[True],
         max_skew: Optional[Union[datetime.timedelta, float]] = ...,
+        report: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Tuple[bytes, ReplaySummary]: ...
     def _replay(
         self, source: str, payload: Any, as_of: Optional[Timestamp] = None, jobs: Optional[int] = None,
         output: str = "decisions", out: Optional[str] = None, max_skew: Optional[float] = 86400.0,
+        report: Optional[str] = None,
     ) -> Tuple[Union[bytes, _Records], ReplaySummary]:
         """The native half of ``replay`` (``probity._replay`` calls it)."""
 

@@ -43,7 +43,16 @@ INTOS = ("list", "pandas", "pyarrow", "polars")
 
 
 def replay(
-    engine, events, as_of=None, jobs=None, output="decisions", into=None, summary=False, out=None, max_skew=86400.0
+    engine,
+    events,
+    as_of=None,
+    jobs=None,
+    output="decisions",
+    into=None,
+    summary=False,
+    out=None,
+    max_skew=86400.0,
+    report=None,
 ):
     if output not in OUTPUTS:
         raise ValueError(f"`output` must be one of {', '.join(OUTPUTS)}, found `{output}`")
@@ -53,8 +62,10 @@ def replay(
         if output != "jsonl" or into is not None:
             raise ValueError('`out` takes the records as JSON lines: pass `output="jsonl"` (and no `into`)')
         out = os.fspath(out)
+    if report is not None:
+        report = os.fspath(report)
     kind, source, payload = _prepare(events)
-    records, stats = engine._replay(source, payload, as_of, jobs, output, out, max_skew)
+    records, stats = engine._replay(source, payload, as_of, jobs, output, out, max_skew, report)
     del payload
     if out is not None:
         return stats

@@ -1,4 +1,4 @@
-//! `probity generate`: every injected violation makes the rule it maps to fire, on the injected
+//! The generator: every injected violation makes the rule it maps to fire, on the injected
 //! action and (almost) nowhere else; the same arguments give the same bytes.
 #![allow(
     clippy::unwrap_used,
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use probity_cli::generate::{generate, Config, Stats, Violation, POLICY};
+use probity_generate::{generate, Config, Stats, Violation, POLICY};
 
 fn policies() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/cn")

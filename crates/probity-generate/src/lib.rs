@@ -1,8 +1,8 @@
-//! `probity generate`: a seeded, realistic stream of relationship-manager actions for the
-//! `cn_wealth_sales` policies (`policies/cn`), with known violations injected at a given rate.
+//! A seeded, realistic stream of relationship-manager actions for the `cn_wealth_sales` policies
+//! (`policies/cn`), with known violations injected at a given rate: the library behind
+//! `probity generate` and the Python binding's `probity.generate`.
 //!
-//! The vocabulary is that of `examples/generate_events.py`: product sales with their suitability
-//! data, risk assessments, gifts and their registrations, loan approvals (some to the RM's related
+//! The vocabulary: product sales with their suitability data, risk assessments, gifts and their registrations, loan approvals (some to the RM's related
 //! parties, after a conflict waiver), fund transfers, complaints and their forwarding, and calls
 //! (marketing, service, cooling-off call-backs, complaint follow-ups). Each line is one action of
 //! `policies/cn`, in time order, with a `+08:00` offset and every declared `rm` field.
@@ -1965,21 +1965,19 @@ pub fn generate(config: &Config, out: impl Write, labels: Option<&mut dyn Write>
     Ok(stats)
 }
 
-/// `probity generate`: writes the stream to `out` (`-`: standard output) and the labels to
-/// `labels`, then the counts on standard error.
-pub fn run(config: &Config, out: &std::path::Path, labels: Option<&std::path::Path>) -> Result<(), String> {
+/// Writes the stream to the file `out` (`-`: standard output) and the injected violations to
+/// the file `labels`, if given; the counts are returned for the caller to show.
+pub fn run(config: &Config, out: &std::path::Path, labels: Option<&std::path::Path>) -> Result<Stats, String> {
     config.validate()?;
     let create = |path: &std::path::Path| {
         std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
     };
     let mut labels_file = labels.map(|p| create(p).map(io::BufWriter::new)).transpose()?;
     let labels_writer = labels_file.as_mut().map(|f| f as &mut dyn Write);
-    let stats = if out == std::path::Path::new("-") {
+    if out == std::path::Path::new("-") {
         generate(config, io::stdout().lock(), labels_writer)
     } else {
         generate(config, create(out)?, labels_writer)
     }
-    .map_err(|e| format!("cannot write `{}`: {e}", out.display()))?;
-    eprint!("{}", stats.table());
-    Ok(())
+    .map_err(|e| format!("cannot write `{}`: {e}", out.display()))
 }
