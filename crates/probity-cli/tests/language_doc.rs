@@ -6,7 +6,7 @@
 //! (declarations loaded after a minimal header: no error), ` ```probity error=P0301 ` (with or
 //! without `fragment`: loading fails with that code), ` ```json probity-action ` and
 //! ` ```json probity-decision ` (the decision on that action under the complete policy shown before the action, digests
-//! aside), ` ```json probity-overdue advance=TIME ` (the one overdue report of a ledger given that
+//! aside; with `require-policy`, under `PolicySet::require_policy(true)`), ` ```json probity-overdue advance=TIME ` (the one overdue report of a ledger given that
 //! action and advanced to TIME), ` ```yaml probity-test ` (a test file that must pass); any other
 //! ` ```json ` block must at least be JSON.
 #![allow(
@@ -163,7 +163,15 @@ fn every_example_loads_decides_and_passes() {
                     failures.push(format!("{at}: a decision needs a complete policy and an action before it"));
                     continue;
                 };
-                let set = PolicySet::from_sources([("doc.probity", policy.as_str())]).unwrap();
+                let require = match words.get(2..) {
+                    Some([]) | None => false,
+                    Some(["require-policy"]) => true,
+                    Some(other) => {
+                        failures.push(format!("{at}: unknown decision tags {other:?}"));
+                        continue;
+                    }
+                };
+                let set = PolicySet::from_sources([("doc.probity", policy.as_str())]).unwrap().require_policy(require);
                 let decision = Engine::new(set).evaluate_json(action, None).unwrap();
                 let mut actual = serde_json::to_value(&decision).unwrap();
                 normalise_digests(&mut actual);
