@@ -9,9 +9,6 @@ use std::path::{Path, PathBuf};
 /// by its own limit; a history holds at most `MAX_HISTORY_ITEMS` items of about that size.
 pub const MAX_HISTORY_BYTES: u64 = 256 << 20;
 
-/// The largest test file, in bytes (inline policies included).
-pub const MAX_TEST_FILE_BYTES: u64 = 16 << 20;
-
 /// Reads `path` (`-`: standard input) as UTF-8 text of at most `limit` bytes. A directory, a
 /// FIFO or a device is refused before it is opened, a file larger than `limit` before it is
 /// read; text that is not UTF-8 is reported with its line.
@@ -191,88 +188,4 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let mut out = Output::create(path)?;
     out.file().write_all(bytes).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
     out.commit()
-}
-
-/// The deepest nesting of flow collections (`[`, `{`) a test file may have.
-pub const MAX_YAML_DEPTH: usize = 64;
-
-/// Checks a YAML text's flow nesting before it reaches the parser (deep nesting is slow to parse
-/// and unbounded nesting does not end). Brackets in quoted scalars, comments and block scalars
-/// (`|`, `>`) do not count. Returns the line of the first bracket past the limit.
-pub fn yaml_too_deep(text: &str, limit: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    // The indentation of the line that opened a block scalar, while inside one.
-    let mut block: Option<usize> = None;
-    let mut quote: Option<char> = None;
-    for (index, line) in text.lines().enumerate() {
-        let indent = line.len().saturating_sub(line.trim_start_matches(' ').len());
-        let content = line.trim();
-        if let Some(parent) = block {
-            if content.is_empty() || indent > parent {
-                continue;
-            }
-            block = None;
-        }
-        let mut previous = ' ';
-        let mut chars = line.chars().peekable();
-        while let Some(c) = chars.next() {
-            match quote {
-                Some('\'') if c == '\'' => {
-                    // `''` is an escaped quote.
-                    if chars.peek() == Some(&'\'') {
-                        chars.next();
-                    } else {
-                        quote = None;
-                    }
-                }
-                Some('"') if c == '\\' => {
-                    chars.next();
-                }
-                Some(q) if c == q => quote = None,
-                Some(_) => {}
-                None => match c {
-                    '#' if previous == ' ' || previous == '\t' => break,
-                    '\'' | '"' if matches!(previous, ' ' | '\t' | '[' | '{' | ',' | ':' | '-' | '?') => {
-                        quote = Some(c);
-                    }
-                    '[' | '{' => {
-                        depth = depth.saturating_add(1);
-                        if depth > limit {
-                            return Some(index.saturating_add(1));
-                        }
-                    }
-                    ']' | '}' => depth = depth.saturating_sub(1),
-                    _ => {}
-                },
-            }
-            previous = c;
-        }
-        // A block scalar starts after a `|` or `>` indicator that ends the line.
-        if quote.is_none() && depth == 0 {
-            let code = content.split(" #").next().unwrap_or_default().trim_end();
-            let indicator = code.trim_end_matches(|c: char| c == '-' || c == '+' || c.is_ascii_digit());
-            if indicator.ends_with('|') || indicator.ends_with('>') {
-                let before = indicator.get(..indicator.len().saturating_sub(1)).unwrap_or_default().trim_end();
-                if before.is_empty() || before.ends_with(':') || before.ends_with('-') {
-                    block = Some(indent);
-                }
-            }
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::yaml_too_deep;
-
-    #[test]
-    fn flow_nesting_is_counted_outside_quotes_comments_and_block_scalars() {
-        assert_eq!(yaml_too_deep("a: [[[1]]]\n", 3), None);
-        assert_eq!(yaml_too_deep("a: [[[[1]]]]\n", 3), Some(1));
-        assert_eq!(yaml_too_deep("a: '[[[['\nb: \"[[[[\"\n# [[[[\n", 3), None);
-        assert_eq!(yaml_too_deep("p:\n  - |\n    [[[[ x\n  - y\nq: [[[[\n", 3), Some(5));
-        assert_eq!(yaml_too_deep("name: RM's [[[[ gift\n", 3), Some(1));
-        assert_eq!(yaml_too_deep(&"[".repeat(1_000_000), 64), Some(1));
-    }
 }

@@ -1,6 +1,7 @@
-//! The `probity` command's library: the test-file runner, shared by the CLI and `cargo test`.
+//! The `probity` command's library: what its subcommands share with its tests (`diff`, the
+//! bounded reads and atomic outputs of `files`, `fmt`). The test-file runner is the
+//! `probity-testfile` crate.
 
 pub mod diff;
 pub mod files;
 pub mod fmt;
-pub mod testfile;

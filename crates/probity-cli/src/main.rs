@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use probity::{Diagnostics, PolicySet, Severity};
 use probity_cli::files::{self, Output};
-use probity_cli::testfile;
 
 // Deciding allocates many small values; mimalloc serves them faster than the system allocator.
 #[global_allocator]
@@ -289,43 +288,36 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<ExitC
 }
 
 fn test(paths: &[PathBuf], show_coverage: bool, fail_under: Option<u8>) -> Result<ExitCode, String> {
-    let mut coverage = testfile::Coverage::default();
-    let files = collect(paths, "yaml")?;
+    let files = probity_testfile::find(paths).map_err(|e| e.to_string())?;
+    let mut runner = probity_testfile::Runner::new().allow(paths);
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut out = std::io::stdout().lock();
     for file in &files {
-        match testfile::run_file_in(file, paths, &mut coverage) {
-            Err(message) => {
+        let result = match runner.run(file) {
+            Ok(result) => result,
+            Err(e) => {
                 failed = failed.saturating_add(1);
-                let _ = writeln!(out, "✗ {message}");
+                let _ = writeln!(out, "✗ {e}");
+                continue;
             }
-            Ok((test_file, results)) => {
-                let _ = writeln!(out, "{} — {}", file.display(), test_file.name);
-                for r in results {
-                    if r.passed() {
-                        passed = passed.saturating_add(1);
-                        let _ = writeln!(out, "  ✓ {}", r.name);
-                    } else {
-                        failed = failed.saturating_add(1);
-                        let _ = writeln!(out, "  ✗ {}", r.name);
-                        for f in &r.failures {
-                            for line in f.lines() {
-                                let _ = writeln!(out, "      {line}");
-                            }
-                        }
-                    }
+        };
+        let _ = writeln!(out, "{} — {}", file.display(), result.name);
+        passed = passed.saturating_add(result.passed());
+        failed = failed.saturating_add(result.failed());
+        for case in &result.cases {
+            let _ = writeln!(out, "  {} {}", if case.passed() { '✓' } else { '✗' }, case.name);
+            for failure in &case.failures {
+                for line in failure.to_string().lines() {
+                    let _ = writeln!(out, "      {line}");
                 }
             }
         }
     }
     if show_coverage || fail_under.is_some() {
-        let _ = write!(out, "{}", coverage.report());
+        let _ = write!(out, "{}", runner.coverage().report());
     }
     let _ = writeln!(out, "{passed} passed, {failed} failed");
-    let (covered, total) = coverage.totals();
-    // covered / total < percent / 100, in integers.
-    let short =
-        fail_under.filter(|&p| (covered as u128).saturating_mul(100) < (total as u128).saturating_mul(u128::from(p)));
+    let short = fail_under.filter(|&p| !runner.coverage().meets(p));
     if let Some(percent) = short {
         let _ = writeln!(out, "coverage is under the {percent}% asked for");
     }
