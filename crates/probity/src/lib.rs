@@ -29,6 +29,7 @@ pub use decision::{
 pub use diagnostics::{Diagnostic, DiagnosticRecord, Diagnostics, RelatedRecord, Severity, SourceFile};
 pub use engine::Engine;
 pub use eval::history::{History, HistoryBreach, HistoryObligation};
+pub use eval::{EvalError, InvalidField, Operands};
 pub use ledger::{Ledger, Submission};
 pub use parse::format::{format_source, syntax_fingerprint};
 pub use policy_set::{LoadError, PolicySet, RuleInfo, NO_POLICY_IN_FORCE};
