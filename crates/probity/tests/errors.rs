@@ -51,7 +51,12 @@ fn each_evaluation_error_has_its_code_in_the_finding() {
         ),
         ("action.x / action.y > 1", json!({"x": 1, "y": 3}), "E0007", "1 / 3 has no exact decimal value"),
         ("action.x + action.x > 1", json!({"x": i64::MAX}), "E0008", "arithmetic overflow"),
-        ("action.d + action.span > today", json!({"d": "2026-01-01", "span": "100000000 days"}), "E0009", "date out of range"),
+        (
+            "action.d + action.span > today",
+            json!({"d": "2026-01-01", "span": "100000000 days"}),
+            "E0009",
+            "date out of range",
+        ),
         ("action.d + 9000 years > today", json!({"d": "2026-01-01"}), "E0010", "11026-01-01 is outside the years"),
         ("action.d + action.span > today", json!({"d": "2026-01-01", "span": "8 hours"}), "E0011", "whole days"),
         (
@@ -67,7 +72,8 @@ fn each_evaluation_error_has_its_code_in_the_finding() {
         assert!(text.starts_with("cannot evaluate `when`: "), "{text}");
         assert!(text.contains(message), "{condition}: `{text}` lacks `{message}`");
         // The code follows the kind in the JSON; nothing else changes.
-        let expected = format!(r#"{{"policy":"p","rule":"r","kind":"error","code":"{code}","outcomes":["review"],"message":"#);
+        let expected =
+            format!(r#"{{"policy":"p","rule":"r","kind":"error","code":"{code}","outcomes":["review"],"message":"#);
         assert!(json.contains(&expected), "{json}");
     }
 }
@@ -132,4 +138,37 @@ fn evaluation_errors_display_as_their_message() {
     assert_eq!((e.code(), e.to_string().as_str()), ("E0003", "`action.x`: bad"));
     assert_eq!(EvalError::StepLimit { limit: 3 }.to_string(), "evaluation cost limit reached (3 steps)");
     assert_eq!(EvalError::Internal { what: "x" }.code(), "E0000");
+}
+
+#[test]
+fn a_load_error_keeps_the_io_error_as_its_source() {
+    use std::error::Error as _;
+    let missing = std::env::temp_dir().join("probity-errors-test-no-such-dir");
+    let error = PolicySet::from_dir(&missing).unwrap_err();
+    let source = error.source().expect("a source");
+    let io = source.downcast_ref::<std::io::Error>().expect("an io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    // The message still names the path and the operating system's words, once.
+    let text = error.to_string();
+    assert!(text.starts_with(&format!("cannot read `{}`: ", missing.display())), "{text}");
+    assert!(text.ends_with(&io.to_string()), "{text}");
+    match error {
+        LoadError::Io { path, source } => assert_eq!((path, source.kind()), (missing, std::io::ErrorKind::NotFound)),
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_directory_without_policy_files_is_not_found() {
+    let dir = std::env::temp_dir().join(format!("probity-errors-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let error = PolicySet::from_dir(&dir).unwrap_err();
+    std::fs::remove_dir(&dir).unwrap();
+    match error {
+        LoadError::Io { source, .. } => {
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            assert_eq!(source.to_string(), "no `.probity` policy files in it");
+        }
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
 }
