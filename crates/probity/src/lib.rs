@@ -20,7 +20,7 @@ mod diagnostics;
 pub mod limits;
 mod value;
 
-pub use action::{parse_timestamp, Action, InputError};
+pub use action::{parse_timestamp, Action, FieldFault, InputError, InputErrorRecord};
 pub use decide::explain::{ClauseTrace, Explanation, LadderTrace, RuleTrace};
 pub use decision::{
     AppliedPolicy, Decision, EvidenceValue, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction,

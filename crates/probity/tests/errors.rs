@@ -172,3 +172,137 @@ fn a_directory_without_policy_files_is_not_found() {
         other => panic!("expected an I/O error, got {other:?}"),
     }
 }
+
+/// The input error of an action given as JSON text, decided under the gift policy below.
+fn input_error(action: &str, history: Option<&str>) -> InputError {
+    let engine = engine(
+        "policy g version \"1\" effective 2026-01-01 timezone \"UTC\"\n\
+         action gift { value: money }\n\
+         ladder conduct window 12 months points minor 1 step 1 \"note\"\n\
+         rule r \"r\" cite \"c\" on gift when action.value > 100 CNY then breach minor\n",
+    );
+    engine.evaluate_json(action, history).unwrap_err()
+}
+
+const GOOD: &str =
+    r#"{"type": "gift", "id": "G1", "at": "2026-03-01T10:00:00Z", "rm": {"id": "R1"}, "value": "5 CNY"}"#;
+
+#[test]
+fn each_input_error_has_its_code_and_field() {
+    let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    let cases: Vec<(String, Option<String>, &str, Option<&str>, &str)> = vec![
+        ("{".into(), None, "I0001", None, "invalid JSON: "),
+        (format!(r#"{{"type": "gift", "deep": {deep}}}"#), None, "I0002", None, "levels"),
+        (r#"{"type": "gift", "id": "G1", "rm": {"id": "R1"}}"#.into(), None, "I0003", Some("at"), "missing"),
+        (r#"{"type": "gift", "id": "G1", "at": 5, "rm": {"id": "R1"}}"#.into(), None, "I0004", Some("at"), "found"),
+        (r#"{"type": "gift", "id": "", "at": "2026-03-01T10:00:00Z", "rm": {"id": "R1"}}"#.into(), None, "I0005", Some("id"), "must not be empty"),
+        (r#"{"type": "gift", "id": "G1", "at": "2026-03-01T10:00:00", "rm": {"id": "R1"}}"#.into(), None, "I0006", Some("at"), "UTC offset"),
+        (GOOD.replace("5 CNY", "-5 CNY"), None, "I0007", Some("value"), "is negative"),
+        (
+            GOOD.into(),
+            Some(r#"{"actions": [{"type": "gift", "id": "H1", "at": "2026-02-01T10:00:00Z", "rm": {"id": "R1"}, "value": "-1 CNY"}]}"#.into()),
+            "I0007",
+            Some("actions[0].value"),
+            "is negative",
+        ),
+        (
+            GOOD.into(),
+            Some(r#"{"obligations": [{"policy": "nope", "duty": "d", "action": "H1", "due": "2026-03-10T10:00:00Z"}]}"#.into()),
+            "I0008",
+            Some("obligations[0].policy"),
+            "no version of policy `nope` applies",
+        ),
+        (
+            GOOD.into(),
+            Some(r#"{"breaches": [{"policy": "g", "rule": "r", "severity": "grave", "ladder": "conduct", "at": "2026-02-01T10:00:00Z", "action": "H1"}]}"#.into()),
+            "I0008",
+            Some("breaches[0].severity"),
+            "gives no points for `grave`",
+        ),
+    ];
+    for (action, history, code, field, message) in &cases {
+        let e = input_error(action, history.as_deref());
+        assert_eq!((e.code(), e.field()), (*code, *field), "{action} {history:?}: {e}");
+        assert!(e.to_string().contains(message), "{e}");
+        let record = e.record();
+        assert_eq!(
+            (record.code.as_str(), record.field.as_deref(), record.message.as_str()),
+            (*code, *field, e.to_string().as_str())
+        );
+    }
+}
+
+#[test]
+fn negative_points_in_a_history_built_in_code_are_i0007() {
+    let engine = engine("policy g version \"1\" effective 2026-01-01\naction gift { }\n");
+    let breach = HistoryBreach {
+        rm: None,
+        policy: "g".into(),
+        rule: "r".into(),
+        severity: "minor".into(),
+        ladder: None,
+        at: "2026-02-01T10:00:00Z".into(),
+        action: "H1".into(),
+        points: Some(-2),
+    };
+    let history = History { breaches: vec![breach], ..History::new() };
+    let now = action(json!({"type": "gift", "id": "G1", "at": "2026-03-01T10:00:00Z", "rm": {"id": "R1"}}));
+    let e = engine.evaluate(&now, &history).unwrap_err();
+    assert_eq!((e.code(), e.field()), ("I0007", Some("breaches[0].points")), "{e}");
+    assert!(e.to_string().contains("must not be negative, found -2"), "{e}");
+}
+
+#[test]
+fn an_action_older_than_the_ledger_clock_is_i0009() {
+    let engine = engine("policy g version \"1\" effective 2026-01-01\naction gift { }\n");
+    let mut ledger = engine.ledger();
+    let at = |t: &str| action(json!({"type": "gift", "id": t, "at": t, "rm": {"id": "R1"}}));
+    ledger.submit(&at("2026-03-02T10:00:00Z")).unwrap();
+    let e = ledger.submit(&at("2026-03-01T10:00:00Z")).unwrap_err();
+    assert_eq!((e.code(), e.field()), ("I0009", Some("at")), "{e}");
+    assert!(matches!(e, InputError::OutOfOrder { .. }));
+}
+
+#[test]
+fn a_ledger_history_without_rms_is_missing_a_field() {
+    let engine = engine("policy g version \"1\" effective 2026-01-01\naction gift { }\n");
+    let history: History = serde_json::from_value(json!({"breaches": [
+        {"policy": "g", "rule": "r", "severity": "minor", "at": "2026-02-01T10:00:00Z", "action": "H1"}
+    ]}))
+    .unwrap();
+    let e = engine.ledger().load(&history).unwrap_err();
+    assert_eq!((e.code(), e.field()), ("I0003", Some("breaches[0].rm")), "{e}");
+}
+
+#[test]
+fn a_timestamp_is_i0006_and_the_field_variant_still_matches() {
+    let e = parse_timestamp("yesterday").unwrap_err();
+    assert_eq!((e.code(), e.field()), ("I0006", Some("timestamp")));
+    // Matching on the variant with `..` keeps working; the fault says which kind.
+    match e {
+        InputError::Field { field, fault, .. } => {
+            assert_eq!((field.as_str(), fault), ("timestamp", FieldFault::Timestamp))
+        }
+        other => panic!("expected a field error, got {other:?}"),
+    }
+    // A skewed replay line (built by the replay) has its own code.
+    assert_eq!(FieldFault::Skewed.code(), "I0010");
+}
+
+#[test]
+fn the_input_error_record_is_code_message_field() {
+    let e = input_error(r#"{"type": "gift", "id": "G1", "at": 5, "rm": {"id": "R1"}}"#, None);
+    let json = serde_json::to_string(&e.record()).unwrap();
+    assert_eq!(
+        json,
+        r#"{"code":"I0004","message":"`at`: expected an RFC 3339 timestamp, found a number","field":"at"}"#
+    );
+    let back: InputErrorRecord = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, e.record());
+    // An error about no one field has `"field": null`, never a missing key.
+    let json = serde_json::to_value(input_error("[1]", None).record()).unwrap();
+    assert_eq!(
+        json,
+        json!({"code": "I0001", "message": "invalid JSON: an action is a JSON object, found an array", "field": null})
+    );
+}
