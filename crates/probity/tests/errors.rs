@@ -187,10 +187,13 @@ fn input_error(action: &str, history: Option<&str>) -> InputError {
 const GOOD: &str =
     r#"{"type": "gift", "id": "G1", "at": "2026-03-01T10:00:00Z", "rm": {"id": "R1"}, "value": "5 CNY"}"#;
 
+/// An action, a history, the code, the field and part of the message expected.
+type InputCase = (String, Option<String>, &'static str, Option<&'static str>, &'static str);
+
 #[test]
 fn each_input_error_has_its_code_and_field() {
     let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
-    let cases: Vec<(String, Option<String>, &str, Option<&str>, &str)> = vec![
+    let cases: Vec<InputCase> = vec![
         ("{".into(), None, "I0001", None, "invalid JSON: "),
         (format!(r#"{{"type": "gift", "deep": {deep}}}"#), None, "I0002", None, "levels"),
         (r#"{"type": "gift", "id": "G1", "rm": {"id": "R1"}}"#.into(), None, "I0003", Some("at"), "missing"),
