@@ -193,12 +193,14 @@ fn parse_skew(text: &str) -> Result<Skew, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
-        Command::Test { files, coverage, fail_under } => test(&files, coverage, fail_under),
-        Command::Diff { old, new, events, format, require_policy } => diff(&old, &new, &events, format, require_policy),
+    let result: Result<ExitCode, Failure> = match cli.command {
+        Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings).map_err(Failure::from),
+        Command::Test { files, coverage, fail_under } => test(&files, coverage, fail_under).map_err(Failure::from),
+        Command::Diff { old, new, events, format, require_policy } => {
+            diff(&old, &new, &events, format, require_policy).map_err(Failure::from)
+        }
         Command::Fmt { paths, check } => {
-            collect(&paths, "probity").and_then(|files| probity_cli::fmt::run(&files, check))
+            collect(&paths, "probity").and_then(|files| probity_cli::fmt::run(&files, check)).map_err(Failure::from)
         }
         Command::Explain { policies, action, history, format, require_policy } => {
             explain(&policies, &action, history.as_deref(), format, require_policy)
@@ -206,12 +208,14 @@ fn main() -> ExitCode {
         Command::Replay { policies, events, out, as_of, jobs, report, max_skew, require_policy } => {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
             let options = ReplayOptions { as_of: as_of.as_deref(), jobs, max_skew: max_skew.0, require_policy };
-            replay(&policies, &events, out.as_deref(), report.as_deref(), &options)
+            replay(&policies, &events, out.as_deref(), report.as_deref(), &options).map_err(Failure::from)
         }
         Command::Generate { rms, days, seed, violation_rate, start, out, labels } => {
             let config = probity_generate::Config { rms, days, seed, violation_rate, start };
-            let stats = probity_generate::run(&config, &out, labels.as_deref());
-            stats.map(|stats| eprint!("{}", stats.table())).map(|()| ExitCode::SUCCESS)
+            probity_generate::run(&config, &out, labels.as_deref())
+                .map(|stats| eprint!("{}", stats.table()))
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(Failure::from)
         }
         Command::Eval { policies, action, history, pretty, require_policy } => {
             eval(&policies, &action, history.as_deref(), pretty, require_policy)
@@ -219,9 +223,44 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(failure) => {
+            failure.print();
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Why a command could not run (exit status 2).
+enum Failure {
+    /// A message: a path that does not exist, policies that do not load, …
+    Message(String),
+    /// Input that cannot be used, named after the file at fault: `error[I0003]: …` on standard
+    /// error, and with `--format json` its record on standard output.
+    Input { file: PathBuf, error: probity::InputError, json: bool },
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Message(message)
+    }
+}
+
+impl Failure {
+    fn input(file: &Path, error: probity::InputError, format: Format) -> Self {
+        Failure::Input { file: file.to_path_buf(), error, json: format == Format::Json }
+    }
+
+    fn print(&self) {
+        match self {
+            Failure::Message(message) => eprintln!("error: {message}"),
+            Failure::Input { file, error, json } => {
+                if *json {
+                    if let Ok(record) = serde_json::to_string_pretty(&error.record()) {
+                        let _ = emit(&record, true);
+                    }
+                }
+                eprintln!("error[{}]: `{}`: {error}", error.code(), file.display());
+            }
         }
     }
 }
@@ -338,13 +377,12 @@ fn blame(
     engine: &probity::Engine,
     action: &probity::Action,
     (action_path, history_path): (&Path, Option<&Path>),
-    error: &probity::InputError,
-) -> String {
+    error: probity::InputError,
+    format: Format,
+) -> Failure {
     match history_path {
-        Some(path) if engine.evaluate(action, &probity::History::new()).is_ok() => {
-            format!("`{}`: {error}", path.display())
-        }
-        _ => format!("`{}`: {error}", action_path.display()),
+        Some(path) if engine.evaluate(action, &probity::History::new()).is_ok() => Failure::input(path, error, format),
+        _ => Failure::input(action_path, error, format),
     }
 }
 
@@ -354,10 +392,11 @@ fn eval(
     history: Option<&Path>,
     pretty: bool,
     require_policy: bool,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, Failure> {
     let engine = probity::Engine::new(load_policies(policies, require_policy)?);
-    let (parsed, loaded) = read_action_and_history(action, history)?;
-    let decision = engine.evaluate(&parsed, &loaded).map_err(|e| blame(&engine, &parsed, (action, history), &e))?;
+    let (parsed, loaded) = read_action_and_history(action, history, Format::Text)?;
+    let decision =
+        engine.evaluate(&parsed, &loaded).map_err(|e| blame(&engine, &parsed, (action, history), e, Format::Text))?;
     let json = if pretty { serde_json::to_string_pretty(&decision) } else { serde_json::to_string(&decision) };
     emit(&json.map_err(|e| e.to_string())?, true)?;
     Ok(ExitCode::SUCCESS)
@@ -472,10 +511,11 @@ fn explain(
     history: Option<&Path>,
     format: Format,
     require_policy: bool,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, Failure> {
     let engine = probity::Engine::new(load_policies(policies, require_policy)?);
-    let (parsed, loaded) = read_action_and_history(action, history)?;
-    let explanation = engine.explain(&parsed, &loaded).map_err(|e| blame(&engine, &parsed, (action, history), &e))?;
+    let (parsed, loaded) = read_action_and_history(action, history, format)?;
+    let explanation =
+        engine.explain(&parsed, &loaded).map_err(|e| blame(&engine, &parsed, (action, history), e, format))?;
     match format {
         Format::Text => emit(&explanation.to_text(), false)?,
         Format::Json => emit(&serde_json::to_string_pretty(&explanation).map_err(|e| e.to_string())?, true)?,
@@ -486,13 +526,14 @@ fn explain(
 fn read_action_and_history(
     action: &Path,
     history: Option<&Path>,
-) -> Result<(probity::Action, probity::History), String> {
+    format: Format,
+) -> Result<(probity::Action, probity::History), Failure> {
     let text = files::read_named(action, probity::limits::MAX_ACTION_BYTES as u64)?;
-    let parsed = probity::Action::from_json(&text).map_err(|e| format!("`{}`: {e}", action.display()))?;
+    let parsed = probity::Action::from_json(&text).map_err(|e| Failure::input(action, e, format))?;
     let history = match history {
         Some(path) => {
             let text = files::read_named(path, files::MAX_HISTORY_BYTES)?;
-            probity::History::from_json(&text).map_err(|e| format!("`{}`: {e}", path.display()))?
+            probity::History::from_json(&text).map_err(|e| Failure::input(path, e, format))?
         }
         None => probity::History::new(),
     };

@@ -97,20 +97,28 @@ fn eval_names_the_bad_field() {
     let dir = std::env::temp_dir().join(format!("probity-eval-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cases = [
-        (r#"{"id": "A", "at": "2026-03-01T10:00:00+08:00", "rm": {"id": "R1"}}"#, "`type`"),
-        (r#"{"type": "gift_received", "id": "A", "at": "2026-03-01T10:00:00", "rm": {"id": "R1"}}"#, "no UTC offset"),
-        (r#"{"type": "gift_received", "id": "A", "at": "2026-03-01T10:00:00Z", "rm": {}}"#, "`rm.id`"),
-        (r#"[1, 2]"#, "JSON object"),
-        (r#"{"type": "#, "invalid JSON"),
+        (r#"{"id": "A", "at": "2026-03-01T10:00:00+08:00", "rm": {"id": "R1"}}"#, "I0003", "`type`"),
+        (
+            r#"{"type": "gift_received", "id": "A", "at": "2026-03-01T10:00:00", "rm": {"id": "R1"}}"#,
+            "I0006",
+            "no UTC offset",
+        ),
+        (r#"{"type": "gift_received", "id": "A", "at": "2026-03-01T10:00:00Z", "rm": {}}"#, "I0003", "`rm.id`"),
+        (r#"[1, 2]"#, "I0001", "JSON object"),
+        (r#"{"type": "#, "I0001", "invalid JSON"),
     ];
-    for (i, (json, expected)) in cases.iter().enumerate() {
+    for (i, (json, code, expected)) in cases.iter().enumerate() {
         let path = dir.join(format!("{i}.json"));
         std::fs::write(&path, json).unwrap();
         let out = probity(&["eval", "--policies", "gifts", path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{json}");
         let err = text(&out.stderr);
+        // One line, as rustc writes it: the code, the file at fault, the message.
+        let first = format!("error[{code}]: `{}`: ", path.display());
+        assert!(err.starts_with(&first) && err.lines().count() == 1, "{json}: {err}");
         assert!(err.contains(expected), "{json}: {err}");
         assert!(!err.contains("panicked"), "{err}");
+        assert!(out.stdout.is_empty(), "{json}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -154,6 +162,23 @@ fn replay_output_does_not_depend_on_the_number_of_threads() {
     assert!(!one.is_empty());
     assert_eq!(one, four);
     assert_eq!(summary_one, summary_four);
+}
+
+#[test]
+fn explain_json_gives_the_input_error_record() {
+    let dir = std::env::temp_dir().join(format!("probity-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.json");
+    std::fs::write(&path, r#"{"type": "gift_received", "id": "A", "at": 5, "rm": {"id": "R1"}}"#).unwrap();
+    let out = probity(&["explain", "--format", "json", "--policies", "gifts", path.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        record,
+        serde_json::json!({"code": "I0004", "message": "`at`: expected an RFC 3339 timestamp, found a number", "field": "at"})
+    );
+    assert!(text(&out.stderr).starts_with("error[I0004]: `"), "{}", text(&out.stderr));
 }
 
 #[test]

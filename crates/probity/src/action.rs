@@ -16,22 +16,25 @@ use crate::program::node::{key_order, member, Node};
 use crate::program::{ActionType, MemberPlan, Schema, TypeId};
 use crate::value::{Duration, Money, Ty, Value};
 
-/// Input that cannot be used: the message names the field and what was wrong.
+/// Input that cannot be used: the message names the field and what was wrong, and
+/// [`InputError::code`] gives a stable code (`I0001`…).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InputError {
-    /// The text is not JSON (or not of the expected shape).
+    /// `I0001`: the text is not JSON (or not of the expected shape).
     #[error("invalid JSON: {0}")]
     Json(String),
-    /// A required field is absent, or has the wrong type or form.
+    /// A field is absent, or has the wrong type or form: the code is its [`FieldFault`]'s.
     #[error("`{field}`: {problem}")]
     Field {
-        /// The field's path, such as `at` or `rm.id`.
+        /// The field's path, such as `at`, `rm.id` or `actions[0].amount`.
         field: String,
         /// What is wrong with it.
         problem: String,
+        /// What kind of problem it is.
+        fault: FieldFault,
     },
-    /// An action arrived before an action already recorded for the same RM.
+    /// `I0009`: an action arrived before an action already recorded for the same RM.
     #[error("action `{action}` at {at} is older than the ledger's clock for RM `{rm}` ({clock}); actions must arrive in time order per RM")]
     OutOfOrder {
         /// The action's id.
@@ -43,23 +46,101 @@ pub enum InputError {
         /// The RM's clock.
         clock: String,
     },
-    /// An input exceeds a documented limit.
+    /// `I0002`: an input exceeds a documented limit.
     #[error("{0}")]
     Limit(String),
 }
 
+/// What is wrong with the field of an [`InputError::Field`]; each has its own code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FieldFault {
+    /// `I0003`: a required field is absent.
+    Missing,
+    /// `I0004`: a field of the wrong JSON type.
+    WrongType,
+    /// `I0005`: a text that must not be empty is.
+    Empty,
+    /// `I0006`: not an RFC 3339 timestamp with a UTC offset.
+    Timestamp,
+    /// `I0007`: a negative amount or number of points where only 0 or more is allowed.
+    Negative,
+    /// `I0008`: a name the policy set does not have (a policy, a duty, a ladder, a severity).
+    Unresolved,
+    /// `I0010`: in a replay, a timestamp too far ahead of the stream, taken for a mistake.
+    Skewed,
+}
+
+impl FieldFault {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            FieldFault::Missing => "I0003",
+            FieldFault::WrongType => "I0004",
+            FieldFault::Empty => "I0005",
+            FieldFault::Timestamp => "I0006",
+            FieldFault::Negative => "I0007",
+            FieldFault::Unresolved => "I0008",
+            FieldFault::Skewed => "I0010",
+        }
+    }
+}
+
 impl InputError {
-    pub(crate) fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        InputError::Field { field: field.into(), problem: problem.into() }
+    pub(crate) fn in_field(fault: FieldFault, field: impl Into<String>, problem: impl Into<String>) -> Self {
+        InputError::Field { field: field.into(), problem: problem.into(), fault }
     }
 
     /// The error with its field named from an enclosing item (`actions[3]` + `amount`).
     pub(crate) fn within(self, item: &str) -> Self {
         match self {
-            InputError::Field { field, problem } => InputError::Field { field: format!("{item}.{field}"), problem },
+            InputError::Field { field, problem, fault } => {
+                InputError::Field { field: format!("{item}.{field}"), problem, fault }
+            }
             other => other,
         }
     }
+
+    /// The stable code (`I0001`…).
+    pub fn code(&self) -> &'static str {
+        match self {
+            InputError::Json(_) => "I0001",
+            InputError::Limit(_) => "I0002",
+            InputError::Field { fault, .. } => fault.code(),
+            InputError::OutOfOrder { .. } => "I0009",
+        }
+    }
+
+    /// The path of the field the error is about (`at`, `customer.risk_level`,
+    /// `breaches[0].points`), when it is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            InputError::Field { field, .. } => Some(field),
+            InputError::OutOfOrder { .. } => Some("at"),
+            InputError::Json(_) | InputError::Limit(_) => None,
+        }
+    }
+
+    /// The serialisable record shared by every surface.
+    pub fn record(&self) -> InputErrorRecord {
+        InputErrorRecord {
+            code: self.code().to_string(),
+            message: self.to_string(),
+            field: self.field().map(str::to_string),
+        }
+    }
+}
+
+/// The serialisable form of an input error: `{code, message, field}`, every key always present
+/// (`field` is `null` for an error about no one field).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputErrorRecord {
+    /// Stable code such as `I0003`.
+    pub code: String,
+    /// What is wrong, as the error's text gives it.
+    pub message: String,
+    /// The field's path, if the error is about one.
+    pub field: Option<String>,
 }
 
 /// One thing an RM did or wants to do: `type`, `id`, `at`, `rm` and the fields its type declares.
@@ -104,28 +185,54 @@ impl Action {
         let kind = required_text(&fields, "type")?;
         let id = required_text(&fields, "id")?;
         let at = match member(&fields, "at") {
-            None | Some(Node::Null) => return Err(InputError::field("at", "missing: every action needs a timestamp")),
-            Some(Node::Text(s)) => parse_datetime(s).map_err(|p| InputError::field("at", p))?,
+            None | Some(Node::Null) => {
+                return Err(InputError::in_field(FieldFault::Missing, "at", "missing: every action needs a timestamp"))
+            }
+            Some(Node::Text(s)) => {
+                parse_datetime(s).map_err(|p| InputError::in_field(FieldFault::Timestamp, "at", p))?
+            }
             Some(other) => {
-                return Err(InputError::field("at", format!("expected an RFC 3339 timestamp, found {}", other.kind())))
+                return Err(InputError::in_field(
+                    FieldFault::WrongType,
+                    "at",
+                    format!("expected an RFC 3339 timestamp, found {}", other.kind()),
+                ))
             }
         };
         let rm = match member(&fields, "rm") {
             Some(rm @ Node::Object(_)) => match rm.get("id") {
                 Some(Node::Text(s)) if !s.is_empty() => s.clone(),
-                Some(Node::Text(_)) => return Err(InputError::field("rm.id", "must not be empty")),
+                Some(Node::Text(_)) => {
+                    return Err(InputError::in_field(FieldFault::Empty, "rm.id", "must not be empty"))
+                }
                 None | Some(Node::Null) => {
-                    return Err(InputError::field("rm.id", "missing: every action names its RM"))
+                    return Err(InputError::in_field(
+                        FieldFault::Missing,
+                        "rm.id",
+                        "missing: every action names its RM",
+                    ))
                 }
                 Some(other) => {
-                    return Err(InputError::field("rm.id", format!("expected text, found {}", other.kind())))
+                    return Err(InputError::in_field(
+                        FieldFault::WrongType,
+                        "rm.id",
+                        format!("expected text, found {}", other.kind()),
+                    ))
                 }
             },
             None | Some(Node::Null) => {
-                return Err(InputError::field("rm", "missing: every action names its RM as `{\"id\": …}`"))
+                return Err(InputError::in_field(
+                    FieldFault::Missing,
+                    "rm",
+                    "missing: every action names its RM as `{\"id\": …}`",
+                ))
             }
             Some(other) => {
-                return Err(InputError::field("rm", format!("expected an object with `id`, found {}", other.kind())))
+                return Err(InputError::in_field(
+                    FieldFault::WrongType,
+                    "rm",
+                    format!("expected an object with `id`, found {}", other.kind()),
+                ))
             }
         };
         Ok(Action { kind, id, at, rm, fields })
@@ -172,17 +279,21 @@ impl Serialize for Action {
 fn required_text(fields: &[(SmolStr, Node)], name: &str) -> Result<SmolStr, InputError> {
     match member(fields, name) {
         Some(Node::Text(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(Node::Text(_)) => Err(InputError::field(name, "must not be empty")),
-        None | Some(Node::Null) => {
-            Err(InputError::field(name, "missing: every action has `type`, `id`, `at` and `rm`"))
+        Some(Node::Text(_)) => Err(InputError::in_field(FieldFault::Empty, name, "must not be empty")),
+        None | Some(Node::Null) => Err(InputError::in_field(
+            FieldFault::Missing,
+            name,
+            "missing: every action has `type`, `id`, `at` and `rm`",
+        )),
+        Some(other) => {
+            Err(InputError::in_field(FieldFault::WrongType, name, format!("expected text, found {}", other.kind())))
         }
-        Some(other) => Err(InputError::field(name, format!("expected text, found {}", other.kind()))),
     }
 }
 
 /// Parses an RFC 3339 timestamp with an explicit offset, as action timestamps are written.
 pub fn parse_timestamp(text: &str) -> Result<DateTime<FixedOffset>, InputError> {
-    parse_datetime(text).map_err(|problem| InputError::field("timestamp", problem))
+    parse_datetime(text).map_err(|problem| InputError::in_field(FieldFault::Timestamp, "timestamp", problem))
 }
 
 /// An RFC 3339 timestamp with an explicit offset. Second 60 is refused: chrono reads it as a
@@ -435,7 +546,8 @@ fn put(out: &mut Value, value: Value) {
 fn negative_money(path: &[SmolStr], within: &str, money: Money) -> InputError {
     let mut field = path.join(".");
     field.push_str(within);
-    InputError::field(
+    InputError::in_field(
+        FieldFault::Negative,
         field,
         format!("`{money}` is negative; money fields hold amounts of 0 or more unless declared `signed money`"),
     )

@@ -111,6 +111,9 @@ pub struct Finding {
     pub rule: SmolStr,
     /// What kind of finding this is.
     pub kind: FindingKind,
+    /// The error's stable code (`E0001`…), on findings of kind `error` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<SmolStr>,
     /// The outcome keywords in the order written (`deny`, `breach`, `escalate`, …).
     pub outcomes: Arc<[SmolStr]>,
     /// The breach's severity, when the finding records a breach.

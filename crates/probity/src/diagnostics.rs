@@ -213,7 +213,9 @@ impl Diagnostic {
         }
     }
 
-    /// Renders the diagnostic with a source excerpt, labels and help, without colours.
+    /// Renders the diagnostic without colours, as rustc does: one line
+    /// `error[P0102]: message` (or `warning[W0005]: …`), then the source excerpt with
+    /// `file:line:column`, labels and help.
     pub fn render(&self) -> String {
         self.render_with(false)
     }
@@ -222,12 +224,32 @@ impl Diagnostic {
     pub fn render_with(&self, color: bool) -> String {
         let theme = if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
         let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
-        let mut out = String::new();
-        let report = Report(self);
-        if handler.render_report(&mut out, &report).is_err() {
+        let mut drawn = String::new();
+        if handler.render_report(&mut drawn, &Report(self)).is_err() {
             return self.to_string();
         }
+        // miette draws no header (the adapter gives no code) and then its message line, which
+        // is one line since the adapter's text is empty: the headline takes its place.
+        let excerpt = drawn.split_once('\n').map_or("", |(_, rest)| rest);
+        let mut out = self.headline(color);
+        out.push('\n');
+        out.push_str(excerpt);
         out
+    }
+
+    /// `error[P0102]: message`, the severity and code in bold red (yellow for a warning) and
+    /// the message in bold when `color` is set, as rustc writes them.
+    fn headline(&self, color: bool) -> String {
+        let (kind, style) = match self.0.severity {
+            Severity::Error => ("error", "\u{1b}[1;31m"),
+            Severity::Warning => ("warning", "\u{1b}[1;33m"),
+        };
+        let (code, message) = (self.0.code, &self.0.message);
+        if color {
+            format!("{style}{kind}[{code}]\u{1b}[0m\u{1b}[1m: {message}\u{1b}[0m")
+        } else {
+            format!("{kind}[{code}]: {message}")
+        }
     }
 }
 
@@ -255,9 +277,10 @@ impl fmt::Debug for Report<'_> {
     }
 }
 
+/// Empty: the message is the headline, written before miette's drawing (see `render_with`).
 impl fmt::Display for Report<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0 .0.message)
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ok(())
     }
 }
 
@@ -336,11 +359,8 @@ fn ceil_boundary(text: &str, mut at: usize) -> usize {
     at.min(text.len())
 }
 
+/// No code: the headline carries it.
 impl miette::Diagnostic for Report<'_> {
-    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(self.0 .0.code))
-    }
-
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.0 .0.severity {
             Severity::Error => miette::Severity::Error,

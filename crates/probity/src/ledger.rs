@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
 
-use crate::action::{Action, InputError};
+use crate::action::{Action, FieldFault, InputError};
 use crate::decide::{decide, overdue_report};
 use crate::decision::{Decision, OverdueReport};
 use crate::eval::history::{History, HistoryView, IndexedKeys, RmHistory};
@@ -93,12 +93,20 @@ impl Ledger {
         let mut rms: Vec<&str> = history.actions.iter().map(Action::rm).collect();
         for (i, b) in history.breaches.iter().enumerate() {
             rms.push(b.rm.as_deref().ok_or_else(|| {
-                InputError::field(format!("breaches[{i}].rm"), "missing: the ledger needs each breach's RM")
+                InputError::in_field(
+                    FieldFault::Missing,
+                    format!("breaches[{i}].rm"),
+                    "missing: the ledger needs each breach's RM",
+                )
             })?);
         }
         for (i, o) in history.obligations.iter().enumerate() {
             rms.push(o.rm.as_deref().ok_or_else(|| {
-                InputError::field(format!("obligations[{i}].rm"), "missing: the ledger needs each obligation's RM")
+                InputError::in_field(
+                    FieldFault::Missing,
+                    format!("obligations[{i}].rm"),
+                    "missing: the ledger needs each obligation's RM",
+                )
             })?);
         }
         rms.sort_unstable();

@@ -20,7 +20,7 @@ mod diagnostics;
 pub mod limits;
 mod value;
 
-pub use action::{parse_timestamp, Action, InputError};
+pub use action::{parse_timestamp, Action, FieldFault, InputError, InputErrorRecord};
 pub use decide::explain::{ClauseTrace, Explanation, LadderTrace, RuleTrace};
 pub use decision::{
     AppliedPolicy, Decision, EvidenceValue, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction,
@@ -29,6 +29,7 @@ pub use decision::{
 pub use diagnostics::{Diagnostic, DiagnosticRecord, Diagnostics, RelatedRecord, Severity, SourceFile};
 pub use engine::Engine;
 pub use eval::history::{History, HistoryBreach, HistoryObligation};
+pub use eval::{EvalError, InvalidField, Operands};
 pub use ledger::{Ledger, Submission};
 pub use parse::format::{format_source, syntax_fingerprint};
 pub use policy_set::{LoadError, PolicySet, RuleInfo, NO_POLICY_IN_FORCE};

@@ -1,6 +1,7 @@
 //! Loading a policy set: every file parsed and checked, versions ordered, retention computed.
 
 use smol_str::SmolStr;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -60,17 +61,27 @@ pub struct RuleInfo<'a> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// A file or directory could not be read.
-    #[error("cannot read `{path}`: {message}")]
+    /// A file or directory could not be read. The source is the operating system's error, or
+    /// one made here for what the file system allows but a policy directory does not (no
+    /// policy file, not a regular file, too large, not UTF-8, nested too deep).
+    #[error("cannot read `{}`: {source}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: std::io::Error,
     },
     /// The policy text has errors.
     #[error(transparent)]
     Policy(#[from] Diagnostics),
+}
+
+impl LoadError {
+    /// A load error for a problem that is not the operating system's.
+    fn io(path: &Path, kind: ErrorKind, message: impl Into<String>) -> Self {
+        LoadError::Io { path: path.to_path_buf(), source: std::io::Error::new(kind, message.into()) }
+    }
 }
 
 impl PolicySet {
@@ -95,7 +106,7 @@ impl PolicySet {
         let mut paths = Vec::new();
         collect_policy_files(dir, 0, &mut paths)?;
         if paths.is_empty() {
-            return Err(LoadError::Io { path: dir.to_path_buf(), message: "no `.probity` policy files in it".into() });
+            return Err(LoadError::io(dir, ErrorKind::NotFound, "no `.probity` policy files in it"));
         }
         paths.sort();
         let mut sources = Vec::new();
@@ -212,21 +223,24 @@ impl PolicySet {
 /// [`limits::MAX_SOURCE_BYTES`], and never more than that many bytes of it (it may grow).
 fn read_policy_file(path: &Path) -> Result<String, LoadError> {
     use std::io::Read as _;
-    let fail = |message: String| LoadError::Io { path: path.to_path_buf(), message };
+    let fail = |message: String| LoadError::io(path, ErrorKind::InvalidData, message);
     let limit = limits::MAX_SOURCE_BYTES as u64;
     let too_large = |size: u64| {
-        fail(format!("the policy file is {size} bytes, more than the limit of {limit}; split it into several files"))
+        let message =
+            format!("the policy file is {size} bytes, more than the limit of {limit}; split it into several files");
+        LoadError::io(path, ErrorKind::FileTooLarge, message)
     };
-    let metadata = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    let io = |source| LoadError::Io { path: path.to_path_buf(), source };
+    let metadata = std::fs::metadata(path).map_err(io)?;
     if !metadata.is_file() {
-        return Err(fail("not a regular file".into()));
+        return Err(LoadError::io(path, ErrorKind::InvalidInput, "not a regular file"));
     }
     if metadata.len() > limit {
         return Err(too_large(metadata.len()));
     }
-    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| fail(e.to_string()))?;
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() as u64 > limit {
         return Err(too_large(bytes.len() as u64));
     }
@@ -240,9 +254,9 @@ fn read_policy_file(path: &Path) -> Result<String, LoadError> {
 
 fn collect_policy_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     if depth > 32 {
-        return Err(LoadError::Io { path: dir.to_path_buf(), message: "directories nest too deep".into() });
+        return Err(LoadError::io(dir, ErrorKind::InvalidInput, "directories nest too deep"));
     }
-    let io = |e: std::io::Error| LoadError::Io { path: dir.to_path_buf(), message: e.to_string() };
+    let io = |source| LoadError::Io { path: dir.to_path_buf(), source };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
         if path.is_dir() {

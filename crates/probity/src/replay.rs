@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use crate::{Action, Decision, Engine, InputError, Ledger, OverdueReport, Verdict};
+use crate::{Action, Decision, Engine, FieldFault, InputError, Ledger, OverdueReport, Verdict};
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use serde::Serialize;
 use smol_str::SmolStr;
@@ -415,7 +415,8 @@ impl StreamClock {
             let Ok(action) = entry else { continue };
             match self.latest {
                 Some(latest) if mistaken => {
-                    let error = InputError::field(
+                    let error = InputError::in_field(
+                        FieldFault::Skewed,
                         "at",
                         format!(
                             "{} is more than {} ahead of the latest time in the stream so far ({}); \

@@ -103,12 +103,32 @@ fn records_round_trip_through_serde() {
 }
 
 #[test]
+fn the_rendering_starts_with_one_line_as_rustc_writes_it() {
+    let d = failing("err_unknown_field.probity", "P0102");
+    let first = d.iter().next().unwrap();
+    let text = first.render();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(format!("error[P0102]: {}", first.message()).as_str()), "{text}");
+    let (line, column) = first.line_column();
+    let place = format!("err_unknown_field.probity:{line}:{column}]");
+    assert!(lines.next().is_some_and(|l| l.trim_start().starts_with("╭─[") && l.ends_with(&place)), "{text}");
+    assert!(!text.contains('×'), "miette's own message line is gone:\n{text}");
+    // A warning says so, and a diagnostic with no place (P0010) is the headline and its help.
+    let warnings = PolicySet::diagnose([("w.probity", "policy w version \"1\" effective 2026-01-01\naction a { }\n")]);
+    let w = warnings.iter().find(|d| d.code() == "W0005").unwrap();
+    assert!(w.render().starts_with("warning[W0005]: action `a` is never used\n"), "{}", w.render());
+}
+
+#[test]
 fn coloured_rendering_differs_only_by_escapes() {
     let d = failing("err_unknown_field.probity", "P0102");
     let first = d.iter().next().unwrap();
     let coloured = first.render_with(true);
     assert!(coloured.contains('\u{1b}'), "no colours");
     assert_eq!(first.render(), first.render_with(false));
+    assert!(coloured.starts_with("\u{1b}[1;31merror[P0102]\u{1b}[0m\u{1b}[1m: "), "{coloured:?}");
+    let plain = strip_escapes(&coloured);
+    assert_eq!(plain, first.render());
 }
 
 snapshot_case!(unknown_escape, "err_unknown_escape.probity", "P0003");
@@ -147,4 +167,22 @@ fn version_gap_warning() {
     let codes: Vec<&str> = diagnostics.iter().map(Diagnostic::code).collect();
     assert!(codes.contains(&"W0010"), "{}", diagnostics.render());
     insta::assert_snapshot!(diagnostics.render());
+}
+
+/// The text without ANSI escape sequences (`ESC [ … letter`).
+fn strip_escapes(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

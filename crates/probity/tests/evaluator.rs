@@ -892,7 +892,7 @@ fn malformed_actions_are_input_errors() {
     assert_eq!(field(r#"{"type": 3, "id": "A", "at": "2026-03-01T10:00:00Z", "rm": {"id": "R"}}"#), "type");
     // A timestamp without an offset says so.
     match e.evaluate_json(r#"{"type": "t", "id": "A", "at": "2026-03-01T10:00:00", "rm": {"id": "R"}}"#, None) {
-        Err(InputError::Field { field, problem }) => {
+        Err(InputError::Field { field, problem, .. }) => {
             assert_eq!(field, "at");
             assert!(problem.contains("offset"), "{problem}");
         }

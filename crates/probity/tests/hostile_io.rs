@@ -137,7 +137,9 @@ fn a_jump_the_next_action_confirms_is_no_mistake_even_across_batches() {
 fn a_directory_without_policy_files_does_not_load() {
     let dir = tempfile_dir();
     match PolicySet::from_dir(dir.path()) {
-        Err(LoadError::Io { message, .. }) => assert!(message.contains("no `.probity` policy files"), "{message}"),
+        Err(LoadError::Io { source, .. }) => {
+            assert!(source.to_string().contains("no `.probity` policy files"), "{source}")
+        }
         other => panic!("expected a load error, got {other:?}"),
     }
 }
@@ -154,7 +156,8 @@ fn special_and_oversized_policy_files_are_refused_before_they_are_read() {
             _ => std::fs::File::create(&odd).unwrap().set_len(1 << 30).unwrap(),
         }
         match PolicySet::from_dir(dir.path()) {
-            Err(LoadError::Io { path, message }) => {
+            Err(LoadError::Io { path, source }) => {
+                let message = source.to_string();
                 assert_eq!(path, odd);
                 let expected =
                     if kind == "huge" { "1073741824 bytes, more than the limit" } else { "not a regular file" };

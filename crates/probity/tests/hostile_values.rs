@@ -189,7 +189,7 @@ fn gift(id: &str, at: &str, value: &str, extra: Value) -> Value {
 fn input_error(e: &probity::Engine, action: Value, history: Value) -> (String, String) {
     let history: History = serde_json::from_value(history).unwrap();
     match e.evaluate(&probity::Action::from_value(action).unwrap(), &history) {
-        Err(InputError::Field { field, problem }) => (field, problem),
+        Err(InputError::Field { field, problem, .. }) => (field, problem),
         other => panic!("expected an input error naming a field, got {other:?}"),
     }
 }
@@ -330,7 +330,7 @@ fn second_60_is_not_a_time() {
     let e = engine(LADDER);
     for at in ["2026-03-01T10:00:60+08:00", "2016-12-31T23:59:60Z"] {
         match probity::Action::from_value(act("t", at, json!({}))) {
-            Err(InputError::Field { field, problem }) => {
+            Err(InputError::Field { field, problem, .. }) => {
                 assert_eq!(field, "at");
                 assert!(problem.contains("second 60"), "{problem}");
             }

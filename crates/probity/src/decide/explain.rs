@@ -118,7 +118,7 @@ impl Tracer for ClauseTracer<'_> {
             source: source.unwrap_or("").to_string(),
             result: match result {
                 Ok(b) => b.to_string(),
-                Err(e) => format!("error: {}", e.message()),
+                Err(e) => format!("error: {}", e),
             },
             values,
             counted,
@@ -154,7 +154,7 @@ pub(crate) fn explain(set: &PolicySet, action: &Action, history: &History) -> Re
                     rule.outcomes.keywords.iter().map(SmolStr::as_str).collect::<Vec<_>>().join(", ")
                 ),
                 RuleVerdict::Fails(clause, e, level) => {
-                    format!("cannot evaluate `{clause}` ({}): fails closed to {level}", e.message())
+                    format!("cannot evaluate `{clause}` ({}): fails closed to {level}", e)
                 }
             };
             rules.push(RuleTrace {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use serde::{Deserialize, Serialize};
 
-use crate::action::{parse_datetime, Action, Decoded, InputError};
+use crate::action::{parse_datetime, Action, Decoded, FieldFault, InputError};
 use crate::eval::{leading_equality, Operand};
 use crate::limits;
 use crate::policy_set::PolicySet;
@@ -789,12 +789,16 @@ impl PolicySet {
         b: &crate::eval::history::HistoryBreach,
     ) -> Result<BreachRecord, InputError> {
         let field = |name: &str| format!("breaches[{index}].{name}");
-        let at = parse_datetime(&b.at).map_err(|p| InputError::field(field("at"), p))?;
+        let at = parse_datetime(&b.at).map_err(|p| InputError::in_field(FieldFault::Timestamp, field("at"), p))?;
         let ladder_key = b.ladder.as_deref().and_then(|l| self.ladder_key(&b.policy, l));
         let points = match b.points {
             // Also for a history built in code rather than read from JSON.
             Some(p) if p < 0 => {
-                return Err(InputError::field(field("points"), format!("must not be negative, found {p}")))
+                return Err(InputError::in_field(
+                    FieldFault::Negative,
+                    field("points"),
+                    format!("must not be negative, found {p}"),
+                ))
             }
             Some(p) => p,
             None => {
@@ -803,13 +807,15 @@ impl PolicySet {
                 match (ladder, &b.ladder) {
                     (_, None) => 0,
                     (Some(l), Some(_)) => l.points_of(&b.severity).ok_or_else(|| {
-                        InputError::field(
+                        InputError::in_field(
+                            FieldFault::Unresolved,
                             field("severity"),
                             format!("ladder `{}` gives no points for `{}`", l.id, b.severity),
                         )
                     })?,
                     (None, Some(name)) => {
-                        return Err(InputError::field(
+                        return Err(InputError::in_field(
+                            FieldFault::Unresolved,
                             field("ladder"),
                             format!("policy `{}` has no ladder `{name}` in force at {}", b.policy, b.at),
                         ))
@@ -838,17 +844,24 @@ impl PolicySet {
         seq: u64,
     ) -> Result<OpenObligation, InputError> {
         let field = |name: &str| format!("obligations[{index}].{name}");
-        let due = parse_datetime(&o.due).map_err(|p| InputError::field(field("due"), p))?;
+        let due = parse_datetime(&o.due).map_err(|p| InputError::in_field(FieldFault::Timestamp, field("due"), p))?;
         let when = trigger.as_ref().map_or(due, |t| t.at);
         let policy_index = self.version_of(&o.policy, o.version.as_deref(), &when).ok_or_else(|| {
-            InputError::field(field("policy"), format!("no version of policy `{}` applies", o.policy))
+            InputError::in_field(
+                FieldFault::Unresolved,
+                field("policy"),
+                format!("no version of policy `{}` applies", o.policy),
+            )
         })?;
-        let policy =
-            self.policies.get(policy_index).ok_or_else(|| InputError::field(field("policy"), "unknown policy"))?;
+        let policy = self
+            .policies
+            .get(policy_index)
+            .ok_or_else(|| InputError::in_field(FieldFault::Unresolved, field("policy"), "unknown policy"))?;
         let (rule_index, rule) =
             policy.rules.iter().enumerate().find(|(_, r)| *r.id == *o.duty && r.deadline.is_some()).ok_or_else(
                 || {
-                    InputError::field(
+                    InputError::in_field(
+                        FieldFault::Unresolved,
                         field("duty"),
                         format!("policy `{}` has no duty `{}` with a deadline", o.policy, o.duty),
                     )

@@ -24,28 +24,134 @@ use crate::value::{
     Money, Value,
 };
 
-/// Why an expression could not be evaluated.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum EvalError {
-    /// A field the expression reads is absent.
-    Missing(SmolStr),
-    /// Anything else: a malformed field, a currency mismatch, an overflow, …
-    Failed(String),
+/// Why an expression could not be evaluated: the rule's decision fails closed, and its error
+/// finding carries [`EvalError::code`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// `E0000`: the evaluator met a value the checker should have ruled out (please report it).
+    #[error("internal error: {what}")]
+    Internal {
+        /// What was unexpected.
+        what: &'static str,
+    },
+    /// `E0001`: a field the expression reads is absent.
+    #[error("`{field}` is missing")]
+    Missing {
+        /// The field's path, such as `action.amount`.
+        field: SmolStr,
+    },
+    /// `E0002`: `min` or `max` over no items has no value (it reads as absent).
+    #[error("`{function}(…) of no items` is missing")]
+    NoItems {
+        /// The aggregate function, `min` or `max`.
+        function: &'static str,
+    },
+    /// `E0003`: a field is present but malformed (text where money is declared, say).
+    #[error("`{}`: {}", .0.field, .0.problem)]
+    Invalid(Box<InvalidField>),
+    /// `E0004`: money of two currencies added, subtracted or compared.
+    #[error("currency mismatch: {} and {}", .0.left, .0.right)]
+    CurrencyMismatch(Box<Operands>),
+    /// `E0005`: a division by zero.
+    #[error("division by zero")]
+    DivisionByZero,
+    /// `E0006`: a decimal result that needs more than 28 significant digits.
+    #[error("{expression} cannot be held exactly: decimals hold 28 significant digits, at most 28 after the point, and are never rounded")]
+    TooManyDigits {
+        /// The operation, as `x op y`.
+        expression: Box<str>,
+    },
+    /// `E0007`: a quotient with no exact decimal value (`1 / 3`).
+    #[error("{expression} has no exact decimal value within 28 digits, and decimals are never rounded: compare by multiplying instead (`a > b * c` rather than `a / b > c`)")]
+    NoExactQuotient {
+        /// The division, as `x / y`.
+        expression: Box<str>,
+    },
+    /// `E0008`: an integer or duration beyond its range.
+    #[error("arithmetic overflow")]
+    Overflow,
+    /// `E0009`: date arithmetic beyond the calendar's range.
+    #[error("date out of range")]
+    DateOutOfRange,
+    /// `E0010`: a date or deadline outside the years 0000 to 9999 that can be written.
+    #[error("date out of range: {date} is outside the years 0000 to 9999 that dates and timestamps are written in")]
+    UnwritableDate {
+        /// The date reached.
+        date: Box<str>,
+    },
+    /// `E0011`: a date moved by a duration that is not whole days.
+    #[error("a date moves by whole days, months or years")]
+    PartialDays,
+    /// `E0012`: durations of months compared with durations of seconds.
+    #[error("cannot compare {} with {}: months have no fixed length", .0.left, .0.right)]
+    IncomparableDurations(Box<Operands>),
+    /// `E0013`: the rule took more than [`limits::MAX_EVALUATION_STEPS`] steps.
+    #[error("evaluation cost limit reached ({limit} steps)")]
+    StepLimit {
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// A field that is present but malformed ([`EvalError::Invalid`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidField {
+    /// The field's path, such as `action.amount`.
+    pub field: SmolStr,
+    /// What is wrong with its value.
+    pub problem: SmolStr,
+}
+
+/// The two operands of a failed operation, as written (`100.00 USD`, `1 month`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operands {
+    /// The left operand.
+    pub left: Box<str>,
+    /// The right operand.
+    pub right: Box<str>,
+}
+
+impl Operands {
+    fn new(left: &impl std::fmt::Display, right: &impl std::fmt::Display) -> Box<Operands> {
+        Box::new(Operands { left: left.to_string().into(), right: right.to_string().into() })
+    }
 }
 
 impl EvalError {
-    pub(crate) fn message(&self) -> String {
+    /// The stable code (`E0000`…), as error findings carry it.
+    pub fn code(&self) -> &'static str {
         match self {
-            EvalError::Missing(label) => format!("`{label}` is missing"),
-            EvalError::Failed(message) => message.clone(),
+            EvalError::Internal { .. } => "E0000",
+            EvalError::Missing { .. } => "E0001",
+            EvalError::NoItems { .. } => "E0002",
+            EvalError::Invalid(_) => "E0003",
+            EvalError::CurrencyMismatch(_) => "E0004",
+            EvalError::DivisionByZero => "E0005",
+            EvalError::TooManyDigits { .. } => "E0006",
+            EvalError::NoExactQuotient { .. } => "E0007",
+            EvalError::Overflow => "E0008",
+            EvalError::DateOutOfRange => "E0009",
+            EvalError::UnwritableDate { .. } => "E0010",
+            EvalError::PartialDays => "E0011",
+            EvalError::IncomparableDurations(_) => "E0012",
+            EvalError::StepLimit { .. } => "E0013",
         }
+    }
+
+    /// Whether the error means "no value" (an absent field, `min`/`max` of no items): `present`
+    /// and `absent` read it as absence rather than failing.
+    fn is_absence(&self) -> bool {
+        matches!(self, EvalError::Missing { .. } | EvalError::NoItems { .. })
     }
 }
 
 type Result<T> = std::result::Result<T, EvalError>;
 
-fn fail<T>(message: impl Into<String>) -> Result<T> {
-    Err(EvalError::Failed(message.into()))
+/// An internal error: a value the checker rules out.
+#[cold]
+fn internal<T>(what: &'static str) -> Result<T> {
+    Err(EvalError::Internal { what })
 }
 
 /// The history item that bare names read inside `where`.
@@ -154,13 +260,13 @@ impl<'a> Evaluator<'a> {
                 }
                 match self.eval(inner) {
                     Ok(_) => Ok(*present),
-                    Err(EvalError::Missing(_)) => Ok(!*present),
+                    Err(e) if e.is_absence() => Ok(!*present),
                     Err(other) => Err(other),
                 }
             }
             _ => match self.value(e)? {
                 Value::Bool(b) => Ok(b),
-                _ => fail("internal error: a condition did not give true or false"),
+                _ => internal("a condition did not give true or false"),
             },
         }
     }
@@ -190,7 +296,7 @@ impl<'a> Evaluator<'a> {
     fn tick(&mut self, n: u64) -> Result<()> {
         self.steps = self.steps.saturating_add(n);
         if self.steps > limits::MAX_EVALUATION_STEPS {
-            return fail(format!("evaluation cost limit reached ({} steps)", limits::MAX_EVALUATION_STEPS));
+            return Err(EvalError::StepLimit { limit: limits::MAX_EVALUATION_STEPS });
         }
         Ok(())
     }
@@ -208,7 +314,7 @@ impl<'a> Evaluator<'a> {
             Expr::Today => Ok(Value::Date(self.today)),
             Expr::Field { subject, root, evidence, label } => {
                 let Some(record) = self.subject(*subject) else {
-                    return fail("internal error: no history item in scope");
+                    return internal("no history item in scope");
                 };
                 let value = match root {
                     Root::Slot(slot) => Cow::Borrowed(self.read_slot(record, *subject, *slot, *evidence)),
@@ -220,14 +326,17 @@ impl<'a> Evaluator<'a> {
                     self.record(*evidence, v);
                 }
                 match &*value {
-                    Value::Missing => Err(EvalError::Missing(label.clone())),
-                    Value::Invalid(problem) => fail(format!("`{label}`: {problem}")),
+                    Value::Missing => Err(EvalError::Missing { field: label.clone() }),
+                    Value::Invalid(problem) => Err(EvalError::Invalid(Box::new(InvalidField {
+                        field: label.clone(),
+                        problem: problem.clone(),
+                    }))),
                     _ => Ok(value.into_owned()),
                 }
             }
             Expr::BreachField(field) => match self.item {
                 Item::Breach(b) => Ok(b.field(*field)),
-                _ => fail("internal error: no breach in scope"),
+                _ => internal("no breach in scope"),
             },
             Expr::Let(i) => self.let_value(*i),
             Expr::Not(_)
@@ -239,7 +348,7 @@ impl<'a> Evaluator<'a> {
             Expr::Neg(inner) => negate(self.eval(inner)?),
             Expr::TextContains(haystack, needle) => match (self.eval(haystack)?, self.eval(needle)?) {
                 (Value::Text(h), Value::Text(n)) => Ok(Value::Bool(h.contains(&*n))),
-                _ => fail("internal error: `contains` without text"),
+                _ => internal("`contains` without text"),
             },
             Expr::Arith(op, a, b) => {
                 let (a, b) = (self.eval(a)?, self.eval(b)?);
@@ -349,7 +458,7 @@ impl<'a> Evaluator<'a> {
     /// `element in collection`.
     fn member(&mut self, element: &Value, collection: &Value) -> Result<bool> {
         let (Value::Set(items) | Value::List(items)) = collection else {
-            return fail("internal error: `in` without a set");
+            return internal("`in` without a set");
         };
         self.tick(items.len() as u64)?;
         for item in items.iter() {
@@ -383,7 +492,7 @@ impl<'a> Evaluator<'a> {
             }
             return cached;
         }
-        let Some(expr) = self.body.lets.get(index) else { return fail("internal error: unknown let") };
+        let Some(expr) = self.body.lets.get(index) else { return internal("unknown let") };
         // A let is computed in the rule's scope, even when first read inside `where`.
         let item = std::mem::replace(&mut self.item, Item::None);
         let result = self.eval(expr);
@@ -402,7 +511,7 @@ impl<'a> Evaluator<'a> {
             match v {
                 Value::Date(d) => Ok(*d),
                 Value::DateTime(t) => Ok(local_date(t, tz)),
-                _ => fail("internal error: expected a date"),
+                _ => internal("expected a date"),
             }
         };
         Ok(match function {
@@ -412,7 +521,7 @@ impl<'a> Evaluator<'a> {
             Function::Date => Value::Date(date_of(&first)?),
             Function::Hour => match first {
                 Value::DateTime(t) => Value::Int(i64::from(t.with_timezone(&tz).hour())),
-                _ => return fail("internal error: expected a datetime"),
+                _ => return internal("expected a datetime"),
             },
             Function::Age => Value::Int(age(date_of(&first)?, self.today)?),
             Function::DaysBetween => {
@@ -423,17 +532,17 @@ impl<'a> Evaluator<'a> {
             Function::Len => match first {
                 Value::Set(items) | Value::List(items) => Value::Int(i64::try_from(items.len()).unwrap_or(i64::MAX)),
                 Value::Text(t) => Value::Int(i64::try_from(t.chars().count()).unwrap_or(i64::MAX)),
-                _ => return fail("internal error: `len` of a value without length"),
+                _ => return internal("`len` of a value without length"),
             },
             Function::Lower => match first {
                 Value::Text(t) => Value::Text(t.to_lowercase().into()),
-                _ => return fail("internal error: `lower` of a value that is not text"),
+                _ => return internal("`lower` of a value that is not text"),
             },
             Function::Abs => match first {
                 Value::Int(i) => Value::Int(i.checked_abs().ok_or_else(overflow)?),
                 Value::Decimal(d) => Value::Decimal(d.abs()),
                 Value::Money(m) => Value::Money(Money { amount: m.amount.abs(), ..m }),
-                _ => return fail("internal error: `abs` of a value without a sign"),
+                _ => return internal("`abs` of a value without a sign"),
             },
             Function::Min | Function::Max => {
                 let second = second.unwrap_or(Value::Missing);
@@ -448,11 +557,11 @@ impl<'a> Evaluator<'a> {
             }
             Function::Amount => match first {
                 Value::Money(m) => Value::Decimal(m.amount),
-                _ => return fail("internal error: `amount` of a value that is not money"),
+                _ => return internal("`amount` of a value that is not money"),
             },
             Function::Currency => match first {
                 Value::Money(m) => Value::Text(m.currency.map_or("", |c| c.code()).into()),
-                _ => return fail("internal error: `currency` of a value that is not money"),
+                _ => return internal("`currency` of a value that is not money"),
             },
         })
     }
@@ -591,7 +700,7 @@ impl<'a> Evaluator<'a> {
         let mut state = (0i64, a.zero.clone());
         let mut next = 0usize;
         for &at in matched {
-            let Some(item) = items.get(at) else { return fail("internal error: an index out of step") };
+            let Some(item) = items.get(at) else { return internal("an index out of step") };
             self.tick(reject.saturating_mul(at.saturating_sub(next) as u64))?;
             next = at.saturating_add(1);
             if let Some(done) = self.fold_item(a, Item::Action(item), &mut state)? {
@@ -646,7 +755,7 @@ impl<'a> Evaluator<'a> {
             AggregateFn::Exists => return Ok(Some(Value::Bool(true))),
             AggregateFn::Count => *count = count.saturating_add(1),
             AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max => {
-                let Some(field) = &a.field else { return fail("internal error: aggregate without a field") };
+                let Some(field) = &a.field else { return internal("aggregate without a field") };
                 let v = self.eval(field)?;
                 let old = std::mem::replace(acc, Value::Missing);
                 *acc = match (a.function, &old) {
@@ -666,7 +775,7 @@ impl<'a> Evaluator<'a> {
             AggregateFn::Count => Ok(Value::Int(count)),
             AggregateFn::Exists => Ok(Value::Bool(false)),
             AggregateFn::Min | AggregateFn::Max if acc == Value::Missing => {
-                Err(EvalError::Missing(format!("{}(…) of no items", a.function.name()).into()))
+                Err(EvalError::NoItems { function: a.function.name() })
             }
             _ => Ok(acc),
         }
@@ -858,7 +967,7 @@ fn put<T: Clone>(table: &mut Vec<Option<T>>, index: usize, item: T) {
 }
 
 fn overflow() -> EvalError {
-    EvalError::Failed("arithmetic overflow".into())
+    EvalError::Overflow
 }
 
 /// Why `x op y` has no exact decimal result.
@@ -871,15 +980,11 @@ fn inexact(why: Inexact, op: Arith, x: Decimal, y: Decimal) -> EvalError {
         Arith::Div => "/",
     };
     let (x, y) = (decimal_text(x), decimal_text(y));
-    EvalError::Failed(match why {
-        Inexact::DivisionByZero => "division by zero".into(),
-        Inexact::TooManyDigits => format!(
-            "{x} {symbol} {y} cannot be held exactly: decimals hold 28 significant digits, at most 28 after the point, and are never rounded"
-        ),
-        Inexact::NotExact => format!(
-            "{x} / {y} has no exact decimal value within 28 digits, and decimals are never rounded: compare by multiplying instead (`a > b * c` rather than `a / b > c`)"
-        ),
-    })
+    match why {
+        Inexact::DivisionByZero => EvalError::DivisionByZero,
+        Inexact::TooManyDigits => EvalError::TooManyDigits { expression: format!("{x} {symbol} {y}").into() },
+        Inexact::NotExact => EvalError::NoExactQuotient { expression: format!("{x} / {y}").into() },
+    }
 }
 
 /// `age(d)`: the largest n with `d + n years <= today`.
@@ -909,7 +1014,7 @@ fn age(birth: NaiveDate, today: NaiveDate) -> Result<i64> {
 /// Moves a datetime by a duration: months in the policy's calendar (clamped to the month's
 /// end), then exact seconds. The result keeps the original offset.
 pub(crate) fn shift(t: DateTime<FixedOffset>, d: Duration, forward: bool, tz: Tz) -> Result<DateTime<FixedOffset>> {
-    let out_of_range = || EvalError::Failed("date out of range".into());
+    let out_of_range = || EvalError::DateOutOfRange;
     let mut result = t;
     if d.months != 0 {
         let local: NaiveDateTime = t.with_timezone(&tz).naive_local();
@@ -946,16 +1051,14 @@ fn writable(date: NaiveDate) -> Result<NaiveDate> {
     if (0..=9999).contains(&date.year()) {
         Ok(date)
     } else {
-        fail(format!(
-            "date out of range: {date} is outside the years 0000 to 9999 that dates and timestamps are written in"
-        ))
+        Err(EvalError::UnwritableDate { date: date.to_string().into() })
     }
 }
 
 fn shift_date(date: NaiveDate, d: Duration, forward: bool) -> Result<NaiveDate> {
-    let out_of_range = || EvalError::Failed("date out of range".into());
+    let out_of_range = || EvalError::DateOutOfRange;
     if d.seconds % 86_400 != 0 {
-        return fail("a date moves by whole days, months or years");
+        return Err(EvalError::PartialDays);
     }
     let mut result = date;
     if d.months != 0 {
@@ -981,7 +1084,7 @@ fn negate(v: Value) -> Result<Value> {
         Value::Money(m) => {
             Value::Money(Money { amount: m.amount.checked_mul(Decimal::NEGATIVE_ONE).ok_or_else(overflow)?, ..m })
         }
-        _ => return fail("internal error: negating a value without a sign"),
+        _ => return internal("negating a value without a sign"),
     })
 }
 
@@ -995,7 +1098,7 @@ fn as_decimal(v: &Value) -> Option<Decimal> {
 
 fn same_currency(a: &Money, b: &Money) -> Result<Option<iso_currency::Currency>> {
     match (a.currency, b.currency) {
-        (Some(x), Some(y)) if x != y => fail(format!("currency mismatch: {a} and {b}")),
+        (Some(x), Some(y)) if x != y => Err(EvalError::CurrencyMismatch(Operands::new(a, b))),
         (x, y) => Ok(x.or(y)),
     }
 }
@@ -1051,7 +1154,7 @@ fn arith(op: Arith, a: Value, b: Value, tz: Tz) -> Result<Value> {
         }
         (x, y) => match (as_decimal(&x), as_decimal(&y)) {
             (Some(x), Some(y)) => Decimal(decimal(x, y)?),
-            _ => return fail("internal error: arithmetic on values of the wrong types"),
+            _ => return internal("arithmetic on values of the wrong types"),
         },
     })
 }
@@ -1115,12 +1218,12 @@ pub(crate) fn compare(a: &Value, b: &Value, tz: Tz) -> Result<Ordering> {
             if (x.months == 0 && y.months == 0) || (x.seconds == 0 && y.seconds == 0) {
                 (x.months, x.seconds).cmp(&(y.months, y.seconds))
             } else {
-                return fail(format!("cannot compare {x} with {y}: months have no fixed length"));
+                return Err(EvalError::IncomparableDurations(Operands::new(x, y)));
             }
         }
         (x, y) => match (as_decimal(x), as_decimal(y)) {
             (Some(p), Some(q)) => p.cmp(&q),
-            _ => return fail("internal error: comparing values of different types"),
+            _ => return internal("comparing values of different types"),
         },
     })
 }
@@ -1169,5 +1272,17 @@ mod tests {
         assert_eq!(age(d(1960, 2, 29), d(2024, 2, 28)).unwrap(), 63, "a leap year has the 29th");
         assert_eq!(age(d(2030, 6, 1), d(2025, 6, 1)).unwrap(), -5);
         assert_eq!(age(d(2030, 6, 1), d(2025, 5, 31)).unwrap(), -6);
+    }
+}
+#[cfg(test)]
+mod error_size {
+    /// Every expression returns a `Result`: errors stay as small as a text, so that a result
+    /// is no larger than a value (the larger payloads are boxed).
+    #[test]
+    fn an_error_is_no_larger_than_a_text() {
+        assert!(std::mem::size_of::<super::EvalError>() <= std::mem::size_of::<smol_str::SmolStr>());
+        assert!(
+            std::mem::size_of::<super::Result<crate::value::Value>>() <= std::mem::size_of::<crate::value::Value>()
+        );
     }
 }
