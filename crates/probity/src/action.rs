@@ -49,6 +49,17 @@ pub enum InputError {
 }
 
 impl InputError {
+    /// A stable code for the kind of problem, for callers that branch on it: `invalid-json`,
+    /// `invalid-field`, `out-of-order` or `over-limit`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InputError::Json(_) => "invalid-json",
+            InputError::Field { .. } => "invalid-field",
+            InputError::OutOfOrder { .. } => "out-of-order",
+            InputError::Limit(_) => "over-limit",
+        }
+    }
+
     pub(crate) fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
         InputError::Field { field: field.into(), problem: problem.into() }
     }
