@@ -192,6 +192,11 @@ fn input_errors_have_a_stable_code_a_field_and_the_engines_words() {
     assert_eq!((e.code.as_str(), e.field), ("invalid-json", None));
     // Null history is none.
     assert!(api::evaluate(&engine, api::EvaluateRequest { action: cash(), history: Some(Json::Null) }).is_ok());
+    let long = format!(r#"{{"type": "{}"}}"#, "x".repeat(probity::limits::MAX_ACTION_BYTES));
+    let e = api::action_argument(&long).unwrap_err();
+    assert_eq!(e.code, "over-limit");
+    assert!(e.message.starts_with("invalid action: action is "), "{e}");
+    assert_eq!(api::action_argument(CASH).unwrap(), cash());
     let e = api::json_argument("action", r#"{"type": "#).unwrap_err();
     assert!(e.message.starts_with("invalid action: invalid JSON: "), "{e}");
     // The text surface: a request of the wrong shape, then an input error inside a good one.

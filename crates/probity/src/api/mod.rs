@@ -325,6 +325,20 @@ pub fn json_argument(what: &str, text: &str) -> Result<Json, Error> {
     serde_json::from_str(text).map_err(|e| Error::invalid(what, &InputError::Json(e.to_string())))
 }
 
+/// An action given as JSON text, as [`Action::from_json`] takes it: over the action size limit
+/// it is refused before it is parsed.
+pub fn action_argument(text: &str) -> Result<Json, Error> {
+    if text.len() > crate::limits::MAX_ACTION_BYTES {
+        let e = InputError::Limit(format!(
+            "action is {} bytes, more than the limit of {}",
+            text.len(),
+            crate::limits::MAX_ACTION_BYTES
+        ));
+        return Err(Error::invalid("action", &e));
+    }
+    json_argument("action", text)
+}
+
 /// An instant of a request (`what` names the field): RFC 3339 with an offset, second 60 refused.
 pub fn time(what: &str, text: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, Error> {
     parse_timestamp(text).map_err(|e| {
