@@ -17,7 +17,7 @@
 //! | [`submit`] | a ledger and [`SubmitRequest`] `{"action"}` | [`SubmitAnswer`] `{"overdue", "decision"}` |
 //! | [`advance`] | a ledger and [`AdvanceRequest`] `{"to"}` | `[OverdueReport…]` |
 //! | [`replay`] | [`ReplayRequest`] `{"events", "as_of"?}` | [`ReplayAnswer`] `{"records", "summary"}` |
-//! | [`format`] | [`FormatRequest`] `{"source", "name"?}` | [`FormatAnswer`] `{"formatted"}` |
+//! | [`format()`] | [`FormatRequest`] `{"source", "name"?}` | [`FormatAnswer`] `{"formatted"}` |
 //!
 //! Actions and histories are carried as JSON values and decoded by the engine, so numbers keep
 //! every digit they were written with.
@@ -556,7 +556,7 @@ pub struct FormatRequest {
     pub name: Option<String>,
 }
 
-/// What [`format`] gives.
+/// What [`format()`] gives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct FormatAnswer {

@@ -18,7 +18,7 @@ use crate::value::format_datetime;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct Explanation {
-    /// The decision, exactly as [`Engine::evaluate`] gives it.
+    /// The decision, exactly as [`Engine::evaluate`](crate::Engine::evaluate) gives it.
     pub decision: Decision,
     /// Every rule, conflict and duty of the action's type in the policies in force, in
     /// decision order.
