@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the WebAssembly package: pkg-web/ (ES module, `--target web`) and pkg-node/ (CommonJS,
-# `--target nodejs`), each with an `wasm-opt -Oz` optimised .wasm and TypeScript types.
+# `--target nodejs`), each with an `wasm-opt -Oz` optimised .wasm and TypeScript types (generated
+# from the core's serde types: its `typescript` feature derives them with tsify).
 #
 # With a rustup wasm32-unknown-unknown target installed this is a plain cargo build; without one
 # (rustup cannot download it on our build machines) it uses Debian's rustc-web and its std
@@ -63,6 +64,9 @@ for target in web nodejs; do
   out="pkg-${target%js}"
   rm -rf "$out"
   wasm-bindgen --target "$target" --out-dir "$out" "$wasm"
+  # The TypeScript types come from the core's `typescript` feature (tsify), through wasm-bindgen.
+  grep -q '^export interface Decision {' "$out/$crate.d.ts" ||
+    { say "$out/$crate.d.ts lacks the generated types (is probity's typescript feature on?)"; exit 1; }
   before=$(stat -c %s "$out/${crate}_bg.wasm")
   npx --no-install wasm-opt -Oz "$out/${crate}_bg.wasm" -o "$out/${crate}_bg.opt.wasm"
   mv "$out/${crate}_bg.opt.wasm" "$out/${crate}_bg.wasm"

@@ -78,6 +78,7 @@ describe('PolicySet', () => {
     );
     assert.equal(severity.line, 10);
     assert.match(String(e), /^PolicyError: 2 error/);
+    assert.equal(e.code, 'policy-errors');
   });
 
   test('check reports errors and warnings without throwing', () => {
@@ -187,7 +188,9 @@ describe('Ledger', () => {
     ledger.load({ breaches: [{ rm: 'R1', policy: 'gifts', rule: 'cash_gift', severity: 'major', ladder: 'conduct', at: '2026-02-01T00:00:00Z', action: 'G-0' }] });
     assert.equal(ledger.submit(gift({ kind: 'cash' })).decision.sanctions[0].points, 6);
     throwsNamed(() => ledger.submit(gift({ id: 'G-9', at: '2026-01-01T00:00:00Z' })), 'InputError', /time order/);
-    throwsNamed(() => ledger.advanceTo('soon'), 'InputError', /^invalid time `soon`/);
+    throwsNamed(() => ledger.advanceTo('soon'), 'InputError', /^invalid time: `soon` is not an RFC 3339 timestamp/);
+    const leap = throwsNamed(() => ledger.advanceTo('2026-06-30T23:59:60Z'), 'InputError', /second 60/);
+    assert.deepEqual([leap.code, leap.field], ['I0006', 'to']);
     throwsNamed(() => ledger.advanceTo(new Date(NaN)), 'InputError', /valid Date/);
     throwsNamed(() => ledger.load({ breaches: [{ policy: 'gifts', rule: 'x', severity: 'major', at: '2026-01-01T00:00:00Z', action: 'A' }] }), 'InputError', /breaches\[0\]\.rm/);
     throwsNamed(() => ledger.load({ nonsense: [] }), 'InputError', /unknown field/);

@@ -420,9 +420,10 @@ fn replay(
     let as_of_text = options.as_of.map(str::to_string);
     let as_of = options
         .as_of
-        .map(|t| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .map_err(|e| format!("--as-of `{t}`: {e} (use RFC 3339 with an offset)"))
+        .map(|t| match probity::parse_timestamp(t) {
+            Ok(at) => Ok(at),
+            Err(probity::InputError::Field { problem, .. }) => Err(format!("--as-of: {problem}")),
+            Err(e) => Err(format!("--as-of: {e}")),
         })
         .transpose()?;
     // Writing over the events would truncate them before they are read.

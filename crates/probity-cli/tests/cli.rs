@@ -277,3 +277,22 @@ fn fmt_rewrites_files_and_check_reports_the_ones_that_would_change() {
     assert!(err.contains("broken.probity") && err.contains("P0001"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn as_of_is_read_by_the_one_timestamp_parser() {
+    // The same parser as action timestamps: second 60 and a missing offset are refused, with
+    // the engine's wording, before any event is read.
+    for (as_of, expected) in [
+        ("2026-06-30T23:59:60+08:00", "has second 60: leap seconds are not accepted"),
+        ("2026-06-01T00:00:00", "has no UTC offset"),
+        ("soon", "is not an RFC 3339 timestamp"),
+    ] {
+        let out = probity(&["replay", "--policies", "gifts", "gifts/events.jsonl", "--as-of", as_of]);
+        assert_eq!(out.status.code(), Some(2), "{as_of}");
+        assert!(out.stdout.is_empty(), "{as_of}");
+        let err = text(&out.stderr);
+        assert!(err.contains(&format!("--as-of: `{as_of}` {expected}")), "{as_of}: {err}");
+    }
+    let out = probity(&["replay", "--policies", "gifts", "gifts/events.jsonl", "--as-of", "2026-06-01T00:00:00.5Z"]);
+    assert_eq!(out.status.code(), Some(1), "fractional seconds are fine: {}", text(&out.stderr));
+}

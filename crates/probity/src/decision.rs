@@ -13,6 +13,7 @@ use crate::value::Value;
 /// The outcome of a decision, ordered by severity: `allow` < `review` < `deny`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub enum Verdict {
     /// Nothing stops the action.
     Allow,
@@ -41,6 +42,7 @@ impl fmt::Display for Verdict {
 
 /// The decision on one action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct Decision {
     /// The action's id.
     pub action: SmolStr,
@@ -64,6 +66,7 @@ pub struct Decision {
 
 /// A policy version that applied to an action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct AppliedPolicy {
     /// The policy id.
     pub id: SmolStr,
@@ -76,6 +79,7 @@ pub struct AppliedPolicy {
 /// What a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub enum FindingKind {
     /// A rule fired.
     Rule,
@@ -104,6 +108,7 @@ impl FindingKind {
 
 /// One rule, conflict or duty that fired (or could not be evaluated).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct Finding {
     /// The policy id.
     pub policy: SmolStr,
@@ -126,11 +131,13 @@ pub struct Finding {
     pub message: SmolStr,
     /// The message in further languages, by language tag.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "ordered_map")]
+    #[cfg_attr(feature = "typescript", tsify(optional, type = "Record<string, string>"))]
     pub messages: Vec<(SmolStr, SmolStr)>,
     /// Citations of the rule.
     pub cite: Arc<[SmolStr]>,
     /// The values the rule saw, by path (or `let` name), in the order the rule reads them.
     #[serde(with = "ordered_map")]
+    #[cfg_attr(feature = "typescript", tsify(type = "Record<string, unknown>"))]
     pub evidence: Vec<(SmolStr, EvidenceValue)>,
 }
 
@@ -199,6 +206,7 @@ impl<'de> Deserialize<'de> for EvidenceValue {
 
 /// A duty to be met later, started by an action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct Obligation {
     /// The policy id.
     pub policy: SmolStr,
@@ -212,6 +220,7 @@ pub struct Obligation {
 
 /// An obligation met by an action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct Fulfilment {
     /// The policy id.
     pub policy: SmolStr,
@@ -223,6 +232,7 @@ pub struct Fulfilment {
 
 /// The step an RM reached on a sanction ladder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct Sanction {
     /// The policy id.
     pub policy: SmolStr,
@@ -238,6 +248,7 @@ pub struct Sanction {
 
 /// An obligation that passed its deadline, reported when the ledger's clock moved past it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct OverdueReport {
     /// The RM's id.
     pub rm: SmolStr,

@@ -83,6 +83,7 @@ const WIDE_MARGIN: usize = 60;
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub enum Severity {
     /// The policy does not load.
     Error,
@@ -402,6 +403,7 @@ impl miette::Diagnostic for Report<'_> {
 /// The serialisable form of a diagnostic: `{code, severity, message, help, file, line, column,
 /// end_line, end_column, related}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct DiagnosticRecord {
     /// Stable code such as `P0102`.
     pub code: String,
@@ -427,6 +429,7 @@ pub struct DiagnosticRecord {
 
 /// A place related to a diagnostic, such as an earlier definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct RelatedRecord {
     /// What this place is.
     pub message: String,

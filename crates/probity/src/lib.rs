@@ -4,6 +4,7 @@
 
 // The pipeline, in order: text → syntax tree → checked and compiled policies → decisions.
 mod action;
+pub mod api;
 mod check;
 mod decide;
 mod engine;

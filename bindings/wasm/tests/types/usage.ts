@@ -1,10 +1,11 @@
-// Compiled with `tsc --noEmit --strict` by tests/api.test.mjs: the published types describe the
-// API as documented (and reject misuse, see the @ts-expect-error lines).
+// Compiled with `tsc --noEmit --strict` by tests/api.test.mjs: the published types (generated
+// from the core's serde types) describe the API as documented, and reject misuse: see the lines
+// marked to expect an error.
 import { Engine, Ledger, PolicySet } from 'probity-wasm';
-import type { Decision, Diagnostic, OverdueReport, PolicyError, Submission, Verdict } from 'probity-wasm';
+import type { Decision, DiagnosticRecord, OverdueReport, ProbityError, Submission, Verdict } from 'probity-wasm';
 import init, { initSync, PolicySet as WebPolicySet } from 'probity-wasm/web';
 
-const diagnostics: Diagnostic[] = PolicySet.check({ 'a.probity': 'policy a' });
+const diagnostics: DiagnosticRecord[] = PolicySet.check({ 'a.probity': 'policy a' });
 const line: number = diagnostics[0].line;
 const set = PolicySet.fromSources(new Map([['a.probity', 'policy a']]));
 const engine = new Engine(set);
@@ -21,7 +22,8 @@ const previous: string | null = submission.decision.sanctions[0].previous;
 try {
   PolicySet.fromSources({});
 } catch (e) {
-  const first: Diagnostic | undefined = (e as PolicyError).diagnostics[0];
+  const first: DiagnosticRecord | undefined = (e as ProbityError).diagnostics?.[0];
+  const kind: 'PolicyError' | 'InputError' | 'InternalError' = (e as ProbityError).kind;
 }
 // @ts-expect-error: a verdict is one of three words
 const wrong: Verdict = 'maybe';

@@ -16,8 +16,9 @@ use crate::value::format_datetime;
 
 /// A decision with the trace of every rule that ran and the sanction arithmetic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct Explanation {
-    /// The decision, exactly as [`Engine::evaluate`] gives it.
+    /// The decision, exactly as [`Engine::evaluate`](crate::Engine::evaluate) gives it.
     pub decision: Decision,
     /// Every rule, conflict and duty of the action's type in the policies in force, in
     /// decision order.
@@ -28,6 +29,7 @@ pub struct Explanation {
 
 /// One rule's run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct RuleTrace {
     /// The policy id.
     pub policy: String,
@@ -45,6 +47,7 @@ pub struct RuleTrace {
 
 /// One clause's evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct ClauseTrace {
     /// `when`, `unless` or `require`.
     pub clause: String,
@@ -54,14 +57,17 @@ pub struct ClauseTrace {
     pub result: String,
     /// The values the clause read: paths, `let`s and aggregates, in source order.
     #[serde(with = "crate::decision::ordered_map")]
+    #[cfg_attr(feature = "typescript", tsify(type = "Record<string, unknown>"))]
     pub values: Vec<(String, serde_json::Value)>,
     /// For each aggregate, the history items it counted.
     #[serde(with = "crate::decision::ordered_map")]
+    #[cfg_attr(feature = "typescript", tsify(type = "Record<string, string[]>"))]
     pub counted: Vec<(String, Vec<String>)>,
 }
 
 /// How a ladder's total was reached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct LadderTrace {
     /// The policy id.
     pub policy: String,

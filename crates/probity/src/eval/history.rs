@@ -18,15 +18,19 @@ use crate::value::Value;
 /// obligations. Items of other RMs are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct History {
     /// Prior actions.
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", tsify(optional))]
     pub actions: Vec<Action>,
     /// Prior breaches.
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", tsify(optional))]
     pub breaches: Vec<HistoryBreach>,
     /// Obligations not yet met.
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", tsify(optional))]
     pub obligations: Vec<HistoryObligation>,
 }
 
@@ -70,6 +74,7 @@ impl History {
 /// A breach recorded earlier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct HistoryBreach {
     /// The RM; absent means the acting RM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +120,7 @@ fn points<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Erro
 /// An obligation still open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct HistoryObligation {
     /// The RM; absent means the acting RM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
