@@ -1,6 +1,8 @@
 //! Replay: stream JSON-lines actions through ledgers, write JSON-lines records, and summarise
 //! what happened. The CLI's `probity replay` and the bindings' batch replay share it.
 
+pub mod table;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
