@@ -7,8 +7,8 @@
 use std::io::{BufReader, Write};
 use std::path::PathBuf;
 
-use probity::replay::table::{self, Chunk, Column, Kind, Rows};
 pub(crate) use probity::replay::table::Output;
+use probity::replay::table::{self, Chunk, Column, Kind, Rows};
 use probity::replay::{Record, Summary};
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
@@ -517,22 +517,9 @@ fn cell<'py>(py: Python<'py>, column: Option<&Buffers>, row: usize) -> Bound<'py
     column.and_then(|c| c.cell(py, row)).unwrap_or_else(|| py.None().into_bound(py))
 }
 
-/// The replay's summary as a dict.
-pub(crate) fn summary<'py>(py: Python<'py>, s: &probity::replay::Summary) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    dict.set_item("events", s.events)?;
-    let verdicts = PyDict::new(py);
-    for v in [probity::Verdict::Allow, probity::Verdict::Review, probity::Verdict::Deny] {
-        verdicts.set_item(v.as_str(), s.verdicts.get(&v).copied().unwrap_or(0))?;
-    }
-    dict.set_item("verdicts", verdicts)?;
-    dict.set_item("breaches", s.breaches.clone())?;
-    dict.set_item("sanctions", s.sanctions.clone())?;
-    dict.set_item("overdue_reports", s.overdue_reports)?;
-    dict.set_item("open_obligations", s.open_obligations)?;
-    dict.set_item("overdue_open", s.overdue_open)?;
-    dict.set_item("retained_items", s.retained_items)?;
-    dict.set_item("errors", s.errors)?;
+/// The replay's summary as a dict: its JSON form, and the table `probity replay` prints.
+pub(crate) fn summary<'py>(py: Python<'py>, s: &Summary) -> PyResult<Bound<'py, PyDict>> {
+    let dict = crate::errors::to_python!(py, s)?.cast_into::<PyDict>()?;
     dict.set_item("table", s.table())?;
     Ok(dict)
 }

@@ -279,3 +279,20 @@ proptest! {
         check(&input, jobs, chunk);
     }
 }
+
+#[test]
+fn the_summary_is_json_with_every_verdict() {
+    let engine = Engine::new(PolicySet::from_sources([("gifts.probity", GIFTS)]).unwrap());
+    let input = [gift(1, 1, 0, "cash", 100), "{".to_owned()].join("\n");
+    let summary = replay::replay(&engine, input.as_bytes(), &mut Vec::new(), None, 1, |_| {}).unwrap();
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(
+        json,
+        json!({"events": 1, "verdicts": {"allow": 0, "review": 0, "deny": 1}, "breaches": {"gifts/cash_gift": 1},
+            "sanctions": {"gifts/conduct → formal warning": 1}, "overdue_reports": 0, "open_obligations": 0,
+            "overdue_open": 0, "retained_items": 1, "errors": 1})
+    );
+    // In the fields' order, the verdicts in theirs.
+    let text = serde_json::to_string(&summary).unwrap();
+    assert!(text.starts_with(r#"{"events":1,"verdicts":{"allow":0,"review":0,"deny":1},"breaches""#), "{text}");
+}
