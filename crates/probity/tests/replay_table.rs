@@ -1,5 +1,12 @@
 //! `replay::table`: the columns a replay's records are gathered into hold exactly what the
 //! records' JSON lines hold, read back from their Arrow buffers, whatever the chunking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 mod common;
 
@@ -33,9 +40,12 @@ fn s(value: &Json) -> V {
     value.as_str().map_or(V::Null, |t| V::S(t.to_owned()))
 }
 
+/// A column's Arrow buffers: validity, offsets, data.
+type Buffers = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<u8>);
+
 /// A chunk's rows read back through its Arrow buffers, as a binding hands them over.
 fn read_back(chunk: &Chunk) -> Vec<Vec<V>> {
-    let buffers: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, Vec<u8>)> = chunk
+    let buffers: Vec<Buffers> = chunk
         .columns()
         .iter()
         .map(|column| {
@@ -170,7 +180,7 @@ fn check(input: &[String], jobs: usize, chunk_rows: usize) {
     let mut chunks = [Chunk::new(Output::Decisions), Chunk::new(Output::Findings)];
     let mut got: [Vec<Vec<V>>; 2] = [Vec::new(), Vec::new()];
     let (mut text, mut at) = (Vec::new(), Vec::new());
-    let mut flush = |chunk: &mut Chunk, got: &mut Vec<Vec<V>>| {
+    let flush = |chunk: &mut Chunk, got: &mut Vec<Vec<V>>| {
         got.extend(read_back(chunk));
         chunk.clear();
         assert_eq!(chunk.rows(), 0);
