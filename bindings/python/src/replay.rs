@@ -1,7 +1,8 @@
 //! Batch replay: the events' JSON lines go to the core's `probity::replay::replay_with` (with
 //! the GIL released). Each record is encoded on the worker thread that decided it, as its JSON
 //! line (`output="jsonl"`) or as table rows, and the rows are gathered into columns in input
-//! order, which `probity/_replay.py` turns into a list of dicts or a pandas, pyarrow or polars
+//! order: the core's `probity::replay::table`, whose Arrow buffers are copied here into Python
+//! `bytes` that `probity/_replay.py` turns into a list of dicts or a pandas, pyarrow or polars
 //! table. A file is read as a stream, a line at a time.
 
 use std::io::{BufReader, Write};
