@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-use serde_json::{Map, Value as Json};
 
 mod convert;
 mod errors;
@@ -52,38 +51,23 @@ fn history(value: Option<&Bound<'_, PyAny>>) -> PyResult<probity::History> {
     serde_json::from_value(json).map_err(|e| input_error(py, format!("history: {e}")))
 }
 
-/// A timestamp from an aware `datetime` or RFC 3339 text, checked by the core's own parser.
-///
-/// This crate does not depend on `chrono` to name the core's timestamp type (so no function
-/// here can return one), so the text is parsed as the `at` of a probe action whose `at()` is used.
-fn timestamp(value: &Bound<'_, PyAny>, name: &str) -> PyResult<probity::Action> {
+/// A timestamp from an aware `datetime` or RFC 3339 text, read by the core's own parser.
+fn timestamp(value: &Bound<'_, PyAny>, name: &str) -> PyResult<chrono::DateTime<chrono::FixedOffset>> {
     let py = value.py();
-    let text = timestamp_text(value, name)?;
-    let mut rm = Map::new();
-    rm.insert("id".into(), Json::String("-".into()));
-    let mut probe = Map::new();
-    probe.insert("type".into(), Json::String("-".into()));
-    probe.insert("id".into(), Json::String("-".into()));
-    probe.insert("at".into(), Json::String(text));
-    probe.insert("rm".into(), Json::Object(rm));
-    probity::Action::from_value(Json::Object(probe)).map_err(|e| match e {
+    let text = if let Ok(s) = value.cast::<PyString>() {
+        s.to_cow()?.into_owned()
+    } else if convert::is_datetime(value)? {
+        convert::datetime(value).map_err(|e| input_error(py, e.describe(name)))?
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "`{name}` must be a timezone-aware datetime or RFC 3339 text, found `{}`",
+            value.get_type().qualname()?
+        )));
+    };
+    probity::parse_timestamp(&text).map_err(|e| match e {
         probity::InputError::Field { problem, .. } => input_error(py, format!("`{name}`: {problem}")),
         other => input_error(py, format!("`{name}`: {other}")),
     })
-}
-
-/// The text of a timestamp given as an aware `datetime` or as text (not yet checked).
-fn timestamp_text(value: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
-    if let Ok(s) = value.cast::<PyString>() {
-        Ok(s.to_cow()?.into_owned())
-    } else if convert::is_datetime(value)? {
-        convert::datetime(value).map_err(|e| input_error(value.py(), e.describe(name)))
-    } else {
-        Err(PyTypeError::new_err(format!(
-            "`{name}` must be a timezone-aware datetime or RFC 3339 text, found `{}`",
-            value.get_type().qualname()?
-        )))
-    }
 }
 
 /// A loaded, checked set of policy files.
@@ -202,7 +186,7 @@ impl Engine {
         at: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<OverdueReport>> {
         let history = crate::history(Some(history))?;
-        let at = timestamp(at, "at")?.at();
+        let at = timestamp(at, "at")?;
         let engine = &self.engine;
         let reports = run(py, || engine.overdue(&history, at))?;
         reports.map(wrap_reports).map_err(|e| input_error(py, e.to_string()))
@@ -271,16 +255,7 @@ impl Engine {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, usize::from),
         };
-        let as_of = match as_of.filter(|t| !t.is_none()) {
-            Some(t) => {
-                let text = timestamp_text(t, "as_of")?;
-                Some(probity::parse_timestamp(&text).map_err(|e| match e {
-                    probity::InputError::Field { problem, .. } => input_error(py, format!("`as_of`: {problem}")),
-                    other => input_error(py, format!("`as_of`: {other}")),
-                })?)
-            }
-            None => None,
-        };
+        let as_of = as_of.filter(|t| !t.is_none()).map(|t| timestamp(t, "as_of")).transpose()?;
         let input = match source {
             "path" => replay::Input::File(payload.extract()?),
             "data" => match payload.cast::<PyString>() {
@@ -401,7 +376,7 @@ impl Ledger {
     /// Advances every RM's clock to `at` (an aware datetime or RFC 3339 text), reporting the
     /// obligations that fell overdue, in deadline order.
     fn advance_to(&self, py: Python<'_>, at: &Bound<'_, PyAny>) -> PyResult<Vec<OverdueReport>> {
-        let at = timestamp(at, "at")?.at();
+        let at = timestamp(at, "at")?;
         self.with(py, |ledger| ledger.advance_to(at)).map(wrap_reports)
     }
 

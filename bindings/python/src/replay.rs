@@ -1,13 +1,15 @@
 //! Batch replay: the events' JSON lines go to the core's `probity::replay::replay_with` (with
 //! the GIL released). Each record is encoded on the worker thread that decided it, as its JSON
 //! line (`output="jsonl"`) or as table rows, and the rows are gathered into columns in input
-//! order, which `probity/_replay.py` turns into a list of dicts or a pandas, pyarrow or polars
+//! order: the core's `probity::replay::table`, whose Arrow buffers are copied here into Python
+//! `bytes` that `probity/_replay.py` turns into a list of dicts or a pandas, pyarrow or polars
 //! table. A file is read as a stream, a line at a time.
 
 use std::io::{BufReader, Write};
-use std::ops::Range;
 use std::path::PathBuf;
 
+pub(crate) use probity::replay::table::Output;
+use probity::replay::table::{self, Chunk, Column, Kind, Rows};
 use probity::replay::{Record, Summary};
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
@@ -219,8 +221,8 @@ fn replay_from(
     mut report: Option<&mut probity_report::Collector<'_>>,
 ) -> Result<(Replayed, Summary), Failure> {
     let digester = report.as_ref().map(|_| probity_report::Digester::default());
-    let encode = |rows: &mut LineRows, record: &Record<'_>| {
-        rows.record(record, output);
+    let encode = |rows: &mut Encoded, record: &Record<'_>| {
+        rows.rows.record(record, output);
         if let Some(digester) = &digester {
             rows.report.push(digester.item(record));
         }
@@ -230,13 +232,13 @@ fn replay_from(
     let abandoned = std::sync::atomic::AtomicBool::new(false);
     let abandoned = &abandoned;
     std::thread::scope(|scope| {
-        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<LineRows>>(4);
+        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Encoded>>(4);
         let gatherer = scope.spawn(move || gather(receive, sink, abandoned));
         let mut pending = Vec::with_capacity(HANDOVER);
         let stopped = || std::io::Error::other("the replay's gatherer stopped");
         let mut signal: Option<PyErr> = None;
         let mut since = 0usize;
-        let emit = |mut rows: LineRows| {
+        let emit = |mut rows: Encoded| {
             since = since.saturating_add(1);
             if since >= SIGNAL_EVERY {
                 since = 0;
@@ -287,27 +289,27 @@ const HANDOVER: usize = 1024;
 /// Gathers the encoded lines: JSON lines back to back, into memory or a file, or rows into
 /// chunks of columns, handed over to Python as they fill.
 fn gather(
-    lines: std::sync::mpsc::Receiver<Vec<LineRows>>,
+    lines: std::sync::mpsc::Receiver<Vec<Encoded>>,
     sink: Sink,
     abandoned: &std::sync::atomic::AtomicBool,
 ) -> Result<Replayed, Failure> {
     let output = match sink {
         Sink::Memory(mut out) => {
             for rows in lines.iter().flatten() {
-                out.extend_from_slice(&rows.text);
+                out.extend_from_slice(rows.rows.text());
             }
             return Ok(Replayed::Lines(out));
         }
         Sink::Direct(mut out) => {
             for rows in lines.iter().flatten() {
-                out.write_all(&rows.text).map_err(Failure::Write)?;
+                out.write_all(rows.rows.text()).map_err(Failure::Write)?;
             }
             out.flush().map_err(Failure::Write)?;
             return Ok(Replayed::Written);
         }
         Sink::File(mut out, target) => {
             for rows in lines.iter().flatten() {
-                out.write_all(&rows.text).map_err(Failure::Write)?;
+                out.write_all(rows.rows.text()).map_err(Failure::Write)?;
             }
             if abandoned.load(std::sync::atomic::Ordering::SeqCst) {
                 // Dropped, the temporary file is removed; the replay's own error is reported.
@@ -320,16 +322,16 @@ fn gather(
         }
         Sink::Table(output) => output,
     };
-    let mut chunk = Chunk::new(output.schema());
+    let mut chunk = Chunk::new(output);
     let mut chunks = Vec::new();
     for rows in lines.iter().flatten() {
-        chunk.append(&rows);
-        if chunk.rows >= CHUNK_ROWS {
-            chunks.push(chunk.freeze().map_err(Failure::Internal)?);
+        chunk.append(&rows.rows);
+        if chunk.rows() >= table::CHUNK_ROWS {
+            chunks.push(freeze(&mut chunk).map_err(Failure::Internal)?);
         }
     }
-    if chunk.rows > 0 || chunks.is_empty() {
-        chunks.push(chunk.freeze().map_err(Failure::Internal)?);
+    if chunk.rows() > 0 || chunks.is_empty() {
+        chunks.push(freeze(&mut chunk).map_err(Failure::Internal)?);
     }
     Ok(Replayed::Records(Records { schema: output.schema(), chunks }))
 }
@@ -361,364 +363,47 @@ fn line_text(out: &mut Vec<u8>, text: &[u8]) {
     out.extend(text.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
 }
 
-/// The shape of the records wanted.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Output {
-    /// The records as JSON lines, as `probity replay` writes them.
-    JsonLines,
-    /// One row per output record.
-    Decisions,
-    /// One row per finding of a decision or overdue report.
-    Findings,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Int,
-}
-
-const DECISIONS: &[(&str, Kind)] = &[
-    ("kind", Kind::Text),
-    ("line", Kind::Int),
-    ("action", Kind::Text),
-    ("rm", Kind::Text),
-    ("at", Kind::Text),
-    ("verdict", Kind::Text),
-    ("findings", Kind::Int),
-    ("rules", Kind::Text),
-    ("escalations", Kind::Text),
-    ("sanctions", Kind::Text),
-    ("error", Kind::Text),
-    ("json", Kind::Text),
-];
-
-const FINDINGS: &[(&str, Kind)] = &[
-    ("action", Kind::Text),
-    ("rm", Kind::Text),
-    ("at", Kind::Text),
-    ("policy", Kind::Text),
-    ("rule", Kind::Text),
-    ("kind", Kind::Text),
-    ("severity", Kind::Text),
-    ("ladder", Kind::Text),
-    ("message", Kind::Text),
-    ("record", Kind::Text),
-    ("line", Kind::Int),
-];
-
-impl Output {
-    fn schema(self) -> &'static [(&'static str, Kind)] {
-        match self {
-            Output::JsonLines => &[],
-            Output::Decisions => DECISIONS,
-            Output::Findings => FINDINGS,
-        }
-    }
-}
-
-// --- a line's rows, encoded on the worker thread --------------------------------------------------
-
-/// A cell of a row: its text is a range of the line's `text`.
-#[derive(Clone)]
-enum Cell {
-    Null,
-    Text(Range<usize>),
-    Int(i64),
-}
-
-/// The rows of one input line's records: the cells, row after row (as many to a row as the
-/// schema has columns), and their text back to back.
+/// A line's records, encoded on the worker thread that decided them: their JSON lines or
+/// table rows (the core's), and what the report takes from them when one is asked for.
 #[derive(Default)]
-struct LineRows {
-    text: Vec<u8>,
-    cells: Vec<Cell>,
-    /// What the report takes from the records, when one is asked for.
+struct Encoded {
+    rows: Rows,
     report: Vec<probity_report::Item>,
 }
 
-impl LineRows {
-    /// The text cell that `write` appends.
-    fn write(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
-        let start = self.text.len();
-        write(&mut self.text);
-        self.cells.push(Cell::Text(start..self.text.len()));
-    }
-
-    fn text(&mut self, value: &str) {
-        self.write(|text| text.extend_from_slice(value.as_bytes()));
-    }
-
-    fn optional(&mut self, value: Option<&str>) {
-        match value {
-            Some(v) => self.text(v),
-            None => self.cells.push(Cell::Null),
-        }
-    }
-
-    fn int(&mut self, value: usize) {
-        self.cells.push(Cell::Int(i64::try_from(value).unwrap_or(i64::MAX)));
-    }
-
-    /// `items` joined by commas, each written as its pieces back to back.
-    fn joined<'a, const N: usize>(&mut self, items: impl Iterator<Item = [&'a str; N]>) {
-        self.write(|text| {
-            for (i, pieces) in items.enumerate() {
-                if i > 0 {
-                    text.push(b',');
-                }
-                for piece in pieces {
-                    text.extend_from_slice(piece.as_bytes());
-                }
-            }
-        });
-    }
-
-    /// The encoding of one record: its JSON line, or its rows.
-    fn record(&mut self, record: &Record<'_>, output: Output) {
-        match (output, Outcome::of(record)) {
-            (Output::JsonLines, _) => {
-                // Room for a typical decision at once, rather than growing to it in steps.
-                self.text.reserve(1024);
-                record.write_json(&mut self.text);
-                self.text.push(b'\n');
-            }
-            (Output::Decisions, Some((line, outcome))) => {
-                self.text.reserve(1024);
-                self.cells.reserve(DECISIONS.len());
-                self.text(outcome.kind);
-                self.int(line);
-                self.text(outcome.action);
-                self.text(outcome.rm);
-                self.text(outcome.at);
-                self.optional(outcome.verdict);
-                self.int(outcome.findings.len());
-                self.joined(outcome.findings.iter().map(|f| [f.rule.as_str()]));
-                self.joined(outcome.escalations.iter().map(|team| [team.as_str()]));
-                self.joined(outcome.sanctions.iter().map(|s| [s.ladder.as_str(), ":", s.step.as_str()]));
-                self.cells.push(Cell::Null);
-                self.write(|text| record.write_json(text));
-            }
-            (Output::Decisions, None) => {
-                if let Record::Error { line, rm, message } = *record {
-                    self.text("error");
-                    self.int(line);
-                    self.cells.push(Cell::Null);
-                    self.optional(rm);
-                    self.cells.extend([Cell::Null, Cell::Null]);
-                    self.int(0);
-                    self.text("");
-                    self.text("");
-                    self.text("");
-                    self.text(message);
-                    self.write(|text| record.write_json(text));
-                }
-            }
-            (Output::Findings, Some((line, outcome))) => {
-                for f in outcome.findings {
-                    self.text(outcome.action);
-                    self.text(outcome.rm);
-                    self.text(outcome.at);
-                    self.text(&f.policy);
-                    self.text(&f.rule);
-                    self.text(f.kind.as_str());
-                    self.optional(f.severity.as_deref());
-                    self.optional(f.ladder.as_deref());
-                    self.text(&f.message);
-                    self.text(outcome.kind);
-                    self.int(line);
-                }
-            }
-            // An unusable line has no findings.
-            (Output::Findings, None) => {}
-        }
-    }
-}
-
-/// A decision or an overdue report, as the tables show it.
-struct Outcome<'r> {
-    kind: &'static str,
-    action: &'r str,
-    rm: &'r str,
-    at: &'r str,
-    /// The decision's verdict (an overdue report has none).
-    verdict: Option<&'static str>,
-    findings: &'r [probity::Finding],
-    escalations: &'r [probity::SmolStr],
-    sanctions: &'r [probity::Sanction],
-}
-
-impl<'r> Outcome<'r> {
-    /// A decision's or overdue report's outcome and its line (0: the closing `as_of`); `None`
-    /// for an unusable line.
-    fn of(record: &Record<'r>) -> Option<(usize, Self)> {
-        match *record {
-            Record::Decision { line, rm, decision: d, .. } => Some((
-                line,
-                Outcome {
-                    kind: "decision",
-                    action: &d.action,
-                    rm,
-                    at: &d.at,
-                    verdict: Some(d.verdict.as_str()),
-                    findings: &d.findings,
-                    escalations: &d.escalations,
-                    sanctions: &d.sanctions,
-                },
-            )),
-            Record::Overdue { line, report: r } => Some((
-                line.unwrap_or(0),
-                Outcome {
-                    kind: "overdue",
-                    action: &r.obligation.action,
-                    rm: &r.rm,
-                    at: &r.at,
-                    verdict: None,
-                    findings: &r.findings,
-                    escalations: &r.escalations,
-                    sanctions: &r.sanctions,
-                },
-            )),
-            Record::Error { .. } => None,
-        }
-    }
-}
-
-// --- the columns, gathered in input order ---------------------------------------------------------
-
-/// Rows gathered before they are copied into Python buffers. The buffers that gather them are
-/// reused, chunk after chunk, so that the replay writes each value into fresh memory once: on
-/// machines where fresh memory is slow to touch, that was a third of a large replay's time.
-const CHUNK_ROWS: usize = 1 << 16;
-
-/// A text column in Arrow's layout: the values back to back, `len + 1` offsets, validity.
-struct Text {
-    data: Vec<u8>,
-    offsets: Vec<i64>,
-    valid: Vec<bool>,
-    nulls: usize,
-}
-
-impl Default for Text {
-    fn default() -> Self {
-        Text { data: Vec::new(), offsets: vec![0], valid: Vec::new(), nulls: 0 }
-    }
-}
-
-impl Text {
-    fn push(&mut self, value: Option<&[u8]>) {
-        match value {
-            Some(v) => self.data.extend_from_slice(v),
-            None => self.nulls = self.nulls.saturating_add(1),
-        }
-        self.offsets.push(i64::try_from(self.data.len()).unwrap_or(i64::MAX));
-        self.valid.push(value.is_some());
-    }
-
-    /// Arrow's validity bitmap (least significant bit first); `None` when no value is null.
-    fn validity(&self) -> Option<Vec<u8>> {
-        (self.nulls > 0).then(|| {
-            let byte = |bits: &[bool]| bits.iter().rev().fold(0u8, |byte, &bit| (byte << 1) | u8::from(bit));
-            self.valid.chunks(8).map(byte).collect()
-        })
-    }
-
-    fn clear(&mut self) {
-        self.data.clear();
-        self.offsets.clear();
-        self.offsets.push(0);
-        self.valid.clear();
-        self.nulls = 0;
-    }
-}
-
-enum Column {
-    Text(Text),
-    Int(Vec<i64>),
-}
-
-/// Rows being gathered, column by column.
-struct Chunk {
-    columns: Vec<Column>,
-    rows: usize,
-}
-
-impl Chunk {
-    fn new(schema: &[(&str, Kind)]) -> Self {
-        let columns = schema
-            .iter()
-            .map(|(_, kind)| match kind {
-                Kind::Text => Column::Text(Text::default()),
-                Kind::Int => Column::Int(Vec::new()),
+/// The rows as Python buffers in Arrow's layout (taking the GIL for the copy); the chunk is
+/// left empty, its memory kept for the next rows.
+fn freeze(chunk: &mut Chunk) -> std::io::Result<Frozen> {
+    let frozen = Python::attach(|py| -> PyResult<Frozen> {
+        let little_endian = |values: &[i64]| {
+            PyBytes::new_with(py, values.len().saturating_mul(8), |buf| {
+                table::little_endian(values, buf);
+                Ok(())
             })
-            .collect();
-        Chunk { columns, rows: 0 }
-    }
-
-    /// Appends a line's rows.
-    fn append(&mut self, rows: &LineRows) {
-        let width = self.columns.len().max(1);
-        for row in rows.cells.chunks(width) {
-            for (column, cell) in self.columns.iter_mut().zip(row) {
-                match (column, cell) {
-                    (Column::Text(t), Cell::Text(range)) => t.push(rows.text.get(range.clone())),
-                    (Column::Int(values), Cell::Int(v)) => values.push(*v),
-                    // The schemas and the rows above are written together; a mismatch is a
-                    // null (or 0).
-                    (Column::Text(t), _) => t.push(None),
-                    (Column::Int(values), _) => values.push(0),
-                }
-            }
-            self.rows = self.rows.saturating_add(1);
-        }
-    }
-
-    /// The rows as Python buffers in Arrow's layout (taking the GIL for the copy); the chunk is
-    /// left empty, its memory kept for the next rows.
-    fn freeze(&mut self) -> std::io::Result<Frozen> {
-        let frozen = Python::attach(|py| -> PyResult<Frozen> {
-            let columns = self
-                .columns
-                .iter()
-                .map(|column| {
-                    Ok(match column {
-                        Column::Text(t) => Buffers {
-                            nulls: t.nulls,
-                            validity: t.validity().map(|bits| PyBytes::new(py, &bits).unbind()),
-                            offsets: Some(little_endian(py, &t.offsets)?.unbind()),
-                            data: PyBytes::new(py, &t.data).unbind(),
-                        },
-                        Column::Int(values) => Buffers {
-                            nulls: 0,
-                            validity: None,
-                            offsets: None,
-                            data: little_endian(py, values)?.unbind(),
-                        },
-                    })
+            .map(Bound::unbind)
+        };
+        let columns = chunk
+            .columns()
+            .iter()
+            .map(|column| {
+                Ok(match column {
+                    Column::Text(t) => Buffers {
+                        nulls: t.nulls(),
+                        validity: t.validity().map(|bits| PyBytes::new(py, &bits).unbind()),
+                        offsets: Some(little_endian(t.offsets())?),
+                        data: PyBytes::new(py, t.data()).unbind(),
+                    },
+                    Column::Int(values) => {
+                        Buffers { nulls: 0, validity: None, offsets: None, data: little_endian(values)? }
+                    }
                 })
-                .collect::<PyResult<_>>()?;
-            Ok(Frozen { rows: self.rows, columns })
-        })
-        .map_err(std::io::Error::other)?;
-        for column in &mut self.columns {
-            match column {
-                Column::Text(t) => t.clear(),
-                Column::Int(values) => values.clear(),
-            }
-        }
-        self.rows = 0;
-        Ok(frozen)
-    }
-}
-
-/// 64-bit integers as Arrow stores them, written straight into a Python buffer.
-fn little_endian<'py>(py: Python<'py>, values: &[i64]) -> PyResult<Bound<'py, PyBytes>> {
-    PyBytes::new_with(py, values.len().saturating_mul(8), |buf| {
-        for (dst, v) in buf.chunks_exact_mut(8).zip(values) {
-            dst.copy_from_slice(&v.to_le_bytes());
-        }
-        Ok(())
+            })
+            .collect::<PyResult<_>>()?;
+        Ok(Frozen { rows: chunk.rows(), columns })
     })
+    .map_err(std::io::Error::other)?;
+    chunk.clear();
+    Ok(frozen)
 }
 
 /// One column of a chunk, as Arrow buffers: a `large_string` column has offsets (and validity
@@ -733,25 +418,12 @@ struct Buffers {
 impl Buffers {
     /// The value of `row` (`None` when null or out of range).
     fn cell<'py>(&self, py: Python<'py>, row: usize) -> Option<Bound<'py, PyAny>> {
-        let data = self.data.as_bytes(py);
-        let word = |bytes: &[u8], i: usize| -> Option<i64> {
-            let at = i.checked_mul(8)?;
-            Some(i64::from_le_bytes(bytes.get(at..at.checked_add(8)?)?.try_into().ok()?))
-        };
-        let Some(offsets) = &self.offsets else {
-            return word(data, row)?.into_pyobject(py).ok().map(Bound::into_any);
-        };
-        if let Some(validity) = &self.validity {
-            let byte = validity.as_bytes(py).get(row / 8)?;
-            if byte >> (row % 8) & 1 == 0 {
-                return None;
-            }
+        let (validity, offsets) = (self.validity.as_ref(), self.offsets.as_ref());
+        let (validity, offsets) = (validity.map(|b| b.as_bytes(py)), offsets.map(|b| b.as_bytes(py)));
+        match table::cell(validity, offsets, self.data.as_bytes(py), row)? {
+            table::Value::Text(text) => Some(PyString::new(py, text).into_any()),
+            table::Value::Int(i) => i.into_pyobject(py).ok().map(Bound::into_any),
         }
-        let offsets = offsets.as_bytes(py);
-        let start = usize::try_from(word(offsets, row)?).ok()?;
-        let end = usize::try_from(word(offsets, row.checked_add(1)?)?).ok()?;
-        let text = std::str::from_utf8(data.get(start..end)?).ok()?;
-        Some(PyString::new(py, text).into_any())
     }
 }
 
@@ -846,22 +518,9 @@ fn cell<'py>(py: Python<'py>, column: Option<&Buffers>, row: usize) -> Bound<'py
     column.and_then(|c| c.cell(py, row)).unwrap_or_else(|| py.None().into_bound(py))
 }
 
-/// The replay's summary as a dict.
-pub(crate) fn summary<'py>(py: Python<'py>, s: &probity::replay::Summary) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    dict.set_item("events", s.events)?;
-    let verdicts = PyDict::new(py);
-    for v in [probity::Verdict::Allow, probity::Verdict::Review, probity::Verdict::Deny] {
-        verdicts.set_item(v.as_str(), s.verdicts.get(&v).copied().unwrap_or(0))?;
-    }
-    dict.set_item("verdicts", verdicts)?;
-    dict.set_item("breaches", s.breaches.clone())?;
-    dict.set_item("sanctions", s.sanctions.clone())?;
-    dict.set_item("overdue_reports", s.overdue_reports)?;
-    dict.set_item("open_obligations", s.open_obligations)?;
-    dict.set_item("overdue_open", s.overdue_open)?;
-    dict.set_item("retained_items", s.retained_items)?;
-    dict.set_item("errors", s.errors)?;
+/// The replay's summary as a dict: its JSON form, and the table `probity replay` prints.
+pub(crate) fn summary<'py>(py: Python<'py>, s: &Summary) -> PyResult<Bound<'py, PyDict>> {
+    let dict = crate::errors::to_python!(py, s)?.cast_into::<PyDict>()?;
     dict.set_item("table", s.table())?;
     Ok(dict)
 }

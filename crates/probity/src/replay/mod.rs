@@ -1,6 +1,8 @@
 //! Replay: stream JSON-lines actions through ledgers, write JSON-lines records, and summarise
 //! what happened. The CLI's `probity replay` and the bindings' batch replay share it.
 
+pub mod table;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
@@ -66,17 +68,24 @@ enum Json<'a> {
     Error { line: usize, message: &'a str },
 }
 
+fn every_verdict<S: serde::Serializer>(verdicts: &BTreeMap<Verdict, u64>, out: S) -> Result<S::Ok, S::Error> {
+    let count = |v: Verdict| (v, verdicts.get(&v).copied().unwrap_or(0));
+    out.collect_map([count(Verdict::Allow), count(Verdict::Review), count(Verdict::Deny)])
+}
+
 fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, n: u64) {
     let count = map.entry(key).or_default();
     *count = count.saturating_add(n);
 }
 
-/// What a replay saw, for the closing summary.
-#[derive(Debug, Default)]
+/// What a replay saw, for the closing summary. Its JSON form (the bindings' summary) is an
+/// object of these fields, `verdicts` naming every verdict (0 for those not seen).
+#[derive(Debug, Default, Serialize)]
 pub struct Summary {
     /// Input lines that were actions.
     pub events: u64,
     /// Decisions per verdict.
+    #[serde(serialize_with = "every_verdict")]
     pub verdicts: BTreeMap<Verdict, u64>,
     /// Breaches per `policy/rule` (overdue breaches included).
     pub breaches: BTreeMap<String, u64>,
