@@ -409,21 +409,32 @@ impl<T> TimeOrdered<T> {
     }
 }
 
+/// How many items of one kind (actions of a type, breaches, open obligations) an RM holds
+/// before they are indexed by key: below it a scan costs no more than a lookup, and most RMs
+/// never hold that many, so they pay neither the index's memory nor its upkeep. A dense RM
+/// still becomes linear. An index is dropped again once pruning leaves half as many.
+pub(crate) const INDEX_FROM: usize = 32;
+
 /// One RM's history as the engine keeps it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RmHistory {
     /// By action type; only the types some window reads hold items.
     pub(crate) actions: Vec<TimeOrdered<Arc<Decoded>>>,
-    /// The same actions by the keys aggregates look them up by.
+    /// The same actions by the keys aggregates look them up by, for the types that hold more
+    /// than [`INDEX_FROM`] items.
     pub(crate) keyed: Vec<(TypeId, Operand, KeyIndex)>,
     breaches: TimeOrdered<BreachRecord>,
-    /// The same breaches by the fields aggregates look them up by.
+    /// The same breaches by the fields aggregates look them up by, once there are more than
+    /// [`INDEX_FROM`].
     breaches_by: Vec<(BreachField, BreachIndex)>,
     pub(crate) obligations: Obligations,
     pub(crate) clock: Option<DateTime<FixedOffset>>,
     /// Tests only: read everything the plain way (no index), to compare with the indexed way.
     #[cfg(test)]
     pub(crate) plain: bool,
+    /// Tests only: index from this many items instead of [`INDEX_FROM`].
+    #[cfg(test)]
+    pub(crate) index_from: Option<usize>,
 }
 
 impl HistoryView for RmHistory {
@@ -458,34 +469,59 @@ impl HistoryView for RmHistory {
 }
 
 impl RmHistory {
-    /// An empty history that keeps the given indexes of actions by key.
-    pub(crate) fn with_keys(keys: &[Indexed]) -> RmHistory {
-        let mut rm = RmHistory::default();
-        for key in keys {
-            match *key {
-                Indexed::Action(t, o) => rm.keyed.push((t, o, KeyIndex::default())),
-                Indexed::Breach(f) => rm.breaches_by.push((f, BreachIndex::default())),
-            }
+    /// The number of items of one kind above which they are indexed.
+    fn index_from(&self) -> usize {
+        #[cfg(test)]
+        if let Some(n) = self.index_from {
+            return n;
         }
-        rm
+        INDEX_FROM
     }
 
-    pub(crate) fn record_action(&mut self, action: Arc<Decoded>) {
+    /// Tests only: index from `n` items (its obligations too); `None` for [`INDEX_FROM`].
+    #[cfg(test)]
+    pub(crate) fn set_index_from(&mut self, n: Option<usize>) {
+        self.index_from = n;
+        self.obligations.index_from = n;
+    }
+
+    /// Records an action; `keys` are the indexes the policies look items up by, built for its
+    /// type once the type holds more than [`INDEX_FROM`] items.
+    pub(crate) fn record_action(&mut self, action: Arc<Decoded>, keys: &[Indexed]) {
         let Some(t) = action.type_id else { return };
-        for (_, operand, index) in self.keyed.iter_mut().filter(|(k, _, _)| *k == t) {
-            index.insert(*operand, &action);
-        }
         let index = t as usize;
         if self.actions.len() <= index {
             self.actions.resize_with(index.saturating_add(1), TimeOrdered::default);
         }
-        if let Some(list) = self.actions.get_mut(index) {
+        let from = self.index_from();
+        let Some(list) = self.actions.get_mut(index) else { return };
+        if self.keyed.iter().any(|(k, _, _)| *k == t) {
+            for (_, operand, keyed) in self.keyed.iter_mut().filter(|(k, _, _)| *k == t) {
+                keyed.insert(*operand, &action);
+            }
             list.insert(action, |d| d.at);
+        } else {
+            list.insert(action, |d| d.at);
+            if list.len() > from {
+                // Built from the list in its order: the same as inserting each as it came.
+                for key in keys {
+                    let Indexed::Action(k, operand) = *key else { continue };
+                    if k != t {
+                        continue;
+                    }
+                    let mut keyed = KeyIndex::default();
+                    for a in list.as_slice() {
+                        keyed.insert(operand, a);
+                    }
+                    self.keyed.push((t, operand, keyed));
+                }
+            }
         }
     }
 
     /// Drops the actions of a type before `cutoff`, from its list and its indexes.
     pub(crate) fn prune_actions(&mut self, type_id: usize, cutoff: DateTime<FixedOffset>) {
+        let from = self.index_from();
         let Some(list) = self.actions.get_mut(type_id) else { return };
         let items = list.as_slice();
         // Most calls drop nothing: one comparison, not a binary search.
@@ -496,10 +532,25 @@ impl RmHistory {
         if dropped.is_empty() {
             return;
         }
-        for (_, operand, index) in self.keyed.iter_mut().filter(|(k, _, _)| *k as usize == type_id) {
-            index.prune(*operand, dropped, cutoff);
+        let kept = items.len().saturating_sub(dropped.len());
+        let drop_index = kept <= from / 2;
+        if !drop_index {
+            for (_, operand, index) in self.keyed.iter_mut().filter(|(k, _, _)| *k as usize == type_id) {
+                index.prune(*operand, dropped, cutoff);
+            }
         }
         list.prune_before(cutoff, |a| a.at);
+        if drop_index {
+            self.drop_keyed(type_id);
+        }
+    }
+
+    /// Drops the indexes of a type's actions.
+    fn drop_keyed(&mut self, type_id: usize) {
+        self.keyed.retain(|(k, _, _)| *k as usize != type_id);
+        if self.keyed.is_empty() {
+            self.keyed = Vec::new();
+        }
     }
 
     /// Drops every action of a type (no window reads it).
@@ -510,16 +561,25 @@ impl RmHistory {
             }
             *list = TimeOrdered::default();
         }
-        for (_, _, index) in self.keyed.iter_mut().filter(|(k, _, _)| *k as usize == type_id) {
-            *index = KeyIndex::default();
-        }
+        self.drop_keyed(type_id);
     }
 
-    pub(crate) fn record_breach(&mut self, breach: BreachRecord) {
+    /// Records a breach; `keys` as for [`RmHistory::record_action`].
+    pub(crate) fn record_breach(&mut self, breach: BreachRecord, keys: &[Indexed]) {
         for (field, index) in &mut self.breaches_by {
             index.insert(*field, &breach);
         }
         self.breaches.insert(breach, |b| b.at);
+        if self.breaches_by.is_empty() && self.breaches.len() > self.index_from() {
+            for key in keys {
+                let Indexed::Breach(field) = *key else { continue };
+                let mut index = BreachIndex::default();
+                for b in self.breaches.as_slice() {
+                    index.insert(field, b);
+                }
+                self.breaches_by.push((field, index));
+            }
+        }
     }
 
     /// Drops the breaches before `cutoff`.
@@ -528,6 +588,9 @@ impl RmHistory {
             return;
         }
         self.breaches.prune_before(cutoff, |b| b.at);
+        if self.breaches.len() <= self.index_from() / 2 {
+            self.breaches_by = Vec::new();
+        }
         for (_, index) in &mut self.breaches_by {
             index.prune(cutoff);
         }
@@ -536,9 +599,34 @@ impl RmHistory {
     /// Drops every breach (no window reads them).
     pub(crate) fn clear_breaches(&mut self) {
         self.breaches = TimeOrdered::default();
-        for (_, index) in &mut self.breaches_by {
-            *index = BreachIndex::default();
+        self.breaches_by = Vec::new();
+    }
+
+    /// Tests only: the indexes kept (of actions by key, of breaches by field), and whether the
+    /// obligations are indexed.
+    #[cfg(test)]
+    pub(crate) fn indexes(&self) -> (usize, usize, bool) {
+        (self.keyed.len(), self.breaches_by.len(), self.obligations.indexed)
+    }
+
+    /// Tests only: the same history recorded anew, indexing from `n` items.
+    #[cfg(test)]
+    pub(crate) fn reindexed(&self, set: &PolicySet, keys: &[Indexed], n: Option<usize>) -> RmHistory {
+        let mut out = RmHistory::default();
+        out.set_index_from(n);
+        for list in &self.actions {
+            for a in list.as_slice() {
+                out.record_action(Arc::clone(a), keys);
+            }
         }
+        for b in self.breaches.as_slice() {
+            out.record_breach(b.clone(), keys);
+        }
+        for o in self.obligations.iter() {
+            out.obligations.insert(set, o.clone());
+        }
+        out.clock = self.clock;
+        out
     }
 
     /// How many items the history holds (for limits and tests).
@@ -559,8 +647,14 @@ pub(crate) struct Obligations {
     pending: BTreeSet<(DateTime<FixedOffset>, u64)>,
     /// Reported, by (the instant after which nothing reaches them, seq).
     expiring: BTreeSet<(DateTime<FixedOffset>, u64)>,
-    /// By fulfilling action type.
+    /// By fulfilling action type, once there are more than [`INDEX_FROM`] (below, every
+    /// obligation is tried).
     by_type: HashMap<TypeId, Fulfillers>,
+    /// Whether `by_type` is kept.
+    indexed: bool,
+    /// Tests only: index from this many obligations instead of [`INDEX_FROM`].
+    #[cfg(test)]
+    pub(crate) index_from: Option<usize>,
 }
 
 /// The obligations one action type may fulfil.
@@ -626,10 +720,39 @@ impl Obligations {
         set.longest_window.max(within)
     }
 
+    fn index_from(&self) -> usize {
+        #[cfg(test)]
+        if let Some(n) = self.index_from {
+            return n;
+        }
+        INDEX_FROM
+    }
+
     /// Adds an obligation (its `seq` must be above every one held).
     pub(crate) fn insert(&mut self, set: &PolicySet, o: OpenObligation) {
+        if self.indexed {
+            self.file(set, &o);
+        }
+        if o.reported {
+            self.expire(set, &o);
+        } else {
+            self.pending.insert((o.due, o.seq));
+        }
+        self.items.insert(o.seq, o);
+        if !self.indexed && self.items.len() > self.index_from() {
+            let items = std::mem::take(&mut self.items);
+            for o in items.values() {
+                self.file(set, o);
+            }
+            self.items = items;
+            self.indexed = true;
+        }
+    }
+
+    /// Files an obligation in the fulfilment index.
+    fn file(&mut self, set: &PolicySet, o: &OpenObligation) {
         let seq = o.seq;
-        match Self::slot(set, &o) {
+        match Self::slot(set, o) {
             Slot::Nowhere => {}
             Slot::Always(t) => {
                 self.by_type.entry(t).or_default().always.insert(seq);
@@ -646,12 +769,6 @@ impl Obligations {
                 group.by_key.entry(key).or_default().push(seq);
             }
         }
-        if o.reported {
-            self.expire(set, &o);
-        } else {
-            self.pending.insert((o.due, seq));
-        }
-        self.items.insert(seq, o);
     }
 
     fn expire(&mut self, set: &PolicySet, o: &OpenObligation) {
@@ -665,23 +782,29 @@ impl Obligations {
     /// Removes an obligation (met, or dropped).
     pub(crate) fn remove(&mut self, set: &PolicySet, seq: u64) -> Option<OpenObligation> {
         let o = self.items.remove(&seq)?;
-        match Self::slot(set, &o) {
-            Slot::Nowhere => {}
-            Slot::Always(t) => {
-                if let Some(f) = self.by_type.get_mut(&t) {
-                    f.always.remove(&seq);
-                }
-            }
-            Slot::Keyed(t, group, _, key) => {
-                if let Some(g) = self.by_type.get_mut(&t).and_then(|f| f.groups.get_mut(&group)) {
-                    if let Some(list) = g.by_key.get_mut(&key) {
-                        list.retain(|s| *s != seq);
-                        if list.is_empty() {
-                            g.by_key.remove(&key);
-                        }
+        if self.items.len() <= self.index_from() / 2 {
+            self.by_type = HashMap::new();
+            self.indexed = false;
+        }
+        if self.indexed {
+            match Self::slot(set, &o) {
+                Slot::Nowhere => {}
+                Slot::Always(t) => {
+                    if let Some(f) = self.by_type.get_mut(&t) {
+                        f.always.remove(&seq);
                     }
-                    if let Some(n) = g.classes.get_mut(key.class()) {
-                        *n = n.saturating_sub(1);
+                }
+                Slot::Keyed(t, group, _, key) => {
+                    if let Some(g) = self.by_type.get_mut(&t).and_then(|f| f.groups.get_mut(&group)) {
+                        if let Some(list) = g.by_key.get_mut(&key) {
+                            list.retain(|s| *s != seq);
+                            if list.is_empty() {
+                                g.by_key.remove(&key);
+                            }
+                        }
+                        if let Some(n) = g.classes.get_mut(key.class()) {
+                            *n = n.saturating_sub(1);
+                        }
                     }
                 }
             }
@@ -729,7 +852,7 @@ impl Obligations {
     /// predicate could hold or fail for it. An obligation left out is one whose leading
     /// equality is false for this action without error, so its predicate is false.
     pub(crate) fn candidates(&self, t: TypeId, action: &Decoded, plain: bool) -> Vec<u64> {
-        if plain {
+        if plain || !self.indexed {
             return self.items.keys().copied().collect();
         }
         let Some(f) = self.by_type.get(&t) else { return Vec::new() };
@@ -764,16 +887,22 @@ impl PolicySet {
         if history.is_empty() {
             return Ok(RmHistory::default());
         }
-        let mut out = RmHistory::with_keys(&crate::eval::indexed_keys(self));
+        let mut out = RmHistory::default();
+        // The indexes are worked out only for a history long enough to be indexed.
+        let keys = if history.actions.len().max(history.breaches.len()) > out.index_from() {
+            crate::eval::indexed_keys(self)
+        } else {
+            Vec::new()
+        };
         let mine = |owner: &Option<String>| owner.as_deref().is_none_or(|o| o == rm);
         let mut by_id: Vec<Arc<Decoded>> = Vec::new();
         for (i, a) in history.actions.iter().enumerate().filter(|(_, a)| a.rm() == rm) {
             let decoded = Arc::new(self.schema.decode(a).map_err(|e| e.within(&format!("actions[{i}]")))?);
             by_id.push(Arc::clone(&decoded));
-            out.record_action(decoded);
+            out.record_action(decoded, &keys);
         }
         for (i, b) in history.breaches.iter().enumerate().filter(|(_, b)| mine(&b.rm)) {
-            out.record_breach(self.history_breach(i, b)?);
+            out.record_breach(self.history_breach(i, b)?, &keys);
         }
         for (i, o) in history.obligations.iter().enumerate().filter(|(_, o)| mine(&o.rm)) {
             let trigger = by_id.iter().find(|d| *d.id == *o.action).cloned();
