@@ -642,15 +642,18 @@ impl RmHistory {
 /// that fulfils it and the key its `fulfilled by … where` equality looks for.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Obligations {
+    /// While there are [`INDEX_FROM`] or fewer: a list by `seq`, scanned (a map and its
+    /// indexes would cost an RM a kilobyte for one obligation).
+    small: Vec<OpenObligation>,
+    /// Beyond: the obligations by `seq`, with the indexes below.
     items: BTreeMap<u64, OpenObligation>,
     /// Unreported, by (due, seq).
     pending: BTreeSet<(DateTime<FixedOffset>, u64)>,
     /// Reported, by (the instant after which nothing reaches them, seq).
     expiring: BTreeSet<(DateTime<FixedOffset>, u64)>,
-    /// By fulfilling action type, once there are more than [`INDEX_FROM`] (below, every
-    /// obligation is tried).
+    /// By fulfilling action type.
     by_type: HashMap<TypeId, Fulfillers>,
-    /// Whether `by_type` is kept.
+    /// Whether the obligations are in `items` and indexed (not in `small`).
     indexed: bool,
     /// Tests only: index from this many obligations instead of [`INDEX_FROM`].
     #[cfg(test)]
@@ -683,16 +686,24 @@ enum Slot {
 
 impl Obligations {
     pub(crate) fn len(&self) -> usize {
-        self.items.len()
+        self.small.len().saturating_add(self.items.len())
     }
 
     pub(crate) fn get(&self, seq: u64) -> Option<&OpenObligation> {
-        self.items.get(&seq)
+        if self.indexed {
+            return self.items.get(&seq);
+        }
+        self.small.binary_search_by_key(&seq, |o| o.seq).ok().and_then(|i| self.small.get(i))
     }
 
     /// In the order they were opened.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &OpenObligation> {
-        self.items.values()
+        self.small.iter().chain(self.items.values())
+    }
+
+    /// When nothing reaches a reported obligation any more: `None` for never.
+    fn end(set: &PolicySet, o: &OpenObligation) -> Option<DateTime<FixedOffset>> {
+        TimeDelta::try_seconds(Self::keep_seconds(set, o)).and_then(|k| o.due.checked_add_signed(k))
     }
 
     fn slot(set: &PolicySet, o: &OpenObligation) -> Slot {
@@ -730,23 +741,36 @@ impl Obligations {
 
     /// Adds an obligation (its `seq` must be above every one held).
     pub(crate) fn insert(&mut self, set: &PolicySet, o: OpenObligation) {
-        if self.indexed {
-            self.file(set, &o);
+        if !self.indexed {
+            self.small.push(o);
+            if self.small.len() > self.index_from() {
+                self.indexed = true;
+                for o in std::mem::take(&mut self.small) {
+                    self.insert_indexed(set, o);
+                }
+            }
+            return;
         }
+        self.insert_indexed(set, o);
+    }
+
+    fn insert_indexed(&mut self, set: &PolicySet, o: OpenObligation) {
+        self.file(set, &o);
         if o.reported {
             self.expire(set, &o);
         } else {
             self.pending.insert((o.due, o.seq));
         }
         self.items.insert(o.seq, o);
-        if !self.indexed && self.items.len() > self.index_from() {
-            let items = std::mem::take(&mut self.items);
-            for o in items.values() {
-                self.file(set, o);
-            }
-            self.items = items;
-            self.indexed = true;
-        }
+    }
+
+    /// Back to the plain list, once removals leave half as many as indexing takes.
+    fn unindex(&mut self) {
+        self.small = std::mem::take(&mut self.items).into_values().collect();
+        self.pending = BTreeSet::new();
+        self.expiring = BTreeSet::new();
+        self.by_type = HashMap::new();
+        self.indexed = false;
     }
 
     /// Files an obligation in the fulfilment index.
@@ -772,61 +796,68 @@ impl Obligations {
     }
 
     fn expire(&mut self, set: &PolicySet, o: &OpenObligation) {
-        let keep = TimeDelta::try_seconds(Self::keep_seconds(set, o));
         // Past the end of time: kept for good, as the plain rule keeps it.
-        if let Some(end) = keep.and_then(|k| o.due.checked_add_signed(k)) {
+        if let Some(end) = Self::end(set, o) {
             self.expiring.insert((end, o.seq));
         }
     }
 
     /// Removes an obligation (met, or dropped).
     pub(crate) fn remove(&mut self, set: &PolicySet, seq: u64) -> Option<OpenObligation> {
-        let o = self.items.remove(&seq)?;
-        if self.items.len() <= self.index_from() / 2 {
-            self.by_type = HashMap::new();
-            self.indexed = false;
+        if !self.indexed {
+            let i = self.small.binary_search_by_key(&seq, |o| o.seq).ok()?;
+            return Some(self.small.remove(i));
         }
-        if self.indexed {
-            match Self::slot(set, &o) {
-                Slot::Nowhere => {}
-                Slot::Always(t) => {
-                    if let Some(f) = self.by_type.get_mut(&t) {
-                        f.always.remove(&seq);
-                    }
+        let o = self.items.remove(&seq)?;
+        match Self::slot(set, &o) {
+            Slot::Nowhere => {}
+            Slot::Always(t) => {
+                if let Some(f) = self.by_type.get_mut(&t) {
+                    f.always.remove(&seq);
                 }
-                Slot::Keyed(t, group, _, key) => {
-                    if let Some(g) = self.by_type.get_mut(&t).and_then(|f| f.groups.get_mut(&group)) {
-                        if let Some(list) = g.by_key.get_mut(&key) {
-                            list.retain(|s| *s != seq);
-                            if list.is_empty() {
-                                g.by_key.remove(&key);
-                            }
+            }
+            Slot::Keyed(t, group, _, key) => {
+                if let Some(g) = self.by_type.get_mut(&t).and_then(|f| f.groups.get_mut(&group)) {
+                    if let Some(list) = g.by_key.get_mut(&key) {
+                        list.retain(|s| *s != seq);
+                        if list.is_empty() {
+                            g.by_key.remove(&key);
                         }
-                        if let Some(n) = g.classes.get_mut(key.class()) {
-                            *n = n.saturating_sub(1);
-                        }
+                    }
+                    if let Some(n) = g.classes.get_mut(key.class()) {
+                        *n = n.saturating_sub(1);
                     }
                 }
             }
         }
         self.pending.remove(&(o.due, seq));
         if o.reported {
-            let keep = TimeDelta::try_seconds(Self::keep_seconds(set, &o));
-            if let Some(end) = keep.and_then(|k| o.due.checked_add_signed(k)) {
+            if let Some(end) = Self::end(set, &o) {
                 self.expiring.remove(&(end, seq));
             }
+        }
+        if self.items.len() <= self.index_from() / 2 {
+            self.unindex();
         }
         Some(o)
     }
 
     /// Whether an unreported obligation is due before `at`.
     pub(crate) fn any_overdue_by(&self, at: DateTime<FixedOffset>) -> bool {
+        if !self.indexed {
+            return self.small.iter().any(|o| !o.reported && o.due < at);
+        }
         self.pending.first().is_some_and(|(due, _)| *due < at)
     }
 
     /// Marks the unreported obligation first due before `at` (by deadline, then seq) reported,
     /// and gives a copy of it.
     pub(crate) fn report_next(&mut self, set: &PolicySet, at: DateTime<FixedOffset>) -> Option<OpenObligation> {
+        if !self.indexed {
+            let o = self.small.iter_mut().filter(|o| !o.reported && o.due < at).min_by_key(|o| (o.due, o.seq))?;
+            o.reported = true;
+            return Some(o.clone());
+        }
         let &(due, seq) = self.pending.first().filter(|(due, _)| *due < at)?;
         self.pending.remove(&(due, seq));
         let o = self.items.get_mut(&seq)?;
@@ -839,12 +870,16 @@ impl Obligations {
     /// Drops the reported obligations that nothing reaches any more from `now` on: those
     /// whose deadline is before `now` less their keep time.
     pub(crate) fn drop_expired(&mut self, set: &PolicySet, now: DateTime<FixedOffset>) {
-        while let Some(&(end, seq)) = self.expiring.first() {
+        while let Some(&(end, seq)) = self.expiring.first().filter(|_| self.indexed) {
             if end >= now {
                 break;
             }
             self.expiring.remove(&(end, seq));
             self.remove(set, seq);
+        }
+        // Also when the removals above went back to the list.
+        if !self.indexed {
+            self.small.retain(|o| !o.reported || Self::end(set, o).is_none_or(|end| end >= now));
         }
     }
 
@@ -853,7 +888,7 @@ impl Obligations {
     /// equality is false for this action without error, so its predicate is false.
     pub(crate) fn candidates(&self, t: TypeId, action: &Decoded, plain: bool) -> Vec<u64> {
         if plain || !self.indexed {
-            return self.items.keys().copied().collect();
+            return self.iter().map(|o| o.seq).collect();
         }
         let Some(f) = self.by_type.get(&t) else { return Vec::new() };
         let mut out: Vec<u64> = f.always.iter().copied().collect();
