@@ -353,7 +353,17 @@ impl Schema {
 
     /// The first negative amount in `value` where its declared type `ty` says `money`, with
     /// the path to it inside the value (`[2].amount`).
+    #[inline]
     fn negative_money(&self, ty: &Ty, value: &Value) -> Option<(String, Money)> {
+        // Most slots are neither money nor a container: no call for them.
+        match value {
+            Value::Money(m) if m.amount.is_sign_negative() => self.negative_money_in(ty, value),
+            Value::Set(_) | Value::List(_) | Value::Record(_) => self.negative_money_in(ty, value),
+            _ => None,
+        }
+    }
+
+    fn negative_money_in(&self, ty: &Ty, value: &Value) -> Option<(String, Money)> {
         match (ty, value) {
             (Ty::Money, Value::Money(m)) if m.amount.is_sign_negative() && !m.amount.is_zero() => {
                 Some((String::new(), *m))

@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset, TimeDelta};
 use crate::action::{Action, FieldFault, InputError};
 use crate::decide::{decide, overdue_report};
 use crate::decision::{Decision, OverdueReport};
-use crate::eval::history::{History, HistoryView, IndexedKeys, RmHistory};
+use crate::eval::history::{History, HistoryView, Indexed, IndexedKeys, RmHistory};
 use crate::policy_set::PolicySet;
 use crate::value::format_datetime;
 
@@ -35,6 +35,9 @@ pub struct Ledger {
     /// Tests only: the RMs' histories read everything the plain way.
     #[cfg(test)]
     plain: bool,
+    /// Tests only: the RMs' histories index from this many items.
+    #[cfg(test)]
+    index_from: Option<usize>,
 }
 
 /// An RM as the ledger keeps it: its history, or, once that holds nothing the policies still
@@ -52,10 +55,10 @@ impl Entry {
     }
 
     /// The history, made anew (empty but for the clock) if the RM was idle.
-    fn active(&mut self, keys: &IndexedKeys) -> &mut RmHistory {
+    fn active(&mut self) -> &mut RmHistory {
         let clock = self.clock;
         self.history.get_or_insert_with(|| {
-            let mut rm = RmHistory::with_keys(keys);
+            let mut rm = RmHistory::default();
             rm.clock = clock;
             Box::new(rm)
         })
@@ -84,6 +87,8 @@ impl Ledger {
             keys,
             #[cfg(test)]
             plain: false,
+            #[cfg(test)]
+            index_from: None,
         }
     }
 
@@ -115,7 +120,7 @@ impl Ledger {
             let loaded = self.set.history_for(rm, history)?;
             let keys = &self.keys;
             let entry = self.rms.entry(rm.into()).or_default();
-            let entry = entry.active(keys);
+            let entry = entry.active();
             let latest = loaded
                 .breaches()
                 .iter()
@@ -124,11 +129,11 @@ impl Ledger {
                 .max();
             for list in &loaded.actions {
                 for a in list.as_slice() {
-                    entry.record_action(Arc::clone(a));
+                    entry.record_action(Arc::clone(a), keys);
                 }
             }
             for b in loaded.breaches() {
-                entry.record_breach(b.clone());
+                entry.record_breach(b.clone(), keys);
             }
             for mut o in loaded.obligations.iter().cloned() {
                 o.seq = self.next_seq;
@@ -154,18 +159,19 @@ impl Ledger {
         if let Some(clock) = entry.clock().filter(|clock| at < *clock) {
             return Err(out_of_order(action, &rm_id, at, clock));
         }
-        let rm = entry.active(keys);
+        let rm = entry.active();
         #[cfg(test)]
         {
             rm.plain = self.plain;
+            rm.set_index_from(self.index_from);
         }
-        let overdue = advance_rm(&set, &rm_id, rm, at);
+        let overdue = advance_rm(&set, &rm_id, rm, at, keys);
         let outcome = decide(&set, &decoded, rm);
         for seq in outcome.fulfilled {
             rm.obligations.remove(&set, seq);
         }
         for b in outcome.breaches {
-            rm.record_breach(b);
+            rm.record_breach(b, keys);
         }
         for mut o in outcome.obligations {
             o.seq = seq;
@@ -173,7 +179,7 @@ impl Ledger {
             rm.obligations.insert(&set, o);
         }
         if decoded.type_id.and_then(|t| set.action_retention.get(t as usize).copied().flatten()).is_some() {
-            rm.record_action(decoded);
+            rm.record_action(decoded, keys);
         }
         rm.clock = Some(at);
         // After the decision, so that an obligation reported overdue by this very advance can
@@ -199,7 +205,7 @@ impl Ledger {
         if rm.obligations.any_overdue_by(decoded.at) {
             // Reporting them records their breaches: work on a copy of this RM's history.
             let mut rm = rm.clone();
-            advance_rm(&self.set, &decoded.rm, &mut rm, decoded.at);
+            advance_rm(&self.set, &decoded.rm, &mut rm, decoded.at, &self.keys);
             return Ok(decide(&self.set, &decoded, &rm).decision);
         }
         Ok(decide(&self.set, &decoded, rm).decision)
@@ -219,7 +225,7 @@ impl Ledger {
                 entry.clock = Some(at);
                 continue;
             };
-            for report in advance_rm(&set, rm_id, rm, at) {
+            for report in advance_rm(&set, rm_id, rm, at, &self.keys) {
                 let when = crate::action::parse_datetime(&report.at).unwrap_or(at);
                 reports.push((when, rm_id.clone(), report));
             }
@@ -273,12 +279,18 @@ fn out_of_order(action: &Action, rm: &str, at: DateTime<FixedOffset>, clock: Dat
 
 /// Reports the RM's unreported obligations due before `at`, in deadline order, recording
 /// their breaches; moves the RM's clock to `at`.
-fn advance_rm(set: &PolicySet, rm_id: &str, rm: &mut RmHistory, at: DateTime<FixedOffset>) -> Vec<OverdueReport> {
+fn advance_rm(
+    set: &PolicySet,
+    rm_id: &str,
+    rm: &mut RmHistory,
+    at: DateTime<FixedOffset>,
+    keys: &[Indexed],
+) -> Vec<OverdueReport> {
     let mut reports = Vec::new();
     while let Some(o) = rm.obligations.report_next(set, at) {
         if let Some((report, breach)) = overdue_report(set, rm_id, &o, rm) {
             if let Some(b) = breach {
-                rm.record_breach(b);
+                rm.record_breach(b, keys);
             }
             reports.push(report);
         }
@@ -505,13 +517,71 @@ duty any "Something is registered"
         }
     }
 
+    /// An RM is indexed only while it holds more than `INDEX_FROM` items of a kind: its
+    /// indexes are built when it passes that and dropped when pruning leaves half as many.
+    #[test]
+    fn indexes_are_kept_only_for_dense_histories() {
+        use crate::eval::history::INDEX_FROM;
+        let engine = engine();
+        let mut ledger = engine.ledger();
+        let start = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap();
+        let gift = |i: usize| {
+            let at = start + TimeDelta::minutes(i as i64);
+            let json = serde_json::json!({
+                "id": format!("G{i}"), "type": "gift", "at": format_datetime(&at), "rm": {"id": "R0"},
+                "customer": "C1", "value": "1 CNY", "kind": "goods", "n": 1,
+            });
+            Action::from_json(&json.to_string()).unwrap()
+        };
+        let indexes = |ledger: &Ledger| ledger.rms.get("R0").and_then(Entry::history).map(RmHistory::indexes);
+        // Two obligations a gift: the obligations pass the threshold first.
+        for i in 0..INDEX_FROM / 2 {
+            ledger.submit(&gift(i)).unwrap();
+        }
+        assert_eq!(indexes(&ledger), Some((0, 0, false)));
+        ledger.submit(&gift(INDEX_FROM / 2)).unwrap();
+        assert_eq!(indexes(&ledger), Some((0, 0, true)));
+        for i in INDEX_FROM / 2 + 1..INDEX_FROM {
+            ledger.submit(&gift(i)).unwrap();
+        }
+        assert_eq!(indexes(&ledger), Some((0, 0, true)));
+        // Gifts are looked up by customer, kind, n and id.
+        ledger.submit(&gift(INDEX_FROM)).unwrap();
+        assert_eq!(indexes(&ledger), Some((4, 0, true)));
+        // Two days on: every obligation is overdue (breaches by rule and by ladder) and still
+        // open for a late registration; the gifts are still in the longest window.
+        let reports = ledger.advance_to(start + TimeDelta::days(2) + TimeDelta::hours(1));
+        assert_eq!(reports.len(), 2 * (INDEX_FROM + 1));
+        assert_eq!(indexes(&ledger), Some((4, 2, true)));
+        // Past every window: nothing left, and the RM is its clock again.
+        ledger.advance_to(start + TimeDelta::days(90));
+        assert_eq!(indexes(&ledger), None);
+        assert_eq!(ledger.retained_items(), 0);
+        // A few gifts later, nothing is indexed.
+        for i in 0..3 {
+            let late = gift(i);
+            let json = serde_json::json!({
+                "id": format!("L{i}"), "type": "gift", "at": format_datetime(&(late.at() + TimeDelta::days(100))),
+                "rm": {"id": "R0"}, "customer": "C1", "value": "1 CNY", "kind": "goods", "n": 1,
+            });
+            ledger.submit(&Action::from_json(&json.to_string()).unwrap()).unwrap();
+        }
+        assert_eq!(indexes(&ledger), Some((0, 0, false)));
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(200))]
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Indexed from the first item, or from the fourth (indexes built and dropped as
+        /// histories grow and shrink), against never.
         #[test]
-        fn indexed_histories_decide_as_plain_ones(steps in proptest::collection::vec(step(), 1..120)) {
+        fn indexed_histories_decide_as_plain_ones(
+            steps in proptest::collection::vec(step(), 1..120),
+            index_from in prop::sample::select(vec![0usize, 3]),
+        ) {
             let engine = engine();
             let set = engine.policy_set();
             let mut indexed = engine.ledger();
+            indexed.index_from = Some(index_from);
             let mut plain = engine.ledger();
             plain.plain = true;
             let mut at = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap();
@@ -567,8 +637,9 @@ duty any "Something is registered"
             for s in steps.iter().take(8) {
                 let Some(last) = action(steps.len(), &Step { rm: 0, ..s.clone() }, at) else { continue };
                 let Ok(decoded) = set.schema.decode(&last) else { continue };
-                let fast = set.history_for("R0", &history).unwrap();
-                let mut slow = fast.clone();
+                let loaded = set.history_for("R0", &history).unwrap();
+                let fast = loaded.reindexed(set, &crate::eval::indexed_keys(set), Some(index_from));
+                let mut slow = loaded.clone();
                 slow.plain = true;
                 let slow = format!("{:?}", Ok::<Decision, InputError>(decide(set, &decoded, &slow).decision));
                 prop_assert_eq!(format!("{:?}", Ok::<Decision, InputError>(decide(set, &decoded, &fast).decision)), slow.clone());

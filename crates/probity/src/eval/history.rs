@@ -415,21 +415,32 @@ impl<T> TimeOrdered<T> {
     }
 }
 
+/// How many items of one kind (actions of a type, breaches, open obligations) an RM holds
+/// before they are indexed by key: below it a scan costs no more than a lookup, and most RMs
+/// never hold that many, so they pay neither the index's memory nor its upkeep. A dense RM
+/// still becomes linear. An index is dropped again once pruning leaves half as many.
+pub(crate) const INDEX_FROM: usize = 32;
+
 /// One RM's history as the engine keeps it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RmHistory {
     /// By action type; only the types some window reads hold items.
     pub(crate) actions: Vec<TimeOrdered<Arc<Decoded>>>,
-    /// The same actions by the keys aggregates look them up by.
+    /// The same actions by the keys aggregates look them up by, for the types that hold more
+    /// than [`INDEX_FROM`] items.
     pub(crate) keyed: Vec<(TypeId, Operand, KeyIndex)>,
     breaches: TimeOrdered<BreachRecord>,
-    /// The same breaches by the fields aggregates look them up by.
+    /// The same breaches by the fields aggregates look them up by, once there are more than
+    /// [`INDEX_FROM`].
     breaches_by: Vec<(BreachField, BreachIndex)>,
     pub(crate) obligations: Obligations,
     pub(crate) clock: Option<DateTime<FixedOffset>>,
     /// Tests only: read everything the plain way (no index), to compare with the indexed way.
     #[cfg(test)]
     pub(crate) plain: bool,
+    /// Tests only: index from this many items instead of [`INDEX_FROM`].
+    #[cfg(test)]
+    pub(crate) index_from: Option<usize>,
 }
 
 impl HistoryView for RmHistory {
@@ -464,34 +475,59 @@ impl HistoryView for RmHistory {
 }
 
 impl RmHistory {
-    /// An empty history that keeps the given indexes of actions by key.
-    pub(crate) fn with_keys(keys: &[Indexed]) -> RmHistory {
-        let mut rm = RmHistory::default();
-        for key in keys {
-            match *key {
-                Indexed::Action(t, o) => rm.keyed.push((t, o, KeyIndex::default())),
-                Indexed::Breach(f) => rm.breaches_by.push((f, BreachIndex::default())),
-            }
+    /// The number of items of one kind above which they are indexed.
+    fn index_from(&self) -> usize {
+        #[cfg(test)]
+        if let Some(n) = self.index_from {
+            return n;
         }
-        rm
+        INDEX_FROM
     }
 
-    pub(crate) fn record_action(&mut self, action: Arc<Decoded>) {
+    /// Tests only: index from `n` items (its obligations too); `None` for [`INDEX_FROM`].
+    #[cfg(test)]
+    pub(crate) fn set_index_from(&mut self, n: Option<usize>) {
+        self.index_from = n;
+        self.obligations.index_from = n;
+    }
+
+    /// Records an action; `keys` are the indexes the policies look items up by, built for its
+    /// type once the type holds more than [`INDEX_FROM`] items.
+    pub(crate) fn record_action(&mut self, action: Arc<Decoded>, keys: &[Indexed]) {
         let Some(t) = action.type_id else { return };
-        for (_, operand, index) in self.keyed.iter_mut().filter(|(k, _, _)| *k == t) {
-            index.insert(*operand, &action);
-        }
         let index = t as usize;
         if self.actions.len() <= index {
             self.actions.resize_with(index.saturating_add(1), TimeOrdered::default);
         }
-        if let Some(list) = self.actions.get_mut(index) {
+        let from = self.index_from();
+        let Some(list) = self.actions.get_mut(index) else { return };
+        if self.keyed.iter().any(|(k, _, _)| *k == t) {
+            for (_, operand, keyed) in self.keyed.iter_mut().filter(|(k, _, _)| *k == t) {
+                keyed.insert(*operand, &action);
+            }
             list.insert(action, |d| d.at);
+        } else {
+            list.insert(action, |d| d.at);
+            if list.len() > from {
+                // Built from the list in its order: the same as inserting each as it came.
+                for key in keys {
+                    let Indexed::Action(k, operand) = *key else { continue };
+                    if k != t {
+                        continue;
+                    }
+                    let mut keyed = KeyIndex::default();
+                    for a in list.as_slice() {
+                        keyed.insert(operand, a);
+                    }
+                    self.keyed.push((t, operand, keyed));
+                }
+            }
         }
     }
 
     /// Drops the actions of a type before `cutoff`, from its list and its indexes.
     pub(crate) fn prune_actions(&mut self, type_id: usize, cutoff: DateTime<FixedOffset>) {
+        let from = self.index_from();
         let Some(list) = self.actions.get_mut(type_id) else { return };
         let items = list.as_slice();
         // Most calls drop nothing: one comparison, not a binary search.
@@ -502,10 +538,25 @@ impl RmHistory {
         if dropped.is_empty() {
             return;
         }
-        for (_, operand, index) in self.keyed.iter_mut().filter(|(k, _, _)| *k as usize == type_id) {
-            index.prune(*operand, dropped, cutoff);
+        let kept = items.len().saturating_sub(dropped.len());
+        let drop_index = kept <= from / 2;
+        if !drop_index {
+            for (_, operand, index) in self.keyed.iter_mut().filter(|(k, _, _)| *k as usize == type_id) {
+                index.prune(*operand, dropped, cutoff);
+            }
         }
         list.prune_before(cutoff, |a| a.at);
+        if drop_index {
+            self.drop_keyed(type_id);
+        }
+    }
+
+    /// Drops the indexes of a type's actions.
+    fn drop_keyed(&mut self, type_id: usize) {
+        self.keyed.retain(|(k, _, _)| *k as usize != type_id);
+        if self.keyed.is_empty() {
+            self.keyed = Vec::new();
+        }
     }
 
     /// Drops every action of a type (no window reads it).
@@ -516,16 +567,25 @@ impl RmHistory {
             }
             *list = TimeOrdered::default();
         }
-        for (_, _, index) in self.keyed.iter_mut().filter(|(k, _, _)| *k as usize == type_id) {
-            *index = KeyIndex::default();
-        }
+        self.drop_keyed(type_id);
     }
 
-    pub(crate) fn record_breach(&mut self, breach: BreachRecord) {
+    /// Records a breach; `keys` as for [`RmHistory::record_action`].
+    pub(crate) fn record_breach(&mut self, breach: BreachRecord, keys: &[Indexed]) {
         for (field, index) in &mut self.breaches_by {
             index.insert(*field, &breach);
         }
         self.breaches.insert(breach, |b| b.at);
+        if self.breaches_by.is_empty() && self.breaches.len() > self.index_from() {
+            for key in keys {
+                let Indexed::Breach(field) = *key else { continue };
+                let mut index = BreachIndex::default();
+                for b in self.breaches.as_slice() {
+                    index.insert(field, b);
+                }
+                self.breaches_by.push((field, index));
+            }
+        }
     }
 
     /// Drops the breaches before `cutoff`.
@@ -534,6 +594,9 @@ impl RmHistory {
             return;
         }
         self.breaches.prune_before(cutoff, |b| b.at);
+        if self.breaches.len() <= self.index_from() / 2 {
+            self.breaches_by = Vec::new();
+        }
         for (_, index) in &mut self.breaches_by {
             index.prune(cutoff);
         }
@@ -542,9 +605,34 @@ impl RmHistory {
     /// Drops every breach (no window reads them).
     pub(crate) fn clear_breaches(&mut self) {
         self.breaches = TimeOrdered::default();
-        for (_, index) in &mut self.breaches_by {
-            *index = BreachIndex::default();
+        self.breaches_by = Vec::new();
+    }
+
+    /// Tests only: the indexes kept (of actions by key, of breaches by field), and whether the
+    /// obligations are indexed.
+    #[cfg(test)]
+    pub(crate) fn indexes(&self) -> (usize, usize, bool) {
+        (self.keyed.len(), self.breaches_by.len(), self.obligations.indexed)
+    }
+
+    /// Tests only: the same history recorded anew, indexing from `n` items.
+    #[cfg(test)]
+    pub(crate) fn reindexed(&self, set: &PolicySet, keys: &[Indexed], n: Option<usize>) -> RmHistory {
+        let mut out = RmHistory::default();
+        out.set_index_from(n);
+        for list in &self.actions {
+            for a in list.as_slice() {
+                out.record_action(Arc::clone(a), keys);
+            }
         }
+        for b in self.breaches.as_slice() {
+            out.record_breach(b.clone(), keys);
+        }
+        for o in self.obligations.iter() {
+            out.obligations.insert(set, o.clone());
+        }
+        out.clock = self.clock;
+        out
     }
 
     /// How many items the history holds (for limits and tests).
@@ -560,6 +648,10 @@ impl RmHistory {
 /// that fulfils it and the key its `fulfilled by … where` equality looks for.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Obligations {
+    /// While there are [`INDEX_FROM`] or fewer: a list by `seq`, scanned (a map and its
+    /// indexes would cost an RM a kilobyte for one obligation).
+    small: Vec<OpenObligation>,
+    /// Beyond: the obligations by `seq`, with the indexes below.
     items: BTreeMap<u64, OpenObligation>,
     /// Unreported, by (due, seq).
     pending: BTreeSet<(DateTime<FixedOffset>, u64)>,
@@ -567,6 +659,11 @@ pub(crate) struct Obligations {
     expiring: BTreeSet<(DateTime<FixedOffset>, u64)>,
     /// By fulfilling action type.
     by_type: HashMap<TypeId, Fulfillers>,
+    /// Whether the obligations are in `items` and indexed (not in `small`).
+    indexed: bool,
+    /// Tests only: index from this many obligations instead of [`INDEX_FROM`].
+    #[cfg(test)]
+    pub(crate) index_from: Option<usize>,
 }
 
 /// The obligations one action type may fulfil.
@@ -595,16 +692,24 @@ enum Slot {
 
 impl Obligations {
     pub(crate) fn len(&self) -> usize {
-        self.items.len()
+        self.small.len().saturating_add(self.items.len())
     }
 
     pub(crate) fn get(&self, seq: u64) -> Option<&OpenObligation> {
-        self.items.get(&seq)
+        if self.indexed {
+            return self.items.get(&seq);
+        }
+        self.small.binary_search_by_key(&seq, |o| o.seq).ok().and_then(|i| self.small.get(i))
     }
 
     /// In the order they were opened.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &OpenObligation> {
-        self.items.values()
+        self.small.iter().chain(self.items.values())
+    }
+
+    /// When nothing reaches a reported obligation any more: `None` for never.
+    fn end(set: &PolicySet, o: &OpenObligation) -> Option<DateTime<FixedOffset>> {
+        TimeDelta::try_seconds(Self::keep_seconds(set, o)).and_then(|k| o.due.checked_add_signed(k))
     }
 
     fn slot(set: &PolicySet, o: &OpenObligation) -> Slot {
@@ -632,10 +737,52 @@ impl Obligations {
         set.longest_window.max(within)
     }
 
+    fn index_from(&self) -> usize {
+        #[cfg(test)]
+        if let Some(n) = self.index_from {
+            return n;
+        }
+        INDEX_FROM
+    }
+
     /// Adds an obligation (its `seq` must be above every one held).
     pub(crate) fn insert(&mut self, set: &PolicySet, o: OpenObligation) {
+        if !self.indexed {
+            self.small.push(o);
+            if self.small.len() > self.index_from() {
+                self.indexed = true;
+                for o in std::mem::take(&mut self.small) {
+                    self.insert_indexed(set, o);
+                }
+            }
+            return;
+        }
+        self.insert_indexed(set, o);
+    }
+
+    fn insert_indexed(&mut self, set: &PolicySet, o: OpenObligation) {
+        self.file(set, &o);
+        if o.reported {
+            self.expire(set, &o);
+        } else {
+            self.pending.insert((o.due, o.seq));
+        }
+        self.items.insert(o.seq, o);
+    }
+
+    /// Back to the plain list, once removals leave half as many as indexing takes.
+    fn unindex(&mut self) {
+        self.small = std::mem::take(&mut self.items).into_values().collect();
+        self.pending = BTreeSet::new();
+        self.expiring = BTreeSet::new();
+        self.by_type = HashMap::new();
+        self.indexed = false;
+    }
+
+    /// Files an obligation in the fulfilment index.
+    fn file(&mut self, set: &PolicySet, o: &OpenObligation) {
         let seq = o.seq;
-        match Self::slot(set, &o) {
+        match Self::slot(set, o) {
             Slot::Nowhere => {}
             Slot::Always(t) => {
                 self.by_type.entry(t).or_default().always.insert(seq);
@@ -652,24 +799,21 @@ impl Obligations {
                 group.by_key.entry(key).or_default().push(seq);
             }
         }
-        if o.reported {
-            self.expire(set, &o);
-        } else {
-            self.pending.insert((o.due, seq));
-        }
-        self.items.insert(seq, o);
     }
 
     fn expire(&mut self, set: &PolicySet, o: &OpenObligation) {
-        let keep = TimeDelta::try_seconds(Self::keep_seconds(set, o));
         // Past the end of time: kept for good, as the plain rule keeps it.
-        if let Some(end) = keep.and_then(|k| o.due.checked_add_signed(k)) {
+        if let Some(end) = Self::end(set, o) {
             self.expiring.insert((end, o.seq));
         }
     }
 
     /// Removes an obligation (met, or dropped).
     pub(crate) fn remove(&mut self, set: &PolicySet, seq: u64) -> Option<OpenObligation> {
+        if !self.indexed {
+            let i = self.small.binary_search_by_key(&seq, |o| o.seq).ok()?;
+            return Some(self.small.remove(i));
+        }
         let o = self.items.remove(&seq)?;
         match Self::slot(set, &o) {
             Slot::Nowhere => {}
@@ -694,22 +838,32 @@ impl Obligations {
         }
         self.pending.remove(&(o.due, seq));
         if o.reported {
-            let keep = TimeDelta::try_seconds(Self::keep_seconds(set, &o));
-            if let Some(end) = keep.and_then(|k| o.due.checked_add_signed(k)) {
+            if let Some(end) = Self::end(set, &o) {
                 self.expiring.remove(&(end, seq));
             }
+        }
+        if self.items.len() <= self.index_from() / 2 {
+            self.unindex();
         }
         Some(o)
     }
 
     /// Whether an unreported obligation is due before `at`.
     pub(crate) fn any_overdue_by(&self, at: DateTime<FixedOffset>) -> bool {
+        if !self.indexed {
+            return self.small.iter().any(|o| !o.reported && o.due < at);
+        }
         self.pending.first().is_some_and(|(due, _)| *due < at)
     }
 
     /// Marks the unreported obligation first due before `at` (by deadline, then seq) reported,
     /// and gives a copy of it.
     pub(crate) fn report_next(&mut self, set: &PolicySet, at: DateTime<FixedOffset>) -> Option<OpenObligation> {
+        if !self.indexed {
+            let o = self.small.iter_mut().filter(|o| !o.reported && o.due < at).min_by_key(|o| (o.due, o.seq))?;
+            o.reported = true;
+            return Some(o.clone());
+        }
         let &(due, seq) = self.pending.first().filter(|(due, _)| *due < at)?;
         self.pending.remove(&(due, seq));
         let o = self.items.get_mut(&seq)?;
@@ -722,12 +876,16 @@ impl Obligations {
     /// Drops the reported obligations that nothing reaches any more from `now` on: those
     /// whose deadline is before `now` less their keep time.
     pub(crate) fn drop_expired(&mut self, set: &PolicySet, now: DateTime<FixedOffset>) {
-        while let Some(&(end, seq)) = self.expiring.first() {
+        while let Some(&(end, seq)) = self.expiring.first().filter(|_| self.indexed) {
             if end >= now {
                 break;
             }
             self.expiring.remove(&(end, seq));
             self.remove(set, seq);
+        }
+        // Also when the removals above went back to the list.
+        if !self.indexed {
+            self.small.retain(|o| !o.reported || Self::end(set, o).is_none_or(|end| end >= now));
         }
     }
 
@@ -735,8 +893,8 @@ impl Obligations {
     /// predicate could hold or fail for it. An obligation left out is one whose leading
     /// equality is false for this action without error, so its predicate is false.
     pub(crate) fn candidates(&self, t: TypeId, action: &Decoded, plain: bool) -> Vec<u64> {
-        if plain {
-            return self.items.keys().copied().collect();
+        if plain || !self.indexed {
+            return self.iter().map(|o| o.seq).collect();
         }
         let Some(f) = self.by_type.get(&t) else { return Vec::new() };
         let mut out: Vec<u64> = f.always.iter().copied().collect();
@@ -770,16 +928,22 @@ impl PolicySet {
         if history.is_empty() {
             return Ok(RmHistory::default());
         }
-        let mut out = RmHistory::with_keys(&crate::eval::indexed_keys(self));
+        let mut out = RmHistory::default();
+        // The indexes are worked out only for a history long enough to be indexed.
+        let keys = if history.actions.len().max(history.breaches.len()) > out.index_from() {
+            crate::eval::indexed_keys(self)
+        } else {
+            Vec::new()
+        };
         let mine = |owner: &Option<String>| owner.as_deref().is_none_or(|o| o == rm);
         let mut by_id: Vec<Arc<Decoded>> = Vec::new();
         for (i, a) in history.actions.iter().enumerate().filter(|(_, a)| a.rm() == rm) {
             let decoded = Arc::new(self.schema.decode(a).map_err(|e| e.within(&format!("actions[{i}]")))?);
             by_id.push(Arc::clone(&decoded));
-            out.record_action(decoded);
+            out.record_action(decoded, &keys);
         }
         for (i, b) in history.breaches.iter().enumerate().filter(|(_, b)| mine(&b.rm)) {
-            out.record_breach(self.history_breach(i, b)?);
+            out.record_breach(self.history_breach(i, b)?, &keys);
         }
         for (i, o) in history.obligations.iter().enumerate().filter(|(_, o)| mine(&o.rm)) {
             let trigger = by_id.iter().find(|d| *d.id == *o.action).cloned();

@@ -368,7 +368,7 @@ impl<R: BufRead> Iterator for Lines<R> {
                 }
                 break;
             }
-            let newline = available.iter().position(|&b| b == b'\n');
+            let newline = memchr::memchr(b'\n', available);
             let part = match newline {
                 Some(at) => available.get(..at).unwrap_or_default(),
                 None => available,
