@@ -266,7 +266,7 @@ impl Engine {
             other => return Err(PyValueError::new_err(format!("unknown event source `{other}`"))),
         };
         if let (replay::Input::File(events), Some(path)) = (&input, &out) {
-            if replay::same_file(events, path) {
+            if probity::replay::same_file(events, path) {
                 return Err(PyValueError::new_err(format!(
                     "`out` `{}` is the events file: refusing to overwrite it",
                     path.display()

@@ -94,21 +94,6 @@ impl<'py> FromPyObject<'_, 'py> for Skew {
     }
 }
 
-/// Whether two paths name the same file (through links too); `false` when either does not exist.
-pub(crate) fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) else { return false };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        x.dev() == y.dev() && x.ino() == y.ino()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (x, y);
-        matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(p), Ok(q)) if p == q)
-    }
-}
-
 /// Why a replay stopped.
 pub(crate) enum Failure {
     /// A signal handler raised (Ctrl-C: `KeyboardInterrupt`); nothing was written to `out`.

@@ -85,21 +85,6 @@ pub fn check_stream(path: &Path) -> Result<(), String> {
     }
 }
 
-/// Whether two paths name the same file (through links too); `false` when either does not exist.
-pub fn same_file(a: &Path, b: &Path) -> bool {
-    let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) else { return false };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        x.dev() == y.dev() && x.ino() == y.ino()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (x, y);
-        matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(p), Ok(q)) if p == q)
-    }
-}
-
 /// An output file being written: a temporary file in the target's directory, renamed over the
 /// target by [`Output::commit`] (after an fsync), or removed if dropped before. A target that is
 /// a device or a pipe (`/dev/null`, `/dev/stdout`) is written directly.

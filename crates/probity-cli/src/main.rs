@@ -428,12 +428,12 @@ fn replay(
         .transpose()?;
     // Writing over the events would truncate them before they are read.
     for (flag, path) in [("--out", out), ("--report", report)] {
-        if let Some(path) = path.filter(|p| events != Path::new("-") && files::same_file(p, events)) {
+        if let Some(path) = path.filter(|p| events != Path::new("-") && probity::replay::same_file(p, events)) {
             return Err(format!("{flag} `{}` is the events file: refusing to overwrite it", path.display()));
         }
     }
     if let (Some(a), Some(b)) = (out, report) {
-        if a == b || (files::same_file(a, b) && std::fs::metadata(a).is_ok_and(|m| m.is_file())) {
+        if a == b || (probity::replay::same_file(a, b) && std::fs::metadata(a).is_ok_and(|m| m.is_file())) {
             return Err(format!("--out and --report are both `{}`", a.display()));
         }
     }

@@ -631,3 +631,20 @@ impl Worker {
         encoded
     }
 }
+
+/// Whether two paths name the same file (through links too); `false` when either does not
+/// exist. Every surface refuses an output that is the events file: writing it would truncate
+/// the events before they are read.
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) else { return false };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        x.dev() == y.dev() && x.ino() == y.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (x, y);
+        matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(p), Ok(q)) if p == q)
+    }
+}
