@@ -342,7 +342,8 @@ impl Schema {
         let action_type = type_id.and_then(|t| self.action_types.get(t as usize));
         let slots = action_type.map(|t| self.slots(t, &action.fields)).unwrap_or_default();
         if let Some(t) = action_type {
-            for (slot, value) in t.slots.iter().zip(slots.iter()) {
+            for &i in &t.money_slots {
+                let (Some(slot), Some(value)) = (t.slots.get(i as usize), slots.get(i as usize)) else { continue };
                 if let Some((within, money)) = self.negative_money(&slot.ty, value) {
                     return Err(negative_money(&slot.path, &within, money));
                 }

@@ -202,9 +202,30 @@ fn without(mut n: u128, p: u128, count: u32) -> u128 {
     n
 }
 
+/// Whether `computed`, rust_decimal's result of an operation whose exact value is
+/// `digits × 10^-scale`, is that value as it stands (not rounded) and fits in 28 digits. Then
+/// it is what the plain exact operation returns too, so the fast paths return it at once.
+#[inline]
+fn held_as_computed(computed: Decimal, digits: Option<i128>, scale: u32) -> bool {
+    digits.is_some_and(|d| computed.mantissa() == d && computed.scale() == scale && d.unsigned_abs() < DIGITS_LIMIT)
+}
+
 /// `x × y`, exactly, or why it cannot be held.
+#[inline]
 pub(crate) fn exact_mul(x: Decimal, y: Decimal) -> Result<Decimal, Inexact> {
     let computed = x.checked_mul(y);
+    // Fast path: the operands' digits multiply in i128 to rust_decimal's unrounded product.
+    if let Some(c) = computed {
+        if held_as_computed(c, x.mantissa().checked_mul(y.mantissa()), x.scale().saturating_add(y.scale())) {
+            return Ok(c);
+        }
+    }
+    exact_mul_plain(x, y, computed)
+}
+
+/// [`exact_mul`] without its fast path (`computed` is rust_decimal's product).
+#[inline(never)]
+fn exact_mul_plain(x: Decimal, y: Decimal, computed: Option<Decimal>) -> Result<Decimal, Inexact> {
     let ((xn, a, sa), (yn, b, sb)) = (parts(x), parts(y));
     if a == 0 || b == 0 {
         return Ok(computed.unwrap_or(Decimal::ZERO));
@@ -224,8 +245,25 @@ pub(crate) fn exact_mul(x: Decimal, y: Decimal) -> Result<Decimal, Inexact> {
 }
 
 /// `x + y`, exactly, or why it cannot be held.
+#[inline]
 pub(crate) fn exact_add(x: Decimal, y: Decimal) -> Result<Decimal, Inexact> {
     let computed = x.checked_add(y);
+    // Fast path: the operands' digits at the finer scale add in i128 to rust_decimal's
+    // unrounded sum (amounts of one currency mostly share a scale).
+    if let Some(c) = computed {
+        let scale = x.scale().max(y.scale());
+        let at_scale = |d: Decimal| 10i128.checked_pow(scale.saturating_sub(d.scale()))?.checked_mul(d.mantissa());
+        let sum = at_scale(x).and_then(|a| a.checked_add(at_scale(y)?));
+        if held_as_computed(c, sum, scale) {
+            return Ok(c);
+        }
+    }
+    exact_add_plain(x, y, computed)
+}
+
+/// [`exact_add`] without its fast path (`computed` is rust_decimal's sum).
+#[inline(never)]
+fn exact_add_plain(x: Decimal, y: Decimal, computed: Option<Decimal>) -> Result<Decimal, Inexact> {
     let ((xn, a, sa), (yn, b, sb)) = (parts(x), parts(y));
     let scale = sa.max(sb);
     // Both at the finer scale. If that overflows 127 bits, the coarser operand has at least ten
@@ -257,8 +295,10 @@ pub(crate) fn exact_div(x: Decimal, y: Decimal) -> Result<Decimal, Inexact> {
     // rust_decimal rounds a quotient to what it holds; it is exact when multiplying back
     // gives `x` exactly.
     let quotient = x.checked_div(y).ok_or(Inexact::TooManyDigits)?;
+    // A quotient's digits below 10^28 fit however many of them are trailing zeros.
+    let held = |q: Decimal| q.mantissa().unsigned_abs() < DIGITS_LIMIT || fits(q);
     match exact_mul(quotient, y) {
-        Ok(back) if back == x && fits(quotient) => Ok(quotient),
+        Ok(back) if back == x && held(quotient) => Ok(quotient),
         _ => Err(Inexact::NotExact),
     }
 }
@@ -495,6 +535,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Decimals as policies meet them (amounts of a few places, often of one scale, zeros)
+    /// and anywhere in rust_decimal's range.
+    fn decimal() -> impl Strategy<Value = Decimal> {
+        prop_oneof![
+            (any::<i64>(), 0u32..=4).prop_map(|(m, s)| Decimal::new(m % 100_000_000, s)),
+            (-3i64..=3, 0u32..=28).prop_map(|(m, s)| Decimal::new(m, s)),
+            (any::<i64>(), 0u32..=28).prop_map(|(m, s)| Decimal::new(m, s)),
+            (any::<u32>(), any::<u32>(), any::<u32>(), any::<bool>(), 0u32..=28)
+                .prop_map(|(lo, mid, hi, negative, s)| Decimal::from_parts(lo, mid, hi, negative, s)),
+        ]
+    }
+
     proptest! {
         #[test]
         fn decimal_text_is_display(mantissa in any::<i64>(), wide in any::<bool>(), scale in 0u32..=28) {
@@ -514,6 +566,31 @@ mod tests {
             let chrono = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
             prop_assert_eq!(&datetime_text(&t), &chrono);
             prop_assert_eq!(format_datetime(&t), chrono);
+        }
+
+        /// The fast paths of `exact_add`, `exact_sub`, `exact_mul` and `exact_div` give what
+        /// the plain versions give, to the bit (scale and sign of zero included), errors too.
+        #[test]
+        fn exact_arithmetic_fast_paths_are_the_plain_versions(x in decimal(), y in decimal()) {
+            let bits = |r: Result<Decimal, Inexact>| r.map(|d| d.serialize());
+            let plain_add = |x: Decimal, y: Decimal| exact_add_plain(x, y, x.checked_add(y));
+            let plain_mul = |x: Decimal, y: Decimal| exact_mul_plain(x, y, x.checked_mul(y));
+            let plain_div = |x: Decimal, y: Decimal| -> Result<Decimal, Inexact> {
+                if y.is_zero() {
+                    return Err(Inexact::DivisionByZero);
+                }
+                let q = x.checked_div(y).ok_or(Inexact::TooManyDigits)?;
+                match plain_mul(q, y) {
+                    Ok(back) if back == x && fits(q) => Ok(q),
+                    _ => Err(Inexact::NotExact),
+                }
+            };
+            prop_assert_eq!(bits(exact_add(x, y)), bits(plain_add(x, y)), "{} + {}", x, y);
+            let mut negated = y;
+            negated.set_sign_negative(!y.is_sign_negative());
+            prop_assert_eq!(bits(exact_sub(x, y)), bits(plain_add(x, negated)), "{} - {}", x, y);
+            prop_assert_eq!(bits(exact_mul(x, y)), bits(plain_mul(x, y)), "{} * {}", x, y);
+            prop_assert_eq!(bits(exact_div(x, y)), bits(plain_div(x, y)), "{} / {}", x, y);
         }
 
         /// Products and sums of operands small enough to compute in i128 are exact when the

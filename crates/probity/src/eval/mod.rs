@@ -154,6 +154,19 @@ fn internal<T>(what: &'static str) -> Result<T> {
     Err(EvalError::Internal { what })
 }
 
+/// The error of reading the absent field `label` (out of line: `value` stays small).
+#[inline(never)]
+fn missing(label: &SmolStr) -> EvalError {
+    EvalError::Missing { field: label.clone() }
+}
+
+/// The error of reading the malformed field `label`.
+#[cold]
+#[inline(never)]
+fn invalid(label: &SmolStr, problem: &SmolStr) -> EvalError {
+    EvalError::Invalid(Box::new(InvalidField { field: label.clone(), problem: problem.clone() }))
+}
+
 /// The history item that bare names read inside `where`.
 #[derive(Clone, Copy)]
 pub(crate) enum Item<'a> {
@@ -326,11 +339,8 @@ impl<'a> Evaluator<'a> {
                     self.record(*evidence, v);
                 }
                 match &*value {
-                    Value::Missing => Err(EvalError::Missing { field: label.clone() }),
-                    Value::Invalid(problem) => Err(EvalError::Invalid(Box::new(InvalidField {
-                        field: label.clone(),
-                        problem: problem.clone(),
-                    }))),
+                    Value::Missing => Err(missing(label)),
+                    Value::Invalid(problem) => Err(invalid(label, problem)),
                     _ => Ok(value.into_owned()),
                 }
             }
@@ -375,24 +385,29 @@ impl<'a> Evaluator<'a> {
                 self.record(a.evidence, &value);
                 Ok(value)
             }
-            Expr::Set(items) => {
-                let mut values: Vec<Value> = Vec::with_capacity(items.len());
-                for item in items {
-                    let v = self.eval(item)?;
-                    let mut duplicate = false;
-                    for existing in &values {
-                        if equal(existing, &v, self.timezone)? {
-                            duplicate = true;
-                            break;
-                        }
-                    }
-                    if !duplicate {
-                        values.push(v);
-                    }
+            Expr::Set(items) => self.set(items),
+        }
+    }
+
+    /// A set literal's value: its items, duplicates dropped. Out of line, as the other rarer
+    /// cases of [`Evaluator::value`], so that its frame stays small for the common ones.
+    #[inline(never)]
+    fn set(&mut self, items: &[Expr]) -> Result<Value> {
+        let mut values: Vec<Value> = Vec::with_capacity(items.len());
+        for item in items {
+            let v = self.eval(item)?;
+            let mut duplicate = false;
+            for existing in &values {
+                if equal(existing, &v, self.timezone)? {
+                    duplicate = true;
+                    break;
                 }
-                Ok(Value::Set(values.into()))
+            }
+            if !duplicate {
+                values.push(v);
             }
         }
+        Ok(Value::Set(values.into()))
     }
 
     /// The record a field path starts from: the action, or the history item in scope.
@@ -408,6 +423,7 @@ impl<'a> Evaluator<'a> {
     /// are remembered with the steps they took, so that reading one again in the same rule (in
     /// its message, say) reuses it and is charged the same; an explanation always counts the
     /// items again.
+    #[inline(never)]
     fn remembered_aggregate(&mut self, a: &Aggregate) -> Result<Value> {
         let memo = a.evidence.filter(|_| matches!(self.item, Item::None) && self.counted.is_none());
         if let Some((value, steps)) = memo.and_then(|i| self.aggregates.get(i as usize).cloned().flatten()) {
@@ -574,6 +590,9 @@ impl<'a> Evaluator<'a> {
                 let items = window(self.history.actions(type_id), |d| d.at, from, self.now);
                 if let Some(value) = self.unfiltered(a, items.len()) {
                     value
+                } else if items.is_empty() {
+                    // Nothing to fold: no index to look for.
+                    self.fold(a, std::iter::empty())
                 } else if let Some((matched, reject)) = self.matching(a, type_id, items, from) {
                     self.fold_matched(a, items, &matched, reject)
                 } else {

@@ -37,6 +37,9 @@ pub(crate) struct ActionType {
     /// The members the slots read, in the order of an action's members
     /// ([`crate::program::node::key_order`]).
     pub(crate) members: Vec<MemberPlan>,
+    /// The slots, in order, whose type can hold an amount that must not be negative (money,
+    /// or a set, list or record): decoding checks only these.
+    pub(crate) money_slots: Vec<u32>,
 }
 
 /// A value an action type's rules read: the field at `path` (`["customer", "risk_level"]`
@@ -102,8 +105,20 @@ impl Schema {
         let index = intern(&mut action.slots, Slot { path: path.into(), ty: ty.clone() });
         if index as usize == known {
             action.plan(path, index);
+            if may_hold_money(ty) {
+                action.money_slots.push(index);
+            }
         }
         index
+    }
+}
+
+/// Whether a value of type `ty` can hold money declared `money` (not `signed money`).
+fn may_hold_money(ty: &Ty) -> bool {
+    match ty {
+        Ty::Money | Ty::Record(_) => true,
+        Ty::Set(t) | Ty::List(t) => may_hold_money(t),
+        _ => false,
     }
 }
 
