@@ -401,7 +401,7 @@ impl<'e> Collector<'e> {
     }
 
     fn see_time(&mut self, at: &str) -> Option<DateTime<FixedOffset>> {
-        let t = DateTime::parse_from_rfc3339(at).ok()?;
+        let t = probity::parse_timestamp(at).ok()?;
         if self.first.is_none_or(|f| t < f) {
             self.first = Some(t);
         }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Datelike, Months, NaiveDate};
+use chrono::{Datelike, Months, NaiveDate};
 use minijinja::{AutoEscape, Environment};
 use probity::replay::Summary;
 use probity::Verdict;
@@ -154,7 +154,7 @@ struct Time {
 fn time(at: &str) -> Time {
     Time {
         at: at.to_string(),
-        short: DateTime::parse_from_rfc3339(at).ok().map(|t| t.format("%Y-%m-%d %H:%M").to_string()),
+        short: probity::parse_timestamp(at).ok().map(|t| t.format("%Y-%m-%d %H:%M").to_string()),
     }
 }
 

@@ -170,7 +170,7 @@ fn the_report_does_not_depend_on_the_threads() {
 fn a_replay_with_a_report_writes_the_records_of_a_plain_replay() {
     let engine = engine();
     let input = events();
-    let as_of = Some(chrono::DateTime::parse_from_rfc3339("2026-06-30T00:00:00+08:00").unwrap());
+    let as_of = Some(probity::parse_timestamp("2026-06-30T00:00:00+08:00").unwrap());
     let mut plain = Vec::new();
     let plain_summary = probity::replay::replay(&engine, &input[..], &mut plain, as_of, 2, |_| {}).unwrap();
     let mut collector = Collector::new(Some(&engine));

@@ -112,8 +112,14 @@ impl Runner {
                     (Subject::Action(action.id().to_string()), mismatches)
                 }
                 (None, Some(at)) => {
-                    let t = chrono::DateTime::parse_from_rfc3339(at)
-                        .map_err(|e| stop(format!("invalid `advance` time `{at}`: {e}")))?;
+                    // The core's parser, as for actions' times (second 60 refused, say why).
+                    let t = probity::parse_timestamp(at).map_err(|e| {
+                        let problem = match e {
+                            probity::InputError::Field { problem, .. } => problem,
+                            other => other.to_string(),
+                        };
+                        stop(format!("invalid `advance` time: {problem}"))
+                    })?;
                     let reports = ledger.advance_to(t);
                     reports.iter().for_each(|r| self.coverage.overdue(r));
                     (Subject::Advance(at.clone()), expect::advance(&step.expect, &reports))
