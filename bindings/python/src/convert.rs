@@ -1,43 +1,32 @@
-//! Python values to JSON (the only direction done by hand: results go out as the core's own
-//! JSON text, decoded by Python's `json` module, so `to_dict()` always agrees with `to_json()`).
+//! Python values to JSON, the only direction done by hand (results go out as the core's own JSON
+//! text, decoded by `json.loads`, so `to_dict()` always agrees with `to_json()`).
 //!
-//! `dict`/`list`/`tuple`/`str`/`bool`/`int`/`None` map to JSON as expected; a `float` becomes
-//! a JSON number written as its `repr` (shortest round-trip text, so `0.1` stays `0.1`); a
-//! `decimal.Decimal` becomes its string (plain notation, so strings keep exactness); an aware
-//! `datetime` becomes RFC 3339 text and a `date` `YYYY-MM-DD`. Nesting is bounded.
+//! `dict`/`list`/`tuple`/`str`/`bool`/`int`/`None` map as expected; a `float` is a JSON number
+//! written as its `repr` (so `0.1` stays `0.1`); a `decimal.Decimal` is its plain-notation string
+//! (strings keep exactness); an aware `datetime` is RFC 3339 text and a `date` `YYYY-MM-DD`.
 
 use std::str::FromStr;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple, PyType};
 use serde_json::{Map, Number, Value as Json};
 
-/// Why a Python value could not be converted, and where (a path of keys and indices).
+/// Why a Python value could not be converted, and where (keys and indices from the root).
 #[derive(Debug)]
 pub(crate) struct ConvertError {
-    /// Path segments, innermost first (built while the error travels outwards).
-    path: Vec<String>,
+    path: String,
     message: String,
 }
 
 impl ConvertError {
     fn new(message: impl Into<String>) -> Self {
-        ConvertError { path: Vec::new(), message: message.into() }
+        ConvertError { path: String::new(), message: message.into() }
     }
 
-    fn at(mut self, segment: String) -> Self {
-        self.path.push(segment);
-        self
-    }
-
-    /// The message, prefixed with the path of the offending value (`what` names the root).
+    /// The message, after the path of the offending value (`what` names the root).
     pub(crate) fn describe(&self, what: &str) -> String {
-        let mut path = String::from(what);
-        for segment in self.path.iter().rev() {
-            path.push_str(segment);
-        }
-        format!("`{path}`: {}", self.message)
+        format!("`{what}{}`: {}", self.path, self.message)
     }
 }
 
@@ -59,79 +48,57 @@ pub(crate) fn to_json(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Json, Conv
         return Err(ConvertError::new("nests too deeply (arrays and objects are limited to 64 levels)"));
     };
     let py = obj.py();
+    // The path of a value inside this one, as the error travels outwards.
+    let at = |segment: String| move |e: ConvertError| ConvertError { path: segment + &e.path, message: e.message };
     if obj.is_none() {
-        return Ok(Json::Null);
-    }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Json::String(s.to_cow()?.into_owned()));
-    }
-    if let Ok(dict) = obj.cast::<PyDict>() {
+        Ok(Json::Null)
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        Ok(Json::String(s.to_cow()?.into_owned()))
+    } else if let Ok(dict) = obj.cast::<PyDict>() {
         let mut map = Map::new();
         for (key, value) in dict.iter() {
             let Ok(key) = key.cast::<PyString>() else {
-                return Err(ConvertError::new(format!(
-                    "object keys must be text, found a key of type `{}`",
-                    type_name(&key)
-                )));
+                let found = type_name(&key);
+                return Err(ConvertError::new(format!("object keys must be text, found a key of type `{found}`")));
             };
             let key = key.to_cow()?.into_owned();
-            let value = to_json(&value, below).map_err(|e| e.at(format!(".{key}")))?;
+            let value = to_json(&value, below).map_err(at(format!(".{key}")))?;
             map.insert(key, value);
         }
-        return Ok(Json::Object(map));
-    }
-    if let Ok(list) = obj.cast::<PyList>() {
-        return array(list.iter(), below);
-    }
-    if let Ok(tuple) = obj.cast::<PyTuple>() {
-        return array(tuple.iter(), below);
-    }
-    // `bool` is a subclass of `int`: test it first.
-    if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Json::Bool(b.is_true()));
-    }
-    if obj.cast::<PyInt>().is_ok() {
-        if let Ok(i) = obj.extract::<i64>() {
-            return Ok(Json::Number(i.into()));
+        Ok(Json::Object(map))
+    } else if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() {
+        let items = obj.try_iter()?.enumerate();
+        items
+            .map(|(i, item)| to_json(&item?, below).map_err(at(format!("[{i}]"))))
+            .collect::<Result<_, _>>()
+            .map(Json::Array)
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        // `bool` is a subclass of `int`: tested first.
+        Ok(Json::Bool(b.is_true()))
+    } else if obj.cast::<PyInt>().is_ok() {
+        match (obj.extract::<i64>(), obj.extract::<u64>()) {
+            (Ok(i), _) => Ok(Json::Number(i.into())),
+            (_, Ok(u)) => Ok(Json::Number(u.into())),
+            _ => big_int(obj),
         }
-        if let Ok(u) = obj.extract::<u64>() {
-            return Ok(Json::Number(u.into()));
-        }
-        return big_int(obj);
-    }
-    if let Ok(f) = obj.cast::<PyFloat>() {
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
         let value = f.value();
         if !value.is_finite() {
             return Err(ConvertError::new(format!("`{value}` is not a finite number")));
         }
         // A plain float's repr, even for subclasses whose own repr differs.
-        let repr = PyFloat::new(py, value).repr()?;
-        return number(&repr.to_cow()?);
-    }
-    if is_datetime(obj)? {
-        return datetime(obj).map(Json::String);
-    }
-    if obj.is_instance(DATE.import(py, "datetime", "date")?)? {
-        let text = obj.call_method0("isoformat")?;
-        return Ok(Json::String(text.extract::<String>()?));
-    }
-    if obj.is_instance(DECIMAL.import(py, "decimal", "Decimal")?)? {
-        return decimal(obj).map(Json::String);
-    }
-    let hint = if obj.cast::<pyo3::types::PySet>().is_ok() || obj.cast::<pyo3::types::PyFrozenSet>().is_ok() {
-        "; a set has no order, pass a sorted list instead"
+        number(&PyFloat::new(py, value).repr()?.to_cow()?)
+    } else if is_datetime(obj)? {
+        datetime(obj).map(Json::String)
+    } else if obj.is_instance(DATE.import(py, "datetime", "date")?)? {
+        Ok(Json::String(obj.call_method0("isoformat")?.extract::<String>()?))
+    } else if obj.is_instance(DECIMAL.import(py, "decimal", "Decimal")?)? {
+        decimal(obj).map(Json::String)
     } else {
-        ""
-    };
-    Err(ConvertError::new(format!("cannot convert a value of type `{}` to JSON{hint}", type_name(obj))))
-}
-
-fn array<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, depth: usize) -> Result<Json, ConvertError> {
-    let mut out = Vec::new();
-    for (i, item) in items.enumerate() {
-        out.push(to_json(&item, depth).map_err(|e| e.at(format!("[{i}]")))?);
+        let set = obj.cast::<PySet>().is_ok() || obj.cast::<PyFrozenSet>().is_ok();
+        let hint = if set { "; a set has no order, pass a sorted list instead" } else { "" };
+        Err(ConvertError::new(format!("cannot convert a value of type `{}` to JSON{hint}", type_name(obj))))
     }
-    Ok(Json::Array(out))
 }
 
 /// The most bits an integer beyond 64 bits may have to be passed on as its digits: 2,048 bits is
@@ -144,10 +111,8 @@ const MAX_INT_BITS: u64 = 2048;
 /// refused without writing its digits (which CPython may refuse, and does in quadratic time).
 fn big_int(obj: &Bound<'_, PyAny>) -> Result<Json, ConvertError> {
     let bits: u64 = obj.call_method0("bit_length")?.extract()?;
-    if bits <= MAX_INT_BITS {
-        if let Ok(digits) = obj.str() {
-            return number(&digits.to_cow()?);
-        }
+    if let Some(digits) = (bits <= MAX_INT_BITS).then(|| obj.str().ok()).flatten() {
+        return number(&digits.to_cow()?);
     }
     // log10(2) is 0.30103.
     let digits = bits.saturating_mul(30_103).checked_div(100_000).unwrap_or(0).saturating_add(1);
@@ -186,23 +151,19 @@ pub(crate) fn datetime(obj: &Bound<'_, PyAny>) -> Result<String, ConvertError> {
     Ok(obj.call_method0("isoformat")?.extract::<String>()?)
 }
 
-/// A finite `Decimal` as a decimal numeral without an exponent.
+/// A finite `Decimal` as a decimal numeral: `Decimal("1E-7")` prints with an exponent, and is
+/// written out in full when that stays short (a longer numeral is beyond the engine's 28
+/// digits anyway, and the core says so).
 fn decimal(obj: &Bound<'_, PyAny>) -> Result<String, ConvertError> {
-    if !obj.call_method0("is_finite")?.is_truthy()? {
-        return Err(ConvertError::new(format!("`{}` is not a finite number", obj.str()?.to_cow()?)));
-    }
     let text = obj.str()?.to_cow()?.into_owned();
-    if !text.contains(['E', 'e']) {
+    if !obj.call_method0("is_finite")?.is_truthy()? {
+        return Err(ConvertError::new(format!("`{text}` is not a finite number")));
+    }
+    let adjusted: i64 = obj.call_method0("adjusted")?.extract()?;
+    if !text.contains(['E', 'e']) || !(-64..=64).contains(&adjusted) {
         return Ok(text);
     }
-    // `Decimal("1E-7")` prints with an exponent; write it out in full when that stays short
-    // (a longer numeral is beyond the engine's 28 digits anyway, and the core says so).
-    let adjusted: i64 = obj.call_method0("adjusted")?.extract()?;
-    if (-64..=64).contains(&adjusted) {
-        let builtins = obj.py().import("builtins")?;
-        return Ok(builtins.getattr("format")?.call1((obj, "f"))?.extract::<String>()?);
-    }
-    Ok(text)
+    Ok(obj.py().import("builtins")?.getattr("format")?.call1((obj, "f"))?.extract::<String>()?)
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {

@@ -7,9 +7,9 @@
 
 use std::sync::Mutex;
 
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 mod convert;
 mod errors;
@@ -193,39 +193,21 @@ impl Engine {
     }
 
     /// Replays events through fresh ledgers and returns the records as a table; see
-    /// `probity/_replay.py` (which does the table conversions) and the stubs.
-    #[pyo3(signature = (
-        events, *, as_of=None, jobs=None, output="decisions", into=None, summary=false, out=None,
-        max_skew=Some(replay::Skew::DAY), report=None
-    ))]
-    #[allow(clippy::too_many_arguments)]
+    /// `probity/_replay.py` (which takes the arguments and does the table conversions) and the
+    /// stubs.
+    #[pyo3(signature = (events, **options))]
     fn replay<'py>(
         slf: &Bound<'py, Self>,
         events: &Bound<'py, PyAny>,
-        as_of: Option<&Bound<'py, PyAny>>,
-        jobs: Option<usize>,
-        output: &str,
-        into: Option<&str>,
-        summary: bool,
-        out: Option<&Bound<'py, PyAny>>,
-        max_skew: Option<replay::Skew>,
-        report: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let replay = py.import("probity._replay")?.getattr("replay")?;
-        let max_skew = max_skew.map(|s| s.0);
-        replay.call1((slf, events, as_of, jobs, output, into, summary, out, max_skew, report))
+        slf.py().import("probity._replay")?.getattr("replay")?.call((slf, events), options)
     }
 
-    /// The native half of `replay`: `source` is `"path"` (a file name), `"data"` (JSON lines
-    /// as `bytes`, `bytearray` or `str`, a table library's writing included) or `"rows"` (an
-    /// iterable of dicts or JSON texts).
-    /// Returns `(records, summary)`: the JSON lines as `bytes` for `output="jsonl"` (`None`
-    /// when they went to the file `out`), else a `_Records` holding the columns.
-    /// With `report`, the HTML report of the replay is written to that file.
+    /// The native half of `replay`: see `replay::Input::new` for `source` and `payload`, and
+    /// `replay::replay` for what it returns. `max_skew` is in seconds.
     #[pyo3(signature = (
-        source, payload, as_of=None, jobs=None, output="decisions", out=None, max_skew=Some(replay::Skew::DAY),
-        report=None
+        source, payload, as_of=None, jobs=None, output="decisions", out=None, max_skew=Some(86_400.0), report=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn _replay<'py>(
@@ -237,81 +219,20 @@ impl Engine {
         jobs: Option<usize>,
         output: &str,
         out: Option<std::path::PathBuf>,
-        max_skew: Option<replay::Skew>,
+        max_skew: Option<f64>,
         report: Option<std::path::PathBuf>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
-        let output = match output {
-            "decisions" => replay::Output::Decisions,
-            "findings" => replay::Output::Findings,
-            "jsonl" => replay::Output::JsonLines,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "`output` must be `decisions`, `findings` or `jsonl`, found `{other}`"
-                )))
-            }
-        };
+        let output: probity::replay::table::Output = output.parse().map_err(PyValueError::new_err)?;
         let jobs = match jobs {
             Some(0) => return Err(PyValueError::new_err("`jobs` must be at least 1")),
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, usize::from),
         };
         let as_of = as_of.filter(|t| !t.is_none()).map(|t| timestamp(t, "as_of")).transpose()?;
-        let input = match source {
-            "path" => replay::Input::File(payload.extract()?),
-            "data" => match payload.cast::<PyString>() {
-                Ok(text) => replay::Input::Text(text.to_owned().try_into()?),
-                Err(_) => replay::Input::Bytes(payload.extract()?),
-            },
-            "rows" => replay::Input::Owned(replay::rows_to_lines(payload)?),
-            other => return Err(PyValueError::new_err(format!("unknown event source `{other}`"))),
-        };
-        if let (replay::Input::File(events), Some(path)) = (&input, &out) {
-            if probity::replay::same_file(events, path) {
-                return Err(PyValueError::new_err(format!(
-                    "`out` `{}` is the events file: refusing to overwrite it",
-                    path.display()
-                )));
-            }
-        }
-        let max_skew = max_skew.map(|s| s.delta()).transpose()?;
+        let max_skew = max_skew.map(probity::replay::max_skew_seconds).transpose().map_err(PyValueError::new_err)?;
+        let input = replay::Input::new(source, payload)?;
         let options = probity::replay::Options { as_of, jobs, max_skew };
-        let engine = &self.engine;
-        let mut collector = report.as_ref().map(|_| probity_report::Collector::new(Some(engine)));
-        // What the report is built from, when one is asked for.
-        let html = collector.as_mut();
-        let (replayed, summary) = run(py, || replay::replay(engine, &input, &options, output, out.as_deref(), html))?
-            .map_err(|e| match (e, &input, &out) {
-            (replay::Failure::Interrupted(e), _, _) => e,
-            (replay::Failure::Read(e), replay::Input::File(path), _) => {
-                PyOSError::new_err(format!("cannot read `{}`: {e}", path.display()))
-            }
-            (replay::Failure::Write(e), _, Some(path)) => {
-                PyOSError::new_err(format!("cannot write `{}`: {e}", path.display()))
-            }
-            (replay::Failure::Read(e) | replay::Failure::Write(e) | replay::Failure::Internal(e), _, _) => internal(e),
-        })?;
-        if let (Some(path), Some(collector)) = (&report, &collector) {
-            let events = match &input {
-                replay::Input::File(path) => path.display().to_string(),
-                _ => "(events in memory)".to_string(),
-            };
-            // The engine keeps no directory: the report names the policy versions loaded.
-            let policies: Vec<String> = engine.policy_set().versions().map(|(id, v)| format!("{id} {v}")).collect();
-            let meta = probity_report::Meta {
-                policies: policies.join(", "),
-                events,
-                as_of: options.as_of.map(|t| t.to_rfc3339()),
-            };
-            collector.write(path, &meta, Some(&summary)).map_err(PyOSError::new_err)?;
-        }
-        drop(input);
-        let summary = replay::summary(py, &summary)?;
-        let records = match replayed {
-            replay::Replayed::Lines(lines) => PyBytes::new(py, &lines).into_any(),
-            replay::Replayed::Records(records) => Bound::new(py, records)?.into_any(),
-            replay::Replayed::Written => py.None().into_bound(py),
-        };
-        Ok((records, summary))
+        replay::replay(py, &self.engine, input, &options, output, (out, report))
     }
 
     /// A new, empty ledger over this engine's policy set.
@@ -449,88 +370,73 @@ impl Submission {
     }
 }
 
-/// The decision on one action. `to_json()` is the JSON contract shared by every surface.
+/// The `#[pymethods]` of a class wrapping a core record (`inner`): a getter per named field,
+/// giving its JSON form as Python values (what `to_dict()` holds), `to_dict`, `to_json` (the
+/// JSON contract shared by every surface, byte-identical to the Rust engine's), `==`, and the
+/// methods given.
+macro_rules! record_methods {
+    ($class:ident { $($(#[doc = $doc:literal])* $field:ident),* $(,)? } $($methods:tt)*) => {
+        #[pymethods]
+        impl $class {
+            $(
+                $(#[doc = $doc])*
+                #[getter]
+                fn $field<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                    to_python!(py, &self.inner.$field)
+                }
+            )*
+
+            /// The record as a dict (the JSON contract, decoded by `json.loads`).
+            fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                to_python!(py, &self.inner)
+            }
+
+            /// The record as compact JSON, byte-identical to the Rust engine's.
+            fn to_json(&self) -> PyResult<String> {
+                serde_json::to_string(&self.inner).map_err(internal)
+            }
+
+            fn __eq__(&self, other: PyRef<'_, $class>) -> bool {
+                self.inner == other.inner
+            }
+
+            $($methods)*
+        }
+    };
+}
+
+/// The decision on one action.
 #[pyclass(module = "probity", name = "Decision", frozen)]
 struct Decision {
     inner: probity::Decision,
 }
 
-#[pymethods]
-impl Decision {
+record_methods! {
+    Decision {
+        /// The action's id.
+        action,
+        /// The action's timestamp, RFC 3339.
+        at,
+        /// `"allow"`, `"review"` or `"deny"`.
+        verdict,
+        /// Every policy version in force: `{id, version, digest}`.
+        policies,
+        /// What fired, as dicts.
+        findings,
+        /// Duties the action started: `{policy, duty, action, due}`.
+        obligations,
+        /// Earlier obligations the action met: `{policy, duty, action}`.
+        fulfilled,
+        /// Teams to notify.
+        escalations,
+        /// Sanction ladder steps reached: `{policy, ladder, points, step, previous}`.
+        sanctions,
+    }
+
     /// Parses a decision from its JSON (as written by `to_json`).
     #[staticmethod]
     fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
-        serde_json::from_str(text)
-            .map(|inner| Decision { inner })
-            .map_err(|e| input_error(py, format!("decision: {e}")))
-    }
-
-    /// The action's id.
-    #[getter]
-    fn action(&self) -> &str {
-        &self.inner.action
-    }
-
-    /// The action's timestamp, RFC 3339.
-    #[getter]
-    fn at(&self) -> &str {
-        &self.inner.at
-    }
-
-    /// `"allow"`, `"review"` or `"deny"`.
-    #[getter]
-    fn verdict(&self) -> &'static str {
-        self.inner.verdict.as_str()
-    }
-
-    /// Every policy version in force: `{id, version, digest}`.
-    #[getter]
-    fn policies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.policies)
-    }
-
-    /// What fired, as dicts.
-    #[getter]
-    fn findings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.findings)
-    }
-
-    /// Duties the action started: `{policy, duty, action, due}`.
-    #[getter]
-    fn obligations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.obligations)
-    }
-
-    /// Earlier obligations the action met: `{policy, duty, action}`.
-    #[getter]
-    fn fulfilled<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.fulfilled)
-    }
-
-    /// Teams to notify.
-    #[getter]
-    fn escalations(&self) -> Vec<String> {
-        self.inner.escalations.iter().map(ToString::to_string).collect()
-    }
-
-    /// Sanction ladder steps reached: `{policy, ladder, points, step, previous}`.
-    #[getter]
-    fn sanctions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.sanctions)
-    }
-
-    /// The decision as a dict (the JSON contract, decoded by `json.loads`).
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner)
-    }
-
-    /// The decision as compact JSON, byte-identical to the Rust engine's.
-    fn to_json(&self) -> PyResult<String> {
-        serde_json::to_string(&self.inner).map_err(internal)
-    }
-
-    fn __eq__(&self, other: PyRef<'_, Decision>) -> bool {
-        self.inner == other.inner
+        serde_json::from_str(text).map(|inner| Decision { inner }).map_err(|e| input_error(py, format!("decision: {e}")))
     }
 
     fn __repr__(&self) -> String {
@@ -544,56 +450,20 @@ struct OverdueReport {
     inner: probity::OverdueReport,
 }
 
-#[pymethods]
-impl OverdueReport {
-    /// The RM's id.
-    #[getter]
-    fn rm(&self) -> &str {
-        &self.inner.rm
-    }
-
-    /// The deadline that passed, RFC 3339.
-    #[getter]
-    fn at(&self) -> &str {
-        &self.inner.at
-    }
-
-    /// The obligation: `{policy, duty, action, due}`.
-    #[getter]
-    fn obligation<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.obligation)
-    }
-
-    /// One finding of kind `overdue`.
-    #[getter]
-    fn findings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.findings)
-    }
-
-    /// Teams to notify.
-    #[getter]
-    fn escalations(&self) -> Vec<String> {
-        self.inner.escalations.iter().map(ToString::to_string).collect()
-    }
-
-    /// Sanction steps reached by the overdue breach.
-    #[getter]
-    fn sanctions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.sanctions)
-    }
-
-    /// The report as a dict.
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner)
-    }
-
-    /// The report as compact JSON, byte-identical to the Rust engine's.
-    fn to_json(&self) -> PyResult<String> {
-        serde_json::to_string(&self.inner).map_err(internal)
-    }
-
-    fn __eq__(&self, other: PyRef<'_, OverdueReport>) -> bool {
-        self.inner == other.inner
+record_methods! {
+    OverdueReport {
+        /// The RM's id.
+        rm,
+        /// The deadline that passed, RFC 3339.
+        at,
+        /// The obligation: `{policy, duty, action, due}`.
+        obligation,
+        /// One finding of kind `overdue`.
+        findings,
+        /// Teams to notify.
+        escalations,
+        /// Sanction steps reached by the overdue breach.
+        sanctions,
     }
 
     fn __repr__(&self) -> String {

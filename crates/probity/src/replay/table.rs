@@ -34,6 +34,20 @@ impl Output {
     }
 }
 
+impl std::str::FromStr for Output {
+    type Err = String;
+
+    /// `decisions`, `findings` or `jsonl`, as the bindings name them.
+    fn from_str(name: &str) -> Result<Output, String> {
+        match name {
+            "decisions" => Ok(Output::Decisions),
+            "findings" => Ok(Output::Findings),
+            "jsonl" => Ok(Output::JsonLines),
+            other => Err(format!("`output` must be `decisions`, `findings` or `jsonl`, found `{other}`")),
+        }
+    }
+}
+
 /// A column's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
