@@ -487,13 +487,11 @@ fn replay(
     };
     let hooks = output::Hooks { progress: Some(&mut progress), interrupted: None };
     let (_, summary) =
-        output::run::<(), _>(&engine, input, &settings, sink, collector.as_mut(), hooks).map_err(|e| {
-            match (e, out) {
-                (output::Failure::Read(e), _) => cannot_read(&e),
-                (output::Failure::Write(e), Some(path)) => format!("cannot write `{}`: {e}", path.display()),
-                (output::Failure::Write(e), None) => format!("cannot write the output: {e}"),
-                (e, _) => format!("replay failed: {e}"),
-            }
+        output::run(&engine, input, &settings, sink, collector.as_mut(), hooks).map_err(|e| match (e, out) {
+            (output::Failure::Read(e), _) => cannot_read(&e),
+            (output::Failure::Write(e), Some(path)) => format!("cannot write `{}`: {e}", path.display()),
+            (output::Failure::Write(e), None) => format!("cannot write the output: {e}"),
+            (e, _) => format!("replay failed: {e}"),
         })?;
     if let Some(bar) = bar {
         bar.finish_and_clear();

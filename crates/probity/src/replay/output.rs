@@ -11,9 +11,24 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::table::{self, Chunk, Output, Rows};
+use super::table::{self, Chunk, Frozen, Output, Rows};
 use super::{Options, Record, Summary};
 use crate::Engine;
+
+/// A binding's replay options: `jobs` (default: every core) must be at least 1, `max_skew` is
+/// in seconds ([`super::max_skew_seconds`]).
+pub fn options(
+    as_of: Option<chrono::DateTime<chrono::FixedOffset>>,
+    jobs: Option<usize>,
+    max_skew: Option<f64>,
+) -> Result<Options, String> {
+    let jobs = match jobs {
+        Some(0) => return Err("`jobs` must be at least 1".into()),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    Ok(Options { as_of, jobs, max_skew: max_skew.map(super::max_skew_seconds).transpose()? })
+}
 
 /// Opens an events file to stream: a regular file or a pipe (not a directory or a device such
 /// as `/dev/zero`, which would never end). The error is the file system's, or `not a regular
@@ -112,29 +127,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Where [`run`] puts the records.
-pub enum Sink<'a, F> {
+pub enum Sink<'a> {
     /// JSON lines, appended to this buffer (reserve room up front to spare copies).
     Memory(Vec<u8>),
     /// JSON lines to a stream (standard output), as they come.
     Writer(Box<dyn Write + Send + 'a>),
     /// JSON lines to a file, renamed into place once the replay is complete.
     File(OutputFile),
-    /// Table rows of this shape, gathered into chunks of up to [`table::CHUNK_ROWS`] rows; each
-    /// full chunk is handed to the function (which copies its buffers out), then cleared so
-    /// that its memory serves the next rows.
-    Table(Output, Freeze<'a, F>),
+    /// Table rows of this shape, gathered into chunks of up to [`table::CHUNK_ROWS`] rows, each
+    /// copied out ([`Chunk::freeze`]) once full, so that the chunk's memory serves the next rows.
+    Table(Output),
 }
-
-/// What [`Sink::Table`] does with each chunk.
-pub type Freeze<'a, F> = Box<dyn FnMut(&Chunk) -> std::io::Result<F> + Send + 'a>;
 
 /// What [`run`] gives back besides the summary.
 #[derive(Debug)]
-pub enum Gathered<F> {
+pub enum Gathered {
     /// The JSON lines of [`Sink::Memory`].
     Lines(Vec<u8>),
-    /// What [`Sink::Table`]'s function made of each chunk, in order (at least one chunk).
-    Chunks(Vec<F>),
+    /// The rows of [`Sink::Table`], chunk after chunk (at least one chunk).
+    Chunks(Vec<Frozen>),
     /// The records went to the stream or file.
     Written,
 }
@@ -148,7 +159,7 @@ pub enum Failure {
     Read(std::io::Error),
     /// The output could not be written.
     Write(std::io::Error),
-    /// Anything else (a failed thread, a chunk that could not be handed over).
+    /// Anything else (a failed thread).
     Internal(std::io::Error),
 }
 
@@ -219,16 +230,16 @@ impl<I> Default for Encoded<I> {
 
 /// Replays `input` into `sink` (see the module documentation); with `tap`, every record is
 /// also digested and added to it, in input order.
-pub fn run<F: Send, T: Tap>(
+pub fn run<T: Tap>(
     engine: &Engine,
     input: impl BufRead,
     options: &Options,
-    sink: Sink<'_, F>,
+    sink: Sink<'_>,
     tap: Option<&mut T>,
     hooks: Hooks<'_>,
-) -> Result<(Gathered<F>, Summary), Failure> {
+) -> Result<(Gathered, Summary), Failure> {
     let output = match &sink {
-        Sink::Table(output, _) => *output,
+        Sink::Table(output) => *output,
         _ => Output::JsonLines,
     };
     let digester = tap.as_ref().map(|t| t.digester());
@@ -290,11 +301,11 @@ pub fn run<F: Send, T: Tap>(
 }
 
 /// Gathers the encoded lines into the sink, in the order they come.
-fn gather<F, I>(
+fn gather<I>(
     lines: std::sync::mpsc::Receiver<Vec<Encoded<I>>>,
-    sink: Sink<'_, F>,
+    sink: Sink<'_>,
     abandoned: &AtomicBool,
-) -> Result<Gathered<F>, Failure> {
+) -> Result<Gathered, Failure> {
     let write = |out: &mut dyn Write| -> Result<(), Failure> {
         for encoded in lines.iter().flatten() {
             out.write_all(encoded.rows.text()).map_err(Failure::Write)?;
@@ -315,19 +326,87 @@ fn gather<F, I>(
             }
             Ok(Gathered::Written)
         }
-        Sink::Table(output, mut freeze) => {
+        Sink::Table(output) => {
             let (mut chunk, mut chunks) = (Chunk::new(output), Vec::new());
             for encoded in lines.iter().flatten() {
                 chunk.append(&encoded.rows);
                 if chunk.rows() >= table::CHUNK_ROWS {
-                    chunks.push(freeze(&chunk).map_err(Failure::Internal)?);
+                    chunks.push(chunk.freeze());
                     chunk.clear();
                 }
             }
             if chunk.rows() > 0 || chunks.is_empty() {
-                chunks.push(freeze(&chunk).map_err(Failure::Internal)?);
+                chunks.push(chunk.freeze());
             }
             Ok(Gathered::Chunks(chunks))
         }
     }
+}
+
+/// Where a binding's events are.
+#[derive(Debug, Clone, Copy)]
+pub enum Events<'a> {
+    /// A JSON-lines file (or a pipe), streamed.
+    File(&'a Path),
+    /// JSON lines in memory.
+    Memory(&'a [u8]),
+}
+
+/// Why [`replay_events`] did not complete, its messages naming the file at fault.
+#[derive(Debug)]
+pub enum EventsFailure {
+    /// `out` is the events file (`` `…` is the events file: refusing to overwrite it ``).
+    Refused(String),
+    /// A file could not be read or written (`` cannot read `…`: … ``, `` cannot write `…`: … ``).
+    File(String),
+    /// [`Hooks::interrupted`] said so; nothing was committed.
+    Interrupted,
+    /// Anything else.
+    Internal(String),
+}
+
+/// [`run`] as the bindings call it: the events from a file or memory; the JSON lines into the
+/// file `out` when there is one, else into memory (room reserved for about the events' size),
+/// or table rows for a table `output`. `out` is started once the events are open, so that bad
+/// events leave an existing file as it was.
+pub fn replay_events<T: Tap>(
+    engine: &Engine,
+    events: Events<'_>,
+    options: &Options,
+    (output, out): (Output, Option<&Path>),
+    tap: Option<&mut T>,
+    hooks: Hooks<'_>,
+) -> Result<(Gathered, Summary), EventsFailure> {
+    let cannot = |verb: &str, path: &Path, e: &dyn std::fmt::Display| {
+        EventsFailure::File(format!("cannot {verb} `{}`: {e}", path.display()))
+    };
+    let (file, size) = match events {
+        Events::File(path) => {
+            if let Some(out) = out.filter(|out| super::same_file(path, out)) {
+                let refused = format!("`{}` is the events file: refusing to overwrite it", out.display());
+                return Err(EventsFailure::Refused(refused));
+            }
+            let file = open_events(path).map_err(|e| cannot("read", path, &e))?;
+            let size = file.metadata().map_or(0, |m| usize::try_from(m.len()).unwrap_or(0));
+            (Some(std::io::BufReader::with_capacity(1 << 20, file)), size)
+        }
+        Events::Memory(bytes) => (None, bytes.len()),
+    };
+    let sink = match (out, output) {
+        (Some(path), _) => Sink::File(OutputFile::create(path).map_err(|e| cannot("write", path, &e))?),
+        // The JSON lines are about as long as the events: room for them up front.
+        (None, Output::JsonLines) => Sink::Memory(Vec::with_capacity(size.saturating_add(size / 4))),
+        (None, _) => Sink::Table(output),
+    };
+    let ran = match (file, events) {
+        (Some(file), _) => run(engine, file, options, sink, tap, hooks),
+        (None, Events::Memory(bytes)) => run(engine, bytes, options, sink, tap, hooks),
+        (None, Events::File(_)) => run(engine, &[][..], options, sink, tap, hooks),
+    };
+    ran.map_err(|e| match (e, events, out) {
+        (Failure::Interrupted, _, _) => EventsFailure::Interrupted,
+        (Failure::Read(e), Events::File(path), _) => cannot("read", path, &e),
+        (Failure::Write(e), _, Some(path)) => cannot("write", path, &e),
+        (Failure::Read(e) | Failure::Write(e) | Failure::Internal(e), _, _) => EventsFailure::Internal(e.to_string()),
+    })
 }
