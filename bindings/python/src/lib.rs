@@ -254,24 +254,15 @@ struct Submission {
     decision: Py<Decision>,
 }
 
-impl Submission {
-    fn pair<'py>(&self, py: Python<'py>) -> PyResult<Obj<'py>> {
-        Ok(PyTuple::new(py, [self.overdue.bind(py).as_any(), self.decision.bind(py).as_any()])?.into_any())
-    }
-}
-
 #[pymethods]
 impl Submission {
     fn __len__(&self) -> usize {
         2
     }
 
+    /// `(overdue, decision)[index]`; iterating and unpacking go through it too.
     fn __getitem__<'py>(&self, py: Python<'py>, index: &Obj<'py>) -> PyResult<Obj<'py>> {
-        self.pair(py)?.get_item(index)
-    }
-
-    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Obj<'py>> {
-        Ok(self.pair(py)?.try_iter()?.into_any())
+        PyTuple::new(py, [self.overdue.bind(py).as_any(), self.decision.bind(py).as_any()])?.into_any().get_item(index)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
