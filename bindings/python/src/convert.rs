@@ -1,210 +1,137 @@
-//! Python values to JSON (the only direction done by hand: results go out as the core's own
-//! JSON text, decoded by Python's `json` module, so `to_dict()` always agrees with `to_json()`).
+//! Python values to JSON, the only direction done by hand (results go out as the core's own JSON
+//! text, decoded by `json.loads`, so `to_dict()` always agrees with `to_json()`).
 //!
-//! `dict`/`list`/`tuple`/`str`/`bool`/`int`/`None` map to JSON as expected; a `float` becomes
-//! a JSON number written as its `repr` (shortest round-trip text, so `0.1` stays `0.1`); a
-//! `decimal.Decimal` becomes its string (plain notation, so strings keep exactness); an aware
-//! `datetime` becomes RFC 3339 text and a `date` `YYYY-MM-DD`. Nesting is bounded.
+//! `dict`/`list`/`tuple`/`str`/`bool`/`int`/`None` map as expected; a `float` is a JSON number
+//! written as its `repr` (so `0.1` stays `0.1`). Values JSON has no type for (`Decimal`, `datetime`,
+//! `date`, integers beyond 64 bits) are made JSON text by `probity/_convert.py`.
 
 use std::str::FromStr;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value as Json};
 
-/// Why a Python value could not be converted, and where (a path of keys and indices).
+use crate::errors::input_error;
+use crate::Obj;
+
+/// The deepest nesting accepted in action JSON (as the core's own limit).
+pub(crate) const MAX_DEPTH: usize = probity::limits::MAX_JSON_DEPTH;
+
+/// An action from a Python mapping.
+pub(crate) fn action(value: &Obj<'_>) -> PyResult<probity::Action> {
+    let py = value.py();
+    let json = to_json(value, MAX_DEPTH).map_err(|e| input_error(py, e.describe("action")))?;
+    probity::Action::from_value(json).map_err(|e| input_error(py, e.to_string()))
+}
+
+/// A history from a Python mapping (`None`: an empty history), read by the core's own reader
+/// (as `api::history` reads one), for its wording and limits.
+pub(crate) fn history(value: Option<&Obj<'_>>) -> PyResult<probity::History> {
+    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(probity::History::new()) };
+    let py = value.py();
+    // Two more levels than an action: the history object and its `actions` list.
+    let json = to_json(value, MAX_DEPTH.saturating_add(2)).map_err(|e| input_error(py, e.describe("history")))?;
+    probity::History::from_json(&json.to_string()).map_err(|e| input_error(py, e.to_string()))
+}
+
+/// A timestamp from an aware `datetime` or RFC 3339 text, read by the core's own parser.
+pub(crate) fn timestamp(value: &Obj<'_>, name: &str) -> PyResult<chrono::DateTime<chrono::FixedOffset>> {
+    let py = value.py();
+    let text: String = TIMESTAMP.import(py, "probity._convert", "timestamp")?.call1((value, name))?.extract()?;
+    probity::parse_timestamp(&text).map_err(|e| match e {
+        probity::InputError::Field { problem, .. } => input_error(py, format!("`{name}`: {problem}")),
+        other => input_error(py, format!("`{name}`: {other}")),
+    })
+}
+
+/// Why a Python value could not be converted, and where (keys and indices from the root).
 #[derive(Debug)]
 pub(crate) struct ConvertError {
-    /// Path segments, innermost first (built while the error travels outwards).
-    path: Vec<String>,
+    path: String,
     message: String,
 }
 
 impl ConvertError {
-    fn new(message: impl Into<String>) -> Self {
-        ConvertError { path: Vec::new(), message: message.into() }
-    }
-
-    fn at(mut self, segment: String) -> Self {
-        self.path.push(segment);
-        self
-    }
-
-    /// The message, prefixed with the path of the offending value (`what` names the root).
+    /// The message, after the path of the offending value (`what` names the root).
     pub(crate) fn describe(&self, what: &str) -> String {
-        let mut path = String::from(what);
-        for segment in self.path.iter().rev() {
-            path.push_str(segment);
-        }
-        format!("`{path}`: {}", self.message)
+        format!("`{what}{}`: {}", self.path, self.message)
     }
 }
 
-/// A Python error raised while converting (from `utcoffset()`, `repr`, …) is kept as text.
+/// A Python error raised while converting (by `probity/_convert.py`, `repr`, …): its message.
 impl From<PyErr> for ConvertError {
     fn from(e: PyErr) -> Self {
-        ConvertError::new(e.to_string())
+        ConvertError { path: String::new(), message: Python::attach(|py| e.value(py).to_string()) }
     }
 }
 
-static DATETIME: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static DATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static SPECIAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static TIMESTAMP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Converts a Python value to JSON, allowing `depth` levels of nesting (the value itself
 /// counts as one, as in the core's limit).
-pub(crate) fn to_json(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Json, ConvertError> {
+pub(crate) fn to_json(obj: &Obj<'_>, depth: usize) -> Result<Json, ConvertError> {
+    let error = |message: String| Err(ConvertError { path: String::new(), message });
     let Some(below) = depth.checked_sub(1) else {
-        return Err(ConvertError::new("nests too deeply (arrays and objects are limited to 64 levels)"));
+        return error("nests too deeply (arrays and objects are limited to 64 levels)".into());
     };
-    let py = obj.py();
+    // The path of a value inside this one, as the error travels outwards.
+    let at = |segment: String| move |e: ConvertError| ConvertError { path: segment + &e.path, message: e.message };
     if obj.is_none() {
-        return Ok(Json::Null);
-    }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Json::String(s.to_cow()?.into_owned()));
-    }
-    if let Ok(dict) = obj.cast::<PyDict>() {
+        Ok(Json::Null)
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        Ok(Json::String(s.to_cow()?.into_owned()))
+    } else if let Ok(dict) = obj.cast::<PyDict>() {
         let mut map = Map::new();
         for (key, value) in dict.iter() {
             let Ok(key) = key.cast::<PyString>() else {
-                return Err(ConvertError::new(format!(
+                return error(format!(
                     "object keys must be text, found a key of type `{}`",
-                    type_name(&key)
-                )));
+                    key.get_type().qualname()?
+                ));
             };
             let key = key.to_cow()?.into_owned();
-            let value = to_json(&value, below).map_err(|e| e.at(format!(".{key}")))?;
+            let value = to_json(&value, below).map_err(at(format!(".{key}")))?;
             map.insert(key, value);
         }
-        return Ok(Json::Object(map));
-    }
-    if let Ok(list) = obj.cast::<PyList>() {
-        return array(list.iter(), below);
-    }
-    if let Ok(tuple) = obj.cast::<PyTuple>() {
-        return array(tuple.iter(), below);
-    }
-    // `bool` is a subclass of `int`: test it first.
-    if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Json::Bool(b.is_true()));
-    }
-    if obj.cast::<PyInt>().is_ok() {
-        if let Ok(i) = obj.extract::<i64>() {
-            return Ok(Json::Number(i.into()));
+        Ok(Json::Object(map))
+    } else if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() {
+        let items = obj.try_iter()?.enumerate();
+        items
+            .map(|(i, item)| to_json(&item?, below).map_err(at(format!("[{i}]"))))
+            .collect::<Result<_, _>>()
+            .map(Json::Array)
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        // `bool` is a subclass of `int`: tested first.
+        Ok(Json::Bool(b.is_true()))
+    } else if obj.cast::<PyInt>().is_ok() {
+        match (obj.extract::<i64>(), obj.extract::<u64>()) {
+            (Ok(i), _) => Ok(Json::Number(i.into())),
+            (_, Ok(u)) => Ok(Json::Number(u.into())),
+            _ => special(obj),
         }
-        if let Ok(u) = obj.extract::<u64>() {
-            return Ok(Json::Number(u.into()));
-        }
-        return big_int(obj);
-    }
-    if let Ok(f) = obj.cast::<PyFloat>() {
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
         let value = f.value();
         if !value.is_finite() {
-            return Err(ConvertError::new(format!("`{value}` is not a finite number")));
+            return error(format!("`{value}` is not a finite number"));
         }
         // A plain float's repr, even for subclasses whose own repr differs.
-        let repr = PyFloat::new(py, value).repr()?;
-        return number(&repr.to_cow()?);
-    }
-    if is_datetime(obj)? {
-        return datetime(obj).map(Json::String);
-    }
-    if obj.is_instance(DATE.import(py, "datetime", "date")?)? {
-        let text = obj.call_method0("isoformat")?;
-        return Ok(Json::String(text.extract::<String>()?));
-    }
-    if obj.is_instance(DECIMAL.import(py, "decimal", "Decimal")?)? {
-        return decimal(obj).map(Json::String);
-    }
-    let hint = if obj.cast::<pyo3::types::PySet>().is_ok() || obj.cast::<pyo3::types::PyFrozenSet>().is_ok() {
-        "; a set has no order, pass a sorted list instead"
+        number(&PyFloat::new(obj.py(), value).repr()?.to_cow()?)
     } else {
-        ""
-    };
-    Err(ConvertError::new(format!("cannot convert a value of type `{}` to JSON{hint}", type_name(obj))))
+        special(obj)
+    }
 }
 
-fn array<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, depth: usize) -> Result<Json, ConvertError> {
-    let mut out = Vec::new();
-    for (i, item) in items.enumerate() {
-        out.push(to_json(&item, depth).map_err(|e| e.at(format!("[{i}]")))?);
+/// A value JSON has no type for, made JSON text by `probity._convert.special`.
+fn special(obj: &Obj<'_>) -> Result<Json, ConvertError> {
+    match SPECIAL.import(obj.py(), "probity._convert", "special")?.call1((obj,))?.extract::<(bool, String)>()? {
+        (true, digits) => number(&digits),
+        (false, text) => Ok(Json::String(text)),
     }
-    Ok(Json::Array(out))
-}
-
-/// The most bits an integer beyond 64 bits may have to be passed on as its digits: 2,048 bits is
-/// at most 617 digits, below the lowest limit CPython lets `sys.set_int_max_str_digits` set (640),
-/// so `str()` never raises CPython's own limit error here.
-const MAX_INT_BITS: u64 = 2048;
-
-/// An integer beyond 64 bits: its digits while they are few (the core reports the range error
-/// for the field that reads it); a longer one is out of every range the engine has and is
-/// refused without writing its digits (which CPython may refuse, and does in quadratic time).
-fn big_int(obj: &Bound<'_, PyAny>) -> Result<Json, ConvertError> {
-    let bits: u64 = obj.call_method0("bit_length")?.extract()?;
-    if bits <= MAX_INT_BITS {
-        if let Ok(digits) = obj.str() {
-            return number(&digits.to_cow()?);
-        }
-    }
-    // log10(2) is 0.30103.
-    let digits = bits.saturating_mul(30_103).checked_div(100_000).unwrap_or(0).saturating_add(1);
-    Err(ConvertError::new(format!(
-        "an integer of about {digits} digits is out of range: whole numbers hold 64 bits and decimals 28 significant digits"
-    )))
 }
 
 fn number(text: &str) -> Result<Json, ConvertError> {
-    Number::from_str(text).map(Json::Number).map_err(|_| ConvertError::new(format!("`{text}` is not a JSON number")))
-}
-
-/// Whether `obj` is a `datetime.datetime`.
-pub(crate) fn is_datetime(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
-    obj.is_instance(DATETIME.import(obj.py(), "datetime", "datetime")?)
-}
-
-/// An aware `datetime` as RFC 3339 (`isoformat`, which is RFC 3339 whenever the offset is a
-/// whole number of minutes).
-pub(crate) fn datetime(obj: &Bound<'_, PyAny>) -> Result<String, ConvertError> {
-    let offset = obj.call_method0("utcoffset")?;
-    if offset.is_none() {
-        return Err(ConvertError::new(
-            "a datetime without a time zone (naive) is ambiguous; attach one, such as `tzinfo=datetime.timezone.utc` \
-             or a `zoneinfo.ZoneInfo`",
-        ));
-    }
-    let seconds: i64 = offset.getattr("seconds")?.extract()?;
-    let micros: i64 = offset.getattr("microseconds")?.extract()?;
-    if seconds.checked_rem(60) != Some(0) || micros != 0 {
-        return Err(ConvertError::new(format!(
-            "the UTC offset `{}` is not a whole number of minutes, which RFC 3339 cannot write",
-            offset.str()?.to_cow()?
-        )));
-    }
-    Ok(obj.call_method0("isoformat")?.extract::<String>()?)
-}
-
-/// A finite `Decimal` as a decimal numeral without an exponent.
-fn decimal(obj: &Bound<'_, PyAny>) -> Result<String, ConvertError> {
-    if !obj.call_method0("is_finite")?.is_truthy()? {
-        return Err(ConvertError::new(format!("`{}` is not a finite number", obj.str()?.to_cow()?)));
-    }
-    let text = obj.str()?.to_cow()?.into_owned();
-    if !text.contains(['E', 'e']) {
-        return Ok(text);
-    }
-    // `Decimal("1E-7")` prints with an exponent; write it out in full when that stays short
-    // (a longer numeral is beyond the engine's 28 digits anyway, and the core says so).
-    let adjusted: i64 = obj.call_method0("adjusted")?.extract()?;
-    if (-64..=64).contains(&adjusted) {
-        let builtins = obj.py().import("builtins")?;
-        return Ok(builtins.getattr("format")?.call1((obj, "f"))?.extract::<String>()?);
-    }
-    Ok(text)
-}
-
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().qualname().map(|n| n.to_string()).unwrap_or_else(|_| "?".to_owned())
+    let message = || format!("`{text}` is not a JSON number");
+    Number::from_str(text).map(Json::Number).map_err(|_| ConvertError { path: String::new(), message: message() })
 }

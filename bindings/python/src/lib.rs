@@ -1,119 +1,74 @@
 //! Python binding of the Probity policy engine: `probity._probity`, wrapped by the pure-Python
-//! package `probity` (which defines the exception classes).
-//!
-//! The binding stays thin: it converts Python values to JSON (`convert`), maps errors
-//! (`errors`), releases the GIL around the engine's work and catches panics at the boundary.
-//! Everything else is the core crate's.
+//! package `probity` (exception classes, `_replay.py`'s tables). It converts Python values to
+//! JSON (`convert`), maps errors (`errors`), releases the GIL around the engine's work and
+//! catches panics at the boundary; everything else is the core crate's.
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 mod convert;
 mod errors;
 mod generate;
 mod replay;
 
+use convert::{action, history, timestamp};
 use errors::{input_error, internal, load_error, policy_error, run, to_python};
+
+/// Any Python object, and a dict.
+type Obj<'py> = Bound<'py, PyAny>;
+type Dict<'py> = Bound<'py, PyDict>;
 
 // The same allocator as the CLI: deciding allocates many small values, from several threads.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The deepest nesting accepted in action JSON (as the core's own limit).
-const MAX_DEPTH: usize = probity::limits::MAX_JSON_DEPTH;
-
-/// An action from a Python mapping.
-fn action(value: &Bound<'_, PyAny>) -> PyResult<probity::Action> {
-    let py = value.py();
-    let json = convert::to_json(value, MAX_DEPTH).map_err(|e| input_error(py, e.describe("action")))?;
-    probity::Action::from_value(json).map_err(|e| input_error(py, e.to_string()))
-}
-
-/// A history from a Python mapping (`None`: an empty history).
-fn history(value: Option<&Bound<'_, PyAny>>) -> PyResult<probity::History> {
-    let Some(value) = value.filter(|v| !v.is_none()) else {
-        return Ok(probity::History::new());
-    };
-    let py = value.py();
-    // Two more levels than an action: the history object and its `actions` list.
-    let depth = MAX_DEPTH.saturating_add(2);
-    let json = convert::to_json(value, depth).map_err(|e| input_error(py, e.describe("history")))?;
-    if !json.is_object() {
-        // serde would also read a struct from an array (`[]` as an empty history).
-        return Err(input_error(
-            py,
-            "history: expected an object such as `{\"actions\": [...], \"breaches\": [...], \"obligations\": [...]}`",
-        ));
-    }
-    serde_json::from_value(json).map_err(|e| input_error(py, format!("history: {e}")))
-}
-
-/// A timestamp from an aware `datetime` or RFC 3339 text, read by the core's own parser.
-fn timestamp(value: &Bound<'_, PyAny>, name: &str) -> PyResult<chrono::DateTime<chrono::FixedOffset>> {
-    let py = value.py();
-    let text = if let Ok(s) = value.cast::<PyString>() {
-        s.to_cow()?.into_owned()
-    } else if convert::is_datetime(value)? {
-        convert::datetime(value).map_err(|e| input_error(py, e.describe(name)))?
-    } else {
-        return Err(PyTypeError::new_err(format!(
-            "`{name}` must be a timezone-aware datetime or RFC 3339 text, found `{}`",
-            value.get_type().qualname()?
-        )));
-    };
-    probity::parse_timestamp(&text).map_err(|e| match e {
-        probity::InputError::Field { problem, .. } => input_error(py, format!("`{name}`: {problem}")),
-        other => input_error(py, format!("`{name}`: {other}")),
-    })
+/// `probity.InputError` for a core input error.
+fn input(py: Python<'_>) -> impl Fn(probity::InputError) -> PyErr + '_ {
+    move |e| input_error(py, e.to_string())
 }
 
 /// A loaded, checked set of policy files.
 #[pyclass(module = "probity", name = "PolicySet", frozen)]
 struct PolicySet {
-    /// The set, already inside an engine (the core's engine shares it behind an `Arc`), so that
-    /// several `Engine`s can be made from one `PolicySet`.
+    /// The set inside an engine (which shares it behind an `Arc`), for every `Engine` made.
     engine: probity::Engine,
+}
+
+fn policy_set(set: probity::PolicySet, require_policy: bool) -> PolicySet {
+    PolicySet { engine: probity::Engine::new(set.require_policy(require_policy)) }
 }
 
 #[pymethods]
 impl PolicySet {
-    /// Loads every `.probity` file under a directory. With `require_policy`, an action no
-    /// policy is in force for is decided `review` with an error finding.
+    /// Loads every `.probity` file under a directory.
     #[staticmethod]
     #[pyo3(signature = (path, *, require_policy=false))]
-    fn from_dir(py: Python<'_>, path: std::path::PathBuf, require_policy: bool) -> PyResult<Self> {
-        match run(py, move || probity::PolicySet::from_dir(path))? {
-            Ok(set) => Ok(PolicySet { engine: probity::Engine::new(set.require_policy(require_policy)) }),
-            Err(e) => Err(load_error(py, e)),
-        }
+    fn from_dir(py: Python<'_>, path: PathBuf, require_policy: bool) -> PyResult<Self> {
+        let set = run(py, move || probity::PolicySet::from_dir(path))?.map_err(|e| load_error(py, e))?;
+        Ok(policy_set(set, require_policy))
     }
 
     /// Loads policies from `{name: text}` (or an iterable of `(name, text)` pairs).
     #[staticmethod]
     #[pyo3(signature = (sources, *, require_policy=false))]
-    fn from_sources(py: Python<'_>, sources: &Bound<'_, PyAny>, require_policy: bool) -> PyResult<Self> {
+    fn from_sources(py: Python<'_>, sources: &Obj<'_>, require_policy: bool) -> PyResult<Self> {
         if sources.cast::<PyString>().is_ok() {
             return Err(PyTypeError::new_err(
                 "`from_sources` takes `{name: text}` or `(name, text)` pairs; for one file write `{\"policy.probity\": text}`",
             ));
         }
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        if let Ok(dict) = sources.cast::<PyDict>() {
-            for (name, text) in dict.iter() {
-                pairs.push((name.extract()?, text.extract()?));
+        let pairs: Vec<(String, String)> = match sources.cast::<PyDict>() {
+            Ok(dict) => {
+                dict.iter().map(|(name, text)| Ok((name.extract()?, text.extract()?))).collect::<PyResult<_>>()?
             }
-        } else {
-            for item in sources.try_iter()? {
-                pairs.push(item?.extract()?);
-            }
-        }
-        match run(py, move || probity::PolicySet::from_sources(pairs))? {
-            Ok(set) => Ok(PolicySet { engine: probity::Engine::new(set.require_policy(require_policy)) }),
-            Err(diagnostics) => Err(policy_error(py, &diagnostics)),
-        }
+            Err(_) => sources.try_iter()?.map(|item| item?.extract()).collect::<PyResult<_>>()?,
+        };
+        let set = run(py, move || probity::PolicySet::from_sources(pairs))?.map_err(|d| policy_error(py, &d))?;
+        Ok(policy_set(set, require_policy))
     }
 
     /// `(id, version)` of every loaded policy file, ordered by id and effective date.
@@ -130,10 +85,8 @@ impl PolicySet {
 
     /// The warnings of the load, as diagnostic records.
     #[getter]
-    fn warnings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let records: Vec<probity::DiagnosticRecord> =
-            self.engine.policy_set().warnings().iter().map(probity::Diagnostic::record).collect();
-        to_python!(py, &records)
+    fn warnings<'py>(&self, py: Python<'py>) -> PyResult<Obj<'py>> {
+        to_python!(py, &probity::api::warnings(&self.engine))
     }
 
     fn __repr__(&self) -> String {
@@ -157,161 +110,54 @@ impl Engine {
 
     /// Decides on an action (a dict) given the RM's history (a dict, or `None`).
     #[pyo3(signature = (action, history=None))]
-    fn evaluate(
-        &self,
-        py: Python<'_>,
-        action: &Bound<'_, PyAny>,
-        history: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Decision> {
-        let action = crate::action(action)?;
-        let history = crate::history(history)?;
-        let engine = &self.engine;
-        let decided = run(py, || engine.evaluate(&action, &history))?;
-        decided.map(|inner| Decision { inner }).map_err(|e| input_error(py, e.to_string()))
+    fn evaluate(&self, py: Python<'_>, action: &Obj<'_>, history: Option<&Obj<'_>>) -> PyResult<Decision> {
+        let (action, history, engine) = (crate::action(action)?, crate::history(history)?, &self.engine);
+        let inner = run(py, || engine.evaluate(&action, &history))?.map_err(input(py))?;
+        Ok(Decision { inner })
     }
 
     /// Decides on an action given as JSON text, with a history as JSON text (or `None`).
     #[pyo3(signature = (action, history=None))]
     fn evaluate_json(&self, py: Python<'_>, action: &str, history: Option<&str>) -> PyResult<Decision> {
         let engine = &self.engine;
-        let decided = run(py, || engine.evaluate_json(action, history))?;
-        decided.map(|inner| Decision { inner }).map_err(|e| input_error(py, e.to_string()))
+        let inner = run(py, || engine.evaluate_json(action, history))?.map_err(input(py))?;
+        Ok(Decision { inner })
     }
 
     /// The overdue reports of `history` at time `at`. Pure, like `evaluate`.
-    fn overdue(
-        &self,
-        py: Python<'_>,
-        history: &Bound<'_, PyAny>,
-        at: &Bound<'_, PyAny>,
-    ) -> PyResult<Vec<OverdueReport>> {
-        let history = crate::history(Some(history))?;
-        let at = timestamp(at, "at")?;
-        let engine = &self.engine;
-        let reports = run(py, || engine.overdue(&history, at))?;
-        reports.map(wrap_reports).map_err(|e| input_error(py, e.to_string()))
+    fn overdue(&self, py: Python<'_>, history: &Obj<'_>, at: &Obj<'_>) -> PyResult<Vec<OverdueReport>> {
+        let (history, at, engine) = (crate::history(Some(history))?, timestamp(at, "at")?, &self.engine);
+        Ok(reports(run(py, || engine.overdue(&history, at))?.map_err(input(py))?))
     }
 
-    /// Replays events through fresh ledgers and returns the records as a table; see
-    /// `probity/_replay.py` (which does the table conversions) and the stubs.
-    #[pyo3(signature = (
-        events, *, as_of=None, jobs=None, output="decisions", into=None, summary=false, out=None,
-        max_skew=Some(replay::Skew::DAY), report=None
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn replay<'py>(
-        slf: &Bound<'py, Self>,
-        events: &Bound<'py, PyAny>,
-        as_of: Option<&Bound<'py, PyAny>>,
-        jobs: Option<usize>,
-        output: &str,
-        into: Option<&str>,
-        summary: bool,
-        out: Option<&Bound<'py, PyAny>>,
-        max_skew: Option<replay::Skew>,
-        report: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let replay = py.import("probity._replay")?.getattr("replay")?;
-        let max_skew = max_skew.map(|s| s.0);
-        replay.call1((slf, events, as_of, jobs, output, into, summary, out, max_skew, report))
+    /// Replays events through fresh ledgers (see the stubs): `probity/_replay.py` takes it.
+    #[pyo3(signature = (events, **options))]
+    fn replay<'py>(slf: &Bound<'py, Self>, events: &Obj<'py>, options: Option<&Dict<'py>>) -> PyResult<Obj<'py>> {
+        slf.py().import("probity._replay")?.getattr("replay")?.call((slf, events), options)
     }
 
-    /// The native half of `replay`: `source` is `"path"` (a file name), `"data"` (JSON lines
-    /// as `bytes`, `bytearray` or `str`, a table library's writing included) or `"rows"` (an
-    /// iterable of dicts or JSON texts).
-    /// Returns `(records, summary)`: the JSON lines as `bytes` for `output="jsonl"` (`None`
-    /// when they went to the file `out`), else a `_Records` holding the columns.
-    /// With `report`, the HTML report of the replay is written to that file.
+    /// The native half of `replay` (see `replay::Input::new` and `replay::replay`).
     #[pyo3(signature = (
-        source, payload, as_of=None, jobs=None, output="decisions", out=None, max_skew=Some(replay::Skew::DAY),
-        report=None
+        source, payload, as_of=None, jobs=None, output="decisions", out=None, max_skew=Some(86_400.0), report=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn _replay<'py>(
         &self,
         py: Python<'py>,
         source: &str,
-        payload: &Bound<'py, PyAny>,
-        as_of: Option<&Bound<'py, PyAny>>,
+        payload: &Obj<'py>,
+        as_of: Option<&Obj<'py>>,
         jobs: Option<usize>,
         output: &str,
-        out: Option<std::path::PathBuf>,
-        max_skew: Option<replay::Skew>,
-        report: Option<std::path::PathBuf>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
-        let output = match output {
-            "decisions" => replay::Output::Decisions,
-            "findings" => replay::Output::Findings,
-            "jsonl" => replay::Output::JsonLines,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "`output` must be `decisions`, `findings` or `jsonl`, found `{other}`"
-                )))
-            }
-        };
-        let jobs = match jobs {
-            Some(0) => return Err(PyValueError::new_err("`jobs` must be at least 1")),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, usize::from),
-        };
+        out: Option<PathBuf>,
+        max_skew: Option<f64>,
+        report: Option<PathBuf>,
+    ) -> PyResult<(Obj<'py>, Dict<'py>)> {
+        let output: probity::replay::table::Output = output.parse().map_err(PyValueError::new_err)?;
         let as_of = as_of.filter(|t| !t.is_none()).map(|t| timestamp(t, "as_of")).transpose()?;
-        let input = match source {
-            "path" => replay::Input::File(payload.extract()?),
-            "data" => match payload.cast::<PyString>() {
-                Ok(text) => replay::Input::Text(text.to_owned().try_into()?),
-                Err(_) => replay::Input::Bytes(payload.extract()?),
-            },
-            "rows" => replay::Input::Owned(replay::rows_to_lines(payload)?),
-            other => return Err(PyValueError::new_err(format!("unknown event source `{other}`"))),
-        };
-        if let (replay::Input::File(events), Some(path)) = (&input, &out) {
-            if probity::replay::same_file(events, path) {
-                return Err(PyValueError::new_err(format!(
-                    "`out` `{}` is the events file: refusing to overwrite it",
-                    path.display()
-                )));
-            }
-        }
-        let max_skew = max_skew.map(|s| s.delta()).transpose()?;
-        let options = probity::replay::Options { as_of, jobs, max_skew };
-        let engine = &self.engine;
-        let mut collector = report.as_ref().map(|_| probity_report::Collector::new(Some(engine)));
-        // What the report is built from, when one is asked for.
-        let html = collector.as_mut();
-        let (replayed, summary) = run(py, || replay::replay(engine, &input, &options, output, out.as_deref(), html))?
-            .map_err(|e| match (e, &input, &out) {
-            (replay::Failure::Interrupted(e), _, _) => e,
-            (replay::Failure::Read(e), replay::Input::File(path), _) => {
-                PyOSError::new_err(format!("cannot read `{}`: {e}", path.display()))
-            }
-            (replay::Failure::Write(e), _, Some(path)) => {
-                PyOSError::new_err(format!("cannot write `{}`: {e}", path.display()))
-            }
-            (replay::Failure::Read(e) | replay::Failure::Write(e) | replay::Failure::Internal(e), _, _) => internal(e),
-        })?;
-        if let (Some(path), Some(collector)) = (&report, &collector) {
-            let events = match &input {
-                replay::Input::File(path) => path.display().to_string(),
-                _ => "(events in memory)".to_string(),
-            };
-            // The engine keeps no directory: the report names the policy versions loaded.
-            let policies: Vec<String> = engine.policy_set().versions().map(|(id, v)| format!("{id} {v}")).collect();
-            let meta = probity_report::Meta {
-                policies: policies.join(", "),
-                events,
-                as_of: options.as_of.map(|t| t.to_rfc3339()),
-            };
-            collector.write(path, &meta, Some(&summary)).map_err(PyOSError::new_err)?;
-        }
-        drop(input);
-        let summary = replay::summary(py, &summary)?;
-        let records = match replayed {
-            replay::Replayed::Lines(lines) => PyBytes::new(py, &lines).into_any(),
-            replay::Replayed::Records(records) => Bound::new(py, records)?.into_any(),
-            replay::Replayed::Written => py.None().into_bound(py),
-        };
-        Ok((records, summary))
+        let options = probity::replay::output::options(as_of, jobs, max_skew).map_err(PyValueError::new_err)?;
+        let input = replay::Input::new(source, payload)?;
+        replay::replay(py, &self.engine, input, &options, output, (out, report))
     }
 
     /// A new, empty ledger over this engine's policy set.
@@ -331,17 +177,15 @@ impl Engine {
     }
 }
 
-fn wrap_reports(reports: Vec<probity::OverdueReport>) -> Vec<OverdueReport> {
+fn reports(reports: Vec<probity::OverdueReport>) -> Vec<OverdueReport> {
     reports.into_iter().map(|inner| OverdueReport { inner }).collect()
 }
 
-/// A stateful, per-RM history: records submitted actions, tracks obligations and reports the
-/// overdue ones as time advances. One ledger may be shared by threads: each call takes its
-/// lock with the GIL released, so calls run one at a time and never deadlock with the GIL.
+/// A stateful, per-RM history. Each call takes its lock with the GIL released: calls from
+/// several threads run one at a time and never deadlock with the GIL.
 #[pyclass(module = "probity", name = "Ledger", frozen)]
 struct Ledger {
-    /// Poisoned when a panic was caught halfway through a change (the state may be
-    /// inconsistent): every later call then raises.
+    /// Poisoned by a panic caught halfway through a change: every later call then raises.
     inner: Mutex<probity::Ledger>,
 }
 
@@ -357,27 +201,25 @@ impl Ledger {
 #[pymethods]
 impl Ledger {
     /// Loads history as it is (nothing is evaluated); breaches and obligations name their `rm`.
-    fn load(&self, py: Python<'_>, history: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn load(&self, py: Python<'_>, history: &Obj<'_>) -> PyResult<()> {
         let history = crate::history(Some(history))?;
-        self.with(py, |ledger| ledger.load(&history))?.map_err(|e| input_error(py, e.to_string()))
+        self.with(py, |ledger| ledger.load(&history))?.map_err(input(py))
     }
 
     /// Records an action: reports what fell overdue before it, then decides on it.
-    fn submit(&self, py: Python<'_>, action: &Bound<'_, PyAny>) -> PyResult<Submission> {
+    fn submit(&self, py: Python<'_>, action: &Obj<'_>) -> PyResult<Submission> {
         let action = crate::action(action)?;
-        let submission = self.with(py, |ledger| ledger.submit(&action))?.map_err(|e| input_error(py, e.to_string()))?;
-        let overdue = PyList::empty(py);
-        for inner in submission.overdue {
-            overdue.append(OverdueReport { inner })?;
-        }
-        Ok(Submission { overdue: overdue.unbind(), decision: Py::new(py, Decision { inner: submission.decision })? })
+        let submission = self.with(py, |ledger| ledger.submit(&action))?.map_err(input(py))?;
+        Ok(Submission {
+            overdue: PyList::new(py, reports(submission.overdue))?.unbind(),
+            decision: Py::new(py, Decision { inner: submission.decision })?,
+        })
     }
 
-    /// Advances every RM's clock to `at` (an aware datetime or RFC 3339 text), reporting the
-    /// obligations that fell overdue, in deadline order.
-    fn advance_to(&self, py: Python<'_>, at: &Bound<'_, PyAny>) -> PyResult<Vec<OverdueReport>> {
+    /// Advances every RM's clock to `at`: the obligations that fell overdue, by deadline.
+    fn advance_to(&self, py: Python<'_>, at: &Obj<'_>) -> PyResult<Vec<OverdueReport>> {
         let at = timestamp(at, "at")?;
-        self.with(py, |ledger| ledger.advance_to(at)).map(wrap_reports)
+        self.with(py, |ledger| ledger.advance_to(at)).map(reports)
     }
 
     /// Open obligations: `(not yet overdue, reported overdue but still open)`.
@@ -403,44 +245,24 @@ impl Ledger {
     }
 }
 
-/// What `Ledger.submit` gives: the overdue reports of the implicit advance, then the decision.
-/// Unpacks as a pair: `overdue, decision = ledger.submit(action)`.
+/// What `Ledger.submit` gives; unpacks as `overdue, decision = ledger.submit(action)`.
 #[pyclass(module = "probity", name = "Submission", frozen)]
 struct Submission {
+    #[pyo3(get)]
     overdue: Py<PyList>,
+    #[pyo3(get)]
     decision: Py<Decision>,
-}
-
-impl Submission {
-    fn pair<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, [self.overdue.bind(py).as_any(), self.decision.bind(py).as_any()])
-    }
 }
 
 #[pymethods]
 impl Submission {
-    /// The overdue reports of the advance to the action's time.
-    #[getter]
-    fn overdue(&self, py: Python<'_>) -> Py<PyList> {
-        self.overdue.clone_ref(py)
-    }
-
-    /// The decision on the action.
-    #[getter]
-    fn decision(&self, py: Python<'_>) -> Py<Decision> {
-        self.decision.clone_ref(py)
-    }
-
     fn __len__(&self) -> usize {
         2
     }
 
-    fn __getitem__<'py>(&self, py: Python<'py>, index: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        self.pair(py)?.as_any().get_item(index)
-    }
-
-    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(self.pair(py)?.as_any().try_iter()?.into_any())
+    /// `(overdue, decision)[index]`; iterating and unpacking go through it too.
+    fn __getitem__<'py>(&self, py: Python<'py>, index: &Obj<'py>) -> PyResult<Obj<'py>> {
+        PyTuple::new(py, [self.overdue.bind(py).as_any(), self.decision.bind(py).as_any()])?.into_any().get_item(index)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -449,88 +271,62 @@ impl Submission {
     }
 }
 
-/// The decision on one action. `to_json()` is the JSON contract shared by every surface.
+/// The `#[pymethods]` of a class wrapping a core record (`inner`): a getter per field (its
+/// JSON form as Python values), `to_dict`, `to_json` (the JSON contract), `==`, and the rest.
+macro_rules! record_methods {
+    ($class:ident { $($field:ident: $doc:literal),* $(,)? } $($methods:tt)*) => {
+        #[pymethods]
+        impl $class {
+            $(
+                #[doc = $doc]
+                #[getter]
+                fn $field<'py>(&self, py: Python<'py>) -> PyResult<Obj<'py>> {
+                    to_python!(py, &self.inner.$field)
+                }
+            )*
+
+            /// The record as a dict (the JSON contract, decoded by `json.loads`).
+            fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Obj<'py>> {
+                to_python!(py, &self.inner)
+            }
+
+            /// The record as compact JSON, byte-identical to the Rust engine's.
+            fn to_json(&self) -> PyResult<String> {
+                serde_json::to_string(&self.inner).map_err(internal)
+            }
+
+            fn __eq__(&self, other: PyRef<'_, $class>) -> bool {
+                self.inner == other.inner
+            }
+
+            $($methods)*
+        }
+    };
+}
+
+/// The decision on one action.
 #[pyclass(module = "probity", name = "Decision", frozen)]
 struct Decision {
     inner: probity::Decision,
 }
 
-#[pymethods]
-impl Decision {
+record_methods! {
+    Decision {
+        action: "The action's id.",
+        at: "The action's timestamp, RFC 3339.",
+        verdict: "`\"allow\"`, `\"review\"` or `\"deny\"`.",
+        policies: "Every policy version in force: `{id, version, digest}`.",
+        findings: "What fired, as dicts.",
+        obligations: "Duties the action started: `{policy, duty, action, due}`.",
+        fulfilled: "Earlier obligations the action met: `{policy, duty, action}`.",
+        escalations: "Teams to notify.",
+        sanctions: "Sanction ladder steps reached: `{policy, ladder, points, step, previous}`.",
+    }
+
     /// Parses a decision from its JSON (as written by `to_json`).
     #[staticmethod]
     fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
-        serde_json::from_str(text)
-            .map(|inner| Decision { inner })
-            .map_err(|e| input_error(py, format!("decision: {e}")))
-    }
-
-    /// The action's id.
-    #[getter]
-    fn action(&self) -> &str {
-        &self.inner.action
-    }
-
-    /// The action's timestamp, RFC 3339.
-    #[getter]
-    fn at(&self) -> &str {
-        &self.inner.at
-    }
-
-    /// `"allow"`, `"review"` or `"deny"`.
-    #[getter]
-    fn verdict(&self) -> &'static str {
-        self.inner.verdict.as_str()
-    }
-
-    /// Every policy version in force: `{id, version, digest}`.
-    #[getter]
-    fn policies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.policies)
-    }
-
-    /// What fired, as dicts.
-    #[getter]
-    fn findings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.findings)
-    }
-
-    /// Duties the action started: `{policy, duty, action, due}`.
-    #[getter]
-    fn obligations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.obligations)
-    }
-
-    /// Earlier obligations the action met: `{policy, duty, action}`.
-    #[getter]
-    fn fulfilled<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.fulfilled)
-    }
-
-    /// Teams to notify.
-    #[getter]
-    fn escalations(&self) -> Vec<String> {
-        self.inner.escalations.iter().map(ToString::to_string).collect()
-    }
-
-    /// Sanction ladder steps reached: `{policy, ladder, points, step, previous}`.
-    #[getter]
-    fn sanctions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.sanctions)
-    }
-
-    /// The decision as a dict (the JSON contract, decoded by `json.loads`).
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner)
-    }
-
-    /// The decision as compact JSON, byte-identical to the Rust engine's.
-    fn to_json(&self) -> PyResult<String> {
-        serde_json::to_string(&self.inner).map_err(internal)
-    }
-
-    fn __eq__(&self, other: PyRef<'_, Decision>) -> bool {
-        self.inner == other.inner
+        serde_json::from_str(text).map(|inner| Decision { inner }).map_err(|e| input_error(py, format!("decision: {e}")))
     }
 
     fn __repr__(&self) -> String {
@@ -538,62 +334,20 @@ impl Decision {
     }
 }
 
-/// An obligation that passed its deadline, reported when a ledger's clock moved past it.
+/// An obligation that passed its deadline.
 #[pyclass(module = "probity", name = "OverdueReport", frozen)]
 struct OverdueReport {
     inner: probity::OverdueReport,
 }
 
-#[pymethods]
-impl OverdueReport {
-    /// The RM's id.
-    #[getter]
-    fn rm(&self) -> &str {
-        &self.inner.rm
-    }
-
-    /// The deadline that passed, RFC 3339.
-    #[getter]
-    fn at(&self) -> &str {
-        &self.inner.at
-    }
-
-    /// The obligation: `{policy, duty, action, due}`.
-    #[getter]
-    fn obligation<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.obligation)
-    }
-
-    /// One finding of kind `overdue`.
-    #[getter]
-    fn findings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.findings)
-    }
-
-    /// Teams to notify.
-    #[getter]
-    fn escalations(&self) -> Vec<String> {
-        self.inner.escalations.iter().map(ToString::to_string).collect()
-    }
-
-    /// Sanction steps reached by the overdue breach.
-    #[getter]
-    fn sanctions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner.sanctions)
-    }
-
-    /// The report as a dict.
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python!(py, &self.inner)
-    }
-
-    /// The report as compact JSON, byte-identical to the Rust engine's.
-    fn to_json(&self) -> PyResult<String> {
-        serde_json::to_string(&self.inner).map_err(internal)
-    }
-
-    fn __eq__(&self, other: PyRef<'_, OverdueReport>) -> bool {
-        self.inner == other.inner
+record_methods! {
+    OverdueReport {
+        rm: "The RM's id.",
+        at: "The deadline that passed, RFC 3339.",
+        obligation: "The obligation: `{policy, duty, action, due}`.",
+        findings: "One finding of kind `overdue`.",
+        escalations: "Teams to notify.",
+        sanctions: "Sanction steps reached by the overdue breach.",
     }
 
     fn __repr__(&self) -> String {
@@ -604,15 +358,12 @@ impl OverdueReport {
 
 /// The native module; `probity/__init__.py` re-exports it.
 #[pymodule]
-fn _probity(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PolicySet>()?;
-    m.add_class::<Engine>()?;
-    m.add_class::<Ledger>()?;
-    m.add_class::<Submission>()?;
-    m.add_class::<Decision>()?;
-    m.add_class::<OverdueReport>()?;
-    m.add_class::<replay::Records>()?;
-    m.add_function(wrap_pyfunction!(generate::generate, m)?)?;
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    Ok(())
+mod _probity {
+    #[pymodule_export]
+    use super::{generate::generate, replay::Records, Decision, Engine, Ledger, OverdueReport, PolicySet, Submission};
+
+    #[pymodule_init]
+    fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+        pyo3::types::PyModuleMethods::add(m, "__version__", env!("CARGO_PKG_VERSION"))
+    }
 }

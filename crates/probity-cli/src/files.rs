@@ -2,8 +2,8 @@
 //! followed) within a size limit, and never past it; an output is written to a temporary file
 //! beside it and renamed over it once complete, so that it is never left half-written.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
 /// The largest action or history file `eval` and `explain` read, in bytes: an action is bounded
 /// by its own limit; a history holds at most `MAX_HISTORY_ITEMS` items of about that size.
@@ -85,92 +85,8 @@ pub fn check_stream(path: &Path) -> Result<(), String> {
     }
 }
 
-/// An output file being written: a temporary file in the target's directory, renamed over the
-/// target by [`Output::commit`] (after an fsync), or removed if dropped before. A target that is
-/// a device or a pipe (`/dev/null`, `/dev/stdout`) is written directly.
-#[derive(Debug)]
-pub struct Output {
-    target: PathBuf,
-    file: Sink,
-}
-
-#[derive(Debug)]
-enum Sink {
-    Temporary(tempfile::NamedTempFile),
-    Direct(std::fs::File),
-}
-
-impl Output {
-    /// Starts writing `path`: fails now if its directory cannot take a new file. A link is
-    /// followed (its target is replaced, not the link); an existing file's permissions are kept.
-    pub fn create(path: &Path) -> Result<Output, String> {
-        let name = path.display();
-        let target = match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                std::fs::canonicalize(path).map_err(|e| format!("cannot write `{name}`: {e}"))?
-            }
-            _ => path.to_path_buf(),
-        };
-        let existing = std::fs::metadata(&target).ok();
-        if existing.as_ref().is_some_and(std::fs::Metadata::is_dir) {
-            return Err(format!("cannot write `{name}`: a directory"));
-        }
-        if existing.as_ref().is_some_and(|m| !m.is_file()) {
-            let file = std::fs::OpenOptions::new().write(true).open(&target);
-            let file = file.map_err(|e| format!("cannot write `{name}`: {e}"))?;
-            return Ok(Output { target, file: Sink::Direct(file) });
-        }
-        let dir = match target.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let base = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut builder = tempfile::Builder::new();
-        let prefix = format!(".{base}.");
-        builder.prefix(&prefix).suffix(".tmp");
-        #[cfg(unix)]
-        let mode = {
-            use std::os::unix::fs::PermissionsExt;
-            // A new file gets the usual mode (less the umask); a replaced one keeps its own.
-            std::fs::Permissions::from_mode(existing.as_ref().map_or(0o666, |m| m.permissions().mode() & 0o7777))
-        };
-        #[cfg(unix)]
-        builder.permissions(mode);
-        let file = builder.tempfile_in(&dir).map_err(|e| format!("cannot write `{name}`: {e}"))?;
-        Ok(Output { target, file: Sink::Temporary(file) })
-    }
-
-    /// The path to write (for a writer that takes a path): the temporary file's, or the target.
-    pub fn path(&self) -> &Path {
-        match &self.file {
-            Sink::Temporary(file) => file.path(),
-            Sink::Direct(_) => &self.target,
-        }
-    }
-
-    /// The file to write to.
-    pub fn file(&mut self) -> &mut std::fs::File {
-        match &mut self.file {
-            Sink::Temporary(file) => file.as_file_mut(),
-            Sink::Direct(file) => file,
-        }
-    }
-
-    /// Flushes the written bytes to disk and renames the file over the target.
-    pub fn commit(self) -> Result<(), String> {
-        let name = self.target.display().to_string();
-        let Sink::Temporary(file) = self.file else { return Ok(()) };
-        // Re-opened by path: a writer given `path()` may have replaced the file's contents.
-        let synced = std::fs::OpenOptions::new().write(true).open(file.path()).and_then(|f| f.sync_all());
-        synced.map_err(|e| format!("cannot write `{name}`: {e}"))?;
-        file.persist(&self.target).map_err(|e| format!("cannot write `{name}`: {}", e.error))?;
-        Ok(())
-    }
-}
-
-/// Writes `bytes` to `path` through an [`Output`].
+/// Writes `bytes` to `path` through the core's [`probity::replay::output::OutputFile`]: a
+/// temporary file beside it, renamed over it once complete.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let mut out = Output::create(path)?;
-    out.file().write_all(bytes).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-    out.commit()
+    probity::replay::output::write_atomic(path, bytes).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }

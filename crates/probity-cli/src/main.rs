@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use probity::replay::output;
 use probity::{Diagnostics, PolicySet, Severity};
-use probity_cli::files::{self, Output};
+use probity_cli::files;
 
 // Deciding allocates many small values; mimalloc serves them faster than the system allocator.
 #[global_allocator]
@@ -438,25 +439,29 @@ fn replay(
         }
     }
     let engine = probity::Engine::new(load_policies(policies, options.require_policy)?);
+    let cannot_read = |e: &dyn std::fmt::Display| {
+        if events == Path::new("-") {
+            format!("cannot read standard input: {e}")
+        } else {
+            format!("cannot read `{}`: {e}", events.display())
+        }
+    };
     let (input, size): (Box<dyn std::io::BufRead>, Option<u64>) = if events == Path::new("-") {
         (Box::new(std::io::stdin().lock()), None)
     } else {
-        files::check_stream(events)?;
-        let file = std::fs::File::open(events).map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;
+        let file = output::open_events(events).map_err(|e| cannot_read(&e))?;
         let size = file.metadata().ok().filter(std::fs::Metadata::is_file).map(|m| m.len());
         (Box::new(std::io::BufReader::with_capacity(1 << 16, file)), size)
     };
     // Both outputs are started before the work, so that one that cannot be written fails now,
     // and each is renamed into place only once complete.
-    let mut out_file = out.map(Output::create).transpose()?;
-    let report_file = report.map(Output::create).transpose()?;
-    let mut writer: Box<dyn Write> = match &mut out_file {
-        Some(file) => Box::new(std::io::BufWriter::with_capacity(
-            1 << 16,
-            file.file().try_clone().map_err(|e| format!("cannot write the output: {e}"))?,
-        )),
-        None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
+    let create =
+        |path: &Path| output::OutputFile::create(path).map_err(|e| format!("cannot write `{}`: {e}", path.display()));
+    let sink = match out.map(create).transpose()? {
+        Some(file) => output::Sink::File(file),
+        None => output::Sink::Writer(Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()))),
     };
+    let report_file = report.map(create).transpose()?;
     let mut collector = report.map(|_| probity_report::Collector::new(Some(&engine)));
     let bar = match size {
         Some(len) if std::io::stderr().is_terminal() => {
@@ -471,7 +476,7 @@ fn replay(
     };
     let mut pending = 0u64;
     let settings = probity::replay::Options { as_of, jobs: options.jobs, max_skew: options.max_skew };
-    let progress = |n| {
+    let mut progress = |n| {
         pending = pending.saturating_add(n);
         if pending > 1 << 20 {
             if let Some(bar) = &bar {
@@ -480,17 +485,16 @@ fn replay(
             pending = 0;
         }
     };
-    let summary = match &mut collector {
-        Some(c) => probity_report::replay(&engine, c, input, &mut writer, &settings, progress),
-        None => probity::replay::replay_to(&engine, input, &mut writer, &settings, progress),
-    }
-    .map_err(|e| format!("replay failed: {e}"))?;
-    drop(writer);
+    let hooks = output::Hooks { progress: Some(&mut progress), interrupted: None };
+    let (_, summary) =
+        output::run(&engine, input, &settings, sink, collector.as_mut(), hooks).map_err(|e| match (e, out) {
+            (output::Failure::Read(e), _) => cannot_read(&e),
+            (output::Failure::Write(e), Some(path)) => format!("cannot write `{}`: {e}", path.display()),
+            (output::Failure::Write(e), None) => format!("cannot write the output: {e}"),
+            (e, _) => format!("replay failed: {e}"),
+        })?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
-    }
-    if let Some(file) = out_file {
-        file.commit()?;
     }
     eprint!("{}", summary.table());
     if let (Some(path), Some(c), Some(file)) = (report, &collector, report_file) {
@@ -500,7 +504,7 @@ fn replay(
             as_of: as_of_text,
         };
         c.write(file.path(), &meta, Some(&summary))?;
-        file.commit()?;
+        file.commit().map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
         eprintln!("report: {}", path.display());
     }
     Ok(if summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -544,8 +548,7 @@ fn read_action_and_history(
 fn diff(old: &Path, new: &Path, events: &Path, format: Format, require_policy: bool) -> Result<ExitCode, String> {
     let old = probity::Engine::new(load_policies(old, require_policy)?);
     let new = probity::Engine::new(load_policies(new, require_policy)?);
-    files::check_stream(events)?;
-    let file = std::fs::File::open(events).map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;
+    let file = output::open_events(events).map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;
     let changes = probity_cli::diff::diff(&old, &new, std::io::BufReader::new(file))
         .map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;
     match format {

@@ -107,3 +107,21 @@ pub fn replay(
 pub fn write(path: &std::path::Path, html: &str) -> Result<(), String> {
     std::fs::write(path, html).map_err(|e| format!("cannot write the report `{}`: {e}", path.display()))
 }
+
+/// The report takes a replay's records through [`probity::replay::output::run`].
+impl probity::replay::output::Tap for Collector<'_> {
+    type Item = Item;
+    type Digester = Digester;
+
+    fn digester(&self) -> Digester {
+        Digester::default()
+    }
+
+    fn digest(digester: &Digester, record: &Record<'_>) -> Item {
+        digester.item(record)
+    }
+
+    fn add(&mut self, item: Item) {
+        Collector::add(self, item);
+    }
+}

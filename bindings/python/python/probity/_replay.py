@@ -45,6 +45,7 @@ INTOS = ("list", "pandas", "pyarrow", "polars")
 def replay(
     engine,
     events,
+    *,
     as_of=None,
     jobs=None,
     output="decisions",
@@ -64,6 +65,7 @@ def replay(
         out = os.fspath(out)
     if report is not None:
         report = os.fspath(report)
+    max_skew = _seconds(max_skew)
     kind, source, payload = _prepare(events)
     records, stats = engine._replay(source, payload, as_of, jobs, output, out, max_skew, report)
     del payload
@@ -72,6 +74,21 @@ def replay(
     if output != "jsonl":
         records = _build(records, into or kind)
     return (records, stats) if summary else records
+
+
+def _seconds(max_skew):
+    """``max_skew`` (a ``timedelta``, a number of seconds or None) as seconds; the engine
+    checks the range."""
+    if max_skew is None:
+        return None
+    if hasattr(type(max_skew), "__float__") or hasattr(type(max_skew), "__index__"):
+        return float(max_skew)
+    total_seconds = getattr(max_skew, "total_seconds", None)
+    if callable(total_seconds):
+        return float(total_seconds())
+    raise TypeError(
+        f"`max_skew` must be a `datetime.timedelta`, a number of seconds or None, found `{type(max_skew).__qualname__}`"
+    )
 
 
 # --- in -----------------------------------------------------------------------------------------

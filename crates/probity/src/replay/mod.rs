@@ -1,6 +1,8 @@
 //! Replay: stream JSON-lines actions through ledgers, write JSON-lines records, and summarise
 //! what happened. The CLI's `probity replay` and the bindings' batch replay share it.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod output;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -171,6 +173,21 @@ impl Summary {
 /// default: one day. A line dated further ahead (a typo of the year, say) would otherwise move
 /// its RM's clock and make every later line of that RM out of order.
 pub const DEFAULT_MAX_SKEW: TimeDelta = TimeDelta::days(1);
+
+/// A skew bound given in seconds (the bindings' `max_skew`): a finite number, not negative,
+/// rounded to the millisecond.
+pub fn max_skew_seconds(seconds: f64) -> Result<TimeDelta, String> {
+    let millis = (seconds * 1000.0).round();
+    if !(0.0..=1e15).contains(&millis) {
+        return Err(format!(
+            "`max_skew` must be a duration of zero or more seconds (at most about 30,000 years), found {seconds}"
+        ));
+    }
+    // In range by the check above.
+    #[allow(clippy::cast_possible_truncation)]
+    let millis = millis as i64;
+    TimeDelta::try_milliseconds(millis).ok_or_else(|| "`max_skew` is too long".to_string())
+}
 
 /// How a replay runs.
 #[derive(Debug, Clone, Copy)]

@@ -34,6 +34,20 @@ impl Output {
     }
 }
 
+impl std::str::FromStr for Output {
+    type Err = String;
+
+    /// `decisions`, `findings` or `jsonl`, as the bindings name them.
+    fn from_str(name: &str) -> Result<Output, String> {
+        match name {
+            "decisions" => Ok(Output::Decisions),
+            "findings" => Ok(Output::Findings),
+            "jsonl" => Ok(Output::JsonLines),
+            other => Err(format!("`output` must be `decisions`, `findings` or `jsonl`, found `{other}`")),
+        }
+    }
+}
+
 /// A column's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -372,6 +386,114 @@ impl Chunk {
         }
         self.rows = 0;
     }
+}
+
+impl Chunk {
+    /// The rows' columns copied out as Arrow buffers, for a binding to hand over (the chunk can
+    /// then be cleared and its memory reused).
+    pub fn freeze(&self) -> Frozen {
+        let words = |values: &[i64]| values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+        let columns = self
+            .columns
+            .iter()
+            .map(|column| match column {
+                Column::Text(t) => Buffers {
+                    nulls: t.nulls,
+                    validity: t.validity(),
+                    offsets: Some(words(&t.offsets)),
+                    data: t.data.clone(),
+                },
+                Column::Int(values) => Buffers { nulls: 0, validity: None, offsets: None, data: words(values) },
+            })
+            .collect();
+        Frozen { rows: self.rows, columns }
+    }
+}
+
+/// A chunk's rows as Arrow buffers ([`Chunk::freeze`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frozen {
+    /// The number of rows.
+    pub rows: usize,
+    /// The columns, in the schema's order.
+    pub columns: Vec<Buffers>,
+}
+
+impl Frozen {
+    /// The value in `column` of `row` (`None` when null or out of range).
+    pub fn value(&self, column: usize, row: usize) -> Option<Value<'_>> {
+        let b = self.columns.get(column)?;
+        cell(b.validity.as_deref(), b.offsets.as_deref(), &b.data, row)
+    }
+}
+
+/// The rows of `chunks` (columns named by `schema`) as JSON text, for a binding's JSON decoder:
+/// `[{name: value, …}, …]`, or with `by_column` `{name: [value, …], …}`. A value is its text,
+/// its integer or `null`.
+pub fn to_json(schema: &[(&str, Kind)], chunks: &[Frozen], by_column: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing text into memory cannot fail.
+    let value = |out: &mut Vec<u8>, chunk: &Frozen, column: usize, row: usize| match chunk.value(column, row) {
+        Some(Value::Text(text)) => {
+            let _ = serde_json::to_writer(out, text);
+        }
+        Some(Value::Int(i)) => out.extend_from_slice(i.to_string().as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    };
+    let name = |out: &mut Vec<u8>, column: usize| {
+        let name = schema.get(column).map_or("", |(name, _)| *name);
+        let _ = serde_json::to_writer(&mut *out, name);
+        out.push(b':');
+    };
+    let rows = || chunks.iter().flat_map(|chunk| (0..chunk.rows).map(move |row| (chunk, row)));
+    let comma = |out: &mut Vec<u8>, first: bool| {
+        if !first {
+            out.push(b',')
+        }
+    };
+    if by_column {
+        out.push(b'{');
+        for column in 0..schema.len() {
+            comma(&mut out, column == 0);
+            name(&mut out, column);
+            out.push(b'[');
+            for (i, (chunk, row)) in rows().enumerate() {
+                comma(&mut out, i == 0);
+                value(&mut out, chunk, column, row);
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
+    } else {
+        out.push(b'[');
+        for (i, (chunk, row)) in rows().enumerate() {
+            comma(&mut out, i == 0);
+            out.push(b'{');
+            for column in 0..schema.len() {
+                comma(&mut out, column == 0);
+                name(&mut out, column);
+                value(&mut out, chunk, column, row);
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    out
+}
+
+/// One column as Arrow buffers: a `large_string` column has little-endian 64-bit `offsets`
+/// (and a `validity` bitmap when some value is null), an `int64` one only its little-endian
+/// `data`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Buffers {
+    /// The number of null values.
+    pub nulls: usize,
+    /// The validity bitmap, when some value is null.
+    pub validity: Option<Vec<u8>>,
+    /// The offsets of a text column.
+    pub offsets: Option<Vec<u8>>,
+    /// The values.
+    pub data: Vec<u8>,
 }
 
 /// Writes 64-bit integers as Arrow stores them (little-endian) into `out`, 8 bytes each (as
