@@ -96,7 +96,10 @@ impl<'a> Checker<'a> {
                 (None, Some((d, _)), Some((t, _, _))) => {
                     let within = self.duration(d);
                     match self.actions.get(&t.name) {
-                        Some(info) => deadline = Some(Deadline { within, fulfilled_by: info.type_id }),
+                        Some(info) => {
+                            let calendar = Arc::clone(&self.files.calendar);
+                            deadline = Some(Deadline { within, calendar, fulfilled_by: info.type_id });
+                        }
                         None => self.unknown_action(t),
                     }
                 }
@@ -174,6 +177,7 @@ impl<'a> Checker<'a> {
         let mut compiled_lets = Vec::new();
         let mut let_evidence = Vec::new();
         for (i, (name, e)) in lets.iter().enumerate() {
+            self.shadowing_let(name);
             if let_infos.iter().any(|l| l.name == name.name) {
                 self.error("P0302", format!("`let {}` is defined twice", name.name), name.span.clone());
             }

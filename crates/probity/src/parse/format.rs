@@ -454,6 +454,9 @@ fn join_path(path: &[Ident]) -> String {
 }
 
 fn duration(d: &DurationLit) -> String {
+    if let Some(name) = &d.name {
+        return name.clone();
+    }
     let unit = match d.unit {
         DurationUnit::Minute => "minute",
         DurationUnit::Hour => "hour",
@@ -461,6 +464,7 @@ fn duration(d: &DurationLit) -> String {
         DurationUnit::Week => "week",
         DurationUnit::Month => "month",
         DurationUnit::Year => "year",
+        DurationUnit::BusinessDay => "business day",
     };
     let plural = if d.amount == 1 { "" } else { "s" };
     format!("{} {unit}{plural}", d.amount)
@@ -727,6 +731,9 @@ impl Printer<'_> {
             };
             inner.push(Anchor::new(span.clone(), INDENT, vec![format!("{pad}on error {level}")]));
         }
+        for t in &h.calendars {
+            inner.push(Anchor::new(t.span.clone(), INDENT, vec![format!("{pad}calendar {}", quote(&t.value))]));
+        }
         push_inner(&mut anchors, inner);
         for item in &file.items {
             match item {
@@ -734,6 +741,15 @@ impl Printer<'_> {
                 Item::Action(decl) => self.fields_decl(&mut anchors, "action", decl),
                 Item::Rule(rule) => self.rule_decl(&mut anchors, rule),
                 Item::Ladder(ladder) => self.ladder_decl(&mut anchors, ladder),
+                Item::Const(c) => {
+                    let line =
+                        render(&Doc::Cat(vec![text(format!("const {} = ", c.name.name)), self.expr(&c.value)]), 0);
+                    anchors.push(Anchor::top(c.span.clone(), line.concat()));
+                }
+                Item::List(l) => {
+                    let line = format!("list {} from {}", l.name.name, quote(&l.path.value));
+                    anchors.push(Anchor::top(l.span.clone(), line));
+                }
             }
         }
         let mut end = Anchor::new(0..0, 0, Vec::new());
@@ -883,6 +899,7 @@ mod strip {
         h.effective.iter_mut().for_each(|(_, s)| *s = 0..0);
         h.until.iter_mut().for_each(|(_, s)| *s = 0..0);
         h.on_error.iter_mut().for_each(|(_, s)| *s = 0..0);
+        h.calendars.iter_mut().for_each(text);
         for item in &mut f.items {
             match item {
                 Item::Record(d) | Item::Action(d) => {
@@ -900,6 +917,16 @@ mod strip {
                     for c in &mut r.clauses {
                         clause(c);
                     }
+                }
+                Item::Const(c) => {
+                    c.span = 0..0;
+                    ident(&mut c.name);
+                    c.value = expr(std::mem::replace(&mut c.value, Expr::new(ExprKind::Now, 0..0)));
+                }
+                Item::List(l) => {
+                    l.span = 0..0;
+                    ident(&mut l.name);
+                    text(&mut l.path);
                 }
                 Item::Ladder(l) => {
                     l.span = 0..0;
