@@ -93,11 +93,11 @@ fn window_naming_a_const_that_is_no_duration() {
     );
     insta::assert_snapshot!(failing(&src, "P0406"));
     let src = format!(
-        "{HEAD}const window = 30 days\naction gift {{ value: money }}\n\
-         rule r cite \"c\" on gift when count(gift within windw) > 1 then review\n"
+        "{HEAD}const reply_time = 30 days\naction gift {{ value: money }}\n\
+         rule r cite \"c\" on gift when count(gift within reply_tme) > 1 then review\n"
     );
     let text = failing(&src, "P0406");
-    assert!(text.contains("unknown const `windw`") && text.contains("window"), "{text}");
+    assert!(text.contains("unknown const `reply_tme`") && text.contains("reply_time"), "{text}");
 }
 
 #[test]
