@@ -93,8 +93,26 @@ impl PolicySet {
         N: Into<String>,
         T: Into<String>,
     {
-        let files = sources.into_iter().map(|(n, t)| Arc::new(SourceFile::new(n, t))).collect();
-        load(files)
+        PolicySet::from_sources_with_files(sources, std::iter::empty::<(String, String)>())
+    }
+
+    /// Loads policies from named sources, with the text of list and calendar files given in
+    /// memory (where there is no file system, as in a browser): each keyed by the path the
+    /// engine reads it from, the directory of the source's name joined with the path as
+    /// written (`lists/restricted.txt` for a source named `p.probity`). A file not given is read
+    /// from the file system.
+    pub fn from_sources_with_files<I, N, T, F, P, U>(sources: I, files: F) -> Result<PolicySet, Diagnostics>
+    where
+        I: IntoIterator<Item = (N, T)>,
+        N: Into<String>,
+        T: Into<String>,
+        F: IntoIterator<Item = (P, U)>,
+        P: Into<String>,
+        U: Into<String>,
+    {
+        let sources = sources.into_iter().map(|(n, t)| Arc::new(SourceFile::new(n, t))).collect();
+        let files = files.into_iter().map(|(p, t)| (p.into(), t.into())).collect();
+        load(sources, &files)
     }
 
     /// Loads every `.probity` file under a directory (recursively, in path order). A
@@ -268,7 +286,10 @@ fn collect_policy_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Res
     Ok(())
 }
 
-fn load(files: Vec<Arc<SourceFile>>) -> Result<PolicySet, Diagnostics> {
+fn load(
+    files: Vec<Arc<SourceFile>>,
+    given: &std::collections::BTreeMap<String, String>,
+) -> Result<PolicySet, Diagnostics> {
     let mut diagnostics = Vec::new();
     let mut schema = Schema::default();
     let mut ladder_keys = Vec::new();
@@ -282,7 +303,7 @@ fn load(files: Vec<Arc<SourceFile>>) -> Result<PolicySet, Diagnostics> {
             continue;
         }
         // List and calendar files are read here and join the digest (docs/language.md).
-        let (files, mut unread, digest) = crate::refdata::read(source, &file);
+        let (files, mut unread, digest) = crate::refdata::read(source, &file, given);
         diagnostics.append(&mut unread);
         let header_span = file.header.id.span.clone();
         let (policy, mut found) = check_file(

@@ -2,7 +2,7 @@
 //! `calendar "PATH"`, and business-day arithmetic on a calendar (docs/language.md).
 
 use smol_str::SmolStr;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{ErrorKind, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -128,7 +128,11 @@ pub(crate) struct RefFiles {
 /// source's name; returns them, their errors, and the policy's digest: `sha256:` + hex of the
 /// file's bytes, then for each list and calendar file (the calendar first, in the header; then
 /// the lists in file order) a NUL, the path as written, a NUL and the file's bytes.
-pub(crate) fn read(source: &Arc<SourceFile>, file: &PolicyFile) -> (RefFiles, Vec<Diagnostic>, SmolStr) {
+pub(crate) fn read(
+    source: &Arc<SourceFile>,
+    file: &PolicyFile,
+    given: &BTreeMap<String, String>,
+) -> (RefFiles, Vec<Diagnostic>, SmolStr) {
     let mut hasher = Sha256::new();
     hasher.update(source.text().as_bytes());
     let mut out = RefFiles::default();
@@ -141,7 +145,7 @@ pub(crate) fn read(source: &Arc<SourceFile>, file: &PolicyFile) -> (RefFiles, Ve
         hasher.update(bytes);
     };
     if let Some(calendar) = file.header.calendars.first() {
-        match read_file(&base.join(&calendar.value)) {
+        match read_file(&base.join(&calendar.value), given) {
             Ok(text) => {
                 add(&mut hasher, &calendar.value, text.as_bytes());
                 match Calendar::parse(&text) {
@@ -171,7 +175,7 @@ pub(crate) fn read(source: &Arc<SourceFile>, file: &PolicyFile) -> (RefFiles, Ve
     }
     for item in &file.items {
         let Item::List(list) = item else { continue };
-        match read_file(&base.join(&list.path.value)) {
+        match read_file(&base.join(&list.path.value), given) {
             Ok(text) => {
                 add(&mut hasher, &list.path.value, text.as_bytes());
                 out.lists.insert(list.name.name.clone(), parse_list(&text).into());
@@ -213,9 +217,15 @@ fn line_span(text: &str, line: usize) -> Span {
     0..0
 }
 
-/// A reference file's text: a regular file (links followed) of at most
-/// [`MAX_REFERENCE_BYTES`], UTF-8 (a leading byte order mark dropped).
-fn read_file(path: &PathBuf) -> Result<String, std::io::Error> {
+/// A reference file's text: given in memory under its path, or a regular file (links followed)
+/// of at most [`MAX_REFERENCE_BYTES`], UTF-8.
+fn read_file(path: &PathBuf, given: &BTreeMap<String, String>) -> Result<String, std::io::Error> {
+    if let Some(text) = given.get(&path.display().to_string()) {
+        if text.len() as u64 > MAX_REFERENCE_BYTES {
+            return Err(std::io::Error::new(ErrorKind::FileTooLarge, "the file is too large"));
+        }
+        return Ok(text.clone());
+    }
     let metadata = std::fs::metadata(path)?;
     if !metadata.is_file() {
         return Err(std::io::Error::new(ErrorKind::InvalidInput, "not a regular file"));

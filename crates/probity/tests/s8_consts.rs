@@ -108,7 +108,9 @@ fn too_many_business_days() {
     );
     insta::assert_snapshot!(failing(&src, "P0407"));
     // The limit itself is allowed.
-    engine(&format!("{HEAD}action c {{ }}\naction d {{ }}\nduty r cite \"c\" on c due within 10000 business days fulfilled by d\n"));
+    engine(&format!(
+        "{HEAD}action c {{ }}\naction d {{ }}\nduty r cite \"c\" on c due within 10000 business days fulfilled by d\n"
+    ));
 }
 
 #[test]
@@ -180,7 +182,8 @@ fn the_digest_covers_list_and_calendar_files_in_declaration_order() {
     s.write("cal.txt", "holiday 2026-05-01\n");
     s.write("lists/r.txt", "A1\nB2\n");
     s.write("lists/w.txt", "C3\n");
-    let deal = json!({"type": "pa_deal", "id": "P1", "at": "2026-03-02T10:00:00Z", "rm": {"id": "R1"}, "security": "A1"});
+    let deal =
+        json!({"type": "pa_deal", "id": "P1", "at": "2026-03-02T10:00:00Z", "rm": {"id": "R1"}, "security": "A1"});
     let mut h = Sha256::new();
     h.update(LISTED.as_bytes());
     for (path, bytes) in [("cal.txt", "holiday 2026-05-01\n"), ("lists/r.txt", "A1\nB2\n"), ("lists/w.txt", "C3\n")] {
@@ -201,7 +204,8 @@ fn the_digest_covers_list_and_calendar_files_in_declaration_order() {
 
 #[test]
 fn a_policy_without_list_or_calendar_keeps_the_digest_of_its_bytes() {
-    let src = format!("{HEAD}const cap = 5\naction t {{ n: int }}\nrule r cite \"c\" on t when action.n > cap then warn\n");
+    let src =
+        format!("{HEAD}const cap = 5\naction t {{ n: int }}\nrule r cite \"c\" on t when action.n > cap then warn\n");
     let e = engine(&src);
     let d = decide(&e, act("t", "2026-03-02T10:00:00Z", json!({"n": 6})));
     assert_eq!(d.policies[0].digest, format!("sha256:{:x}", Sha256::digest(src.as_bytes())));
@@ -256,7 +260,9 @@ fn due_of(src: &str, at: &str) -> String {
 
 #[test]
 fn business_day_deadlines_keep_the_local_time_and_the_actions_offset() {
-    let src = format!("{HEAD}action c {{ }}\naction d {{ }}\nduty r cite \"c\" on c due within 1 business day fulfilled by d\n");
+    let src = format!(
+        "{HEAD}action c {{ }}\naction d {{ }}\nduty r cite \"c\" on c due within 1 business day fulfilled by d\n"
+    );
     // Friday 16:00 in Shanghai → Monday 16:00, written with the action's offset.
     assert_eq!(due_of(&src, "2026-05-08T16:00:00+08:00"), "2026-05-11T16:00:00+08:00");
     // Friday 20:00 UTC is Saturday 04:00 in Shanghai: counted from Saturday → Monday.
@@ -270,9 +276,8 @@ fn business_day_deadlines_keep_the_local_time_and_the_actions_offset() {
 fn the_ledger_keeps_what_a_business_day_window_reads() {
     // 5 business days span at most 7 days (plus one per holiday): an action 6 days back must
     // still be held; a week's worth of Mondays to Fridays reaches it.
-    let src = format!(
-        "{HEAD}action t {{ }}\nrule r cite \"c\" on t when count(t within 5 business days) >= 1 then warn\n"
-    );
+    let src =
+        format!("{HEAD}action t {{ }}\nrule r cite \"c\" on t when count(t within 5 business days) >= 1 then warn\n");
     let e = engine(&src);
     let mut ledger = e.ledger();
     let first = ledger.submit(&action(act("t", "2026-05-04T10:00:00+08:00", json!({})))).unwrap();
@@ -280,4 +285,39 @@ fn the_ledger_keeps_what_a_business_day_window_reads() {
     // Monday 11 May 10:00 less 5 business days is Monday 4 May 10:00: still inside.
     let second = ledger.submit(&action(act("t", "2026-05-11T10:00:00+08:00", json!({})))).unwrap();
     assert_eq!(second.decision.findings.len(), 1);
+}
+
+#[test]
+fn list_and_calendar_files_given_in_memory() {
+    let src = "policy pa version \"1\" effective 2026-01-01 timezone \"Asia/Shanghai\"\n  calendar \"cn.txt\"\n\
+               list restricted from \"lists/restricted.txt\"\naction pa_deal { security: text }\n\
+               action pa_reported { deal: text }\n\
+               rule r cite \"c\" on pa_deal when action.security in restricted then deny\n\
+               duty d cite \"c\" on pa_deal due within 2 business days fulfilled by pa_reported otherwise review\n";
+    let files = [("cn.txt", "holiday 2026-05-01\nholiday 2026-05-04\n"), ("lists/restricted.txt", "A1\n  B2  \n")];
+    let set = PolicySet::from_sources_with_files([("pa.probity", src)], files).unwrap();
+    let e = Engine::new(set);
+    let d = decide(&e, act("pa_deal", "2026-04-30T10:00:00+08:00", json!({"security": "B2"})));
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert_eq!(d.obligations[0].due.to_string(), "2026-05-06T10:00:00+08:00");
+    // Through the JSON interface (as the wasm binding loads), the same engine.
+    let request: api::LoadRequest = serde_json::from_value(json!({
+        "sources": {"pa.probity": src},
+        "files": {"cn.txt": "holiday 2026-05-01\nholiday 2026-05-04\n", "lists/restricted.txt": "A1\n  B2  \n"},
+    }))
+    .unwrap();
+    let via_api = api::load(request).unwrap();
+    let same = decide(&via_api, act("pa_deal", "2026-04-30T10:00:00+08:00", json!({"security": "B2"})));
+    assert_eq!(same, d);
+    // Keyed by the path the engine reads: next to a source named in a directory.
+    let nested = PolicySet::from_sources_with_files(
+        [("dir/pa.probity", src)],
+        [("dir/cn.txt", ""), ("dir/lists/restricted.txt", "Z9\n")],
+    )
+    .unwrap();
+    let z = decide(&Engine::new(nested), act("pa_deal", "2026-04-30T10:00:00+08:00", json!({"security": "Z9"})));
+    assert_eq!(z.verdict, Verdict::Deny);
+    // A file given neither in memory nor on disk is the list's load error.
+    let missing = PolicySet::from_sources_with_files([("pa.probity", src)], [("cn.txt", "")]).unwrap_err();
+    assert_eq!(codes_at(&missing), vec![("P0402".to_string(), 3, 1)]);
 }
