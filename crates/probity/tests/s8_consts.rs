@@ -60,15 +60,15 @@ fn missing_list_file() {
 
 #[test]
 fn missing_calendar_file() {
-    let src = format!("policy p version \"1\" effective 2026-01-01\n  calendar \"tests/inputs/s8/none.txt\"\n");
-    insta::assert_snapshot!(failing(&src, "P0403"));
+    let src = "policy p version \"1\" effective 2026-01-01\n  calendar \"tests/inputs/s8/none.txt\"\n";
+    insta::assert_snapshot!(failing(src, "P0403"));
 }
 
 #[test]
 fn malformed_calendar_line() {
-    let src = format!("policy p version \"1\" effective 2026-01-01\n  calendar \"tests/inputs/s8/cal_broken.txt\"\n");
-    let text = failing(&src, "P0404");
-    let d = load_errors(&src);
+    let src = "policy p version \"1\" effective 2026-01-01\n  calendar \"tests/inputs/s8/cal_broken.txt\"\n";
+    let text = failing(src, "P0404");
+    let d = load_errors(src);
     // Reported at the calendar file's line, with the policy's `calendar` as the related place.
     assert_eq!(d.errors().next().unwrap().line_column(), (3, 1));
     insta::assert_snapshot!(text);
@@ -240,8 +240,8 @@ fn fmt_round_trips_consts_lists_calendars_and_business_days() {
                rule r on t when count(t within 1 business day) > 0 and count(t within reply) > floor then warn\n";
     let once = format_source("p.probity", src).unwrap();
     let expected = "policy p\n  version \"1\"\n  effective 2026-01-01\n  timezone \"Asia/Shanghai\"\n  \
-                    calendar \"c.txt\"\n\nconst cap = 300 USD  # the cap\n\nconst floor = -5\n\n\
-                    const days = [\"a\", \"b\"]\n\nconst reply = 30 days\n\nlist restricted from \"r.txt\"\n";
+                    calendar \"c.txt\"\n\nconst cap = 300 USD  # the cap\nconst floor = -5\n\
+                    const days = [\"a\", \"b\"]\nconst reply = 30 days\nlist restricted from \"r.txt\"\n\naction t {";
     assert!(once.starts_with(expected), "{once}");
     assert!(once.contains("  due within 15 business days\n"), "{once}");
     assert!(once.contains("  due within reply\n"), "{once}");

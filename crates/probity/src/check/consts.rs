@@ -133,7 +133,7 @@ impl<'a> Checker<'a> {
                 }
                 None => {
                     let names: Vec<&str> = self.consts.keys().map(String::as_str).collect();
-                    let help = suggestion(name, names.into_iter())
+                    let help = suggestion(name, names)
                         .unwrap_or_else(|| format!("declare it with `const {name} = 30 days`, or write a duration"));
                     self.error("P0406", format!("unknown const `{name}`"), span);
                     self.help(Some(help));
@@ -182,8 +182,10 @@ fn is_literal(e: &ast::Expr, top: bool) -> bool {
 fn negate_literal(v: Value) -> Option<Value> {
     Some(match v {
         Value::Int(i) => Value::Int(i.checked_neg()?),
-        Value::Decimal(d) => Value::Decimal(-d),
-        Value::Money(m) => Value::Money(Money { amount: -m.amount, ..m }),
+        Value::Decimal(d) => Value::Decimal(d.checked_mul(rust_decimal::Decimal::NEGATIVE_ONE)?),
+        Value::Money(m) => {
+            Value::Money(Money { amount: m.amount.checked_mul(rust_decimal::Decimal::NEGATIVE_ONE)?, ..m })
+        }
         _ => return None,
     })
 }

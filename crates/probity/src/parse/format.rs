@@ -735,7 +735,11 @@ impl Printer<'_> {
             inner.push(Anchor::new(t.span.clone(), INDENT, vec![format!("{pad}calendar {}", quote(&t.value))]));
         }
         push_inner(&mut anchors, inner);
+        let mut follows_named = false;
         for item in &file.items {
+            let named = matches!(item, Item::Const(_) | Item::List(_));
+            let follows = std::mem::replace(&mut follows_named, named);
+            let follows_named = follows && named;
             match item {
                 Item::Record(decl) => self.fields_decl(&mut anchors, "record", decl),
                 Item::Action(decl) => self.fields_decl(&mut anchors, "action", decl),
@@ -744,11 +748,11 @@ impl Printer<'_> {
                 Item::Const(c) => {
                     let line =
                         render(&Doc::Cat(vec![text(format!("const {} = ", c.name.name)), self.expr(&c.value)]), 0);
-                    anchors.push(Anchor::top(c.span.clone(), line.concat()));
+                    anchors.push(named_line(c.span.clone(), line.concat(), follows_named));
                 }
                 Item::List(l) => {
                     let line = format!("list {} from {}", l.name.name, quote(&l.path.value));
-                    anchors.push(Anchor::top(l.span.clone(), line));
+                    anchors.push(named_line(l.span.clone(), line, follows_named));
                 }
             }
         }
@@ -864,6 +868,15 @@ impl Printer<'_> {
             ));
         }
         push_inner(anchors, inner);
+    }
+}
+
+/// A `const` or `list` line: consecutive ones form one block, without blank lines between.
+fn named_line(span: Range<usize>, line: String, follows_named: bool) -> Anchor {
+    if follows_named {
+        Anchor::new(span, 0, vec![line])
+    } else {
+        Anchor::top(span, line)
     }
 }
 
