@@ -321,3 +321,20 @@ fn list_and_calendar_files_given_in_memory() {
     let missing = PolicySet::from_sources_with_files([("pa.probity", src)], [("cn.txt", "")]).unwrap_err();
     assert_eq!(codes_at(&missing), vec![("P0402".to_string(), 3, 1)]);
 }
+
+#[test]
+fn a_const_in_a_message_and_recovery_at_const_and_list_lines() {
+    let src = format!(
+        "{HEAD}const cap = 300 USD\naction gift {{ value: money }}\n\
+         rule r cite \"c\" on gift when action.value > cap then review message \"{{action.value}} is over {{cap}}\"\n"
+    );
+    let d = decide(&engine(&src), act("gift", "2026-03-02T10:00:00Z", json!({"value": "301 USD"})));
+    assert_eq!(d.findings[0].message, "301.00 USD is over 300.00 USD");
+    // A syntax error in one declaration does not hide those of the next: each `const` and
+    // `list` line starts a declaration of its own.
+    let src = format!("{HEAD}const a = \nconst b = 2 2\nlist c from\nrule r on\n");
+    let lines: Vec<usize> = codes_at(&load_errors(&src)).into_iter().map(|(_, l, _)| l).collect();
+    assert_eq!(lines, vec![3, 3, 5, 6], "{}", load_errors(&src).render());
+    let text = load_errors(&src).render();
+    assert!(!text.contains("`const`") && !text.contains("`list of`"), "declarations are named as before:\n{text}");
+}

@@ -325,6 +325,10 @@ impl<'a> Checker<'a> {
                 l.used = true;
                 return Some(Expr::Let(u32::try_from(i).unwrap_or(u32::MAX)));
             }
+            // A const (or list) names its value in a message too.
+            if let Some((ir, _)) = self.named(&first.name) {
+                return Some(ir);
+            }
         }
         if first.name == "action" || first.name == "rm" {
             let before = self.diagnostics.len();

@@ -1079,6 +1079,7 @@ fn describe_expected(positives: &[Rule]) -> String {
                 | Rule::ladder_decl
                 | Rule::kw_record
                 | Rule::kw_rule
+                | Rule::kw_const
         )
     });
     let clause = positives.iter().any(|r| {
@@ -1104,10 +1105,13 @@ fn describe_expected(positives: &[Rule]) -> String {
             | Rule::kw_conflict
             | Rule::kw_duty
             | Rule::kw_ladder
+            | Rule::kw_const
             | Rule::const_decl
             | Rule::list_decl => {
                 "a declaration (`record`, `action`, `rule`, `conflict`, `duty` or `ladder`)".to_string()
             }
+            // `list` where a declaration may start is `list NAME from` (said by the above).
+            Rule::kw_list if positives.contains(&Rule::kw_const) => continue,
             // Named consts and business days are mentioned where their errors are checked.
             Rule::const_ref | Rule::calendar_clause => continue,
             Rule::business_days_lit | Rule::business_unit => "a number".to_string(),
