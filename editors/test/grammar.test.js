@@ -481,6 +481,32 @@ test('a keyword used as a field name is not a keyword', async () => {
   assert.ok((await scopesOf('policy hours version "1"\n', 'hours')).includes('entity.name.namespace.policy.probity'));
 });
 
+test('the words of docs/language.md section 8 get their scopes', async () => {
+  const cases = [
+    ['const gift_cap = 300 USD', 'const', 'keyword.declaration.const.probity'],
+    ['const gift_cap = 300 USD', 'gift_cap', 'entity.name.constant.probity'],
+    ['list restricted from "lists/r.txt"', 'list', 'keyword.declaration.list.probity'],
+    ['list restricted from "lists/r.txt"', 'restricted', 'entity.name.constant.list.probity'],
+    ['list restricted from "lists/r.txt"', 'from', 'keyword.other.from.probity'],
+    ['policy p version "1" calendar "c.txt"', 'calendar', 'keyword.other.header.calendar.probity'],
+    ['  due within 15 business days', 'business', 'constant.other.unit.business.probity'],
+    ['  due within 15 business days', '15', 'constant.numeric.integer.probity'],
+    ['  every year', 'every', 'keyword.other.clause.every.probity'],
+    ['  every quarter', 'quarter', 'constant.other.period.probity'],
+    ['  step 6 "suspension" restricts product_sale for 90 days', 'restricts', 'keyword.other.clause.restricts.probity'],
+    ['  step 6 "suspension" restricts product_sale for 90 days', 'for', 'keyword.other.clause.for.probity'],
+    ['  step 12 "dismissal review" restricts all', 'all', 'constant.language.all.probity'],
+    ['  require sum(training.hours within period) >= 30', 'period', 'constant.language.period.probity'],
+  ];
+  for (const [src, needle, scope] of cases) {
+    const scopes = await scopesOf(src, needle);
+    assert.ok(scopes.includes(scope), `${src}: ${needle} has ${scopes.join(' ')}`);
+  }
+  // `list of` stays a type; a field named `from` after `.` stays a field.
+  assert.ok((await scopesOf('record r { xs: list of text }', 'list')).some((s) => s.startsWith('storage.type')));
+  assert.ok((await scopesOf('when action.from = "x"', 'from')).includes('variable.other.property.probity'));
+});
+
 test('mistakes are marked invalid', async () => {
   const cases = [
     ['cite "bad \\q escape"', '\\q', 'invalid.illegal.escape.probity'],

@@ -18,6 +18,7 @@ The case's `expect` block is checked as well (every key the Rust runner checks).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -62,6 +63,10 @@ def case_sources(path: Path, data, case):
 
 def write_policies(sources, directory: Path) -> Path:
     directory.mkdir()
+    # The list and calendar files the policies read, relative to the policy file.
+    for sub in ("lists", "calendars"):
+        if (SPEC_DIR / sub).is_dir():
+            shutil.copytree(SPEC_DIR / sub, directory / sub)
     for i, (_, text) in enumerate(sources):
         (directory / f"p{i + 1:03}.probity").write_text(text, encoding="utf-8")
     return directory

@@ -119,7 +119,8 @@ impl JsPolicySet {
     #[wasm_bindgen(js_name = fromSources)]
     pub fn from_sources(
         #[wasm_bindgen(unchecked_param_type = "PolicySources | Map<string, string>")] sources: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ requirePolicy?: boolean }")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ requirePolicy?: boolean, files?: Record<string, string> }")]
+        options: Option<JsValue>,
     ) -> Result<JsPolicySet, JsValue> {
         let sources = self::sources(&sources)?;
         let options = match options.filter(|o| !o.is_undefined() && !o.is_null()) {
@@ -127,7 +128,7 @@ impl JsPolicySet {
                 .map_err(|e| error(api::Error::input("I0011", format!("invalid options: {e}"))))?,
             None => api::LoadOptions::default(),
         };
-        let request = api::LoadRequest { sources, require_policy: options.require_policy };
+        let request = api::LoadRequest { sources, require_policy: options.require_policy, files: options.files };
         Ok(JsPolicySet { engine: api::load(request).map_err(error)? })
     }
 

@@ -241,3 +241,40 @@ ${check}`,
     assert.ok(!web.includes(Buffer.from('\u0004name')), 'no name section after wasm-opt');
   });
 });
+
+describe('constants, lists and business days', () => {
+  const PA = `policy pa version "1" effective 2026-01-01 timezone "Asia/Shanghai"
+  calendar "cn.txt"
+const cap = 300 USD
+list restricted from "lists/restricted.txt"
+action pa_deal { security: text  value: money }
+action pa_reported { deal: text }
+rule restricted_deal cite "PA 4" on pa_deal when action.security in restricted or action.value > cap then deny
+duty report_deal cite "PA 5" on pa_deal due within 2 business days
+  fulfilled by pa_reported where deal = action.id otherwise review
+`;
+  const files = { 'cn.txt': 'holiday 2026-05-01\nholiday 2026-05-04\n', 'lists/restricted.txt': 'A1\n  B2  \n' };
+  const deal = (security) => ({
+    type: 'pa_deal', id: 'D-1', at: '2026-04-30T10:00:00+08:00', rm: { id: 'R1' }, security, value: '10 USD',
+  });
+
+  test('list and calendar files given in memory reach decisions and the digest', () => {
+    const e = new Engine(PolicySet.fromSources({ 'pa.probity': PA }, { files }));
+    const denied = e.evaluate(deal('B2'));
+    assert.equal(denied.verdict, 'deny');
+    assert.deepEqual(denied.obligations, [
+      { policy: 'pa', duty: 'report_deal', action: 'D-1', due: '2026-05-06T10:00:00+08:00' },
+    ]);
+    assert.equal(e.evaluate(deal('X9')).verdict, 'allow');
+    const changed = new Engine(
+      PolicySet.fromSources({ 'pa.probity': PA }, { files: { ...files, 'lists/restricted.txt': 'A1\nB2\nC3\n' } }),
+    );
+    assert.notEqual(changed.evaluate(deal('C3')).policies[0].digest, denied.policies[0].digest);
+    assert.equal(changed.evaluate(deal('C3')).verdict, 'deny');
+  });
+
+  test('a list file not given is a PolicyError at the list line', () => {
+    const error = throwsNamed(() => PolicySet.fromSources({ 'pa.probity': PA }, { files: { 'cn.txt': '' } }), 'PolicyError');
+    assert.deepEqual(error.diagnostics.filter((d) => d.severity === 'error').map((d) => [d.code, d.line]), [['P0402', 4]]);
+  });
+});

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import { checkAdvance, checkSubmission } from './support/expect.mjs';
-import { caseSources, fixturePath, inputsKey, specFiles } from './support/spec.mjs';
+import { caseSources, fixturePath, inputsKey, referenceFiles, specFiles } from './support/spec.mjs';
 
 const { Engine, Ledger, PolicySet } = createRequire(import.meta.url)('../pkg-node/probity_wasm.js');
 const fixture = JSON.parse(readFileSync(fixturePath, 'utf8'));
@@ -16,6 +16,8 @@ test('the expected decisions are current (else: npm run expected)', () => {
 });
 
 const sourcesObject = (pairs) => Object.fromEntries(pairs);
+// List and calendar files, given in memory as a browser would (there is no file system here).
+const options = { files: Object.fromEntries(referenceFiles()) };
 
 for (const spec of specFiles()) {
   describe(spec.file, () => {
@@ -25,7 +27,7 @@ for (const spec of specFiles()) {
         const sources = sourcesObject(caseSources(spec, kase));
         if (kase.expect_error) {
           let error;
-          assert.throws(() => PolicySet.fromSources(sources), (e) => (error = e) instanceof Error);
+          assert.throws(() => PolicySet.fromSources(sources, options), (e) => (error = e) instanceof Error);
           assert.equal(error.name, 'PolicyError');
           assert.ok(Array.isArray(error.diagnostics) && error.diagnostics.length > 0);
           const errors = error.diagnostics.filter((d) => d.severity === 'error');
@@ -47,7 +49,7 @@ for (const spec of specFiles()) {
         const expected = expectedCases.find((c) => c.index === index);
         assert.ok(expected, 'no expected output for this case: npm run expected');
         assert.equal(expected.steps.length, kase.steps.length);
-        const set = PolicySet.fromSources(sources);
+        const set = PolicySet.fromSources(sources, options);
         const engine = new Engine(set);
         const ledger = new Ledger(engine);
         if (kase.history) ledger.load(kase.history);

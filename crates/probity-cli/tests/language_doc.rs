@@ -129,7 +129,9 @@ fn every_example_loads_decides_and_passes() {
                     }
                 }
                 let source = if fragment { format!("{FRAGMENT_HEADER}{}", b.body) } else { b.body.clone() };
-                let diagnostics = PolicySet::diagnose([(at.clone(), source.clone())]);
+                // Named by the document's path, so that list and calendar files are read from docs/.
+                let named = root().join(&at).display().to_string();
+                let diagnostics = PolicySet::diagnose([(named, source.clone())]);
                 let codes: Vec<&str> = diagnostics.iter().map(|d| d.code()).collect();
                 match expected_code {
                     Some(code) => {

@@ -739,9 +739,13 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut parts = s.split_whitespace();
     let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
     let n = i64::from_str(n).map_err(|_| bad())?;
-    let seconds = |factor: i64| n.checked_mul(factor).map(|s| Duration { months: 0, seconds: s });
+    let seconds = |factor: i64| n.checked_mul(factor).map(|s| Duration { months: 0, seconds: s, business_days: 0 });
     let months = |factor: i64| {
-        n.checked_mul(factor).and_then(|m| i32::try_from(m).ok()).map(|m| Duration { months: m, seconds: 0 })
+        n.checked_mul(factor).and_then(|m| i32::try_from(m).ok()).map(|m| Duration {
+            months: m,
+            seconds: 0,
+            business_days: 0,
+        })
     };
     match unit.trim_end_matches('s') {
         "minute" => seconds(60),

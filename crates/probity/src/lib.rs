@@ -13,6 +13,7 @@ mod ledger;
 mod parse;
 mod policy_set;
 mod program;
+mod refdata;
 pub mod replay;
 
 // Shared by every phase.

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use sha2::{Digest, Sha256};
 
 use crate::check::{check_file, Shared};
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile};
 use crate::limits;
 use crate::parse::parse_file;
 use crate::program::{Expr, LadderKey, Policy, Schema, Source};
+use crate::refdata::Calendar;
 use crate::value::Clock;
 use crate::value::Duration;
 
@@ -93,8 +93,26 @@ impl PolicySet {
         N: Into<String>,
         T: Into<String>,
     {
-        let files = sources.into_iter().map(|(n, t)| Arc::new(SourceFile::new(n, t))).collect();
-        load(files)
+        PolicySet::from_sources_with_files(sources, std::iter::empty::<(String, String)>())
+    }
+
+    /// Loads policies from named sources, with the text of list and calendar files given in
+    /// memory (where there is no file system, as in a browser): each keyed by the path the
+    /// engine reads it from, the directory of the source's name joined with the path as
+    /// written (`lists/restricted.txt` for a source named `p.probity`). A file not given is read
+    /// from the file system.
+    pub fn from_sources_with_files<I, N, T, F, P, U>(sources: I, files: F) -> Result<PolicySet, Diagnostics>
+    where
+        I: IntoIterator<Item = (N, T)>,
+        N: Into<String>,
+        T: Into<String>,
+        F: IntoIterator<Item = (P, U)>,
+        P: Into<String>,
+        U: Into<String>,
+    {
+        let sources = sources.into_iter().map(|(n, t)| Arc::new(SourceFile::new(n, t))).collect();
+        let files = files.into_iter().map(|(p, t)| (p.into(), t.into())).collect();
+        load(sources, &files)
     }
 
     /// Loads every `.probity` file under a directory (recursively, in path order). A
@@ -268,7 +286,10 @@ fn collect_policy_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Res
     Ok(())
 }
 
-fn load(files: Vec<Arc<SourceFile>>) -> Result<PolicySet, Diagnostics> {
+fn load(
+    files: Vec<Arc<SourceFile>>,
+    given: &std::collections::BTreeMap<String, String>,
+) -> Result<PolicySet, Diagnostics> {
     let mut diagnostics = Vec::new();
     let mut schema = Schema::default();
     let mut ladder_keys = Vec::new();
@@ -281,10 +302,16 @@ fn load(files: Vec<Arc<SourceFile>>) -> Result<PolicySet, Diagnostics> {
         if failed {
             continue;
         }
-        let digest: SmolStr = format!("sha256:{:x}", Sha256::digest(source.text().as_bytes())).into();
+        // List and calendar files are read here and join the digest (docs/language.md).
+        let (files, mut unread, digest) = crate::refdata::read(source, &file, given);
+        diagnostics.append(&mut unread);
         let header_span = file.header.id.span.clone();
-        let (policy, mut found) =
-            check_file(source, &file, digest, Shared { schema: &mut schema, ladder_keys: &mut ladder_keys });
+        let (policy, mut found) = check_file(
+            source,
+            &file,
+            digest,
+            Shared { schema: &mut schema, ladder_keys: &mut ladder_keys, files: &files },
+        );
         diagnostics.append(&mut found);
         if let Some(policy) = policy {
             compiled.push((policy, Arc::clone(source), header_span));
@@ -386,8 +413,8 @@ fn version_ends(
 fn retention(schema: &Schema, policies: &[Policy]) -> (Vec<Option<i64>>, Option<i64>) {
     let mut actions: Vec<Option<i64>> = vec![None; schema.action_types.len()];
     let mut breaches: Option<i64> = None;
-    let mut note = |source: &Source, window: Duration| {
-        let secs = Some(window.upper_bound_seconds());
+    let mut note = |source: &Source, window: Duration, calendar: &Calendar| {
+        let secs = Some(calendar.upper_bound_seconds(window));
         match source {
             Source::Actions(t) => {
                 if let Some(slot) = actions.get_mut(*t as usize) {
@@ -399,7 +426,7 @@ fn retention(schema: &Schema, policies: &[Policy]) -> (Vec<Option<i64>>, Option<
     };
     for policy in policies {
         for ladder in &policy.ladders {
-            note(&Source::Breaches, ladder.window);
+            note(&Source::Breaches, ladder.window, &policy.calendar);
         }
         for rule in &policy.rules {
             for body in &rule.bodies {
@@ -414,10 +441,10 @@ fn retention(schema: &Schema, policies: &[Policy]) -> (Vec<Option<i64>>, Option<
     (actions, breaches)
 }
 
-fn visit_aggregates(e: &Expr, f: &mut impl FnMut(&Source, Duration)) {
+fn visit_aggregates(e: &Expr, f: &mut impl FnMut(&Source, Duration, &Calendar)) {
     match e {
         Expr::Aggregate(a) => {
-            f(&a.source, a.window);
+            f(&a.source, a.window, &a.calendar);
             for inner in a.field.iter().chain(&a.filter) {
                 visit_aggregates(inner, f);
             }

@@ -63,6 +63,8 @@ impl Ty {
 pub(crate) struct Duration {
     pub(crate) months: i32,
     pub(crate) seconds: i64,
+    /// `N business days` (never with months or seconds): only windows and deadlines hold it.
+    pub(crate) business_days: i32,
 }
 
 impl Duration {
@@ -70,7 +72,10 @@ impl Duration {
     /// of slack for clock changes.
     pub(crate) fn upper_bound_seconds(self) -> i64 {
         let months = i64::from(self.months.max(0)).saturating_mul(31 * 86_400);
-        months.saturating_add(self.seconds.max(0)).saturating_add(86_400)
+        // N business days span at most 7⌈N/5⌉ days (plus one a holiday, added by the caller).
+        let weeks = i64::from(self.business_days.max(0)).saturating_add(4) / 5;
+        let business = weeks.saturating_mul(7 * 86_400);
+        months.saturating_add(self.seconds.max(0)).saturating_add(business).saturating_add(86_400)
     }
 }
 
@@ -84,12 +89,15 @@ impl fmt::Display for Duration {
             }
         };
         let mut parts = Vec::new();
+        if self.business_days != 0 {
+            parts.push(plural(i64::from(self.business_days), "business day"));
+        }
         if self.months != 0 {
             let m = i64::from(self.months);
             parts.push(if m % 12 == 0 { plural(m / 12, "year") } else { plural(m, "month") });
         }
         let s = self.seconds;
-        if s != 0 || parts.is_empty() {
+        if s != 0 || (parts.is_empty() && self.business_days == 0) {
             parts.push(if s % 86_400 == 0 {
                 plural(s / 86_400, "day")
             } else if s % 3_600 == 0 {
@@ -663,7 +671,7 @@ mod tests {
             (Value::Text("quote \" and 中文".into()), r#""quote \" and 中文""#),
             (Value::Date(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()), r#""2026-02-28""#),
             (Value::DateTime(at), r#""2026-03-01T10:00:00.250+08:00""#),
-            (Value::Duration(Duration { months: 0, seconds: 86_400 }), r#""1 day""#),
+            (Value::Duration(Duration { months: 0, seconds: 86_400, business_days: 0 }), r#""1 day""#),
             (Value::Enum(0, 1), r#""card""#),
             (Value::Set(Arc::from([Value::Enum(0, 0), Value::Text("x".into())])), r#"["cash","x"]"#),
             (Value::Record(Arc::from([Value::Missing, Value::Int(1), Value::Invalid("bad".into())])), "[null,1,null]"),

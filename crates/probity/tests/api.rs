@@ -44,7 +44,7 @@ fn sources() -> api::Sources {
 }
 
 fn engine() -> Engine {
-    api::load(api::LoadRequest { sources: sources(), require_policy: false }).unwrap()
+    api::load(api::LoadRequest { sources: sources(), require_policy: false, files: Default::default() }).unwrap()
 }
 
 fn cash() -> Json {
@@ -134,8 +134,11 @@ fn sources_of_the_wrong_shape_are_input_errors() {
 fn policy_errors_carry_every_diagnostic() {
     let broken =
         GIFTS.replace("action.kind = \"cash\"", "action.knd = \"cash\"").replace("breach major", "breach huge");
-    let request =
-        api::LoadRequest { sources: api::Sources(vec![("gifts.probity".into(), broken)]), require_policy: false };
+    let request = api::LoadRequest {
+        sources: api::Sources(vec![("gifts.probity".into(), broken)]),
+        require_policy: false,
+        files: Default::default(),
+    };
     let e = api::load(request.clone()).unwrap_err();
     assert_eq!((e.kind, e.code.as_str(), e.field.as_deref()), (ErrorKind::PolicyError, "policy-errors", None));
     assert!(e.message.starts_with("2 error(s) in policy text"), "{e}");
@@ -171,8 +174,11 @@ fn warnings_and_versions() {
     assert_eq!(api::versions(&engine), vec![api::PolicyVersion { id: "gifts".into(), version: "1".into() }]);
     assert_eq!(text::warnings(&engine), "[]");
     let uncited = GIFTS.replace("  cite \"Staff conduct rules 4.1\"\n", "");
-    let engine =
-        api::load(api::LoadRequest { sources: api::Sources(vec![("g".into(), uncited)]), require_policy: false });
+    let engine = api::load(api::LoadRequest {
+        sources: api::Sources(vec![("g".into(), uncited)]),
+        require_policy: false,
+        files: Default::default(),
+    });
     let warnings = api::warnings(&engine.unwrap());
     assert_eq!(warnings.len(), 1);
     assert_eq!(warnings[0].severity, probity::Severity::Warning);

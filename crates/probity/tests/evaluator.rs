@@ -408,13 +408,13 @@ fn days_are_exact_and_months_are_calendar_steps_across_a_clock_change() {
         "policy p version \"1\" effective 2020-01-01 timezone \"Europe/London\"\n\
          action t { }\naction done { }\n\
          duty exact cite \"c\" on t due within 30 days fulfilled by done\n\
-         duty calendar cite \"c\" on t due within 1 month fulfilled by done\n\
+         duty monthly cite \"c\" on t due within 1 month fulfilled by done\n\
          rule local cite \"c\" on t let h = hour(now + 10 days) then warn message \"{h}\"\n",
     );
     let d = decide(&e, act("t", "2026-03-20T10:00:00Z", json!({})));
     let dues: Vec<(&str, &str)> = d.obligations.iter().map(|o| (o.duty.as_str(), o.due.as_str())).collect();
     // 30 days are 720 hours; one month is the same wall-clock time a month later (10:00 BST).
-    assert_eq!(dues, vec![("exact", "2026-04-19T10:00:00Z"), ("calendar", "2026-04-20T09:00:00Z")]);
+    assert_eq!(dues, vec![("exact", "2026-04-19T10:00:00Z"), ("monthly", "2026-04-20T09:00:00Z")]);
     assert_eq!(d.findings[0].message, "11", "10:00 UTC on 30 March is 11:00 in London");
 }
 

@@ -140,7 +140,8 @@ fn every_spec_policy_round_trips() {
     for (place, text) in &sources {
         if format_source(place, text).is_err() {
             // Some load-error cases are syntax errors on purpose.
-            assert!(place.starts_with("07_load_errors"), "{place} does not parse");
+            let syntax_cases = ["07_load_errors", "13_business_days"];
+            assert!(syntax_cases.iter().any(|f| place.starts_with(f)), "{place} does not parse");
             continue;
         }
         assert_round_trip(place, text);

@@ -18,8 +18,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { caseSources, fixturePath, inputsKey, root, specFiles } from './spec.mjs';
+import { dirname, join } from 'node:path';
+import { caseSources, fixturePath, inputsKey, referenceFiles, root, specFiles } from './spec.mjs';
 
 const ifStale = process.argv.includes('--if-stale');
 const key = inputsKey();
@@ -75,6 +75,11 @@ function expectCase(spec, kase, dir) {
   const policyDir = join(dir, 'policies');
   mkdirSync(policyDir);
   for (const [name, text] of caseSources(spec, kase)) writeFileSync(join(policyDir, name), text);
+  // The list and calendar files, next to the policies that name them.
+  for (const [path, text] of referenceFiles()) {
+    mkdirSync(dirname(join(policyDir, path)), { recursive: true });
+    writeFileSync(join(policyDir, path), text);
+  }
   const steps = kase.steps;
 
   if (kase.history) {

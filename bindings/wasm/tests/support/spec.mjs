@@ -37,6 +37,25 @@ export function caseSources(spec, kase) {
   });
 }
 
+/**
+ * The list and calendar files the spec policies read (docs/language.md), as `[[path, text]]`
+ * with paths relative to the spec directory (`lists/restricted.txt`): what a policy named
+ * without a directory reads, given in memory to `PolicySet.fromSources(…, {files})`.
+ */
+export function referenceFiles() {
+  const out = [];
+  for (const sub of ['lists', 'calendars']) {
+    const dir = join(specDir, sub);
+    try {
+      if (!statSync(dir).isDirectory()) continue;
+    } catch {
+      continue;
+    }
+    for (const path of walk(dir, [])) out.push([relative(specDir, path).split('\\').join('/'), readFileSync(path, 'utf8')]);
+  }
+  return out;
+}
+
 function walk(dir, out) {
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);

@@ -7,7 +7,7 @@
 //!
 //! | call | request | answer |
 //! | --- | --- | --- |
-//! | [`load`] | [`LoadRequest`] `{"sources", "require_policy"?}` | an [`Engine`] |
+//! | [`load`] | [`LoadRequest`] `{"sources", "require_policy"?, "files"?}` | an [`Engine`] |
 //! | [`check`] | [`CheckRequest`] `{"sources"}` | `[DiagnosticRecord…]` (errors and warnings) |
 //! | [`warnings`], [`versions`] | an engine | `[DiagnosticRecord…]`, `[{"id", "version"}…]` |
 //! | [`evaluate`] | [`EvaluateRequest`] `{"action", "history"?}` | the [`Decision`], as `probity eval` writes it |
@@ -215,7 +215,7 @@ impl<'de> Deserialize<'de> for Sources {
 }
 
 /// Options of [`load`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct LoadOptions {
     /// Decide `review`, with an error finding (rule `no-policy-in-force`), when no policy
@@ -224,6 +224,11 @@ pub struct LoadOptions {
     #[serde(default, alias = "requirePolicy")]
     #[cfg_attr(feature = "typescript", tsify(optional))]
     pub require_policy: bool,
+    /// The text of list and calendar files, by the path the engine reads each from (see
+    /// [`PolicySet::from_sources_with_files`]); others are read from the file system.
+    #[serde(default)]
+    #[cfg_attr(feature = "typescript", tsify(optional))]
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 /// `load`: policy sources and options.
@@ -238,6 +243,10 @@ pub struct LoadRequest {
     #[serde(default, alias = "requirePolicy")]
     #[cfg_attr(feature = "typescript", tsify(optional))]
     pub require_policy: bool,
+    /// See [`LoadOptions::files`].
+    #[serde(default)]
+    #[cfg_attr(feature = "typescript", tsify(optional))]
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 // The type of policy sources, as [`Sources`] reads them.
@@ -248,7 +257,7 @@ const POLICY_SOURCES: &'static str = "/** Policy sources: file name → policy t
 
 /// Loads and checks policy sources; on failure a policy error carrying every diagnostic.
 pub fn load(request: LoadRequest) -> Result<Engine, Error> {
-    let set = PolicySet::from_sources(request.sources.0)?;
+    let set = PolicySet::from_sources_with_files(request.sources.0, request.files)?;
     Ok(Engine::new(set.require_policy(request.require_policy)))
 }
 

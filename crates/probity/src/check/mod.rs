@@ -1,6 +1,7 @@
 //! Names, types and structure: one parsed file → its compiled [`Policy`], with every problem
 //! reported at once.
 
+mod consts;
 mod lints;
 mod names;
 mod rules;
@@ -43,6 +44,8 @@ const FUNCTIONS: [&str; 14] = [
 pub(crate) struct Shared<'a> {
     pub(crate) schema: &'a mut Schema,
     pub(crate) ladder_keys: &'a mut Vec<(SmolStr, SmolStr)>,
+    /// The file's list and calendar files, read when it loaded.
+    pub(crate) files: &'a crate::refdata::RefFiles,
 }
 
 /// Checks one file and compiles it. Returns the policy when the file has no errors.
@@ -66,6 +69,8 @@ pub(crate) fn check_file(
         action_names: Vec::new(),
         used: std::collections::HashSet::new(),
         ladders: Vec::new(),
+        files: shared.files,
+        consts: HashMap::new(),
     };
     let policy = checker.file(file, digest);
     let failed = checker.diagnostics.iter().any(|d| d.severity() == crate::Severity::Error);
@@ -122,6 +127,9 @@ struct Checker<'a> {
     /// What the rules read: `action x`, `field x.y` (an action's or a record's field), `record x`.
     used: std::collections::HashSet<String>,
     ladders: Vec<(Ladder, &'a ast::LadderDecl)>,
+    files: &'a crate::refdata::RefFiles,
+    /// `const` and `list` names: their value and type (`Ty::Error` for one with an error).
+    consts: HashMap<String, consts::Named>,
 }
 
 impl<'a> Checker<'a> {
@@ -148,6 +156,7 @@ impl<'a> Checker<'a> {
 
     fn file(&mut self, file: &'a ast::PolicyFile, digest: SmolStr) -> Option<Policy> {
         let header = self.header(&file.header);
+        self.named_values(file);
         for item in &file.items {
             if let ast::Item::Record(r) = item {
                 if self.record_decls.contains_key(&r.name.name) {
@@ -216,6 +225,7 @@ impl<'a> Checker<'a> {
             rules,
             by_type,
             ladders: self.ladders.drain(..).map(|(l, _)| l).collect(),
+            calendar: Arc::clone(&self.files.calendar),
         })
     }
 
@@ -230,6 +240,7 @@ impl<'a> Checker<'a> {
         self.at_most_one(&h.until, "until", |u| u.1.clone());
         self.at_most_one(&h.timezones, "timezone", |t| t.span.clone());
         self.at_most_one(&h.on_error, "on error", |o| o.1.clone());
+        self.at_most_one(&h.calendars, "calendar", |t| t.span.clone());
         let timezone = match h.timezones.first() {
             None => Some(Tz::UTC),
             Some(t) => match t.value.parse::<Tz>() {

@@ -215,12 +215,22 @@ impl<'a> Checker<'a> {
     // ------------------------------------------------------------ ladders
 
     pub(super) fn duration(&mut self, d: &ast::DurationLit) -> Duration {
+        if d.name.is_some() {
+            return self.span_duration(d);
+        }
+        if d.unit == DurationUnit::BusinessDay {
+            return self.business_days(d);
+        }
         let span = d.span.0..d.span.1;
         let result = match d.unit {
-            DurationUnit::Month => i32::try_from(d.amount).ok().map(|m| Duration { months: m, seconds: 0 }),
-            DurationUnit::Year => {
-                i32::try_from(d.amount).ok().and_then(|y| y.checked_mul(12)).map(|m| Duration { months: m, seconds: 0 })
+            DurationUnit::Month => {
+                i32::try_from(d.amount).ok().map(|m| Duration { months: m, seconds: 0, business_days: 0 })
             }
+            DurationUnit::Year => i32::try_from(d.amount).ok().and_then(|y| y.checked_mul(12)).map(|m| Duration {
+                months: m,
+                seconds: 0,
+                business_days: 0,
+            }),
             unit => {
                 let factor = match unit {
                     DurationUnit::Minute => 60,
@@ -228,7 +238,7 @@ impl<'a> Checker<'a> {
                     DurationUnit::Day => 86_400,
                     _ => 604_800,
                 };
-                d.amount.checked_mul(factor).map(|s| Duration { months: 0, seconds: s })
+                d.amount.checked_mul(factor).map(|s| Duration { months: 0, seconds: s, business_days: 0 })
             }
         };
         // Keep durations well inside chrono's range (about 260,000 years).

@@ -96,7 +96,10 @@ impl<'a> Checker<'a> {
                 (None, Some((d, _)), Some((t, _, _))) => {
                     let within = self.duration(d);
                     match self.actions.get(&t.name) {
-                        Some(info) => deadline = Some(Deadline { within, fulfilled_by: info.type_id }),
+                        Some(info) => {
+                            let calendar = Arc::clone(&self.files.calendar);
+                            deadline = Some(Deadline { within, calendar, fulfilled_by: info.type_id });
+                        }
                         None => self.unknown_action(t),
                     }
                 }
@@ -174,6 +177,7 @@ impl<'a> Checker<'a> {
         let mut compiled_lets = Vec::new();
         let mut let_evidence = Vec::new();
         for (i, (name, e)) in lets.iter().enumerate() {
+            self.shadowing_let(name);
             if let_infos.iter().any(|l| l.name == name.name) {
                 self.error("P0302", format!("`let {}` is defined twice", name.name), name.span.clone());
             }
@@ -320,6 +324,10 @@ impl<'a> Checker<'a> {
             if let Some((i, l)) = lets.iter_mut().enumerate().find(|(_, l)| l.name == first.name) {
                 l.used = true;
                 return Some(Expr::Let(u32::try_from(i).unwrap_or(u32::MAX)));
+            }
+            // A const (or list) names its value in a message too.
+            if let Some((ir, _)) = self.named(&first.name) {
+                return Some(ir);
             }
         }
         if first.name == "action" || first.name == "rm" {

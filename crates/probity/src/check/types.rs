@@ -178,6 +178,11 @@ impl<'a> Checker<'a> {
                 return (Expr::Let(u32::try_from(i).unwrap_or(u32::MAX)), l.ty.clone());
             }
         }
+        if path.len() == 1 {
+            if let Some(named) = self.named(&first.name) {
+                return named;
+            }
+        }
         if first.name == "action" || first.name == "rm" {
             let evidence = scope.evidence.as_deref_mut().map(|ev| evidence_slot(ev, &evidence_label));
             scope.dynamic = true;
@@ -723,7 +728,9 @@ impl<'a> Checker<'a> {
                 }
             },
         };
-        let aggregate = Aggregate { function: a.function, source, field: field_ir, filter, window, zero, evidence };
+        let calendar = Arc::clone(&self.files.calendar);
+        let aggregate =
+            Aggregate { function: a.function, source, field: field_ir, filter, window, calendar, zero, evidence };
         (Expr::Aggregate(Box::new(aggregate)), result_ty)
     }
 }

@@ -733,7 +733,7 @@ impl Obligations {
             .get(o.policy as usize)
             .and_then(|p| p.rules.get(o.rule as usize))
             .and_then(|r| r.deadline.as_ref())
-            .map_or(0, |d| d.within.upper_bound_seconds());
+            .map_or(0, |d| d.calendar.upper_bound_seconds(d.within));
         set.longest_window.max(within)
     }
 

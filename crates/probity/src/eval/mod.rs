@@ -19,6 +19,7 @@ use crate::eval::history::{BreachRecord, HistoryView, Indexed, Key};
 use crate::limits;
 use crate::parse::ast::AggregateFn;
 use crate::program::*;
+use crate::refdata::Calendar;
 use crate::value::{
     decimal_text, exact_add, exact_div, exact_mul, exact_sub, format_datetime, local_date, Clock, Duration, Inexact,
     Money, Value,
@@ -583,7 +584,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn aggregate(&mut self, a: &Aggregate) -> Result<Value> {
-        let from = shift(self.now, a.window, false, self.timezone)?;
+        let from = shift_on(self.now, a.window, false, self.timezone, &a.calendar)?;
         let saved = self.item;
         let result = match a.source {
             Source::Actions(type_id) => {
@@ -1031,8 +1032,25 @@ fn age(birth: NaiveDate, today: NaiveDate) -> Result<i64> {
 }
 
 /// Moves a datetime by a duration: months in the policy's calendar (clamped to the month's
-/// end), then exact seconds. The result keeps the original offset.
+/// end), then exact seconds. The result keeps the original offset. Business days count
+/// Monday to Friday here; [`shift_on`] takes a policy's holidays and workdays.
 pub(crate) fn shift(t: DateTime<FixedOffset>, d: Duration, forward: bool, tz: Tz) -> Result<DateTime<FixedOffset>> {
+    shift_on(t, d, forward, tz, &Calendar::default())
+}
+
+/// [`shift`] with business days counted on `calendar`: `N business days` after `t` is the same
+/// local time of day on the N-th business day after `t`'s local date (in a clock change's gap,
+/// the first instant after it; in an overlap, the earlier instant).
+pub(crate) fn shift_on(
+    t: DateTime<FixedOffset>,
+    d: Duration,
+    forward: bool,
+    tz: Tz,
+    calendar: &Calendar,
+) -> Result<DateTime<FixedOffset>> {
+    if d.business_days != 0 {
+        return shift_business(t, d.business_days, forward, tz, calendar);
+    }
     let out_of_range = || EvalError::DateOutOfRange;
     let mut result = t;
     if d.months != 0 {
@@ -1062,6 +1080,50 @@ pub(crate) fn shift(t: DateTime<FixedOffset>, d: Duration, forward: bool, tz: Tz
     }
     writable(result.naive_local().date())?;
     Ok(result)
+}
+
+fn shift_business(
+    t: DateTime<FixedOffset>,
+    n: i32,
+    forward: bool,
+    tz: Tz,
+    calendar: &Calendar,
+) -> Result<DateTime<FixedOffset>> {
+    let out_of_range = || EvalError::DateOutOfRange;
+    let local = t.with_timezone(&tz).naive_local();
+    let date = calendar.step(local.date(), i64::from(n), forward).ok_or_else(out_of_range)?;
+    writable(date)?;
+    let wanted = date.and_time(local.time());
+    let instant = match tz.from_local_datetime(&wanted) {
+        LocalResult::Single(x) => x,
+        LocalResult::Ambiguous(earliest, _) => earliest,
+        LocalResult::None => first_after_gap(wanted, tz).ok_or_else(out_of_range)?,
+    };
+    Ok(instant.with_timezone(t.offset()))
+}
+
+/// The first instant whose local time is at or after `wanted`, a local time in a gap: between
+/// reading it with the offset after the gap and with the one before, local time only grows.
+fn first_after_gap(wanted: NaiveDateTime, tz: Tz) -> Option<DateTime<Tz>> {
+    let day = TimeDelta::days(1);
+    let offset_at = |naive: NaiveDateTime| -> i64 {
+        i64::from(chrono::Offset::fix(&tz.offset_from_utc_datetime(&naive)).local_minus_utc())
+    };
+    let before = offset_at(wanted.checked_sub_signed(day)?);
+    let after = offset_at(wanted.checked_add_signed(day)?);
+    let mut lo = wanted.checked_sub_signed(TimeDelta::try_seconds(before.max(after))?)?;
+    let mut hi = wanted.checked_sub_signed(TimeDelta::try_seconds(before.min(after))?)?;
+    // Invariant: local(hi) >= wanted; find the first such second.
+    while lo < hi {
+        let half = hi.signed_duration_since(lo).num_seconds() / 2;
+        let mid = lo.checked_add_signed(TimeDelta::try_seconds(half)?)?;
+        if tz.from_utc_datetime(&mid).naive_local() >= wanted {
+            hi = mid;
+        } else {
+            lo = mid.checked_add_signed(TimeDelta::try_seconds(1)?)?;
+        }
+    }
+    Some(tz.from_utc_datetime(&hi))
 }
 
 /// A date that RFC 3339 and `YYYY-MM-DD` can write (years 0000 to 9999), or an evaluation
@@ -1169,6 +1231,7 @@ fn arith(op: Arith, a: Value, b: Value, tz: Tz) -> Result<Value> {
             Duration(crate::value::Duration {
                 months: months.ok_or_else(overflow)?,
                 seconds: seconds.ok_or_else(overflow)?,
+                business_days: 0,
             })
         }
         (x, y) => match (as_decimal(&x), as_decimal(&y)) {

@@ -37,6 +37,8 @@ pub struct Header {
     pub until: Vec<(NaiveDate, Span)>,
     pub timezones: Vec<Text>,
     pub on_error: Vec<(OnError, Span)>,
+    /// `calendar "PATH"` (at most one; the checker says so).
+    pub calendars: Vec<Text>,
     pub span: Span,
 }
 
@@ -52,6 +54,24 @@ pub enum Item {
     Action(FieldsDecl),
     Rule(RuleDecl),
     Ladder(LadderDecl),
+    Const(ConstDecl),
+    List(ListDecl),
+}
+
+/// `const NAME = literal`: a file-scoped name for one literal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConstDecl {
+    pub name: Ident,
+    pub value: Expr,
+    pub span: Span,
+}
+
+/// `list NAME from "PATH"`: a set of text read from a file when the policy loads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListDecl {
+    pub name: Ident,
+    pub path: Text,
+    pub span: Span,
 }
 
 /// A `record` or `action` declaration.
@@ -189,12 +209,14 @@ pub struct LadderDecl {
     pub span: Span,
 }
 
-/// A duration literal: an amount of a unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A duration literal: an amount of a unit. Where a length of time is given (`due within`, an
+/// aggregate's `within`) it may instead name a const (`name`; `amount` and `unit` then unused).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurationLit {
     pub amount: i64,
     pub unit: DurationUnit,
     pub span: (usize, usize),
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +227,8 @@ pub enum DurationUnit {
     Week,
     Month,
     Year,
+    /// `N business days` (only where a length of time is given, never in an expression).
+    BusinessDay,
 }
 
 #[derive(Debug, Clone, PartialEq)]

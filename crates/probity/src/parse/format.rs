@@ -454,6 +454,9 @@ fn join_path(path: &[Ident]) -> String {
 }
 
 fn duration(d: &DurationLit) -> String {
+    if let Some(name) = &d.name {
+        return name.clone();
+    }
     let unit = match d.unit {
         DurationUnit::Minute => "minute",
         DurationUnit::Hour => "hour",
@@ -461,6 +464,7 @@ fn duration(d: &DurationLit) -> String {
         DurationUnit::Week => "week",
         DurationUnit::Month => "month",
         DurationUnit::Year => "year",
+        DurationUnit::BusinessDay => "business day",
     };
     let plural = if d.amount == 1 { "" } else { "s" };
     format!("{} {unit}{plural}", d.amount)
@@ -727,13 +731,29 @@ impl Printer<'_> {
             };
             inner.push(Anchor::new(span.clone(), INDENT, vec![format!("{pad}on error {level}")]));
         }
+        for t in &h.calendars {
+            inner.push(Anchor::new(t.span.clone(), INDENT, vec![format!("{pad}calendar {}", quote(&t.value))]));
+        }
         push_inner(&mut anchors, inner);
+        let mut follows_named = false;
         for item in &file.items {
+            let named = matches!(item, Item::Const(_) | Item::List(_));
+            let follows = std::mem::replace(&mut follows_named, named);
+            let follows_named = follows && named;
             match item {
                 Item::Record(decl) => self.fields_decl(&mut anchors, "record", decl),
                 Item::Action(decl) => self.fields_decl(&mut anchors, "action", decl),
                 Item::Rule(rule) => self.rule_decl(&mut anchors, rule),
                 Item::Ladder(ladder) => self.ladder_decl(&mut anchors, ladder),
+                Item::Const(c) => {
+                    let line =
+                        render(&Doc::Cat(vec![text(format!("const {} = ", c.name.name)), self.expr(&c.value)]), 0);
+                    anchors.push(named_line(c.span.clone(), line.concat(), follows_named));
+                }
+                Item::List(l) => {
+                    let line = format!("list {} from {}", l.name.name, quote(&l.path.value));
+                    anchors.push(named_line(l.span.clone(), line, follows_named));
+                }
             }
         }
         let mut end = Anchor::new(0..0, 0, Vec::new());
@@ -851,6 +871,15 @@ impl Printer<'_> {
     }
 }
 
+/// A `const` or `list` line: consecutive ones form one block, without blank lines between.
+fn named_line(span: Range<usize>, line: String, follows_named: bool) -> Anchor {
+    if follows_named {
+        Anchor::new(span, 0, vec![line])
+    } else {
+        Anchor::top(span, line)
+    }
+}
+
 fn push_inner(anchors: &mut Vec<Anchor>, mut inner: Vec<Anchor>) {
     if let Some(first) = inner.first_mut() {
         first.first_inner = true;
@@ -883,6 +912,7 @@ mod strip {
         h.effective.iter_mut().for_each(|(_, s)| *s = 0..0);
         h.until.iter_mut().for_each(|(_, s)| *s = 0..0);
         h.on_error.iter_mut().for_each(|(_, s)| *s = 0..0);
+        h.calendars.iter_mut().for_each(text);
         for item in &mut f.items {
             match item {
                 Item::Record(d) | Item::Action(d) => {
@@ -900,6 +930,16 @@ mod strip {
                     for c in &mut r.clauses {
                         clause(c);
                     }
+                }
+                Item::Const(c) => {
+                    c.span = 0..0;
+                    ident(&mut c.name);
+                    c.value = expr(std::mem::replace(&mut c.value, Expr::new(ExprKind::Now, 0..0)));
+                }
+                Item::List(l) => {
+                    l.span = 0..0;
+                    ident(&mut l.name);
+                    text(&mut l.path);
                 }
                 Item::Ladder(l) => {
                     l.span = 0..0;

@@ -87,12 +87,18 @@ fn chunk_starts(text: &str) -> Vec<usize> {
 }
 
 fn starts_declaration(line: &str) -> bool {
-    ["rule", "conflict", "duty", "ladder", "record", "action"].iter().any(|kw| {
+    ["rule", "conflict", "duty", "ladder", "record", "action", "const", "list"].iter().any(|kw| {
         line.strip_prefix(kw).is_some_and(|rest| {
             let trimmed = rest.trim_start_matches([' ', '\t']);
-            trimmed.len() < rest.len() && trimmed.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            // `list of text` (a field's type) starts no declaration; `list x from` does.
+            let type_of = *kw == "list" && trimmed.strip_prefix("of").is_some_and(|r| !r.starts_with(is_ident_char));
+            trimmed.len() < rest.len() && trimmed.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') && !type_of
         })
     })
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
 }
 
 /// Rejects a type with more `set of` / `list of` in a row than the limit before pest sees the
@@ -339,6 +345,7 @@ impl Builder<'_> {
             until: Vec::new(),
             timezones: Vec::new(),
             on_error: Vec::new(),
+            calendars: Vec::new(),
             span,
         };
         for p in inner.by_ref() {
@@ -350,6 +357,7 @@ impl Builder<'_> {
                 Rule::effective_clause => header.effective.push(self.date(&self.last(p)?)?),
                 Rule::until_clause => header.until.push(self.date(&self.last(p)?)?),
                 Rule::timezone_clause => header.timezones.push(self.text(self.last(p)?)?),
+                Rule::calendar_clause => header.calendars.push(self.text(self.last(p)?)?),
                 Rule::on_error_clause => {
                     let span = self.span(&p);
                     let level = self.last(p)?;
@@ -377,8 +385,24 @@ impl Builder<'_> {
             Rule::conflict_decl => Ok(Item::Rule(self.rule_decl(pair, RuleKind::Conflict)?)),
             Rule::duty_decl => Ok(Item::Rule(self.rule_decl(pair, RuleKind::Duty)?)),
             Rule::ladder_decl => Ok(Item::Ladder(self.ladder_decl(pair)?)),
+            Rule::const_decl | Rule::list_decl => self.named_decl(pair),
             _ => Err(self.internal(self.span(&pair))),
         }
+    }
+
+    /// `const NAME = literal` or `list NAME from "PATH"`.
+    fn named_decl(self, pair: Pair<'_, Rule>) -> Result<Item> {
+        let span = self.span(&pair);
+        let is_const = pair.as_rule() == Rule::const_decl;
+        let mut inner =
+            pair.into_inner().filter(|p| !matches!(p.as_rule(), Rule::kw_const | Rule::kw_list | Rule::kw_from));
+        let (Some(name), Some(value)) = (inner.next(), inner.next()) else { return Err(self.internal(span)) };
+        let name = self.ident(&name);
+        if !is_const {
+            return Ok(Item::List(ListDecl { name, path: self.text(value)?, span }));
+        }
+        let value = self.expr(value)?;
+        Ok(Item::Const(ConstDecl { name, value, span }))
     }
 
     fn fields_decl(self, pair: Pair<'_, Rule>) -> Result<FieldsDecl> {
@@ -702,7 +726,7 @@ impl Builder<'_> {
                     field = names.next().map(|n| self.ident(&n));
                 }
                 Rule::item_expr => filter = Some(self.expr(p)?),
-                Rule::duration_lit => window = Some(self.duration(&p)?),
+                Rule::duration_lit | Rule::business_days_lit | Rule::const_ref => window = Some(self.duration(&p)?),
                 Rule::kw_where | Rule::kw_within => {}
                 _ => return Err(self.internal(self.span(&p))),
             }
@@ -770,10 +794,23 @@ impl Builder<'_> {
 
     fn duration(self, pair: &Pair<'_, Rule>) -> Result<DurationLit> {
         let span = self.span(pair);
-        let mut inner = pair.clone().into_inner();
+        if pair.as_rule() == Rule::const_ref {
+            let name = Some(pair.as_str().to_string());
+            return Ok(DurationLit { amount: 0, unit: DurationUnit::Day, span: (span.start, span.end), name });
+        }
+        let mut inner = pair.clone().into_inner().filter(|p| p.as_rule() != Rule::kw_business);
         let (Some(amount), Some(unit)) = (inner.next(), inner.next()) else {
             return Err(self.internal(span));
         };
+        if unit.as_rule() == Rule::business_unit {
+            let amount = self.integer(&amount)?;
+            return Ok(DurationLit {
+                amount,
+                unit: DurationUnit::BusinessDay,
+                span: (span.start, span.end),
+                name: None,
+            });
+        }
         let unit = match unit.as_str().trim_end_matches('s') {
             "minute" => DurationUnit::Minute,
             "hour" => DurationUnit::Hour,
@@ -782,7 +819,7 @@ impl Builder<'_> {
             "month" => DurationUnit::Month,
             _ => DurationUnit::Year,
         };
-        Ok(DurationLit { amount: self.integer(&amount)?, unit, span: (span.start, span.end) })
+        Ok(DurationLit { amount: self.integer(&amount)?, unit, span: (span.start, span.end), name: None })
     }
 
     /// The raw body of a text literal and the offset where it starts, or the error of an
@@ -988,6 +1025,10 @@ fn keyword_of(rule: Rule) -> Option<&'static str> {
         Rule::kw_one => "one of",
         Rule::kw_set => "set of",
         Rule::kw_list => "list of",
+        Rule::kw_const => "const",
+        Rule::kw_from => "from",
+        Rule::kw_calendar => "calendar",
+        Rule::kw_business => "business",
         _ => return None,
     })
 }
@@ -1038,6 +1079,7 @@ fn describe_expected(positives: &[Rule]) -> String {
                 | Rule::ladder_decl
                 | Rule::kw_record
                 | Rule::kw_rule
+                | Rule::kw_const
         )
     });
     let clause = positives.iter().any(|r| {
@@ -1062,9 +1104,17 @@ fn describe_expected(positives: &[Rule]) -> String {
             | Rule::kw_rule
             | Rule::kw_conflict
             | Rule::kw_duty
-            | Rule::kw_ladder => {
+            | Rule::kw_ladder
+            | Rule::kw_const
+            | Rule::const_decl
+            | Rule::list_decl => {
                 "a declaration (`record`, `action`, `rule`, `conflict`, `duty` or `ladder`)".to_string()
             }
+            // `list` where a declaration may start is `list NAME from` (said by the above).
+            Rule::kw_list if positives.contains(&Rule::kw_const) => continue,
+            // Named consts and business days are mentioned where their errors are checked.
+            Rule::const_ref | Rule::calendar_clause => continue,
+            Rule::business_days_lit | Rule::business_unit => "a number".to_string(),
             Rule::cite_clause
             | Rule::on_clause
             | Rule::let_clause

@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 
 use crate::decision::Verdict;
 use crate::parse::ast::{AggregateFn, RuleKind};
+use crate::refdata::Calendar;
 use crate::value::{Duration, EnumId, EnumNames, RecordId, Ty, Value};
 
 /// An action type's index in the policy set.
@@ -174,6 +175,21 @@ pub(crate) struct Policy {
     /// By action type id, the rule bodies to run, in file order: (rule, body).
     pub(crate) by_type: Vec<Vec<(u32, u32)>>,
     pub(crate) ladders: Vec<Ladder>,
+    /// Holidays and workdays for business days (empty without a `calendar`).
+    pub(crate) calendar: Arc<Calendar>,
+}
+
+impl Policy {
+    /// Moves `t` by `d` in this policy's time zone and calendar (business days included).
+    #[allow(dead_code)]
+    pub(crate) fn shift(
+        &self,
+        t: chrono::DateTime<chrono::FixedOffset>,
+        d: Duration,
+        forward: bool,
+    ) -> Result<chrono::DateTime<chrono::FixedOffset>, crate::eval::EvalError> {
+        crate::eval::shift_on(t, d, forward, self.timezone, &self.calendar)
+    }
 }
 
 #[derive(Debug)]
@@ -207,6 +223,8 @@ pub(crate) struct BreachOutcome {
 #[derive(Debug)]
 pub(crate) struct Deadline {
     pub(crate) within: Duration,
+    /// The policy's calendar, for a deadline in business days.
+    pub(crate) calendar: Arc<Calendar>,
     pub(crate) fulfilled_by: TypeId,
 }
 
@@ -383,6 +401,8 @@ pub(crate) struct Aggregate {
     pub(crate) field: Option<Expr>,
     pub(crate) filter: Option<Expr>,
     pub(crate) window: Duration,
+    /// The policy's calendar, for a window in business days.
+    pub(crate) calendar: Arc<Calendar>,
     /// The zero of a sum, by the field's type.
     pub(crate) zero: Value,
     pub(crate) evidence: Option<u32>,
