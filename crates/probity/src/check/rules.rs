@@ -97,8 +97,7 @@ impl<'a> Checker<'a> {
                     let within = self.duration(d);
                     match self.actions.get(&t.name) {
                         Some(info) => {
-                            let calendar = Arc::clone(&self.files.calendar);
-                            deadline = Some(Deadline { within, calendar, fulfilled_by: info.type_id });
+                            deadline = Some(Deadline { within, fulfilled_by: info.type_id });
                         }
                         None => self.unknown_action(t),
                     }

@@ -14,7 +14,7 @@ use crate::decision::{
     Verdict,
 };
 use crate::eval::history::{BreachRecord, HistoryView, OpenObligation, RmHistory};
-use crate::eval::{shift, shift_on, window, EvalError, Evaluator, Item};
+use crate::eval::{shift, window, EvalError, Evaluator, Item};
 use crate::parse::ast::RuleKind;
 use crate::policy_set::PolicySet;
 use crate::program::{to_u32, Body, Message, MessagePart, Policy, Rule};
@@ -82,12 +82,10 @@ pub(crate) fn verdict_of(
         }
     }
     match (rule.kind, &rule.deadline) {
-        (RuleKind::Duty, Some(deadline)) => {
-            match shift_on(ev.now, deadline.within, true, policy.timezone, &deadline.calendar) {
-                Ok(due) => RuleVerdict::Starts(due),
-                Err(e) => RuleVerdict::Fails("due within", e, after_when),
-            }
-        }
+        (RuleKind::Duty, Some(deadline)) => match policy.shift(ev.now, deadline.within, true) {
+            Ok(due) => RuleVerdict::Starts(due),
+            Err(e) => RuleVerdict::Fails("due within", e, after_when),
+        },
         (RuleKind::Duty, None) => match traced("require", body.require.as_ref(), ev, tracer) {
             Ok(true) => RuleVerdict::Passes,
             Ok(false) => RuleVerdict::Fires(FindingKind::Duty),

@@ -728,12 +728,10 @@ impl Obligations {
     /// How long a reported obligation stays open: as long as any window reaches back to it,
     /// and at least one more deadline period of its duty.
     fn keep_seconds(set: &PolicySet, o: &OpenObligation) -> i64 {
-        let within = set
-            .policies
-            .get(o.policy as usize)
-            .and_then(|p| p.rules.get(o.rule as usize))
-            .and_then(|r| r.deadline.as_ref())
-            .map_or(0, |d| d.calendar.upper_bound_seconds(d.within));
+        let within = set.policies.get(o.policy as usize).map_or(0, |p| {
+            let deadline = p.rules.get(o.rule as usize).and_then(|r| r.deadline.as_ref());
+            deadline.map_or(0, |d| p.calendar.upper_bound_seconds(d.within))
+        });
         set.longest_window.max(within)
     }
 

@@ -181,7 +181,6 @@ pub(crate) struct Policy {
 
 impl Policy {
     /// Moves `t` by `d` in this policy's time zone and calendar (business days included).
-    #[allow(dead_code)]
     pub(crate) fn shift(
         &self,
         t: chrono::DateTime<chrono::FixedOffset>,
@@ -222,9 +221,8 @@ pub(crate) struct BreachOutcome {
 
 #[derive(Debug)]
 pub(crate) struct Deadline {
+    /// Counted in the policy's time zone and calendar ([`Policy::shift`]).
     pub(crate) within: Duration,
-    /// The policy's calendar, for a deadline in business days.
-    pub(crate) calendar: Arc<Calendar>,
     pub(crate) fulfilled_by: TypeId,
 }
 
