@@ -39,10 +39,7 @@ pub(crate) fn history(value: Option<&Obj<'_>>) -> PyResult<probity::History> {
 pub(crate) fn timestamp(value: &Obj<'_>, name: &str) -> PyResult<chrono::DateTime<chrono::FixedOffset>> {
     let py = value.py();
     let text: String = TIMESTAMP.import(py, "probity._convert", "timestamp")?.call1((value, name))?.extract()?;
-    probity::parse_timestamp(&text).map_err(|e| match e {
-        probity::InputError::Field { problem, .. } => input_error(py, format!("`{name}`: {problem}")),
-        other => input_error(py, format!("`{name}`: {other}")),
-    })
+    probity::parse_timestamp_field(&text, name).map_err(|e| input_error(py, e.to_string()))
 }
 
 /// Why a Python value could not be converted, and where (keys and indices from the root).

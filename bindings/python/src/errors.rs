@@ -50,7 +50,7 @@ pub(crate) fn policy_error(py: Python<'_>, diagnostics: &probity::Diagnostics) -
         let headline = summary.lines().next().unwrap_or("policy text has errors").to_owned();
         (diagnostics.records(), format!("{headline}\n\n{}", diagnostics.render().trim_end()))
     }));
-    match made.map_err(|payload| internal(panic_message(payload.as_ref()))) {
+    match made.map_err(|payload| internal(probity::api::Error::panic_message(payload))) {
         Ok((records, message)) => {
             to_python!(py, &records).map_or_else(|e| e, |r| raise(py, "PolicyError", (message, r)))
         }
@@ -75,10 +75,5 @@ pub(crate) fn internal(message: impl std::fmt::Display) -> PyErr {
 
 /// Runs `f` with the GIL released, catching a panic as a last line of defence.
 pub(crate) fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
-    py.detach(|| catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(payload.as_ref()))).map_err(internal)
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    let text = payload.downcast_ref::<&str>().map(|s| (*s).to_owned());
-    text.or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic without a message".into())
+    py.detach(|| catch_unwind(AssertUnwindSafe(f)).map_err(probity::api::Error::panic_message)).map_err(internal)
 }

@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 
+use crate::errors::{run, to_python};
+use crate::Obj;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-
-use crate::errors::run;
 
 /// Writes a seeded stream of actions for `policies/cn` to `out` (and the injected violations
 /// to `labels`); returns `{"events", "first", "last", "injected": {kind: count}}`.
@@ -23,20 +22,11 @@ pub(crate) fn generate<'py>(
     violation_rate: f64,
     start: &str,
     labels: Option<PathBuf>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<Obj<'py>> {
     let start = chrono::NaiveDate::parse_from_str(start, "%Y-%m-%d")
         .map_err(|e| PyValueError::new_err(format!("`start` `{start}`: {e} (use YYYY-MM-DD)")))?;
     let config = probity_generate::Config { rms, days, seed, violation_rate, start };
     config.validate().map_err(PyValueError::new_err)?;
     let stats = run(py, || probity_generate::run(&config, &out, labels.as_deref()))?.map_err(PyOSError::new_err)?;
-    let injected = PyDict::new(py);
-    for kind in probity_generate::Violation::ALL {
-        injected.set_item(kind.name(), stats.injected(*kind))?;
-    }
-    let result = PyDict::new(py);
-    result.set_item("events", stats.events)?;
-    result.set_item("first", stats.first)?;
-    result.set_item("last", stats.last)?;
-    result.set_item("injected", injected)?;
-    Ok(result)
+    to_python!(py, &stats.to_json())
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString};
 
 mod convert;
 mod errors;
@@ -61,12 +61,8 @@ impl PolicySet {
                 "`from_sources` takes `{name: text}` or `(name, text)` pairs; for one file write `{\"policy.probity\": text}`",
             ));
         }
-        let pairs: Vec<(String, String)> = match sources.cast::<PyDict>() {
-            Ok(dict) => {
-                dict.iter().map(|(name, text)| Ok((name.extract()?, text.extract()?))).collect::<PyResult<_>>()?
-            }
-            Err(_) => sources.try_iter()?.map(|item| item?.extract()).collect::<PyResult<_>>()?,
-        };
+        let pairs = sources.cast::<PyDict>().map_or_else(|_| sources.clone(), |dict| dict.items().into_any());
+        let pairs: Vec<(String, String)> = pairs.try_iter()?.map(|item| item?.extract()).collect::<PyResult<_>>()?;
         let set = run(py, move || probity::PolicySet::from_sources(pairs))?.map_err(|d| policy_error(py, &d))?;
         Ok(policy_set(set, require_policy))
     }
@@ -90,8 +86,7 @@ impl PolicySet {
     }
 
     fn __repr__(&self) -> String {
-        let set = self.engine.policy_set();
-        format!("<PolicySet: {} policy file(s), {} rule(s)>", set.versions().count(), set.rule_count())
+        describe("PolicySet", &self.engine)
     }
 }
 
@@ -172,9 +167,14 @@ impl Engine {
     }
 
     fn __repr__(&self) -> String {
-        let set = self.engine.policy_set();
-        format!("<Engine: {} policy file(s), {} rule(s)>", set.versions().count(), set.rule_count())
+        describe("Engine", &self.engine)
     }
+}
+
+/// `<Class: N policy file(s), M rule(s)>`.
+fn describe(class: &str, engine: &probity::Engine) -> String {
+    let set = engine.policy_set();
+    format!("<{class}: {} policy file(s), {} rule(s)>", set.versions().count(), set.rule_count())
 }
 
 fn reports(reports: Vec<probity::OverdueReport>) -> Vec<OverdueReport> {
@@ -206,14 +206,13 @@ impl Ledger {
         self.with(py, |ledger| ledger.load(&history))?.map_err(input(py))
     }
 
-    /// Records an action: reports what fell overdue before it, then decides on it.
-    fn submit(&self, py: Python<'_>, action: &Obj<'_>) -> PyResult<Submission> {
+    /// Records an action: reports what fell overdue before it, then decides on it; gives a
+    /// `probity.Submission` (a named tuple, `overdue, decision`).
+    fn submit<'py>(&self, py: Python<'py>, action: &Obj<'_>) -> PyResult<Obj<'py>> {
         let action = crate::action(action)?;
         let submission = self.with(py, |ledger| ledger.submit(&action))?.map_err(input(py))?;
-        Ok(Submission {
-            overdue: PyList::new(py, reports(submission.overdue))?.unbind(),
-            decision: Py::new(py, Decision { inner: submission.decision })?,
-        })
+        let decision = Decision { inner: submission.decision };
+        py.import("probity")?.getattr("Submission")?.call1((reports(submission.overdue), decision))
     }
 
     /// Advances every RM's clock to `at`: the obligations that fell overdue, by deadline.
@@ -242,32 +241,6 @@ impl Ledger {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let (rms, items) = self.with(py, |ledger| (ledger.rm_count(), ledger.retained_items()))?;
         Ok(format!("<Ledger: {rms} RM(s), {items} item(s)>"))
-    }
-}
-
-/// What `Ledger.submit` gives; unpacks as `overdue, decision = ledger.submit(action)`.
-#[pyclass(module = "probity", name = "Submission", frozen)]
-struct Submission {
-    #[pyo3(get)]
-    overdue: Py<PyList>,
-    #[pyo3(get)]
-    decision: Py<Decision>,
-}
-
-#[pymethods]
-impl Submission {
-    fn __len__(&self) -> usize {
-        2
-    }
-
-    /// `(overdue, decision)[index]`; iterating and unpacking go through it too.
-    fn __getitem__<'py>(&self, py: Python<'py>, index: &Obj<'py>) -> PyResult<Obj<'py>> {
-        PyTuple::new(py, [self.overdue.bind(py).as_any(), self.decision.bind(py).as_any()])?.into_any().get_item(index)
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let decision = self.decision.bind(py).repr()?;
-        Ok(format!("<Submission: {} overdue, {decision}>", self.overdue.bind(py).len()))
     }
 }
 
@@ -360,7 +333,7 @@ record_methods! {
 #[pymodule]
 mod _probity {
     #[pymodule_export]
-    use super::{generate::generate, replay::Records, Decision, Engine, Ledger, OverdueReport, PolicySet, Submission};
+    use super::{generate::generate, replay::Records, Decision, Engine, Ledger, OverdueReport, PolicySet};
 
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {

@@ -69,16 +69,11 @@ pub(crate) fn replay<'py>(
         })
     })??;
     if let (Some(path), Some(collector)) = (&report, &collector) {
-        // The engine keeps no directory: the report names the policy versions loaded.
-        let policies: Vec<String> = engine.policy_set().versions().map(|(id, v)| format!("{id} {v}")).collect();
-        let meta = probity_report::Meta {
-            policies: policies.join(", "),
-            events: match events {
-                Events::File(path) => path.display().to_string(),
-                Events::Memory(_) => "(events in memory)".to_string(),
-            },
-            as_of: options.as_of.map(|t| t.to_rfc3339()),
+        let events = match events {
+            Events::File(path) => path.display().to_string(),
+            Events::Memory(_) => "(events in memory)".to_string(),
         };
+        let meta = probity_report::Meta::loaded(engine, events, options.as_of);
         collector.write(path, &meta, Some(&summary)).map_err(PyOSError::new_err)?;
     }
     drop(input);
@@ -87,7 +82,7 @@ pub(crate) fn replay<'py>(
     dict.set_item("table", summary.table())?;
     let records = match gathered {
         Gathered::Lines(lines) => PyBytes::new(py, &lines).into_any(),
-        Gathered::Chunks(chunks) => Bound::new(py, Records::new(output, chunks))?.into_any(),
+        Gathered::Chunks(chunks) => Bound::new(py, Records { schema: output.schema(), chunks })?.into_any(),
         Gathered::Written => py.None().into_bound(py),
     };
     Ok((records, dict))
@@ -122,22 +117,8 @@ fn rows_to_lines(rows: &Obj<'_>) -> PyResult<Vec<u8>> {
 /// The records of a replay as columns (internal: `probity/_replay.py` makes the table).
 #[pyclass(module = "probity._probity", name = "_Records", frozen)]
 pub(crate) struct Records {
-    /// The column names, in order.
-    #[pyo3(get)]
-    names: Vec<&'static str>,
-    /// The column types, `"str"` or `"int"`.
-    #[pyo3(get)]
-    kinds: Vec<&'static str>,
     schema: &'static [(&'static str, Kind)],
     chunks: Vec<Frozen>,
-}
-
-impl Records {
-    fn new(output: Output, chunks: Vec<Frozen>) -> Records {
-        let schema = output.schema();
-        let kinds = schema.iter().map(|(_, kind)| if *kind == Kind::Int { "int" } else { "str" }).collect();
-        Records { names: schema.iter().map(|(name, _)| *name).collect(), kinds, schema, chunks }
-    }
 }
 
 /// A column's Arrow buffers: `(rows, null_count, validity, offsets, data)`.
@@ -147,6 +128,12 @@ type Arrow<'py> = (usize, usize, Option<Bound<'py, PyBytes>>, Option<Bound<'py, 
 impl Records {
     fn __len__(&self) -> usize {
         self.chunks.iter().map(|c| c.rows).sum()
+    }
+
+    /// `(name, "str" or "int")` per column, in order.
+    #[getter]
+    fn schema(&self) -> Vec<(&'static str, &'static str)> {
+        self.schema.iter().map(|(name, kind)| (*name, if *kind == Kind::Int { "int" } else { "str" })).collect()
     }
 
     /// Per chunk, per column, Arrow buffers: `(rows, null_count, validity or None, offsets, data)`
@@ -159,13 +146,8 @@ impl Records {
         self.chunks.iter().map(|chunk| chunk.columns.iter().map(|b| column(chunk.rows, b)).collect()).collect()
     }
 
-    /// `{name: [values]}`.
-    fn columns<'py>(&self, py: Python<'py>) -> PyResult<Obj<'py>> {
-        json_loads(py, PyBytes::new(py, &table::to_json(self.schema, &self.chunks, true)))
-    }
-
-    /// `[{name: value}]`.
-    fn rows<'py>(&self, py: Python<'py>) -> PyResult<Obj<'py>> {
-        json_loads(py, PyBytes::new(py, &table::to_json(self.schema, &self.chunks, false)))
+    /// `{name: [values]}` by columns, else `[{name: value}]`.
+    fn json<'py>(&self, py: Python<'py>, by_columns: bool) -> PyResult<Obj<'py>> {
+        json_loads(py, PyBytes::new(py, &table::to_json(self.schema, &self.chunks, by_columns)))
     }
 }

@@ -22,6 +22,8 @@ extern "C" {
     fn json_stringify(value: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_namespace = Reflect, js_name = set, catch)]
     fn reflect_set(target: &JsValue, key: &str, value: &JsValue) -> Result<bool, JsValue>;
+    #[wasm_bindgen(js_namespace = Object, js_name = assign, catch)]
+    fn object_assign(target: &JsValue, source: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_namespace = Object, js_name = fromEntries, catch)]
     fn object_from_entries(map: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = String)]
@@ -43,19 +45,13 @@ fn start() {
     }));
 }
 
-/// A JS `Error` for a failure: `name` is its kind, with `code`, and `field` and `diagnostics`
-/// when it has them. Setting a property on a fresh `Error` cannot fail; if it did, the message
-/// would remain.
+/// A JS `Error` for a failure: `name` is its kind, and the [`api::Error`] fields (`code`, and
+/// `field` and `diagnostics` when it has them) are its properties. Setting a property on a fresh
+/// `Error` cannot fail; if it did, the message would remain.
 fn error(failure: api::Error) -> JsValue {
     let error: JsValue = JsError::new(&failure.message).into();
+    let _ = object_assign(&error, &json_parse(&answer(&failure)).unwrap_or(JsValue::NULL));
     let _ = reflect_set(&error, "name", &JsValue::from_str(failure.kind.as_str()));
-    let _ = reflect_set(&error, "code", &JsValue::from_str(&failure.code));
-    if let Some(field) = &failure.field {
-        let _ = reflect_set(&error, "field", &JsValue::from_str(field));
-    }
-    if let Some(diagnostics) = &failure.diagnostics {
-        let _ = reflect_set(&error, "diagnostics", &json_parse(&answer(diagnostics)).unwrap_or(JsValue::NULL));
-    }
     error
 }
 
@@ -123,9 +119,8 @@ impl JsPolicySet {
         options: Option<JsValue>,
     ) -> Result<JsPolicySet, JsValue> {
         let sources = self::sources(&sources)?;
-        let options = match options.filter(|o| !o.is_undefined() && !o.is_null()) {
-            Some(o) => serde_json::from_value(json(&o, "options").map_err(error)?)
-                .map_err(|e| error(api::Error::input("I0011", format!("invalid options: {e}"))))?,
+        let options: api::LoadOptions = match options.filter(|o| !o.is_undefined() && !o.is_null()) {
+            Some(o) => api::json_argument("options", &json_text(&o, "options").map_err(error)?).map_err(error)?,
             None => api::LoadOptions::default(),
         };
         let request = api::LoadRequest { sources, require_policy: options.require_policy, files: options.files };

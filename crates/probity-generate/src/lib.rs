@@ -244,6 +244,13 @@ impl Stats {
         self.injected.iter().sum()
     }
 
+    /// `{"events", "first", "last", "injected": {kind: count}}`, the summary the bindings give.
+    pub fn to_json(&self) -> serde_json::Value {
+        let injected: serde_json::Map<String, serde_json::Value> =
+            Violation::ALL.iter().map(|kind| (kind.name().to_owned(), self.injected(*kind).into())).collect();
+        serde_json::json!({"events": self.events, "first": self.first, "last": self.last, "injected": injected})
+    }
+
     /// A short text table for standard error.
     pub fn table(&self) -> String {
         let mut out = format!(

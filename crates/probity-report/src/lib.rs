@@ -67,6 +67,19 @@ pub struct Meta {
     pub as_of: Option<String>,
 }
 
+impl Meta {
+    /// For a replay through an engine that keeps no directory (a binding's): the policy
+    /// versions loaded stand for the directory.
+    pub fn loaded(
+        engine: &probity::Engine,
+        events: String,
+        as_of: Option<chrono::DateTime<chrono::FixedOffset>>,
+    ) -> Meta {
+        let policies: Vec<String> = engine.policy_set().versions().map(|(id, v)| format!("{id} {v}")).collect();
+        Meta { policies: policies.join(", "), events, as_of: as_of.map(|t| t.to_rfc3339()) }
+    }
+}
+
 /// A line's encoding: its JSON lines, and what the report takes from its records.
 #[derive(Default)]
 struct Encoded {

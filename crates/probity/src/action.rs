@@ -293,7 +293,12 @@ fn required_text(fields: &[(SmolStr, Node)], name: &str) -> Result<SmolStr, Inpu
 
 /// Parses an RFC 3339 timestamp with an explicit offset, as action timestamps are written.
 pub fn parse_timestamp(text: &str) -> Result<DateTime<FixedOffset>, InputError> {
-    parse_datetime(text).map_err(|problem| InputError::in_field(FieldFault::Timestamp, "timestamp", problem))
+    parse_timestamp_field(text, "timestamp")
+}
+
+/// [`parse_timestamp`] of the value of `field`, which an error names.
+pub fn parse_timestamp_field(text: &str, field: &str) -> Result<DateTime<FixedOffset>, InputError> {
+    parse_datetime(text).map_err(|problem| InputError::in_field(FieldFault::Timestamp, field, problem))
 }
 
 /// An RFC 3339 timestamp with an explicit offset. Second 60 is refused: chrono reads it as a

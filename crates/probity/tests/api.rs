@@ -203,7 +203,7 @@ fn input_errors_have_a_stable_code_a_field_and_the_engines_words() {
     assert_eq!(e.code, "I0002");
     assert!(e.message.starts_with("invalid action: action is "), "{e}");
     assert_eq!(api::action_argument(CASH).unwrap(), cash());
-    let e = api::json_argument("action", r#"{"type": "#).unwrap_err();
+    let e = api::json_argument::<serde_json::Value>("action", r#"{"type": "#).unwrap_err();
     assert!(e.message.starts_with("invalid action: invalid JSON: "), "{e}");
     // The text surface: a request of the wrong shape, then an input error inside a good one.
     for (request, code) in [

@@ -15,7 +15,10 @@ pandas, pyarrow or polars tables (``probity._replay`` does those conversions).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, NamedTuple, Optional
+
+if TYPE_CHECKING:
+    from ._probity import Decision, OverdueReport
 
 __all__ = [
     "Decision",
@@ -76,6 +79,14 @@ class InternalError(ProbityError, RuntimeError):
     engine), never the caller's fault: please report it. A ``RuntimeError`` too."""
 
 
+class Submission(NamedTuple):
+    """What ``Ledger.submit`` gives: the overdue reports of the implicit advance to the action's
+    time, then the action's decision; unpacks as ``overdue, decision = ledger.submit(action)``."""
+
+    overdue: List["OverdueReport"]
+    decision: "Decision"
+
+
 # Imported last: the native module raises the classes above (it looks them up in `probity`).
 from ._probity import (  # noqa: E402
     Decision,
@@ -83,7 +94,6 @@ from ._probity import (  # noqa: E402
     Ledger,
     OverdueReport,
     PolicySet,
-    Submission,
     __version__,
     generate,
 )

@@ -4,6 +4,7 @@ import datetime
 import os
 from typing import Any, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Tuple, Union, final, overload
 
+from . import Submission
 from ._replay import ReplaySummary
 
 __version__: str
@@ -240,21 +241,6 @@ class Ledger:
     def retained_items(self) -> int: ...
 
 @final
-class Submission:
-    """What ``Ledger.submit`` gives; unpacks as ``overdue, decision``."""
-
-    @property
-    def overdue(self) -> List[OverdueReport]: ...
-    @property
-    def decision(self) -> Decision: ...
-    def __len__(self) -> int: ...
-    @overload
-    def __getitem__(self, index: int) -> Any: ...
-    @overload
-    def __getitem__(self, index: slice) -> Tuple[Any, ...]: ...
-    def __iter__(self) -> Iterator[Any]: ...
-
-@final
 class Decision:
     """The decision on one action."""
 
@@ -309,12 +295,10 @@ class _Records:
     """Internal: a replay's records as columns, from which ``probity._replay`` builds tables."""
 
     @property
-    def names(self) -> List[str]: ...
-    @property
-    def kinds(self) -> List[str]:
-        """``"str"`` or ``"int"`` per column."""
+    def schema(self) -> List[Tuple[str, str]]:
+        """``(name, "str" or "int")`` per column, in order."""
     def arrow(self) -> List[List[Tuple[int, int, Optional[bytes], Optional[bytes], bytes]]]:
         """Per chunk, per column: ``(rows, null_count, validity, offsets, data)`` Arrow buffers."""
-    def columns(self) -> Dict[str, List[Any]]: ...
-    def rows(self) -> List[Dict[str, Any]]: ...
+    def json(self, by_columns: bool) -> Union[Dict[str, List[Any]], List[Dict[str, Any]]]:
+        """``{name: [values]}`` by columns, else ``[{name: value}]``."""
     def __len__(self) -> int: ...

@@ -196,7 +196,7 @@ def _polars_lines(pl, frame) -> bytes:
 
 def _build(records, into: str):
     if into == "list":
-        return records.rows()
+        return records.json(False)
     if into == "pyarrow":
         return _arrow_table(records)
     if into == "pandas":
@@ -205,8 +205,8 @@ def _build(records, into: str):
         try:
             table = _arrow_table(records)
         except ImportError:
-            frame = pd.DataFrame(records.columns(), columns=records.names)
-            return frame.astype({n: "int64" for n, k in zip(records.names, records.kinds) if k == "int"})
+            frame = pd.DataFrame(records.json(True), columns=[n for n, _ in records.schema])
+            return frame.astype({n: "int64" for n, k in records.schema if k == "int"})
         return table.to_pandas()
     if into == "polars":
         import polars as pl
@@ -214,8 +214,8 @@ def _build(records, into: str):
         try:
             table = _arrow_table(records)
         except ImportError:
-            schema = {n: (pl.Int64 if k == "int" else pl.String) for n, k in zip(records.names, records.kinds)}
-            return pl.DataFrame(records.columns(), schema=schema)
+            schema = {n: (pl.Int64 if k == "int" else pl.String) for n, k in records.schema}
+            return pl.DataFrame(records.json(True), schema=schema)
         return pl.from_arrow(table)
     raise ValueError(f"unknown table kind `{into}`")
 
@@ -223,8 +223,8 @@ def _build(records, into: str):
 def _arrow_table(records):
     import pyarrow as pa
 
-    types = [pa.large_string() if k == "str" else pa.int64() for k in records.kinds]
-    schema = pa.schema([pa.field(n, t) for n, t in zip(records.names, types)])
+    types = [pa.large_string() if k == "str" else pa.int64() for _, k in records.schema]
+    schema = pa.schema([pa.field(n, t) for (n, _), t in zip(records.schema, types)])
     batches = []
     for chunk in records.arrow():
         arrays = []

@@ -106,6 +106,13 @@ impl Error {
         Error { kind: ErrorKind::InternalError, ..Error::input("internal", message) }
     }
 
+    /// The message of a panic a binding or the service caught (its payload, as `catch_unwind`
+    /// gives it), for [`Error::internal`].
+    pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+        let text = payload.downcast_ref::<&str>().map(|s| (*s).to_owned());
+        text.or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic without a message".into())
+    }
+
     /// An [`InputError`] about `what` (`action`, `history`): `invalid action: …`.
     pub fn invalid(what: &str, e: &InputError) -> Error {
         Error::from_input(e, format!("invalid {what}: {e}"))
@@ -329,8 +336,8 @@ pub fn history(value: Option<Json>) -> Result<History, Error> {
 }
 
 /// A JSON argument given as text (`what` is `action`, `history`, …): `invalid action: invalid
-/// JSON: …` when it is not JSON.
-pub fn json_argument(what: &str, text: &str) -> Result<Json, Error> {
+/// JSON: …` when it is not JSON (or not of `T`'s shape).
+pub fn json_argument<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, Error> {
     serde_json::from_str(text).map_err(|e| Error::invalid(what, &InputError::Json(e.to_string())))
 }
 
