@@ -1038,6 +1038,14 @@ pub(crate) fn shift(t: DateTime<FixedOffset>, d: Duration, forward: bool, tz: Tz
     shift_on(t, d, forward, tz, &Calendar::default())
 }
 
+// Here rather than in `program`, which does not depend on the evaluator.
+impl Policy {
+    /// Moves `t` by `d` in this policy's time zone and calendar (business days included).
+    pub(crate) fn shift(&self, t: DateTime<FixedOffset>, d: Duration, forward: bool) -> Result<DateTime<FixedOffset>> {
+        shift_on(t, d, forward, self.timezone, &self.calendar)
+    }
+}
+
 /// [`shift`] with business days counted on `calendar`: `N business days` after `t` is the same
 /// local time of day on the N-th business day after `t`'s local date (in a clock change's gap,
 /// the first instant after it; in an overlap, the earlier instant).

@@ -179,17 +179,6 @@ pub(crate) struct Policy {
     pub(crate) calendar: Arc<Calendar>,
 }
 
-impl Policy {
-    /// Moves `t` by `d` in this policy's time zone and calendar (business days included).
-    pub(crate) fn shift(
-        &self,
-        t: chrono::DateTime<chrono::FixedOffset>,
-        d: Duration,
-        forward: bool,
-    ) -> Result<chrono::DateTime<chrono::FixedOffset>, crate::eval::EvalError> {
-        crate::eval::shift_on(t, d, forward, self.timezone, &self.calendar)
-    }
-}
 
 #[derive(Debug)]
 pub(crate) struct Rule {
