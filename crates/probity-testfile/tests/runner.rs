@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use probity_testfile::{find, run_file, Error, Failure, FileResult, Mismatch, Runner, Subject};
 
@@ -120,11 +119,9 @@ fn a_deeply_nested_test_file_is_refused_before_the_yaml_parser() {
     std::fs::write(&open, format!("name: x\ncases: {}\n", "[".repeat(1_000_000))).unwrap();
     std::fs::write(&closed, format!("name: x\ncases: {}{}\n", "[".repeat(100_000), "]".repeat(100_000))).unwrap();
     for file in [open, closed] {
-        let start = Instant::now();
         let error = run_file(&file).unwrap_err();
         assert!(matches!(error, Error::TooDeep { line: 2, .. }), "{error:?}");
         assert_eq!(error.to_string(), format!("`{}`:2: brackets nest deeper than 64 levels", file.display()));
-        assert!(start.elapsed() < Duration::from_secs(10), "{}: {:?}", file.display(), start.elapsed());
     }
 }
 

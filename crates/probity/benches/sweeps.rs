@@ -12,6 +12,11 @@
 //!   with the same history passed in as a `History` value, which is decoded on every call and
 //!   so is expected to grow linearly with the history, inside or outside the window.
 //!
+//! - `load/{set_literal,enum}/N` and `load/render_warnings/N`: loading a policy with an
+//!   N-member set literal or enum, and rendering N warnings. Each should grow linearly with N
+//!   (a quadratic path once took 40 s at the largest size); `tests/hostile_parse.rs` checks
+//!   their results, these measure their cost.
+//!
 //! Every setup checks the decision (findings, verdict, retained items) before timing it, so a
 //! broken policy or history cannot be measured silently.
 //!
@@ -353,5 +358,64 @@ fn history_size_sweep(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, rule_count_sweep, history_size_sweep);
+// ------------------------------------------------------------------ loads that must stay linear
+
+/// A policy whose one rule tests `action.x` against an `n`-member set literal.
+fn set_literal_policy(n: usize) -> String {
+    let members: Vec<String> = (0..n).map(|i| format!("\"m{i}\"")).collect();
+    format!(
+        "policy p version \"1\" effective 2026-01-01\naction t {{ x: text }}\n\
+         rule r cite \"c\" on t when action.x in [{}] then review\n",
+        members.join(", ")
+    )
+}
+
+/// A policy with an `n`-member enum.
+fn enum_policy(n: usize) -> String {
+    let members: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+    format!(
+        "policy p version \"1\" effective 2026-01-01\naction t {{ x: one of {} }}\n\
+         rule r cite \"c\" on t when action.x = \"m1\" then review\n",
+        members.join(", ")
+    )
+}
+
+/// A policy with `n + 1` fields of one action, ten to a line, all but one unused (`n` warnings).
+fn unused_fields_policy(n: usize) -> String {
+    let names: Vec<String> = (0..=n).map(|i| format!("f{i}: int")).collect();
+    let lines: Vec<String> = names.chunks(10).map(|c| c.join(" ")).collect();
+    format!(
+        "policy p version \"1\" effective 2026-01-01\naction t {{\n{}\n}}\n\
+         rule r cite \"c\" on t when action.f0 = 1 then review\n",
+        lines.join("\n")
+    )
+}
+
+fn load_sweep(c: &mut Criterion) {
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(3));
+    let load = |text: &str| PolicySet::from_sources([("p.probity", text)]).expect("the policy loads");
+    for n in [15_000, 30_000, 60_000] {
+        let text = set_literal_policy(n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("set_literal", n), &text, |b, text| b.iter(|| load(text)));
+    }
+    for n in [25_000, 50_000, 100_000] {
+        let text = enum_policy(n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("enum", n), &text, |b, text| b.iter(|| load(text)));
+    }
+    for n in [2_500, 5_000, 10_000] {
+        let set = load(&unused_fields_policy(n));
+        assert_eq!(set.warnings().len(), n, "one warning per unused field");
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("render_warnings", n), &set, |b, set| {
+            b.iter(|| set.warnings().iter().map(probity::Diagnostic::render).collect::<String>())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, rule_count_sweep, history_size_sweep, load_sweep);
 criterion_main!(benches);

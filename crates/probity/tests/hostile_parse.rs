@@ -312,18 +312,10 @@ fn excerpts_of_ordinary_lines_are_unchanged() {
     assert!(text.contains("p.probity:3:26]\n 2 │ action t { x: text }\n 3 │ rule r cite \"c\" on t when\n"), "{text}");
 }
 
-/// Runs `f` and fails if it takes longer than `limit` (a quadratic path takes minutes here).
-fn within<T>(limit: std::time::Duration, what: &str, f: impl FnOnce() -> T) -> T {
-    let start = std::time::Instant::now();
-    let out = f();
-    assert!(start.elapsed() < limit, "{what} took {:?}", start.elapsed());
-    out
-}
-
 #[test]
-fn many_warnings_render_in_linear_time() {
-    // 10,000 unused fields of one action, ten to a line: quadratic, rendering them took about
-    // 22 s here (debug build); linear, about 1.3 s.
+fn many_warnings_render() {
+    // 10,000 unused fields of one action, ten to a line (the `load/render_warnings` bench
+    // measures that rendering them grows linearly).
     let names: Vec<String> = (0..10_000).map(|i| format!("f{i}: int")).collect();
     let lines: Vec<String> = names.chunks(10).map(|c| c.join(" ")).collect();
     let src = format!(
@@ -333,17 +325,15 @@ fn many_warnings_render_in_linear_time() {
     let set = PolicySet::from_sources([("p.probity", src.as_str())]).unwrap();
     let warnings = set.warnings();
     assert_eq!(warnings.len(), 9_999);
-    let text = within(std::time::Duration::from_secs(10), "rendering 9,999 warnings", || {
-        warnings.iter().map(Diagnostic::render).collect::<String>()
-    });
+    let text = warnings.iter().map(Diagnostic::render).collect::<String>();
     assert!(text.contains("p.probity:1002:"), "the last line's warnings carry its number");
 }
 
 // ---------------------------------------------------------------- large literals
 
 #[test]
-fn a_large_set_literal_loads_in_linear_time() {
-    // Quadratic, this took about 40 s here (debug build); linear, about 3 s.
+fn a_large_set_literal_loads() {
+    // Its cost is measured by the `load/set_literal` bench (quadratic once, 40 s here).
     let n = 60_000;
     let members: Vec<String> = (0..n).map(|i| format!("\"m{i}\"")).collect();
     let src = format!(
@@ -351,7 +341,7 @@ fn a_large_set_literal_loads_in_linear_time() {
          rule r cite \"c\" on t when action.x in [{}, \"m1\"] then review\n",
         members.join(", ")
     );
-    let e = within(std::time::Duration::from_secs(20), "a 60,000-member set", || engine(&src));
+    let e = engine(&src);
     let hit = decide(&e, json!({"type": "t", "id": "A", "at": AT, "rm": {"id": "R"}, "x": "m59999"}));
     assert_eq!(rules(&hit), vec!["r"]);
     let miss = decide(&e, json!({"type": "t", "id": "A", "at": AT, "rm": {"id": "R"}, "x": "m60000"}));
@@ -359,8 +349,8 @@ fn a_large_set_literal_loads_in_linear_time() {
 }
 
 #[test]
-fn a_large_enum_loads_in_linear_time() {
-    // 100,000 members, and 2,000 texts compared with them: quadratic, about a minute here.
+fn a_large_enum_loads() {
+    // 100,000 members, and 2,000 texts compared with them (cost: the `load/enum` bench).
     let n = 100_000;
     let members: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
     let texts: Vec<String> = (n - 2_000..n).rev().map(|i| format!("\"m{i}\"")).collect();
@@ -370,7 +360,7 @@ fn a_large_enum_loads_in_linear_time() {
         members.join(", "),
         texts.join(", ")
     );
-    let e = within(std::time::Duration::from_secs(10), "a 100,000-member enum", || engine(&src));
+    let e = engine(&src);
     let low = decide(&e, json!({"type": "t", "id": "A", "at": AT, "rm": {"id": "R"}, "x": "m1"}));
     assert!(rules(&low).is_empty());
     let high = decide(&e, json!({"type": "t", "id": "A", "at": AT, "rm": {"id": "R"}, "x": "m99999"}));

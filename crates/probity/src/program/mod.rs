@@ -179,7 +179,6 @@ pub(crate) struct Policy {
     pub(crate) calendar: Arc<Calendar>,
 }
 
-
 #[derive(Debug)]
 pub(crate) struct Rule {
     pub(crate) id: SmolStr,
