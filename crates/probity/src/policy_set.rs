@@ -196,6 +196,16 @@ impl PolicySet {
         })
     }
 
+    /// Every ladder step that restricts action types once reached: `(policy, version, ladder,
+    /// step label)`.
+    pub fn restricting_steps(&self) -> impl Iterator<Item = (&str, &str, &str, &str)> {
+        self.policies.iter().flat_map(|p| {
+            p.ladders.iter().flat_map(move |l| {
+                l.restrictions.iter().map(move |r| (&*p.id, &*p.version, &*l.id, &*r.label))
+            })
+        })
+    }
+
     /// The number of rules, conflicts and duties across all files.
     pub fn rule_count(&self) -> usize {
         self.policies.iter().map(|p| p.rules.len()).sum()

@@ -174,10 +174,11 @@ fn finding(set: &PolicySet, action: &Decoded, h: &Held<'_>) -> Finding {
         (None, Some(_)) => "with no end".to_string(),
         (None, None) => format!("while `{}` points stay at {} or more", h.ladder.id, h.step.threshold),
     };
-    let message = format!(
-        "`{type_name}` is restricted by step \"{}\" (reached {reached} with {} points) {lasting}",
-        h.step.label, h.reaching.points
-    );
+    let points = match h.reaching.points {
+        1 => "1 point".to_string(),
+        n => format!("{n} points"),
+    };
+    let message = format!("`{type_name}` is restricted by step \"{}\" (reached {reached} at {points}) {lasting}", h.step.label);
     let text = |s: &str| EvidenceValue::from(serde_json::Value::String(s.to_string()));
     Finding {
         policy: h.policy.id.clone(),
