@@ -354,6 +354,8 @@ impl<'a> Checker<'a> {
                         self.error("P0421", format!("`{}` is restricted twice by one step", name.name), name.span.clone());
                         self.help(Some("list each action type once".into()));
                     } else {
+                        // A restricted type is used, even with no rule `on` it.
+                        self.used.insert(format!("action {}", name.name));
                         names.push((name.name.as_str().into(), name.span.clone()));
                     }
                 }
@@ -362,7 +364,9 @@ impl<'a> Checker<'a> {
         let length = r.length.as_ref().map(|d| {
             let before = self.diagnostics.len();
             let length = self.span_duration(d);
-            if self.diagnostics.len() > before {
+            // A const with an error is reported at the const (and gives a zero length).
+            let broken = d.name.as_ref().is_some_and(|n| self.consts.get(n).is_some_and(|c| c.ty == Ty::Error));
+            if self.diagnostics.len() > before || broken {
                 return length;
             }
             let parts = [i64::from(length.months), length.seconds, i64::from(length.business_days)];
