@@ -307,3 +307,32 @@ fn policies_without_restrictions_keep_no_reachings() {
     ledger.submit(&act("bad", "B-1", "2026-01-01T00:00:00Z")).unwrap();
     assert_eq!(ledger.retained_items(), 1, "the breach only");
 }
+
+// ---------------------------------------------------------------- explain
+
+#[test]
+fn explain_says_why_each_restriction_holds() {
+    let engine = engine(POLICY);
+    let history: History = serde_json::from_value(json!({"breaches": [
+        breach("2026-03-01T10:00:00+08:00", "severe"),
+        breach("2026-03-02T10:00:00+08:00", "severe"),
+    ]}))
+    .unwrap();
+    let e = engine.explain(&act("product_sale", "S-1", "2026-03-03T10:00:00+08:00"), &history).unwrap();
+    assert_eq!(e.decision, engine.evaluate(&act("product_sale", "S-1", "2026-03-03T10:00:00+08:00"), &history).unwrap());
+    let steps: Vec<(&str, i64, Option<&str>, Option<i64>)> =
+        e.restrictions.iter().map(|r| (r.step.as_str(), r.points, r.until.as_deref(), r.total_now)).collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("suspension from sales", 12, Some("2026-05-31T10:00:00+08:00"), None),
+            ("dismissal review", 12, None, Some(12)),
+        ]
+    );
+    let text = e.to_text();
+    assert!(text.contains("restrictions\n  sales/conduct: step 6 \"suspension from sales\" reached 2026-03-02T10:00:00+08:00 at 12 points; holds until 2026-05-31T10:00:00+08:00\n"), "{text}");
+    assert!(text.contains("holds while the total is at least 12: 12 now"), "{text}");
+    // Nothing restricted: no `restrictions` key in the JSON.
+    let e = engine.explain(&act("product_sale", "S-1", "2026-03-03T10:00:00+08:00"), &History::new()).unwrap();
+    assert!(serde_json::to_value(&e).unwrap().get("restrictions").is_none());
+}

@@ -101,7 +101,7 @@ fn window_start(policy: &Policy, ladder: &Ladder, now: DateTime<FixedOffset>) ->
 }
 
 /// The RM's points on a ladder at `now` (§3.6 window of that ladder version).
-fn total_at(history: &RmHistory, policy: &Policy, ladder: &Ladder, now: DateTime<FixedOffset>) -> i64 {
+pub(crate) fn total_at(history: &RmHistory, policy: &Policy, ladder: &Ladder, now: DateTime<FixedOffset>) -> i64 {
     window(history.breaches(), |b| b.at, window_start(policy, ladder, now), now)
         .iter()
         .filter(|b| b.ladder_key == Some(ladder.key))
