@@ -308,7 +308,9 @@ fn restricted_actions_are_counted_in_a_card_and_in_the_replay_summary() {
                step 1 \"suspension\" restricts sale for 10 days\n";
     let engine = Engine::new(probity::PolicySet::from_sources([("p.probity", src)]).unwrap());
     let line = |ty: &str, id: &str, rm: &str, day: u32| {
-        format!("{{\"type\":\"{ty}\",\"id\":\"{id}\",\"at\":\"2026-03-{day:02}T10:00:00Z\",\"rm\":{{\"id\":\"{rm}\"}}}}\n")
+        format!(
+            "{{\"type\":\"{ty}\",\"id\":\"{id}\",\"at\":\"2026-03-{day:02}T10:00:00Z\",\"rm\":{{\"id\":\"{rm}\"}}}}\n"
+        )
     };
     let input = [
         line("bad", "B-1", "R1", 1),

@@ -61,7 +61,8 @@ impl Coverage {
     /// A restriction finding covers its step, in every version of the policy that has it (the
     /// finding does not say which version's step applied).
     fn restricted(&mut self, f: &probity::Finding) {
-        let Some(label) = f.evidence.iter().find(|(k, _)| k == "step").and_then(|(_, v)| v.to_json().as_str().map(str::to_string))
+        let Some(label) =
+            f.evidence.iter().find(|(k, _)| k == "step").and_then(|(_, v)| v.to_json().as_str().map(str::to_string))
         else {
             return;
         };

@@ -200,9 +200,9 @@ impl PolicySet {
     /// step label)`.
     pub fn restricting_steps(&self) -> impl Iterator<Item = (&str, &str, &str, &str)> {
         self.policies.iter().flat_map(|p| {
-            p.ladders.iter().flat_map(move |l| {
-                l.restrictions.iter().map(move |r| (&*p.id, &*p.version, &*l.id, &*r.label))
-            })
+            p.ladders
+                .iter()
+                .flat_map(move |l| l.restrictions.iter().map(move |r| (&*p.id, &*p.version, &*l.id, &*r.label)))
         })
     }
 

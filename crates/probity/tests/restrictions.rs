@@ -65,7 +65,9 @@ fn restrictions(d: &Decision) -> Vec<&Finding> {
 
 #[test]
 fn restricting_an_undeclared_type() {
-    let src = format!("{HEAD}ladder conduct window 12 months points minor 1\n  step 3 \"suspension\" restricts product_sales\n");
+    let src = format!(
+        "{HEAD}ladder conduct window 12 months points minor 1\n  step 3 \"suspension\" restricts product_sales\n"
+    );
     let text = failing(&src, "P0420", 4, 33);
     assert!(text.contains("product_sale`"), "did you mean:\n{text}");
     insta::assert_snapshot!(text);
@@ -95,15 +97,17 @@ fn a_type_listed_twice() {
 
 #[test]
 fn all_with_other_types() {
-    let src =
-        format!("{HEAD}ladder conduct window 12 months points minor 1\n  step 3 \"suspension\" restricts product_sale, all\n");
+    let src = format!(
+        "{HEAD}ladder conduct window 12 months points minor 1\n  step 3 \"suspension\" restricts product_sale, all\n"
+    );
     insta::assert_snapshot!(failing(&src, "P0422", 4, 47));
 }
 
 #[test]
 fn a_for_that_is_not_positive() {
-    let src =
-        format!("{HEAD}ladder conduct window 12 months points minor 1\n  step 3 \"s\" restricts all for 0 business days\n");
+    let src = format!(
+        "{HEAD}ladder conduct window 12 months points minor 1\n  step 3 \"s\" restricts all for 0 business days\n"
+    );
     insta::assert_snapshot!(failing(&src, "P0423", 4, 32));
     // A const with an error is reported once, at the const.
     let src = format!(
@@ -111,8 +115,12 @@ fn a_for_that_is_not_positive() {
     );
     failing(&src, "P0401", 3, 14);
     // One minute is enough; a const naming no duration is P0406 alone.
-    engine(&format!("{HEAD}ladder conduct window 12 months points minor 1\n  step 3 \"s\" restricts all for 1 minute\n"));
-    let src = format!("{HEAD}const cap = 5\nladder conduct window 12 months points minor 1\n  step 3 \"s\" restricts all for cap\n");
+    engine(&format!(
+        "{HEAD}ladder conduct window 12 months points minor 1\n  step 3 \"s\" restricts all for 1 minute\n"
+    ));
+    let src = format!(
+        "{HEAD}const cap = 5\nladder conduct window 12 months points minor 1\n  step 3 \"s\" restricts all for cap\n"
+    );
     failing(&src, "P0406", 5, 32);
 }
 
@@ -172,7 +180,9 @@ fn ledger_restricts_after_the_reaching_decision_with_evidence() {
 fn restriction_findings_follow_the_rule_findings_by_ladder_then_threshold() {
     let engine = engine(POLICY);
     let mut ledger = engine.ledger();
-    for (i, at) in ["2026-03-01T10:00:00+08:00", "2026-03-01T11:00:00+08:00", "2026-03-01T12:00:00+08:00"].iter().enumerate() {
+    for (i, at) in
+        ["2026-03-01T10:00:00+08:00", "2026-03-01T11:00:00+08:00", "2026-03-01T12:00:00+08:00"].iter().enumerate()
+    {
         ledger.submit(&act("mis_sale", &format!("M-{i}"), at)).unwrap();
     }
     ledger.submit(&act("mis_sale", "M-3", "2026-03-01T13:00:00+08:00")).unwrap(); // 12 points
@@ -319,7 +329,10 @@ fn explain_says_why_each_restriction_holds() {
     ]}))
     .unwrap();
     let e = engine.explain(&act("product_sale", "S-1", "2026-03-03T10:00:00+08:00"), &history).unwrap();
-    assert_eq!(e.decision, engine.evaluate(&act("product_sale", "S-1", "2026-03-03T10:00:00+08:00"), &history).unwrap());
+    assert_eq!(
+        e.decision,
+        engine.evaluate(&act("product_sale", "S-1", "2026-03-03T10:00:00+08:00"), &history).unwrap()
+    );
     let steps: Vec<(&str, i64, Option<&str>, Option<i64>)> =
         e.restrictions.iter().map(|r| (r.step.as_str(), r.points, r.until.as_deref(), r.total_now)).collect();
     assert_eq!(

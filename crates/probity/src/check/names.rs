@@ -350,8 +350,16 @@ impl<'a> Checker<'a> {
                     }
                 }
                 ast::RestrictTarget::Type(name) => {
-                    if r.targets.iter().take(i).any(|t| matches!(t, ast::RestrictTarget::Type(n) if n.name == name.name)) {
-                        self.error("P0421", format!("`{}` is restricted twice by one step", name.name), name.span.clone());
+                    if r.targets
+                        .iter()
+                        .take(i)
+                        .any(|t| matches!(t, ast::RestrictTarget::Type(n) if n.name == name.name))
+                    {
+                        self.error(
+                            "P0421",
+                            format!("`{}` is restricted twice by one step", name.name),
+                            name.span.clone(),
+                        );
                         self.help(Some("list each action type once".into()));
                     } else {
                         // A restricted type is used, even with no rule `on` it.

@@ -226,7 +226,11 @@ pub(crate) fn explain(set: &PolicySet, action: &Action, history: &History) -> Re
             reached: format_datetime(&h.reaching.at),
             points: h.reaching.points,
             until: h.until.map(|u| format_datetime(&u)),
-            total_now: h.step.length.is_none().then(|| crate::decide::restrict::total_at(&rm, h.policy, h.ladder, decoded.at)),
+            total_now: h
+                .step
+                .length
+                .is_none()
+                .then(|| crate::decide::restrict::total_at(&rm, h.policy, h.ladder, decoded.at)),
         })
         .collect();
     Ok(Explanation { decision: outcome.decision, rules, ladders, restrictions })

@@ -45,6 +45,9 @@ pub(crate) fn reached(totals: &[LadderTotal<'_>], at: DateTime<FixedOffset>) -> 
         .collect()
 }
 
+/// Breach times with the running sum of their points.
+type RunningSums = Vec<(DateTime<FixedOffset>, i128)>;
+
 /// The reachings a history's breaches (in time order) imply: one at the `at` of each breach
 /// after which its ladder's total, computed at that `at` with the window of the version then
 /// in force, reaches a restricting step. Prefix sums per ladder keep it O(n log n).
@@ -54,7 +57,7 @@ pub(crate) fn from_breaches(set: &PolicySet, breaches: &[BreachRecord]) -> Vec<R
         return out;
     }
     // Per ladder key: the breaches' times and the running sums of their points.
-    let mut by_key: Vec<(LadderKey, Vec<(DateTime<FixedOffset>, i128)>)> = Vec::new();
+    let mut by_key: Vec<(LadderKey, RunningSums)> = Vec::new();
     for b in breaches {
         let Some(key) = b.ladder_key else { continue };
         let at = match by_key.iter().position(|(k, _)| *k == key) {
@@ -121,40 +124,41 @@ pub(crate) struct Held<'s> {
 
 /// The restrictions in effect for an action, sorted by policy id, ladder position, threshold.
 pub(crate) fn held<'s>(set: &'s PolicySet, action: &Decoded, history: &'s RmHistory) -> Vec<Held<'s>> {
-    let mut latest: Vec<(LadderKey, i64, &'s Policy, u32, &'s Ladder, &'s Restriction, &'s Reaching)> = Vec::new();
+    let mut latest: Vec<Held<'s>> = Vec::new();
     if action.type_id.is_none() {
-        return Vec::new();
+        return latest;
     }
     // A later reaching of a step (or of one above) restarts it.
     for r in history.reached.iter().filter(|r| r.at <= action.at) {
         let Some(policy) = set.policies.get(r.policy as usize) else { continue };
         let Some(ladder) = policy.ladders.get(r.ladder as usize) else { continue };
         for step in ladder.restrictions.iter().filter(|s| s.threshold <= r.points) {
-            let entry = (ladder.key, step.threshold, policy, r.ladder, ladder, step, r);
-            match latest.iter_mut().find(|x| x.0 == ladder.key && x.1 == step.threshold) {
+            let entry = Held { policy, ladder_index: r.ladder, ladder, step, reaching: r, until: None };
+            match latest.iter_mut().find(|x| x.ladder.key == ladder.key && x.step.threshold == step.threshold) {
                 Some(x) => *x = entry,
                 None => latest.push(entry),
             }
         }
     }
     let mut out: Vec<Held<'s>> = Vec::new();
-    for (_, _, policy, ladder_index, ladder, step, reaching) in latest {
-        if !step.covers(action.type_id) {
+    for mut h in latest {
+        if !h.step.covers(action.type_id) {
             continue;
         }
-        let (holds, until) = match step.length {
-            Some(d) => match policy.shift(reaching.at, d, true) {
+        let holds = match h.step.length {
+            Some(d) => match h.policy.shift(h.reaching.at, d, true) {
                 Ok(end) => {
-                    let end = end.with_timezone(reaching.at.offset());
-                    (action.at < end, Some(end))
+                    let end = end.with_timezone(h.reaching.at.offset());
+                    h.until = Some(end);
+                    action.at < end
                 }
                 // An end past the calendar's range never comes.
-                Err(_) => (true, None),
+                Err(_) => true,
             },
-            None => (total_at(history, policy, ladder, action.at) >= step.threshold, None),
+            None => total_at(history, h.policy, h.ladder, action.at) >= h.step.threshold,
         };
         if holds {
-            out.push(Held { policy, ladder_index, ladder, step, reaching, until });
+            out.push(h);
         }
     }
     out.sort_by(|a, b| {
@@ -178,7 +182,8 @@ fn finding(set: &PolicySet, action: &Decoded, h: &Held<'_>) -> Finding {
         1 => "1 point".to_string(),
         n => format!("{n} points"),
     };
-    let message = format!("`{type_name}` is restricted by step \"{}\" (reached {reached} at {points}) {lasting}", h.step.label);
+    let message =
+        format!("`{type_name}` is restricted by step \"{}\" (reached {reached} at {points}) {lasting}", h.step.label);
     let text = |s: &str| EvidenceValue::from(serde_json::Value::String(s.to_string()));
     Finding {
         policy: h.policy.id.clone(),
@@ -194,7 +199,12 @@ fn finding(set: &PolicySet, action: &Decoded, h: &Held<'_>) -> Finding {
         evidence: vec![
             (SmolStr::new_static("step"), text(&h.step.label)),
             (SmolStr::new_static("reached"), text(&reached)),
-            (SmolStr::new_static("until"), EvidenceValue::from(until.as_ref().map_or(serde_json::Value::Null, |u| serde_json::Value::String(u.to_string())))),
+            (
+                SmolStr::new_static("until"),
+                EvidenceValue::from(
+                    until.as_ref().map_or(serde_json::Value::Null, |u| serde_json::Value::String(u.to_string())),
+                ),
+            ),
             (SmolStr::new_static("points"), EvidenceValue::from(serde_json::Value::from(h.reaching.points))),
         ],
     }
@@ -202,7 +212,12 @@ fn finding(set: &PolicySet, action: &Decoded, h: &Held<'_>) -> Finding {
 
 /// Adds the findings of the restrictions in effect for an action, each after its policy's
 /// other findings. Returns whether any was added (the verdict is then `deny`).
-pub(crate) fn add_findings(set: &PolicySet, action: &Decoded, history: &RmHistory, findings: &mut Vec<Finding>) -> bool {
+pub(crate) fn add_findings(
+    set: &PolicySet,
+    action: &Decoded,
+    history: &RmHistory,
+    findings: &mut Vec<Finding>,
+) -> bool {
     if history.reached.is_empty() {
         return false;
     }
