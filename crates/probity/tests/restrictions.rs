@@ -349,3 +349,14 @@ fn explain_says_why_each_restriction_holds() {
     let e = engine.explain(&act("product_sale", "S-1", "2026-03-03T10:00:00+08:00"), &History::new()).unwrap();
     assert!(serde_json::to_value(&e).unwrap().get("restrictions").is_none());
 }
+
+#[test]
+fn fmt_keeps_a_comment_after_a_restricting_step() {
+    let src = format!(
+        "{HEAD}ladder conduct window 12 months points minor 1\n  step 3 \"s\" restricts product_sale for 9 days   # nine\n  # before the next\n  step 4 \"t\" restricts all # all\n"
+    );
+    let once = format_source("p.probity", &src).unwrap();
+    assert!(once.contains("  step 3 \"s\" restricts product_sale for 9 days  # nine\n"), "{once}");
+    assert!(once.contains("  # before the next\n  step 4 \"t\" restricts all  # all\n"), "{once}");
+    assert_eq!(format_source("p.probity", &once).unwrap(), once);
+}

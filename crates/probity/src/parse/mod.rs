@@ -592,12 +592,11 @@ impl Builder<'_> {
                         Some(r) => Some(self.restricts(r)?),
                         None => None,
                     };
-                    ladder.steps.push(Step {
-                        threshold: self.integer(&threshold)?,
-                        label: self.text(label)?,
-                        restricts,
-                        span,
-                    });
+                    let label = self.text(label)?;
+                    // The clause's pair also holds the blanks after it (where `restricts` may start).
+                    let end = restricts.as_ref().map_or(label.span.end, |r: &Restricts| r.span.end);
+                    let span = span.start..end.max(span.start);
+                    ladder.steps.push(Step { threshold: self.integer(&threshold)?, label, restricts, span });
                 }
                 _ => return Err(self.internal(self.span(&p))),
             }
@@ -620,6 +619,16 @@ impl Builder<'_> {
                 }
                 _ => out.length = Some(self.duration(&p)?),
             }
+        }
+        // The pair also holds the blanks after it: end at the last part.
+        let last = match (&out.length, out.targets.last()) {
+            (Some(d), _) => Some(d.span.1),
+            (None, Some(RestrictTarget::All(span))) => Some(span.end),
+            (None, Some(RestrictTarget::Type(name))) => Some(name.span.end),
+            (None, None) => None,
+        };
+        if let Some(end) = last {
+            out.span.end = end.max(out.span.start);
         }
         Ok(out)
     }
