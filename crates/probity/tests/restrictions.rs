@@ -360,3 +360,20 @@ fn fmt_keeps_a_comment_after_a_restricting_step() {
     assert!(once.contains("  # before the next\n  step 4 \"t\" restricts all  # all\n"), "{once}");
     assert_eq!(format_source("p.probity", &once).unwrap(), once);
 }
+
+#[test]
+fn a_long_history_derives_its_restrictions_in_one_pass() {
+    // 20,000 breaches one minute apart: each reaches the steps again (a quadratic derivation
+    // would take minutes here); the latest reaching counts.
+    let engine = engine(POLICY);
+    let start = ts("2026-01-01T00:00:00+08:00");
+    let breaches: Vec<_> = (0..20_000i64)
+        .map(|i| breach(&(start + chrono::TimeDelta::minutes(i)).to_rfc3339(), "minor"))
+        .collect();
+    let history = json!({ "breaches": breaches });
+    let d = decide_with(&engine, json!({"type": "client_meeting", "id": "C", "at": "2026-02-01T00:00:00+08:00", "rm": {"id": "R1"}}), history);
+    let f = restrictions(&d)[0];
+    assert_eq!(evidence(f, "step"), Some(json!("dismissal review")));
+    assert_eq!(evidence(f, "points"), Some(json!(20_000)));
+    assert_eq!(evidence(f, "reached"), Some(json!("2026-01-14T21:19:00+08:00")));
+}

@@ -91,11 +91,11 @@ pub(crate) fn from_breaches(set: &PolicySet, breaches: &[BreachRecord]) -> Vec<R
         if !restricting(ladder, points) {
             continue;
         }
-        let r = Reaching { policy: to_u32(pi), ladder: to_u32(li), at: b.at, points };
-        if !out.contains(&r) {
-            out.push(r);
-        }
+        out.push(Reaching { policy: to_u32(pi), ladder: to_u32(li), at: b.at, points });
     }
+    // Breaches of one `at` give equal reachings, next to each other unless ladders interleave
+    // (a repeat left then changes nothing: the latest reaching of a step counts).
+    out.dedup();
     out
 }
 
