@@ -367,11 +367,14 @@ fn a_long_history_derives_its_restrictions_in_one_pass() {
     // would take minutes here); the latest reaching counts.
     let engine = engine(POLICY);
     let start = ts("2026-01-01T00:00:00+08:00");
-    let breaches: Vec<_> = (0..20_000i64)
-        .map(|i| breach(&(start + chrono::TimeDelta::minutes(i)).to_rfc3339(), "minor"))
-        .collect();
+    let breaches: Vec<_> =
+        (0..20_000i64).map(|i| breach(&(start + chrono::TimeDelta::minutes(i)).to_rfc3339(), "minor")).collect();
     let history = json!({ "breaches": breaches });
-    let d = decide_with(&engine, json!({"type": "client_meeting", "id": "C", "at": "2026-02-01T00:00:00+08:00", "rm": {"id": "R1"}}), history);
+    let d = decide_with(
+        &engine,
+        json!({"type": "client_meeting", "id": "C", "at": "2026-02-01T00:00:00+08:00", "rm": {"id": "R1"}}),
+        history,
+    );
     let f = restrictions(&d)[0];
     assert_eq!(evidence(f, "step"), Some(json!("dismissal review")));
     assert_eq!(evidence(f, "points"), Some(json!(20_000)));
