@@ -287,6 +287,8 @@ pub(crate) struct RmState {
     pub(crate) branch: String,
     pub(crate) events: u64,
     pub(crate) denies: u64,
+    /// Actions of this RM held back by a restriction.
+    pub(crate) restricted: u64,
     pub(crate) breaches: u64,
     pub(crate) last_breach: Option<String>,
     pub(crate) ladders: BTreeMap<(String, String), RmLadder>,
@@ -302,6 +304,8 @@ pub struct Collector<'e> {
     pub(crate) errors: u64,
     pub(crate) error_examples: Vec<(usize, String)>,
     pub(crate) overdue_reports: u64,
+    /// Decisions with a restriction finding (a ladder step the RM reached holds the action back).
+    pub(crate) restricted_actions: u64,
     pub(crate) breaches: u64,
     pub(crate) rules: BTreeMap<(String, String), RuleStats>,
     pub(crate) policies: BTreeMap<String, PolicyStats>,
@@ -362,6 +366,7 @@ impl<'e> Collector<'e> {
             errors: 0,
             error_examples: Vec::new(),
             overdue_reports: 0,
+            restricted_actions: 0,
             breaches: 0,
             rules: BTreeMap::new(),
             policies: BTreeMap::new(),
@@ -445,10 +450,17 @@ impl<'e> Collector<'e> {
                 stats.versions.insert(version.to_string(), digest.to_string());
             }
         }
+        let restricted = d.findings.iter().any(|f| f.kind == FindingKind::Restriction);
+        if restricted {
+            inc(&mut self.restricted_actions);
+        }
         if let Some(state) = self.rm_entry(rm, branch.flatten()) {
             inc(&mut state.events);
             if d.verdict == Verdict::Deny {
                 inc(&mut state.denies);
+            }
+            if restricted {
+                inc(&mut state.restricted);
             }
             let branch = state.branch.clone();
             let stats = self.branch_stats(&branch);

@@ -309,6 +309,15 @@ fn page(c: &Collector<'_>, meta: &Meta, summary: Option<&Summary>) -> Page {
             format!("of {} RMs; {} reached", thousands(c.rms.len() as u64), plural(sanction_entries, "step", "steps")),
         ),
         card(
+            "restricted",
+            "Restricted actions",
+            c.restricted_actions,
+            format!(
+                "by {}, held back by a ladder step",
+                plural(c.rms.values().filter(|r| r.restricted > 0).count() as u64, "RM", "RMs")
+            ),
+        ),
+        card(
             "errors",
             "Input errors",
             c.errors,

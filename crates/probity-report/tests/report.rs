@@ -300,3 +300,32 @@ fn a_digester_reads_the_branch_of_an_rms_first_action_only() {
     assert!(digested.contains(">SH-Xuhui<") && !digested.contains("BJ-Dongcheng"));
     assert_eq!(digested, render(records.iter().map(probity_report::Item::new).collect()));
 }
+
+#[test]
+fn restricted_actions_are_counted_in_a_card_and_in_the_replay_summary() {
+    let src = "policy p version \"1\" effective 2026-01-01 timezone \"UTC\"\naction bad { }\naction sale { }\n\
+               rule r cite \"c\" on bad then breach minor\nladder l window 30 days points minor 1\n  \
+               step 1 \"suspension\" restricts sale for 10 days\n";
+    let engine = Engine::new(probity::PolicySet::from_sources([("p.probity", src)]).unwrap());
+    let line = |ty: &str, id: &str, rm: &str, day: u32| {
+        format!(
+            "{{\"type\":\"{ty}\",\"id\":\"{id}\",\"at\":\"2026-03-{day:02}T10:00:00Z\",\"rm\":{{\"id\":\"{rm}\"}}}}\n"
+        )
+    };
+    let input = [
+        line("bad", "B-1", "R1", 1),
+        line("sale", "S-1", "R1", 2),
+        line("sale", "S-3", "R2", 2),
+        // Reached on 1 March 10:00: restricted until 11 March 10:00, exclusive.
+        line("sale", "S-2", "R1", 10),
+        line("sale", "S-4", "R1", 11),
+    ]
+    .concat();
+    let (html, _, summary) = replay(&engine, input.as_bytes(), 1, true);
+    assert_eq!(summary.restricted_actions, 2);
+    assert_eq!(summary.restricted.get("p/l → suspension"), Some(&2));
+    assert!(summary.table().contains("restricted actions"), "{}", summary.table());
+    let card = between(&html, "id=\"card-restricted\">", "</div>");
+    assert!(card.contains("data-value=\"2\""), "{card}");
+    assert!(card.contains("by 1 RM"), "{card}");
+}

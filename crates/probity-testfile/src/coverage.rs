@@ -13,6 +13,9 @@ pub struct Coverage {
     rules: BTreeMap<(String, String), BTreeMap<String, bool>>,
     /// `(policy, version)` → `ladder: step` → reached.
     steps: BTreeMap<(String, String), BTreeMap<String, bool>>,
+    /// The steps that restrict, `(policy, version)` → `ladder: step`: covered when a test sees
+    /// their restriction finding, not when it only reaches them.
+    restricting: BTreeMap<(String, String), std::collections::BTreeSet<String>>,
     /// Obligations seen, with the version that created them: `(policy, duty, action)` → version.
     obligations: BTreeMap<(String, String, String), String>,
 }
@@ -28,6 +31,10 @@ impl Coverage {
             let key = (policy.to_string(), version.to_string());
             self.steps.entry(key).or_default().entry(format!("{ladder}: {step}")).or_insert(false);
         }
+        for (policy, version, ladder, step) in set.restricting_steps() {
+            let key = (policy.to_string(), version.to_string());
+            self.restricting.entry(key).or_default().insert(format!("{ladder}: {step}"));
+        }
     }
 
     fn mark(&mut self, policy: &str, version: &str, rule: &str) {
@@ -39,10 +46,32 @@ impl Coverage {
     }
 
     fn reach(&mut self, policy: &str, version: &str, sanctions: &[Sanction]) {
+        let key = (policy.to_string(), version.to_string());
         for s in sanctions.iter().filter(|s| s.policy == policy) {
-            let steps = self.steps.get_mut(&(policy.to_string(), version.to_string()));
-            if let Some(reached) = steps.and_then(|m| m.get_mut(&format!("{}: {}", s.ladder, s.step))) {
+            let step = format!("{}: {}", s.ladder, s.step);
+            if self.restricting.get(&key).is_some_and(|r| r.contains(&step)) {
+                continue;
+            }
+            if let Some(reached) = self.steps.get_mut(&key).and_then(|m| m.get_mut(&step)) {
                 *reached = true;
+            }
+        }
+    }
+
+    /// A restriction finding covers its step, in every version of the policy that has it (the
+    /// finding does not say which version's step applied).
+    fn restricted(&mut self, f: &probity::Finding) {
+        let Some(label) =
+            f.evidence.iter().find(|(k, _)| k == "step").and_then(|(_, v)| v.to_json().as_str().map(str::to_string))
+        else {
+            return;
+        };
+        let step = format!("{}: {label}", f.rule);
+        for (key, steps) in self.steps.iter_mut().filter(|(k, _)| k.0 == *f.policy) {
+            if self.restricting.get(key).is_some_and(|r| r.contains(&step)) {
+                if let Some(reached) = steps.get_mut(&step) {
+                    *reached = true;
+                }
             }
         }
     }
@@ -51,6 +80,10 @@ impl Coverage {
     pub(crate) fn decision(&mut self, d: &Decision) {
         let version_of = |policy: &str| d.policies.iter().find(|p| p.id == policy).map(|p| p.version.to_string());
         for f in &d.findings {
+            if f.kind == probity::FindingKind::Restriction {
+                self.restricted(f);
+                continue;
+            }
             if let Some(v) = version_of(&f.policy) {
                 self.mark(&f.policy, &v, &f.rule);
             }

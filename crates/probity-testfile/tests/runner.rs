@@ -172,3 +172,28 @@ fn a_test_file_reads_policies_only_inside_its_directory_or_the_roots_allowed() {
     assert_eq!(result.cases[0].failures[0].to_string(), expected);
     assert_eq!(runner.coverage().totals(), (0, 5), "the policy that loaded was learned");
 }
+
+#[test]
+fn a_restricting_step_is_covered_by_its_restriction_finding_not_by_being_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = "    policy p version \"1\" effective 2026-01-01\n    action bad { }\n    action sale { }\n    \
+                  rule r cite \"c\" on bad then breach minor\n    ladder l window 30 days points minor 1\n      \
+                  step 1 \"warning\"\n      step 2 \"suspension\" restricts sale for 10 days\n";
+    let step = |ty: &str, id: &str, day: u32| {
+        format!("      - action: {{type: {ty}, id: {id}, at: \"2026-03-{day:02}T10:00:00Z\", rm: {{id: R1}}}}\n")
+    };
+    let file = |steps: &str| format!("name: t\npolicies:\n  - |\n{policy}cases:\n  - name: c\n    steps:\n{steps}");
+    // Reached, but no later sale: the restricting step is not covered.
+    let reached = [step("bad", "B-1", 1), step("bad", "B-2", 2)].concat();
+    std::fs::write(dir.path().join("reached.yaml"), file(&reached)).unwrap();
+    let mut runner = Runner::new();
+    assert!(runner.run(&dir.path().join("reached.yaml")).unwrap().cases[0].passed());
+    assert_eq!(runner.coverage().totals(), (2, 3), "the rule and the warning");
+    assert!(runner.coverage().report().contains("never reached: l: suspension"), "{}", runner.coverage().report());
+    // A sale the step restricts covers it.
+    let restricted = [reached, step("sale", "S-1", 3)].concat();
+    std::fs::write(dir.path().join("restricted.yaml"), file(&restricted)).unwrap();
+    let mut runner = Runner::new();
+    assert!(runner.run(&dir.path().join("restricted.yaml")).unwrap().cases[0].passed());
+    assert_eq!(runner.coverage().totals(), (3, 3));
+}

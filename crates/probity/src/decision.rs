@@ -91,6 +91,8 @@ pub enum FindingKind {
     Overdue,
     /// A rule could not be evaluated; the decision fails closed.
     Error,
+    /// A ladder step the RM reached restricts the action's type.
+    Restriction,
 }
 
 impl FindingKind {
@@ -102,6 +104,7 @@ impl FindingKind {
             FindingKind::Duty => "duty",
             FindingKind::Overdue => "overdue",
             FindingKind::Error => "error",
+            FindingKind::Restriction => "restriction",
         }
     }
 }

@@ -135,6 +135,8 @@ impl Ledger {
             for b in loaded.breaches() {
                 entry.record_breach(b.clone(), keys);
             }
+            entry.reached.extend(loaded.reached.iter().cloned());
+            entry.reached.sort_by_key(|r| r.at);
             for mut o in loaded.obligations.iter().cloned() {
                 o.seq = self.next_seq;
                 self.next_seq = self.next_seq.saturating_add(1);
@@ -173,6 +175,7 @@ impl Ledger {
         for b in outcome.breaches {
             rm.record_breach(b, keys);
         }
+        rm.reached.extend(outcome.reached);
         for mut o in outcome.obligations {
             o.seq = seq;
             seq = seq.saturating_add(1);
@@ -288,10 +291,11 @@ fn advance_rm(
 ) -> Vec<OverdueReport> {
     let mut reports = Vec::new();
     while let Some(o) = rm.obligations.report_next(set, at) {
-        if let Some((report, breach)) = overdue_report(set, rm_id, &o, rm) {
+        if let Some((report, breach, reached)) = overdue_report(set, rm_id, &o, rm) {
             if let Some(b) = breach {
                 rm.record_breach(b, keys);
             }
+            rm.reached.extend(reached);
             reports.push(report);
         }
     }
@@ -311,6 +315,9 @@ fn prune(set: &PolicySet, rm: &mut RmHistory, now: DateTime<FixedOffset>) {
             }
             None => rm.clear_actions(t),
         }
+    }
+    if let Some(c) = set.restriction_retention.and_then(cutoff) {
+        crate::decide::restrict::prune(rm, c);
     }
     match set.breach_retention.and_then(cutoff) {
         Some(c) => rm.prune_breaches(c),

@@ -23,7 +23,7 @@ pub mod limits;
 mod value;
 
 pub use action::{parse_timestamp, parse_timestamp_field, Action, FieldFault, InputError, InputErrorRecord};
-pub use decide::explain::{ClauseTrace, Explanation, LadderTrace, RuleTrace};
+pub use decide::explain::{ClauseTrace, Explanation, LadderTrace, RestrictionTrace, RuleTrace};
 pub use decision::{
     AppliedPolicy, Decision, EvidenceValue, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction,
     Verdict,

@@ -32,6 +32,9 @@ pub struct PolicySet {
     pub(crate) action_retention: Vec<Option<i64>>,
     /// How long breaches must be kept, in seconds.
     pub(crate) breach_retention: Option<i64>,
+    /// How long the reachings of restricting steps must be kept, in seconds (the longest
+    /// ladder window plus the longest `for`); `None` when no step restricts.
+    pub(crate) restriction_retention: Option<i64>,
     /// The longest window of all, in seconds (an upper bound).
     pub(crate) longest_window: i64,
     /// Whether an action with no policy version in force is decided `review` with an error
@@ -193,6 +196,16 @@ impl PolicySet {
         })
     }
 
+    /// Every ladder step that restricts action types once reached: `(policy, version, ladder,
+    /// step label)`.
+    pub fn restricting_steps(&self) -> impl Iterator<Item = (&str, &str, &str, &str)> {
+        self.policies.iter().flat_map(|p| {
+            p.ladders
+                .iter()
+                .flat_map(move |l| l.restrictions.iter().map(move |r| (&*p.id, &*p.version, &*l.id, &*r.label)))
+        })
+    }
+
     /// The number of rules, conflicts and duties across all files.
     pub fn rule_count(&self) -> usize {
         self.policies.iter().map(|p| p.rules.len()).sum()
@@ -317,6 +330,7 @@ fn load(
             compiled.push((policy, Arc::clone(source), header_span));
         }
     }
+    resolve_restrictions(&schema, &mut compiled, &mut diagnostics);
     let rules: usize = compiled.iter().map(|(p, ..)| p.rules.len()).sum();
     if rules > limits::MAX_RULES {
         diagnostics.push(Diagnostic::error(
@@ -337,7 +351,9 @@ fn load(
             _ => groups.push((p.id.clone(), i..i.saturating_add(1))),
         }
     }
-    let (action_retention, breach_retention) = retention(&schema, &policies);
+    let (action_retention, mut breach_retention) = retention(&schema, &policies);
+    let restriction_retention = restriction_retention(&policies);
+    breach_retention = breach_retention.max(restriction_retention);
     let longest_window = action_retention.iter().flatten().chain(breach_retention.iter()).copied().max().unwrap_or(0);
     crate::diagnostics::sort(&mut diagnostics);
     Ok(PolicySet {
@@ -348,6 +364,7 @@ fn load(
         ladder_keys,
         action_retention,
         breach_retention,
+        restriction_retention,
         longest_window,
         require_policy: false,
         warnings: diagnostics,
@@ -407,6 +424,59 @@ fn version_ends(
         ends.push(end);
     }
     ends
+}
+
+/// Resolves the action types steps restrict: any file of the set may declare them.
+fn resolve_restrictions(
+    schema: &Schema,
+    compiled: &mut [(Policy, Arc<SourceFile>, crate::parse::ast::Span)],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (policy, source, _) in compiled {
+        for ladder in &mut policy.ladders {
+            for r in &mut ladder.restrictions {
+                for (name, span) in &r.names {
+                    match schema.type_id(name) {
+                        Some(t) => r.types.push(t),
+                        None => {
+                            let names = schema.action_types.iter().map(|a| a.name.as_str());
+                            let help = crate::diagnostics::suggestion(name, names).unwrap_or_else(|| {
+                                format!("declare it with `action {name} {{ … }}` or restrict a declared action type")
+                            });
+                            diagnostics.push(
+                                Diagnostic::error(
+                                    "P0420",
+                                    format!("step \"{}\" restricts the unknown action type `{name}`", r.label),
+                                )
+                                .at(source, span.clone())
+                                .with_help(help),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The longest ladder window plus the longest `for`, when some step restricts.
+fn restriction_retention(policies: &[Policy]) -> Option<i64> {
+    let mut window: Option<i64> = None;
+    let mut length = 0i64;
+    for policy in policies {
+        for ladder in &policy.ladders {
+            if ladder.restrictions.is_empty() {
+                continue;
+            }
+            window = window.max(Some(policy.calendar.upper_bound_seconds(ladder.window)));
+            for r in &ladder.restrictions {
+                if let Some(d) = r.length {
+                    length = length.max(policy.calendar.upper_bound_seconds(d));
+                }
+            }
+        }
+    }
+    window.map(|w| w.saturating_add(length))
 }
 
 /// How long each kind of history must be kept for the windows that read it.

@@ -299,7 +299,7 @@ fn the_summary_is_json_with_every_verdict() {
     assert_eq!(
         json,
         json!({"events": 1, "verdicts": {"allow": 0, "review": 0, "deny": 1}, "breaches": {"gifts/cash_gift": 1},
-            "sanctions": {"gifts/conduct → formal warning": 1}, "overdue_reports": 0, "open_obligations": 0,
+            "sanctions": {"gifts/conduct → formal warning": 1}, "restricted_actions": 0, "restricted": {}, "overdue_reports": 0, "open_obligations": 0,
             "overdue_open": 0, "retained_items": 1, "errors": 1})
     );
     // In the fields' order, the verdicts in theirs.

@@ -144,7 +144,7 @@ class Engine:
 
         ``output="findings"``, one row per finding of a decision or overdue report:
           ``action``, ``rm``, ``at`` (as above); ``policy``, ``rule``; ``kind`` (``rule``,
-          ``conflict``, ``duty``, ``overdue`` or ``error``); ``severity`` and ``ladder``
+          ``conflict``, ``duty``, ``overdue``, ``error`` or ``restriction``); ``severity`` and ``ladder``
           (when the finding is a breach, else null); ``message``; ``record`` (``decision`` or
           ``overdue``); ``line``.
 

@@ -25,6 +25,10 @@ class ReplaySummary(TypedDict):
     """Breaches per ``policy/rule``, overdue breaches included."""
     sanctions: Dict[str, int]
     """Sanctions reached per ``policy/ladder → step``."""
+    restricted_actions: int
+    """Decisions with at least one restriction finding."""
+    restricted: Dict[str, int]
+    """Restriction findings per ``policy/ladder → step``."""
     overdue_reports: int
     open_obligations: int
     """Obligations still open at the end, not yet overdue."""

@@ -283,7 +283,7 @@ impl<'a> Checker<'a> {
             self.help(Some("list the severities and their points, as in `points minor 1, major 3`".into()));
         }
         let max_points = points.iter().map(|(_, p)| *p).max().unwrap_or(0);
-        for (threshold, label, span) in &l.steps {
+        for ast::Step { threshold, label, span, .. } in &l.steps {
             if *threshold <= 0 {
                 self.warn(
                     "W0009",
@@ -302,7 +302,12 @@ impl<'a> Checker<'a> {
         }
         let mut steps: Vec<(i64, SmolStr)> = Vec::new();
         let mut reported = false;
-        for (threshold, label, span) in &l.steps {
+        let mut restrictions = Vec::new();
+        for step in &l.steps {
+            let (threshold, label, span) = (&step.threshold, &step.label, &step.span);
+            if let Some(r) = &step.restricts {
+                restrictions.push(self.restriction(*threshold, label.value.as_str().into(), r));
+            }
             if let Some((prev, _)) = steps.last() {
                 if *threshold <= *prev && !reported {
                     reported = true;
@@ -326,8 +331,60 @@ impl<'a> Checker<'a> {
             window,
             points,
             steps,
+            restrictions,
         };
         self.ladders.push((ladder, l));
+    }
+
+    /// A step's `restricts`: the names are resolved against the whole set when it loads.
+    fn restriction(&mut self, threshold: i64, label: SmolStr, r: &ast::Restricts) -> Restriction {
+        let mut all = false;
+        let mut names: Vec<(SmolStr, std::ops::Range<usize>)> = Vec::new();
+        for (i, target) in r.targets.iter().enumerate() {
+            match target {
+                ast::RestrictTarget::All(span) => {
+                    all = true;
+                    if r.targets.len() > 1 {
+                        self.error("P0422", "`restricts all` cannot list other action types", span.clone());
+                        self.help(Some("write `restricts all` alone, or list the action types without `all`".into()));
+                    }
+                }
+                ast::RestrictTarget::Type(name) => {
+                    if r.targets
+                        .iter()
+                        .take(i)
+                        .any(|t| matches!(t, ast::RestrictTarget::Type(n) if n.name == name.name))
+                    {
+                        self.error(
+                            "P0421",
+                            format!("`{}` is restricted twice by one step", name.name),
+                            name.span.clone(),
+                        );
+                        self.help(Some("list each action type once".into()));
+                    } else {
+                        // A restricted type is used, even with no rule `on` it.
+                        self.used.insert(format!("action {}", name.name));
+                        names.push((name.name.as_str().into(), name.span.clone()));
+                    }
+                }
+            }
+        }
+        let length = r.length.as_ref().map(|d| {
+            let before = self.diagnostics.len();
+            let length = self.span_duration(d);
+            // A const with an error is reported at the const (and gives a zero length).
+            let broken = d.name.as_ref().is_some_and(|n| self.consts.get(n).is_some_and(|c| c.ty == Ty::Error));
+            if self.diagnostics.len() > before || broken {
+                return length;
+            }
+            let parts = [i64::from(length.months), length.seconds, i64::from(length.business_days)];
+            if parts.iter().any(|p| *p < 0) || parts.iter().all(|p| *p == 0) {
+                self.error("P0423", "a restriction's `for` must be a positive length of time", d.span.0..d.span.1);
+                self.help(Some("give how long the restriction holds, as in `for 90 days`; leave `for` out for one that holds while the points stay at the step".into()));
+            }
+            length
+        });
+        Restriction { threshold, label, all, types: Vec::new(), names, length }
     }
 
     // ------------------------------------------------------------ rules

@@ -25,6 +25,34 @@ pub struct Explanation {
     pub rules: Vec<RuleTrace>,
     /// How each ladder that gained breaches reached its total.
     pub ladders: Vec<LadderTrace>,
+    /// Why each restriction in effect for the action holds, in finding order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "typescript", tsify(optional))]
+    pub restrictions: Vec<RestrictionTrace>,
+}
+
+/// Why a restriction holds: the step, when it was reached, and until when it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify), tsify(missing_as_null))]
+pub struct RestrictionTrace {
+    /// The policy id.
+    pub policy: String,
+    /// The version whose step applies (the one in force when the step was reached).
+    pub version: String,
+    /// The ladder id.
+    pub ladder: String,
+    /// The step's label.
+    pub step: String,
+    /// The step's threshold.
+    pub threshold: i64,
+    /// When the step was last reached, with the offset of the record that reached it.
+    pub reached: String,
+    /// The total when it was reached.
+    pub points: i64,
+    /// With `for`: the instant it ends (exclusive).
+    pub until: Option<String>,
+    /// Without `for`: the total at the action's `at`, over the ladder's window.
+    pub total_now: Option<i64>,
 }
 
 /// One rule's run.
@@ -187,7 +215,25 @@ pub(crate) fn explain(set: &PolicySet, action: &Action, history: &History) -> Re
             steps: t.ladder.steps.iter().map(|(n, l)| (*n, l.to_string())).collect(),
         })
         .collect();
-    Ok(Explanation { decision: outcome.decision, rules, ladders })
+    let restrictions = crate::decide::restrict::held(set, &decoded, &rm)
+        .into_iter()
+        .map(|h| RestrictionTrace {
+            policy: h.policy.id.to_string(),
+            version: h.policy.version.to_string(),
+            ladder: h.ladder.id.to_string(),
+            step: h.step.label.to_string(),
+            threshold: h.step.threshold,
+            reached: format_datetime(&h.reaching.at),
+            points: h.reaching.points,
+            until: h.until.map(|u| format_datetime(&u)),
+            total_now: h
+                .step
+                .length
+                .is_none()
+                .then(|| crate::decide::restrict::total_at(&rm, h.policy, h.ladder, decoded.at)),
+        })
+        .collect();
+    Ok(Explanation { decision: outcome.decision, rules, ladders, restrictions })
 }
 
 impl Explanation {
@@ -232,6 +278,23 @@ impl Explanation {
                     l.added,
                     l.total,
                     steps.join(", ")
+                );
+            }
+        }
+        if !self.restrictions.is_empty() {
+            let _ = writeln!(out, "\nrestrictions");
+            for r in &self.restrictions {
+                let holds = match (&r.until, r.total_now) {
+                    (Some(until), _) => format!("holds until {until}"),
+                    (None, Some(total)) => {
+                        format!("holds while the total is at least {}: {total} now", r.threshold)
+                    }
+                    (None, None) => "holds with no end".to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {}/{}: step {} \"{}\" reached {} at {} points; {holds}",
+                    r.policy, r.ladder, r.threshold, r.step, r.reached, r.points
                 );
             }
         }

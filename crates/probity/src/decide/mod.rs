@@ -2,6 +2,7 @@
 //! escalations and sanctions, shared by the engine, the ledger and explanations.
 
 pub(crate) mod explain;
+pub(crate) mod restrict;
 
 use smol_str::SmolStr;
 use std::sync::Arc;
@@ -103,6 +104,8 @@ pub(crate) struct Outcome {
     pub(crate) obligations: Vec<OpenObligation>,
     /// The `seq` of each obligation of the history the action meets.
     pub(crate) fulfilled: Vec<u64>,
+    /// The restricting steps the decision reaches (for later actions).
+    pub(crate) reached: Vec<restrict::Reaching>,
 }
 
 /// A breach a decision adds: the policy, its ladder and the points.
@@ -150,6 +153,10 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
             b.run_rule(pi, policy, clock, ri, rule, bi, body, ev);
         }
     }
+    // Restrictions in effect before the action; they apply whatever policy is in force.
+    if restrict::add_findings(set, action, history, &mut b.findings) {
+        b.verdict = b.verdict.max(Verdict::Deny);
+    }
     if policies.is_empty() && set.require_policy {
         // Fail closed: no policy in force is a gap to review, not a silent `allow`.
         b.verdict = b.verdict.max(Verdict::Review);
@@ -169,7 +176,9 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
         });
     }
     let fulfilled = b.fulfilment();
-    let sanctions = sanctions(set, history.breaches(), &b.new_breaches, action.at);
+    let totals = ladder_totals(set, history.breaches(), &b.new_breaches, action.at);
+    let reached = restrict::reached(&totals, action.at);
+    let sanctions = sanctions(totals);
     let decision = Decision {
         action: action.id.clone(),
         at: datetime_text(&action.at),
@@ -188,7 +197,7 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
         escalations: b.escalations,
         sanctions,
     };
-    Outcome { decision, breaches: b.breaches, obligations: b.obligations, fulfilled }
+    Outcome { decision, breaches: b.breaches, obligations: b.obligations, fulfilled, reached }
 }
 
 pub(crate) fn obligation_record(set: &PolicySet, o: &OpenObligation) -> Option<Obligation> {
@@ -419,6 +428,9 @@ fn render(set: &PolicySet, message: &Message, ev: &mut Evaluator<'_>) -> SmolStr
 /// A ladder's points when a decision adds breaches to it.
 pub(crate) struct LadderTotal<'a> {
     pub(crate) policy: &'a Policy,
+    /// The policy version's index in the set, and the ladder's in the version.
+    pub(crate) index: usize,
+    pub(crate) ladder_index: u32,
     pub(crate) ladder: &'a crate::program::Ladder,
     /// Points inside the window before the new breaches.
     pub(crate) before: i64,
@@ -458,7 +470,7 @@ fn ladder_totals<'s>(
             .iter()
             .filter(|x| x.policy == nb.policy && x.ladder == nb.ladder)
             .fold(0i64, |sum, x| sum.saturating_add(x.points));
-        out.push(LadderTotal { policy, ladder, before, added });
+        out.push(LadderTotal { policy, index: nb.policy, ladder_index: nb.ladder, ladder, before, added });
     }
     out
 }
@@ -484,8 +496,8 @@ pub(crate) fn ladder_totals_of<'s>(
 }
 
 /// One sanction per ladder that gained breaches and reached a step.
-fn sanctions(set: &PolicySet, prior: &[BreachRecord], new: &[NewBreach], now: DateTime<FixedOffset>) -> Vec<Sanction> {
-    ladder_totals(set, prior, new, now)
+fn sanctions(totals: Vec<LadderTotal<'_>>) -> Vec<Sanction> {
+    totals
         .into_iter()
         .filter_map(|t| {
             let step = t.ladder.step_for(t.total())?;
@@ -500,13 +512,14 @@ fn sanctions(set: &PolicySet, prior: &[BreachRecord], new: &[NewBreach], now: Da
         .collect()
 }
 
-/// The overdue report for an obligation whose deadline passed, and the breach it records.
+/// The overdue report for an obligation whose deadline passed, the breach it records and the
+/// restricting steps it reaches.
 pub(crate) fn overdue_report(
     set: &PolicySet,
     rm: &str,
     o: &OpenObligation,
     history: &RmHistory,
-) -> Option<(OverdueReport, Option<BreachRecord>)> {
+) -> Option<(OverdueReport, Option<BreachRecord>, Vec<restrict::Reaching>)> {
     let pi = o.policy as usize;
     let policy = set.policies.get(pi)?;
     let rule = policy.rules.get(o.rule as usize)?;
@@ -515,7 +528,9 @@ pub(crate) fn overdue_report(
     let mut builder = Builder::new(set, &o.trigger, history);
     let mut finding = builder.fired(pi, policy, rule, body, &mut ev, FindingKind::Overdue, o.due);
     finding.evidence = Vec::new();
-    let sanctions = sanctions(set, history.breaches(), &builder.new_breaches, o.due);
+    let totals = ladder_totals(set, history.breaches(), &builder.new_breaches, o.due);
+    let reached = restrict::reached(&totals, o.due);
+    let sanctions = sanctions(totals);
     let report = OverdueReport {
         rm: SmolStr::from(rm),
         at: datetime_text(&o.due),
@@ -524,5 +539,5 @@ pub(crate) fn overdue_report(
         escalations: builder.escalations,
         sanctions,
     };
-    Some((report, builder.breaches.pop()))
+    Some((report, builder.breaches.pop(), reached))
 }

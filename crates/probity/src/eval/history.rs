@@ -434,6 +434,8 @@ pub(crate) struct RmHistory {
     /// [`INDEX_FROM`].
     breaches_by: Vec<(BreachField, BreachIndex)>,
     pub(crate) obligations: Obligations,
+    /// The restricting ladder steps reached, in the order of the records that reached them.
+    pub(crate) reached: Vec<crate::decide::restrict::Reaching>,
     pub(crate) clock: Option<DateTime<FixedOffset>>,
     /// Tests only: read everything the plain way (no index), to compare with the indexed way.
     #[cfg(test)]
@@ -638,7 +640,10 @@ impl RmHistory {
     /// How many items the history holds (for limits and tests).
     pub(crate) fn size(&self) -> usize {
         let actions: usize = self.actions.iter().map(TimeOrdered::len).sum();
-        actions.saturating_add(self.breaches.len()).saturating_add(self.obligations.len())
+        actions
+            .saturating_add(self.breaches.len())
+            .saturating_add(self.obligations.len())
+            .saturating_add(self.reached.len())
     }
 }
 
@@ -943,6 +948,7 @@ impl PolicySet {
         for (i, b) in history.breaches.iter().enumerate().filter(|(_, b)| mine(&b.rm)) {
             out.record_breach(self.history_breach(i, b)?, &keys);
         }
+        out.reached = crate::decide::restrict::from_breaches(self, out.breaches());
         for (i, o) in history.obligations.iter().enumerate().filter(|(_, o)| mine(&o.rm)) {
             let trigger = by_id.iter().find(|d| *d.id == *o.action).cloned();
             let o = self.history_obligation(i, o, rm, trigger, i as u64)?;

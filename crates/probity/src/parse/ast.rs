@@ -205,8 +205,32 @@ pub struct LadderDecl {
     pub title: Option<Text>,
     pub windows: Vec<DurationLit>,
     pub points: Vec<(Ident, i64, Span)>,
-    pub steps: Vec<(i64, Text, Span)>,
+    pub steps: Vec<Step>,
     pub span: Span,
+}
+
+/// `step N "label" [restricts …]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub threshold: i64,
+    pub label: Text,
+    pub restricts: Option<Restricts>,
+    pub span: Span,
+}
+
+/// `restricts T, … [for D]`: the action types a reached step holds back, and for how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restricts {
+    pub targets: Vec<RestrictTarget>,
+    pub length: Option<DurationLit>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RestrictTarget {
+    /// `all`: every action type the policy set declares.
+    All(Span),
+    Type(Ident),
 }
 
 /// A duration literal: an amount of a unit. Where a length of time is given (`due within`, an

@@ -860,12 +860,25 @@ impl Printer<'_> {
             points.pieces = ladder.points.iter().map(|(_, _, span)| span.clone()).collect();
             inner.push(points);
         }
-        for (threshold, label, span) in &ladder.steps {
-            inner.push(Anchor::new(
-                span.clone(),
-                INDENT,
-                vec![format!("{pad}step {threshold} {}", quote(&label.value))],
-            ));
+        for step in &ladder.steps {
+            let mut line = format!("{pad}step {} {}", step.threshold, quote(&step.label.value));
+            if let Some(r) = &step.restricts {
+                let targets: Vec<&str> = r
+                    .targets
+                    .iter()
+                    .map(|t| match t {
+                        RestrictTarget::All(_) => "all",
+                        RestrictTarget::Type(name) => name.name.as_str(),
+                    })
+                    .collect();
+                line.push_str(" restricts ");
+                line.push_str(&targets.join(", "));
+                if let Some(d) = &r.length {
+                    line.push_str(" for ");
+                    line.push_str(&duration(d));
+                }
+            }
+            inner.push(Anchor::new(step.span.clone(), INDENT, vec![line]));
         }
         push_inner(anchors, inner);
     }
@@ -950,9 +963,19 @@ mod strip {
                         ident(name);
                         *span = 0..0;
                     }
-                    for (_, label, span) in &mut l.steps {
-                        text(label);
-                        *span = 0..0;
+                    for step in &mut l.steps {
+                        text(&mut step.label);
+                        step.span = 0..0;
+                        if let Some(r) = &mut step.restricts {
+                            r.span = 0..0;
+                            r.length.iter_mut().for_each(|d| d.span = (0, 0));
+                            for t in &mut r.targets {
+                                match t {
+                                    RestrictTarget::All(span) => *span = 0..0,
+                                    RestrictTarget::Type(name) => ident(name),
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -588,12 +588,49 @@ impl Builder<'_> {
                     let (Some(threshold), Some(label)) = (parts.next(), parts.next()) else {
                         return Err(self.internal(span));
                     };
-                    ladder.steps.push((self.integer(&threshold)?, self.text(label)?, span));
+                    let restricts = match parts.next() {
+                        Some(r) => Some(self.restricts(r)?),
+                        None => None,
+                    };
+                    let label = self.text(label)?;
+                    // The clause's pair also holds the blanks after it (where `restricts` may start).
+                    let end = restricts.as_ref().map_or(label.span.end, |r: &Restricts| r.span.end);
+                    let span = span.start..end.max(span.start);
+                    ladder.steps.push(Step { threshold: self.integer(&threshold)?, label, restricts, span });
                 }
                 _ => return Err(self.internal(self.span(&p))),
             }
         }
         Ok(ladder)
+    }
+
+    fn restricts(self, pair: Pair<'_, Rule>) -> Result<Restricts> {
+        let span = self.span(&pair);
+        let mut out = Restricts { targets: Vec::new(), length: None, span };
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::kw_restricts | Rule::kw_for => {}
+                Rule::restrict_target => {
+                    let Some(inner) = p.into_inner().next() else { return Err(self.internal(out.span)) };
+                    out.targets.push(match inner.as_rule() {
+                        Rule::kw_all => RestrictTarget::All(self.span(&inner)),
+                        _ => RestrictTarget::Type(self.ident(&inner)),
+                    });
+                }
+                _ => out.length = Some(self.duration(&p)?),
+            }
+        }
+        // The pair also holds the blanks after it: end at the last part.
+        let last = match (&out.length, out.targets.last()) {
+            (Some(d), _) => Some(d.span.1),
+            (None, Some(RestrictTarget::All(span))) => Some(span.end),
+            (None, Some(RestrictTarget::Type(name))) => Some(name.span.end),
+            (None, None) => None,
+        };
+        if let Some(end) = last {
+            out.span.end = end.max(out.span.start);
+        }
+        Ok(out)
     }
 
     // ------------------------------------------------------------ expressions
@@ -1029,6 +1066,9 @@ fn keyword_of(rule: Rule) -> Option<&'static str> {
         Rule::kw_from => "from",
         Rule::kw_calendar => "calendar",
         Rule::kw_business => "business",
+        Rule::kw_restricts | Rule::restricts => "restricts",
+        Rule::kw_for => "for",
+        Rule::kw_all => "all",
         _ => return None,
     })
 }

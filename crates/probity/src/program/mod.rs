@@ -260,6 +260,30 @@ pub(crate) struct Ladder {
     pub(crate) window: Duration,
     pub(crate) points: Vec<(SmolStr, i64)>,
     pub(crate) steps: Vec<(i64, SmolStr)>,
+    /// The steps that restrict action types once reached, in step order.
+    pub(crate) restrictions: Vec<Restriction>,
+}
+
+/// `step N "label" restricts T, … [for D]`.
+#[derive(Debug)]
+pub(crate) struct Restriction {
+    pub(crate) threshold: i64,
+    pub(crate) label: SmolStr,
+    /// `restricts all`: every action type the set declares.
+    pub(crate) all: bool,
+    /// The listed types, resolved once every file of the set is checked (types may be
+    /// declared in another file).
+    pub(crate) types: Vec<TypeId>,
+    /// The listed type names and where they are written, for that resolution.
+    pub(crate) names: Vec<(SmolStr, std::ops::Range<usize>)>,
+    /// `for D`: how long it holds after it is reached; without it, while the total holds.
+    pub(crate) length: Option<Duration>,
+}
+
+impl Restriction {
+    pub(crate) fn covers(&self, type_id: Option<TypeId>) -> bool {
+        type_id.is_some_and(|t| self.all || self.types.contains(&t))
+    }
 }
 
 impl Ladder {

@@ -93,6 +93,10 @@ pub struct Summary {
     pub breaches: BTreeMap<String, u64>,
     /// Sanctions per `ladder → step`.
     pub sanctions: BTreeMap<String, u64>,
+    /// Decisions with at least one restriction finding.
+    pub restricted_actions: u64,
+    /// Restriction findings per `policy/ladder → step`.
+    pub restricted: BTreeMap<String, u64>,
     /// Overdue reports written.
     pub overdue_reports: u64,
     /// Obligations still open at the end, not yet overdue.
@@ -118,6 +122,10 @@ impl Summary {
         for (k, n) in &other.sanctions {
             bump(&mut self.sanctions, k.clone(), *n);
         }
+        self.restricted_actions = self.restricted_actions.saturating_add(other.restricted_actions);
+        for (k, n) in &other.restricted {
+            bump(&mut self.restricted, k.clone(), *n);
+        }
         self.overdue_reports = self.overdue_reports.saturating_add(other.overdue_reports);
         self.errors = self.errors.saturating_add(other.errors);
     }
@@ -126,6 +134,16 @@ impl Summary {
         self.events = self.events.saturating_add(1);
         bump(&mut self.verdicts, d.verdict, 1);
         self.findings(&d.findings, &d.sanctions);
+        let mut restricted = false;
+        for f in d.findings.iter().filter(|f| f.kind == crate::FindingKind::Restriction) {
+            restricted = true;
+            let step = f.evidence.iter().find(|(k, _)| k == "step").map(|(_, v)| v.to_json());
+            let step = step.as_ref().and_then(|v| v.as_str()).unwrap_or_default();
+            bump(&mut self.restricted, format!("{}/{} → {step}", f.policy, f.rule), 1);
+        }
+        if restricted {
+            self.restricted_actions = self.restricted_actions.saturating_add(1);
+        }
     }
 
     fn overdue(&mut self, r: &OverdueReport) {
@@ -152,6 +170,8 @@ impl Summary {
         rows.extend(self.breaches.iter().map(|(k, n)| (format!("  {k}"), n.to_string())));
         rows.push(("sanctions".into(), self.sanctions.values().sum::<u64>().to_string()));
         rows.extend(self.sanctions.iter().map(|(k, n)| (format!("  {k}"), n.to_string())));
+        rows.push(("restricted actions".into(), self.restricted_actions.to_string()));
+        rows.extend(self.restricted.iter().map(|(k, n)| (format!("  {k}"), n.to_string())));
         rows.push(("overdue reports".into(), self.overdue_reports.to_string()));
         rows.push(("obligations open at the end, not yet due".into(), self.open_obligations.to_string()));
         rows.push(("obligations overdue and still open".into(), self.overdue_open.to_string()));
