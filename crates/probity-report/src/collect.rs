@@ -159,7 +159,12 @@ impl Item {
                     policy: r.obligation.policy.clone(),
                     duty: r.obligation.duty.clone(),
                     digest: Digest {
-                        action: r.obligation.action.clone(),
+                        // A periodic duty's report names its period where others name the action.
+                        action: match (&r.obligation.action, &r.obligation.period) {
+                            (Some(action), _) => action.clone(),
+                            (None, Some(p)) => format!("period {} to {}", p.from, p.until).into(),
+                            (None, None) => SmolStr::default(),
+                        },
                         at: r.at.clone(),
                         verdict: Verdict::Allow,
                         policies: Vec::new(),

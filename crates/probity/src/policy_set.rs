@@ -233,6 +233,12 @@ impl PolicySet {
         }
     }
 
+    /// The version string of a policy in force on a local date (as a periodic duty's period
+    /// chooses its version: the one in force on the period's last day).
+    pub fn version_in_force_on(&self, policy: &str, date: NaiveDate) -> Option<&str> {
+        self.version_on(policy, date).and_then(|i| self.policies.get(i)).map(|p| p.version.as_str())
+    }
+
     /// The version of a policy id in force on a local date (in its own time zone).
     pub(crate) fn version_on(&self, id: &str, date: NaiveDate) -> Option<usize> {
         let (_, range) = self.groups.iter().find(|(g, _)| **g == *id)?;
