@@ -685,7 +685,7 @@ duty any "Something is registered"
                         rm: None,
                         policy: o.policy.to_string(),
                         duty: o.duty.to_string(),
-                        action: o.action.to_string(),
+                        action: o.action.as_deref().unwrap_or("").to_string(),
                         due: o.due.to_string(),
                         version: None,
                     })

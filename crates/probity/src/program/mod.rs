@@ -231,14 +231,6 @@ impl Period {
         }
     }
 
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Period::Month => "month",
-            Period::Quarter => "quarter",
-            Period::Year => "year",
-        }
-    }
-
     /// The first day of the period holding `date`.
     pub(crate) fn start_of(self, date: NaiveDate) -> NaiveDate {
         use chrono::Datelike;
