@@ -73,7 +73,9 @@ impl Coverage {
     pub(crate) fn overdue(&mut self, r: &OverdueReport, set: &PolicySet) {
         let o = &r.obligation;
         let version = match (&o.action, &o.period) {
-            (Some(action), _) => self.obligations.get(&(o.policy.to_string(), o.duty.to_string(), action.to_string())).cloned(),
+            (Some(action), _) => {
+                self.obligations.get(&(o.policy.to_string(), o.duty.to_string(), action.to_string())).cloned()
+            }
             (None, Some(period)) => chrono::NaiveDate::parse_from_str(&period.until, "%Y-%m-%d")
                 .ok()
                 .and_then(|until| until.pred_opt())

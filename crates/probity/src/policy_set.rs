@@ -360,7 +360,9 @@ fn load(
     let periodic = policies
         .iter()
         .enumerate()
-        .flat_map(|(pi, p)| p.rules.iter().enumerate().filter(|(_, r)| r.periodic.is_some()).map(move |(ri, _)| (pi, ri)))
+        .flat_map(|(pi, p)| {
+            p.rules.iter().enumerate().filter(|(_, r)| r.periodic.is_some()).map(move |(ri, _)| (pi, ri))
+        })
         .collect();
     Ok(PolicySet {
         schema,

@@ -61,7 +61,12 @@ fn register(id: &str, rm: &str, at: &str, gift: &str) -> Action {
 }
 
 fn duties(reports: &[OverdueReport]) -> Vec<(String, String, String)> {
-    reports.iter().map(|r| (r.rm.to_string(), r.obligation.duty.to_string(), r.obligation.action.as_deref().unwrap_or("").to_string())).collect()
+    reports
+        .iter()
+        .map(|r| {
+            (r.rm.to_string(), r.obligation.duty.to_string(), r.obligation.action.as_deref().unwrap_or("").to_string())
+        })
+        .collect()
 }
 
 fn triple(rm: &str, duty: &str, action: &str) -> (String, String, String) {

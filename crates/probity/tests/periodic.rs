@@ -111,9 +111,8 @@ fn periodic_duty_reading_the_action() {
 fn within_period_outside_a_periodic_duty() {
     let src = format!("{HEAD}action a {{ }}\nrule r cite \"c\" on a when count(a within period) > 1 then review\n");
     insta::assert_snapshot!(failing(&src, "P0435"));
-    let duty = format!(
-        "{HEAD}action a {{ }}\nduty r cite \"c\" on a require count(a within period) > 1 otherwise review\n"
-    );
+    let duty =
+        format!("{HEAD}action a {{ }}\nduty r cite \"c\" on a require count(a within period) > 1 otherwise review\n");
     assert_eq!(codes_at(&load_errors(&duty))[0].0, "P0435");
 }
 
@@ -181,7 +180,9 @@ fn a_failed_month_is_reported_with_its_period_and_grace() {
     assert_eq!(json["escalations"], json!(["ops"]));
     assert_eq!(json["sanctions"][0]["step"], "warning");
     // The key order of the contract: policy, duty, period, due.
-    assert!(reports[0].to_json().contains(r#""obligation":{"policy":"p","duty":"monthly","period":{"from":"2026-02-01","until":"2026-03-01"},"due":"#));
+    assert!(reports[0].to_json().contains(
+        r#""obligation":{"policy":"p","duty":"monthly","period":{"from":"2026-02-01","until":"2026-03-01"},"due":"#
+    ));
 }
 
 #[test]
@@ -304,7 +305,8 @@ fn a_what_if_evaluation_sees_the_breaches_of_due_checks_but_records_nothing() {
 
 #[test]
 fn the_version_on_the_periods_last_local_day_checks_it() {
-    let v1 = format!("{HEAD}action audit {{ }}\nduty m cite \"v1\" every month require count(audit within period) >= 1\n");
+    let v1 =
+        format!("{HEAD}action audit {{ }}\nduty m cite \"v1\" every month require count(audit within period) >= 1\n");
     // Version 2 takes effect on 1 March local time (29 February 16:00 UTC would be 1 March).
     let v2 = "policy p version \"2\" effective 2026-03-01 timezone \"Asia/Shanghai\"\naction audit { }\n\
               duty m cite \"v2\" every month require count(audit within period) >= 5\n";

@@ -100,15 +100,17 @@ impl<'a> Checker<'a> {
             },
         };
         if let Some(period) = every {
-            let periodic = self.periodic_duty(r, period, on_span, require, due, fulfilled.as_ref().map(|f| f.2.clone()));
-            let body = periodic.and_then(|(every, grace)| {
+            let periodic =
+                self.periodic_duty(r, period, on_span, require, due, fulfilled.as_ref().map(|f| f.2.clone()));
+            let body = periodic.map(|(every, grace)| {
                 self.periodic = Some((every, grace));
-                let dummy = ActionInfo { name: String::new(), type_id: u32::MAX, fields: HashMap::new(), rm: Ty::Error };
+                let dummy =
+                    ActionInfo { name: String::new(), type_id: u32::MAX, fields: HashMap::new(), rm: Ty::Error };
                 let before = self.diagnostics.len();
                 let body = self.body(&dummy, None, &lets, when, unless, require, None, &messages);
                 dedup_diagnostics(&mut self.diagnostics, before);
                 self.periodic = None;
-                Some(Periodic { every, grace, body })
+                Periodic { every, grace, body }
             });
             return Some(Rule {
                 id: r.id.name.as_str().into(),
@@ -360,7 +362,7 @@ impl<'a> Checker<'a> {
             "quarter" => Some(Period::Quarter),
             "year" => Some(Period::Year),
             other => {
-                let help = suggestion(other, ["month", "quarter", "year"].into_iter())
+                let help = suggestion(other, ["month", "quarter", "year"])
                     .unwrap_or_else(|| "write `every month`, `every quarter` or `every year`".into());
                 self.error("P0430", format!("`{other}` is not a period"), period.span.clone());
                 self.help(Some(help));
@@ -386,8 +388,7 @@ impl<'a> Checker<'a> {
             ));
         }
         let grace = due.map(|(d, _)| self.duration(d)).unwrap_or_default();
-        every.filter(|_| require.is_some())
-    .map(|e| (e, grace))
+        every.filter(|_| require.is_some()).map(|e| (e, grace))
     }
 
     /// The error of an `action.` or `rm.` path where no action is decided (a periodic duty).

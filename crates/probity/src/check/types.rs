@@ -747,8 +747,17 @@ impl<'a> Checker<'a> {
             },
         };
         let calendar = Arc::clone(&self.files.calendar);
-        let aggregate =
-            Aggregate { function: a.function, source, field: field_ir, filter, window, period, calendar, zero, evidence };
+        let aggregate = Aggregate {
+            function: a.function,
+            source,
+            field: field_ir,
+            filter,
+            window,
+            period,
+            calendar,
+            zero,
+            evidence,
+        };
         (Expr::Aggregate(Box::new(aggregate)), result_ty)
     }
 }

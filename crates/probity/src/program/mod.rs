@@ -235,7 +235,7 @@ impl Period {
     pub(crate) fn start_of(self, date: NaiveDate) -> NaiveDate {
         use chrono::Datelike;
         let month0 = date.month0();
-        let first = month0.saturating_sub(month0 % self.months());
+        let first = month0.saturating_sub(month0.checked_rem(self.months()).unwrap_or(0));
         NaiveDate::from_ymd_opt(date.year(), first.saturating_add(1), 1).unwrap_or(date)
     }
 }
