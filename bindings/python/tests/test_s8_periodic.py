@@ -90,4 +90,4 @@ def test_within_period_outside_a_periodic_duty_is_a_policy_error():
     with pytest.raises(probity.PolicyError) as caught:
         probity.PolicySet.from_sources({"bad.probity": bad})
     [error] = caught.value.errors
-    assert (error["code"], error["line"]) == ("P0435", 9)
+    assert (error["code"], error["line"]) == ("P0435", 8)
