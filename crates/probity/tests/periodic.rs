@@ -415,3 +415,15 @@ fn a_require_that_cannot_be_evaluated_is_an_error_finding_without_breach() {
     assert!(f.message.starts_with("cannot evaluate `require`"), "{}", f.message);
     assert!(f.severity.is_none() && reports[0].sanctions.is_empty());
 }
+
+#[test]
+fn an_advance_to_the_last_writable_year_ends() {
+    // Every month to the end of year 9999 is checked (a deadline after it cannot be written).
+    let e = engine(&monthly(""));
+    let mut ledger = e.ledger();
+    ledger.submit(&act("sale", "S", "9990-01-10T10:00:00+08:00", "R1")).unwrap();
+    let reports = ledger.advance_to(t("9999-12-31T23:59:59Z"));
+    // February 9990 to November 9999: December's end would be in year 10000.
+    assert_eq!(reports.len(), 12 * 10 - 2);
+    assert_eq!(reports.last().unwrap().obligation.period.as_ref().unwrap().until, "9999-12-01");
+}
