@@ -19,7 +19,8 @@ use crate::value::format_datetime;
 /// action's time, then the action's decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Submission {
-    /// Obligations of the RM that fell overdue before the action, in deadline order.
+    /// Obligations of the RM that fell overdue before the action, and its periodic duties' failed
+    /// checks, in deadline order (then policy, duty and the obligation's action id).
     pub overdue: Vec<OverdueReport>,
     /// The decision on the action.
     pub decision: Decision,
@@ -231,8 +232,10 @@ impl Ledger {
     }
 
     /// Advances every RM's clock to `at` (an RM already past it is left as it is), reporting
-    /// every open obligation whose deadline is before `at` and was not yet reported, in
-    /// deadline order, and recording their breaches.
+    /// every open obligation whose deadline is before `at` and was not yet reported, and every
+    /// periodic duty's check due before `at` that fails, recording their breaches. Reports are in
+    /// deadline order, then policy, duty, RM and the obligation's action id (an obligation before
+    /// a periodic check at equal keys).
     pub fn advance_to(&mut self, at: DateTime<FixedOffset>) -> Vec<OverdueReport> {
         let set = Arc::clone(&self.set);
         let mut reports: Vec<(DateTime<FixedOffset>, OverdueReport)> = Vec::new();
