@@ -427,3 +427,23 @@ fn an_advance_to_the_last_writable_year_ends() {
     assert_eq!(reports.len(), 12 * 10 - 2);
     assert_eq!(reports.last().unwrap().obligation.period.as_ref().unwrap().until, "9999-12-01");
 }
+
+#[test]
+fn a_check_sees_now_and_today_at_the_periods_end_and_its_lets_and_conditions() {
+    // `now` is the period's end and `today` its local date: the first day of the next period.
+    let src = format!(
+        "{HEAD}action audit {{ }}\n\
+         duty m cite \"c\" every month\n  let n = count(audit within period)\n  \
+         when today != 2026-04-01\n  unless now = 2026-05-01T00:00:00+08:00\n  require n >= 1\n  \
+         otherwise review\n  message \"{{n}} audits\"\n"
+    );
+    let e = engine(&src);
+    let mut ledger = e.ledger();
+    ledger.submit(&act("audit", "A", "2026-01-10T10:00:00+08:00", "R1")).unwrap();
+    let reports = ledger.advance_to(t("2026-06-01T00:00:01+08:00"));
+    // February and May fail; March is skipped by `when`, April by `unless`.
+    let periods: Vec<String> = ids(&reports).into_iter().map(|x| x.2).collect();
+    assert_eq!(periods, ["2026-02-01..2026-03-01", "2026-05-01..2026-06-01"]);
+    assert_eq!(reports[0].findings[0].message, "0 audits");
+    assert_eq!(reports[0].findings[0].outcomes.to_vec(), ["review"]);
+}
