@@ -126,7 +126,10 @@ impl Ledger {
             let entry = self.rms.entry(rm.into()).or_default();
             // Every seeded action counts, whether or not a window keeps it.
             let first = history.actions.iter().filter(|a| a.rm() == rm).map(Action::at).min();
-            entry.subject.first = entry.subject.first.min(first).or(entry.subject.first).or(first);
+            entry.subject.first = match (entry.subject.first, first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let entry = entry.active();
             let latest = loaded
                 .breaches()
