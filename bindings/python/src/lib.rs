@@ -317,7 +317,7 @@ record_methods! {
     OverdueReport {
         rm: "The RM's id.",
         at: "The deadline that passed, RFC 3339.",
-        obligation: "The obligation: `{policy, duty, action, due}`.",
+        obligation: "The obligation: `{policy, duty, action, due}`, or `{policy, duty, period, due}` for a periodic duty.",
         findings: "One finding of kind `overdue`.",
         escalations: "Teams to notify.",
         sanctions: "Sanction steps reached by the overdue breach.",
@@ -325,7 +325,12 @@ record_methods! {
 
     fn __repr__(&self) -> String {
         let o = &self.inner.obligation;
-        format!("<OverdueReport {}/{} of {:?} for RM {:?}, due {}>", o.policy, o.duty, o.action, self.inner.rm, o.due)
+        // A periodic duty's report has a period instead of an action.
+        let of = match (&o.action, &o.period) {
+            (Some(action), _) => format!("{action:?}"),
+            (_, period) => period.as_ref().map_or_else(String::new, |p| format!("period {} to {}", p.from, p.until)),
+        };
+        format!("<OverdueReport {}/{} of {of} for RM {:?}, due {}>", o.policy, o.duty, self.inner.rm, o.due)
     }
 }
 

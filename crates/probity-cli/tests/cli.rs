@@ -66,7 +66,7 @@ fn test_command_counts_cases_and_fails_on_failure() {
     let out = probity(&["test", spec.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
-    assert!(stdout.trim_end().ends_with("115 passed, 0 failed"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("138 passed, 0 failed"), "{stdout}");
 
     let broken = std::env::temp_dir().join(format!("probity-broken-{}.yaml", std::process::id()));
     let original = std::fs::read_to_string(spec.join("01_basics.yaml")).unwrap();

@@ -33,6 +33,8 @@ enum Kind {
         rm: SmolStr,
         policy: SmolStr,
         duty: SmolStr,
+        /// A periodic duty's period: its first day and the day after its last.
+        period: Option<(SmolStr, SmolStr)>,
         digest: Digest,
     },
     Error {
@@ -158,8 +160,14 @@ impl Item {
                     rm: r.rm.clone(),
                     policy: r.obligation.policy.clone(),
                     duty: r.obligation.duty.clone(),
+                    period: r.obligation.period.as_ref().map(|p| (p.from.clone(), p.until.clone())),
                     digest: Digest {
-                        action: r.obligation.action.clone(),
+                        // A periodic duty's report names its period where others name the action.
+                        action: match (&r.obligation.action, &r.obligation.period) {
+                            (Some(action), _) => action.clone(),
+                            (None, Some(p)) => format!("period {} to {}", p.from, p.until).into(),
+                            (None, None) => SmolStr::default(),
+                        },
                         at: r.at.clone(),
                         verdict: Verdict::Allow,
                         policies: Vec::new(),
@@ -319,6 +327,8 @@ pub struct Collector<'e> {
     pub(crate) ladders: BTreeMap<(String, String), LadderInfo>,
     pub(crate) escalations: BTreeMap<String, u64>,
     pub(crate) overdue_duties: BTreeMap<(String, String), u64>,
+    /// For a periodic duty: the latest period reported overdue (first day, day after the last).
+    pub(crate) overdue_periods: BTreeMap<(String, String), (SmolStr, SmolStr)>,
     pub(crate) first: Option<DateTime<FixedOffset>>,
     pub(crate) last: Option<DateTime<FixedOffset>>,
     probes: usize,
@@ -380,6 +390,7 @@ impl<'e> Collector<'e> {
             ladders,
             escalations: BTreeMap::new(),
             overdue_duties: BTreeMap::new(),
+            overdue_periods: BTreeMap::new(),
             first: None,
             last: None,
             probes: 0,
@@ -395,7 +406,7 @@ impl<'e> Collector<'e> {
     pub fn add(&mut self, item: Item) {
         match item.0 {
             Kind::Decision { rm, branch, action, decision } => self.decision(&rm, branch, action.as_deref(), &decision),
-            Kind::Overdue { rm, policy, duty, digest } => self.overdue(&rm, policy, duty, &digest),
+            Kind::Overdue { rm, policy, duty, period, digest } => self.overdue(&rm, policy, duty, period, &digest),
             Kind::Error { line, message } => {
                 inc(&mut self.errors);
                 if self.error_examples.len() < MAX_ERRORS_SHOWN {
@@ -478,9 +489,16 @@ impl<'e> Collector<'e> {
         }
     }
 
-    fn overdue(&mut self, rm: &str, policy: SmolStr, duty: SmolStr, r: &Digest) {
+    fn overdue(&mut self, rm: &str, policy: SmolStr, duty: SmolStr, period: Option<(SmolStr, SmolStr)>, r: &Digest) {
         inc(&mut self.overdue_reports);
         let at = self.see_time(&r.at);
+        // The latest period reported of a periodic duty (dates in ISO order sort as text).
+        if let Some(period) = period {
+            let latest = self.overdue_periods.entry((policy.to_string(), duty.to_string())).or_default();
+            if period.1 > latest.1 {
+                *latest = period;
+            }
+        }
         bump(&mut self.overdue_duties, (policy.to_string(), duty.to_string()));
         self.rm_entry(rm, None);
         self.findings(rm, r, at);

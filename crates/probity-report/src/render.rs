@@ -243,7 +243,8 @@ struct Page {
     time_chart: Option<TimeChart>,
     branch_chart: Option<BranchChart>,
     sanctions: Option<Vec<LadderRows>>,
-    overdue: Vec<(String, String, String)>,
+    /// Duty, policy, reports, and the latest period of a periodic duty (empty for others).
+    overdue: Vec<(String, String, String, String)>,
     open: Option<(String, String)>,
     closest: Closest,
     errors: Option<Errors>,
@@ -383,7 +384,14 @@ fn page(c: &Collector<'_>, meta: &Meta, summary: Option<&Summary>) -> Page {
         time_chart: time_chart(c, &order),
         branch_chart: branch_chart(c),
         sanctions: sanctions(c, &standings),
-        overdue: overdue.into_iter().map(|((p, d), n)| (d.clone(), p.clone(), thousands(*n))).collect(),
+        overdue: overdue
+            .into_iter()
+            .map(|(key, n)| {
+                let period =
+                    c.overdue_periods.get(key).map_or_else(String::new, |(from, until)| format!("{from} to {until}"));
+                (key.1.clone(), key.0.clone(), thousands(*n), period)
+            })
+            .collect(),
         open: summary.map(|s| (thousands(s.open_obligations as u64), thousands(s.overdue_open as u64))),
         closest,
         errors: (c.errors > 0).then(|| Errors {

@@ -329,3 +329,18 @@ fn restricted_actions_are_counted_in_a_card_and_in_the_replay_summary() {
     assert!(card.contains("data-value=\"2\""), "{card}");
     assert!(card.contains("by 1 RM"), "{card}");
 }
+
+#[test]
+fn a_periodic_duty_report_names_its_period() {
+    let mut c = Collector::new(None);
+    let report: probity::OverdueReport = serde_json::from_str(
+        r#"{"rm":"R1","at":"2026-03-01T00:00:00+08:00","obligation":{"policy":"ops","duty":"monthly_review","period":{"from":"2026-02-01","until":"2026-03-01"},"due":"2026-03-01T00:00:00+08:00"},"findings":[{"policy":"ops","rule":"monthly_review","kind":"overdue","outcomes":["breach"],"severity":"minor","ladder":"conduct","message":"m","cite":[],"evidence":{}}],"escalations":[],"sanctions":[{"policy":"ops","ladder":"conduct","points":1,"step":"warning","previous":null}]}"#,
+    )
+    .unwrap();
+    c.record(&Record::Overdue { line: Some(1), report: &report });
+    let html = c.render(&Meta::default(), None).unwrap();
+    // The overdue table gives the latest period; the RM's breach records name it too.
+    assert!(html.contains("<td>2026-02-01 to 2026-03-01</td>"), "{html}");
+    assert!(html.contains("<code>period 2026-02-01 to 2026-03-01</code>"), "{html}");
+    assert!(html.contains("<code>monthly_review</code>"));
+}

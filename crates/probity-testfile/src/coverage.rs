@@ -92,7 +92,8 @@ impl Coverage {
             if let Some(v) = version_of(&o.policy) {
                 // Starting an obligation exercises the duty.
                 self.mark(&o.policy, &v, &o.duty);
-                self.obligations.insert((o.policy.to_string(), o.duty.to_string(), o.action.to_string()), v);
+                let action = o.action.as_deref().unwrap_or("").to_string();
+                self.obligations.insert((o.policy.to_string(), o.duty.to_string(), action), v);
             }
         }
         for p in &d.policies {
@@ -100,12 +101,22 @@ impl Coverage {
         }
     }
 
-    /// Notes what an overdue report fired and reached, under the version that started the obligation.
-    pub(crate) fn overdue(&mut self, r: &OverdueReport) {
+    /// Notes what an overdue report fired and reached, under the version that started the
+    /// obligation (for a periodic duty: the version in force on the period's last day).
+    pub(crate) fn overdue(&mut self, r: &OverdueReport, set: &PolicySet) {
         let o = &r.obligation;
-        if let Some(v) =
-            self.obligations.get(&(o.policy.to_string(), o.duty.to_string(), o.action.to_string())).cloned()
-        {
+        let version = match (&o.action, &o.period) {
+            (Some(action), _) => {
+                self.obligations.get(&(o.policy.to_string(), o.duty.to_string(), action.to_string())).cloned()
+            }
+            (None, Some(period)) => chrono::NaiveDate::parse_from_str(&period.until, "%Y-%m-%d")
+                .ok()
+                .and_then(|until| until.pred_opt())
+                .and_then(|last| set.version_in_force_on(&o.policy, last))
+                .map(str::to_string),
+            (None, None) => None,
+        };
+        if let Some(v) = version {
             for f in &r.findings {
                 self.mark(&f.policy, &v, &f.rule);
             }

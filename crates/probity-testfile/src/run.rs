@@ -106,7 +106,7 @@ impl Runner {
                 (Some(json), None) => {
                     let action = Action::from_value(json.clone()).map_err(|e| stop(format!("invalid action: {e}")))?;
                     let submission = ledger.submit(&action).map_err(|e| stop(e.to_string()))?;
-                    submission.overdue.iter().for_each(|r| self.coverage.overdue(r));
+                    submission.overdue.iter().for_each(|r| self.coverage.overdue(r, engine.policy_set()));
                     self.coverage.decision(&submission.decision);
                     let mismatches = expect::decision(&step.expect, &submission.decision, &submission.overdue);
                     (Subject::Action(action.id().to_string()), mismatches)
@@ -121,7 +121,7 @@ impl Runner {
                         stop(format!("invalid `advance` time: {problem}"))
                     })?;
                     let reports = ledger.advance_to(t);
-                    reports.iter().for_each(|r| self.coverage.overdue(r));
+                    reports.iter().for_each(|r| self.coverage.overdue(r, engine.policy_set()));
                     (Subject::Advance(at.clone()), expect::advance(&step.expect, &reports))
                 }
                 _ => return Err(stop("a step has either `action` or `advance`".into())),

@@ -96,6 +96,18 @@ fn coverage_counts_rules_and_steps_together_and_meets_a_percentage_in_integers()
 }
 
 #[test]
+fn coverage_counts_periodic_duties_under_the_version_of_the_periods_last_day() {
+    let mut runner = Runner::new();
+    let result = runner.run(Path::new("../../tests/spec/11_periodic.yaml")).unwrap();
+    assert_eq!(result.failed(), 0);
+    let report = runner.coverage().report();
+    // The case of two versions: only version 2 checked a period (ending after it took effect).
+    assert!(report.contains("  ops@2: 1/1 rules fired, 1/1 ladder steps reached\n"), "{report}");
+    assert!(report.contains("  training@1: 1/1 rules fired"), "{report}");
+    assert!(runner.coverage().complete(), "{report}");
+}
+
+#[test]
 fn find_takes_files_as_given_and_searches_directories_for_yaml_in_path_order() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("b/c")).unwrap();

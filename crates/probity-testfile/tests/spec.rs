@@ -24,7 +24,7 @@ fn spec_corpus_passes() {
         }
     }
     assert!(failures.is_empty(), "{} passed, {} failed:\n{}", passed, failures.len(), failures.join("\n\n"));
-    assert_eq!(passed, 115);
+    assert_eq!(passed, 138);
 }
 
 #[test]

@@ -207,7 +207,8 @@ impl<'de> Deserialize<'de> for EvidenceValue {
     }
 }
 
-/// A duty to be met later, started by an action.
+/// A duty to be met later, started by an action; or, in an overdue report of a periodic duty,
+/// the period whose check failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct Obligation {
@@ -215,10 +216,27 @@ pub struct Obligation {
     pub policy: SmolStr,
     /// The duty id.
     pub duty: SmolStr,
-    /// The id of the action that started it.
-    pub action: SmolStr,
-    /// The deadline, RFC 3339; meeting it at exactly this instant is on time.
+    /// The id of the action that started it (none for a periodic duty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", tsify(optional))]
+    pub action: Option<SmolStr>,
+    /// The period a periodic duty checked (none for an obligation started by an action).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", tsify(optional))]
+    pub period: Option<ObligationPeriod>,
+    /// The deadline, RFC 3339; meeting it at exactly this instant is on time. For a periodic
+    /// duty: the period's end plus its grace.
     pub due: SmolStr,
+}
+
+/// A periodic duty's period: local dates, `from` inclusive, `until` exclusive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
+pub struct ObligationPeriod {
+    /// The period's first day (`YYYY-MM-DD`).
+    pub from: SmolStr,
+    /// The day after the period's last day (`YYYY-MM-DD`).
+    pub until: SmolStr,
 }
 
 /// An obligation met by an action.

@@ -52,7 +52,8 @@ impl Engine {
     }
 
     /// The overdue reports of `history` at time `at`: every open obligation whose deadline is
-    /// before `at`, in deadline order. Pure, like [`Engine::evaluate`].
+    /// before `at`, and every failed periodic check due before `at` of the RMs with actions in
+    /// `history`, in deadline order. Pure, like [`Engine::evaluate`].
     pub fn overdue(&self, history: &History, at: DateTime<FixedOffset>) -> Result<Vec<OverdueReport>, InputError> {
         let mut ledger = self.ledger();
         ledger.load(history)?;

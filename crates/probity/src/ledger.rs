@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, TimeDelta};
 
 use crate::action::{Action, FieldFault, InputError};
+use crate::decide::periodic::{due_checks, periodic_report, PeriodCheck, Subject};
 use crate::decide::{decide, overdue_report};
 use crate::decision::{Decision, OverdueReport};
 use crate::eval::history::{History, HistoryView, Indexed, IndexedKeys, RmHistory};
@@ -18,7 +19,8 @@ use crate::value::format_datetime;
 /// action's time, then the action's decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Submission {
-    /// Obligations of the RM that fell overdue before the action, in deadline order.
+    /// Obligations of the RM that fell overdue before the action, and its periodic duties' failed
+    /// checks, in deadline order (then policy, duty and the obligation's action id).
     pub overdue: Vec<OverdueReport>,
     /// The decision on the action.
     pub decision: Decision,
@@ -47,6 +49,8 @@ struct Entry {
     /// The clock while there is no history (the history keeps its own).
     clock: Option<DateTime<FixedOffset>>,
     history: Option<Box<RmHistory>>,
+    /// Periodic duties: since when the RM is subject, and which checks have run.
+    subject: Subject,
 }
 
 impl Entry {
@@ -120,6 +124,12 @@ impl Ledger {
             let loaded = self.set.history_for(rm, history)?;
             let keys = &self.keys;
             let entry = self.rms.entry(rm.into()).or_default();
+            // Every seeded action counts, whether or not a window keeps it.
+            let first = history.actions.iter().filter(|a| a.rm() == rm).map(Action::at).min();
+            entry.subject.first = match (entry.subject.first, first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let entry = entry.active();
             let latest = loaded
                 .breaches()
@@ -161,13 +171,16 @@ impl Ledger {
         if let Some(clock) = entry.clock().filter(|clock| at < *clock) {
             return Err(out_of_order(action, &rm_id, at, clock));
         }
+        let mut subject = entry.subject;
         let rm = entry.active();
         #[cfg(test)]
         {
             rm.plain = self.plain;
             rm.set_index_from(self.index_from);
         }
-        let overdue = advance_rm(&set, &rm_id, rm, at, keys);
+        let overdue = advance_rm(&set, &rm_id, rm, at, keys, &mut subject);
+        // The RM is subject to periodic duties from its first action on, of any type.
+        subject.first = subject.first.or(Some(at));
         let outcome = decide(&set, &decoded, rm);
         for seq in outcome.fulfilled {
             rm.obligations.remove(&set, seq);
@@ -188,6 +201,7 @@ impl Ledger {
         // After the decision, so that an obligation reported overdue by this very advance can
         // still be met by this action.
         prune(&set, rm, at);
+        entry.subject = subject;
         entry.settle();
         self.next_seq = seq;
         Ok(Submission { overdue, decision: outcome.decision })
@@ -202,41 +216,59 @@ impl Ledger {
         if let Some(clock) = entry.and_then(Entry::clock).filter(|clock| decoded.at < *clock) {
             return Err(out_of_order(action, &decoded.rm, decoded.at, clock));
         }
-        let Some(rm) = entry.and_then(Entry::history) else {
+        let mut subject = entry.map(|e| e.subject).unwrap_or_default();
+        let periodic_due = !due_checks(&self.set, subject, decoded.at).is_empty();
+        let Some(rm) = entry.and_then(Entry::history).filter(|_| !periodic_due) else {
+            if periodic_due {
+                // Periodic checks may record breaches: work on a copy (empty if the RM was idle).
+                let mut rm = entry.and_then(Entry::history).cloned().unwrap_or_default();
+                rm.clock = rm.clock.or(entry.and_then(Entry::clock));
+                advance_rm(&self.set, &decoded.rm, &mut rm, decoded.at, &self.keys, &mut subject);
+                return Ok(decide(&self.set, &decoded, &rm).decision);
+            }
             return Ok(decide(&self.set, &decoded, &RmHistory::default()).decision);
         };
         if rm.obligations.any_overdue_by(decoded.at) {
             // Reporting them records their breaches: work on a copy of this RM's history.
             let mut rm = rm.clone();
-            advance_rm(&self.set, &decoded.rm, &mut rm, decoded.at, &self.keys);
+            advance_rm(&self.set, &decoded.rm, &mut rm, decoded.at, &self.keys, &mut subject);
             return Ok(decide(&self.set, &decoded, &rm).decision);
         }
         Ok(decide(&self.set, &decoded, rm).decision)
     }
 
     /// Advances every RM's clock to `at` (an RM already past it is left as it is), reporting
-    /// every open obligation whose deadline is before `at` and was not yet reported, in
-    /// deadline order, and recording their breaches.
+    /// every open obligation whose deadline is before `at` and was not yet reported, and every
+    /// periodic duty's check due before `at` that fails, recording their breaches. Reports are in
+    /// deadline order, then policy, duty, RM and the obligation's action id (an obligation before
+    /// a periodic check at equal keys).
     pub fn advance_to(&mut self, at: DateTime<FixedOffset>) -> Vec<OverdueReport> {
         let set = Arc::clone(&self.set);
-        let mut reports: Vec<(DateTime<FixedOffset>, SmolStr, OverdueReport)> = Vec::new();
+        let mut reports: Vec<(DateTime<FixedOffset>, OverdueReport)> = Vec::new();
         for (rm_id, entry) in &mut self.rms {
             if entry.clock().is_some_and(|c| c >= at) {
                 continue;
             }
-            let Some(rm) = entry.history.as_deref_mut() else {
+            let mut subject = entry.subject;
+            if entry.history.is_none() && due_checks(&set, subject, at).is_empty() {
                 entry.clock = Some(at);
+                if entry.subject.first.is_some() {
+                    entry.subject.checked = entry.subject.checked.max(Some(at));
+                }
                 continue;
-            };
-            for report in advance_rm(&set, rm_id, rm, at, &self.keys) {
+            }
+            let rm = entry.active();
+            for report in advance_rm(&set, rm_id, rm, at, &self.keys, &mut subject) {
                 let when = crate::action::parse_datetime(&report.at).unwrap_or(at);
-                reports.push((when, rm_id.clone(), report));
+                reports.push((when, report));
             }
             prune(&set, rm, at);
+            entry.subject = subject;
             entry.settle();
         }
-        reports.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        reports.into_iter().map(|(_, _, r)| r).collect()
+        // Each RM's reports are already in this order: sorting (stably) interleaves the RMs.
+        reports.sort_by(|(a, x), (b, y)| report_key(*a, x).cmp(&report_key(*b, y)));
+        reports.into_iter().map(|(_, r)| r).collect()
     }
 
     /// Open obligations: how many are not yet overdue, and how many were reported overdue but
@@ -280,18 +312,49 @@ fn out_of_order(action: &Action, rm: &str, at: DateTime<FixedOffset>, clock: Dat
     }
 }
 
-/// Reports the RM's unreported obligations due before `at`, in deadline order, recording
-/// their breaches; moves the RM's clock to `at`.
+/// The order of overdue reports within one advance: deadline, policy, duty, RM, then an
+/// obligation (by its action's id) before a periodic check.
+fn report_key(due: DateTime<FixedOffset>, r: &OverdueReport) -> (DateTime<FixedOffset>, &str, &str, &str, bool, &str) {
+    let o = &r.obligation;
+    (due, &o.policy, &o.duty, &r.rm, o.action.is_none(), o.action.as_deref().unwrap_or(""))
+}
+
+/// Reports the RM's unreported obligations and periodic checks due before `at`, in the order
+/// of [`report_key`], recording their breaches; moves the RM's clock to `at`.
 fn advance_rm(
     set: &PolicySet,
     rm_id: &str,
     rm: &mut RmHistory,
     at: DateTime<FixedOffset>,
     keys: &[Indexed],
+    subject: &mut Subject,
 ) -> Vec<OverdueReport> {
-    let mut reports = Vec::new();
+    enum Due {
+        Obligation(crate::eval::history::OpenObligation),
+        Periodic(PeriodCheck),
+    }
+    let mut due: Vec<(DateTime<FixedOffset>, SmolStr, SmolStr, bool, SmolStr, Due)> = Vec::new();
     while let Some(o) = rm.obligations.report_next(set, at) {
-        if let Some((report, breach, reached)) = overdue_report(set, rm_id, &o, rm) {
+        let Some(policy) = set.policies.get(o.policy as usize) else { continue };
+        let Some(rule) = policy.rules.get(o.rule as usize) else { continue };
+        due.push((o.due, policy.id.clone(), rule.id.clone(), false, o.trigger.id.clone(), Due::Obligation(o)));
+    }
+    for check in due_checks(set, *subject, at) {
+        let Some(policy) = set.policies.get(check.policy) else { continue };
+        let Some(rule) = policy.rules.get(check.rule) else { continue };
+        due.push((check.due, policy.id.clone(), rule.id.clone(), true, SmolStr::default(), Due::Periodic(check)));
+    }
+    if subject.first.is_some() {
+        subject.checked = subject.checked.max(Some(at));
+    }
+    due.sort_by(|a, b| (a.0, &a.1, &a.2, a.3, &a.4).cmp(&(b.0, &b.1, &b.2, b.3, &b.4)));
+    let mut reports = Vec::new();
+    for (.., item) in due {
+        let made = match &item {
+            Due::Obligation(o) => overdue_report(set, rm_id, o, rm),
+            Due::Periodic(check) => periodic_report(set, rm_id, check, rm),
+        };
+        if let Some((report, breach, reached)) = made {
             if let Some(b) = breach {
                 rm.record_breach(b, keys);
             }
@@ -635,7 +698,7 @@ duty any "Something is registered"
                         rm: None,
                         policy: o.policy.to_string(),
                         duty: o.duty.to_string(),
-                        action: o.action.to_string(),
+                        action: o.action.as_deref().unwrap_or("").to_string(),
                         due: o.due.to_string(),
                         version: None,
                     })

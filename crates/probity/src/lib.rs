@@ -25,8 +25,8 @@ mod value;
 pub use action::{parse_timestamp, parse_timestamp_field, Action, FieldFault, InputError, InputErrorRecord};
 pub use decide::explain::{ClauseTrace, Explanation, LadderTrace, RestrictionTrace, RuleTrace};
 pub use decision::{
-    AppliedPolicy, Decision, EvidenceValue, Finding, FindingKind, Fulfilment, Obligation, OverdueReport, Sanction,
-    Verdict,
+    AppliedPolicy, Decision, EvidenceValue, Finding, FindingKind, Fulfilment, Obligation, ObligationPeriod,
+    OverdueReport, Sanction, Verdict,
 };
 pub use diagnostics::{Diagnostic, DiagnosticRecord, Diagnostics, RelatedRecord, Severity, SourceFile};
 pub use engine::Engine;

@@ -40,6 +40,8 @@ pub struct PolicySet {
     /// Whether an action with no policy version in force is decided `review` with an error
     /// finding (instead of `allow` with `policies: []`).
     pub(crate) require_policy: bool,
+    /// The periodic duties: (policy, rule) indices, in policy order.
+    pub(crate) periodic: Vec<(usize, usize)>,
     warnings: Vec<Diagnostic>,
 }
 
@@ -244,6 +246,21 @@ impl PolicySet {
         }
     }
 
+    /// The version string of a policy in force on a local date (as a periodic duty's period
+    /// chooses its version: the one in force on the period's last day).
+    pub fn version_in_force_on(&self, policy: &str, date: NaiveDate) -> Option<&str> {
+        self.version_on(policy, date).and_then(|i| self.policies.get(i)).map(|p| p.version.as_str())
+    }
+
+    /// The version of a policy id in force on a local date (in its own time zone).
+    pub(crate) fn version_on(&self, id: &str, date: NaiveDate) -> Option<usize> {
+        let (_, range) = self.groups.iter().find(|(g, _)| **g == *id)?;
+        range.clone().find(|&i| {
+            let end = self.ends.get(i).copied().flatten();
+            self.policies.get(i).is_some_and(|p| p.effective <= date) && end.is_none_or(|e| date < e)
+        })
+    }
+
     pub(crate) fn ladder_key(&self, policy: &str, ladder: &str) -> Option<LadderKey> {
         let index = self.ladder_keys.iter().position(|(p, l)| **p == *policy && **l == *ladder)?;
         u32::try_from(index).ok()
@@ -356,6 +373,13 @@ fn load(
     breach_retention = breach_retention.max(restriction_retention);
     let longest_window = action_retention.iter().flatten().chain(breach_retention.iter()).copied().max().unwrap_or(0);
     crate::diagnostics::sort(&mut diagnostics);
+    let periodic = policies
+        .iter()
+        .enumerate()
+        .flat_map(|(pi, p)| {
+            p.rules.iter().enumerate().filter(|(_, r)| r.periodic.is_some()).map(move |(ri, _)| (pi, ri))
+        })
+        .collect();
     Ok(PolicySet {
         schema,
         policies,
@@ -367,6 +391,7 @@ fn load(
         restriction_retention,
         longest_window,
         require_policy: false,
+        periodic,
         warnings: diagnostics,
     })
 }
@@ -483,8 +508,10 @@ fn restriction_retention(policies: &[Policy]) -> Option<i64> {
 fn retention(schema: &Schema, policies: &[Policy]) -> (Vec<Option<i64>>, Option<i64>) {
     let mut actions: Vec<Option<i64>> = vec![None; schema.action_types.len()];
     let mut breaches: Option<i64> = None;
-    let mut note = |source: &Source, window: Duration, calendar: &Calendar| {
-        let secs = Some(calendar.upper_bound_seconds(window));
+    let mut note = |source: &Source, window: Duration, period: Option<Duration>, calendar: &Calendar| {
+        // `within period`: one period plus the grace after it, when the check runs.
+        let grace = period.map_or(0, |grace| calendar.upper_bound_seconds(grace));
+        let secs = Some(calendar.upper_bound_seconds(window).saturating_add(grace));
         match source {
             Source::Actions(t) => {
                 if let Some(slot) = actions.get_mut(*t as usize) {
@@ -496,10 +523,10 @@ fn retention(schema: &Schema, policies: &[Policy]) -> (Vec<Option<i64>>, Option<
     };
     for policy in policies {
         for ladder in &policy.ladders {
-            note(&Source::Breaches, ladder.window, &policy.calendar);
+            note(&Source::Breaches, ladder.window, None, &policy.calendar);
         }
         for rule in &policy.rules {
-            for body in &rule.bodies {
+            for body in rule.bodies.iter().chain(rule.periodic.as_ref().map(|p| &p.body)) {
                 let exprs =
                     body.lets.iter().chain(&body.when).chain(&body.unless).chain(&body.require).chain(&body.fulfilment);
                 for e in exprs {
@@ -511,10 +538,10 @@ fn retention(schema: &Schema, policies: &[Policy]) -> (Vec<Option<i64>>, Option<
     (actions, breaches)
 }
 
-fn visit_aggregates(e: &Expr, f: &mut impl FnMut(&Source, Duration, &Calendar)) {
+fn visit_aggregates(e: &Expr, f: &mut impl FnMut(&Source, Duration, Option<Duration>, &Calendar)) {
     match e {
         Expr::Aggregate(a) => {
-            f(&a.source, a.window, &a.calendar);
+            f(&a.source, a.window, a.period, &a.calendar);
             for inner in a.field.iter().chain(&a.filter) {
                 visit_aggregates(inner, f);
             }

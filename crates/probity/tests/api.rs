@@ -265,7 +265,7 @@ fn overdue_is_pure() {
     let request = api::OverdueRequest { history: history.clone(), at: "2026-03-01T00:00:00Z".into() };
     let reports = api::overdue(&engine, request.clone()).unwrap();
     assert_eq!(reports.len(), 1);
-    assert_eq!(reports[0].obligation.action, "G-0");
+    assert_eq!(reports[0].obligation.action.as_deref(), Some("G-0"));
     assert_eq!(text::overdue(&engine, &serde_json::to_string(&request).unwrap()).unwrap(), text::answer(&reports));
     let early = api::OverdueRequest { history: history.clone(), at: "2026-02-01T10:00:00+08:00".into() };
     assert_eq!(api::overdue(&engine, early).unwrap(), vec![]);

@@ -61,7 +61,12 @@ fn register(id: &str, rm: &str, at: &str, gift: &str) -> Action {
 }
 
 fn duties(reports: &[OverdueReport]) -> Vec<(String, String, String)> {
-    reports.iter().map(|r| (r.rm.to_string(), r.obligation.duty.to_string(), r.obligation.action.to_string())).collect()
+    reports
+        .iter()
+        .map(|r| {
+            (r.rm.to_string(), r.obligation.duty.to_string(), r.obligation.action.as_deref().unwrap_or("").to_string())
+        })
+        .collect()
 }
 
 fn triple(rm: &str, duty: &str, action: &str) -> (String, String, String) {
@@ -81,7 +86,8 @@ fn obligations_are_listed_with_their_deadline_and_overdue_reports_come_in_due_or
         vec![Obligation {
             policy: "gifts".into(),
             duty: "gift_register".into(),
-            action: "G-1".into(),
+            action: Some("G-1".into()),
+            period: None,
             due: "2026-03-31T10:00:00+08:00".into()
         }]
     );
@@ -596,9 +602,10 @@ fn a_ledger_fed_in_order_decides_like_evaluate_with_the_equivalent_history() {
         let s = ledger.submit(&a).unwrap();
         assert_eq!(s.overdue, expected_overdue, "overdue before {}", a.id());
         for report in &s.overdue {
-            model.record_breaches(&rm, &report.findings, &report.at, &report.obligation.action);
+            let action = report.obligation.action.clone().unwrap_or_default();
+            model.record_breaches(&rm, &report.findings, &report.at, &action);
             for (o, reported) in &mut model.obligations {
-                if o.action == report.obligation.action && o.duty == report.obligation.duty {
+                if o.action == action && o.duty == report.obligation.duty {
                     *reported = true;
                 }
             }
@@ -621,7 +628,7 @@ fn a_ledger_fed_in_order_decides_like_evaluate_with_the_equivalent_history() {
                     rm: Some(rm.clone()),
                     policy: o.policy.to_string(),
                     duty: o.duty.to_string(),
-                    action: o.action.to_string(),
+                    action: o.action.as_deref().unwrap_or("").to_string(),
                     due: o.due.to_string(),
                     version: None,
                 },

@@ -104,7 +104,7 @@ proptest! {
             // The breaches the ledger recorded for the overdue reports before this action.
             for report in &overdue {
                 for f in report.findings.iter().filter(|f| f.severity.is_some()) {
-                    history.breaches.push(breach(f, &report.at, &report.obligation.action));
+                    history.breaches.push(breach(f, &report.at, report.obligation.action.as_deref().unwrap_or("")));
                 }
             }
             let pure = engine.evaluate(action, &history).unwrap();
@@ -120,7 +120,7 @@ proptest! {
                     rm: None,
                     policy: o.policy.to_string(),
                     duty: o.duty.to_string(),
-                    action: o.action.to_string(),
+                    action: o.action.as_deref().unwrap_or("").to_string(),
                     due: o.due.to_string(),
                     version: None,
                 });

@@ -279,7 +279,8 @@ class OverdueReport:
     @property
     def at(self) -> str: ...
     @property
-    def obligation(self) -> Dict[str, str]: ...
+    def obligation(self) -> Dict[str, Any]:
+        """``{policy, duty, action, due}``; a periodic duty's has ``period: {from, until}`` instead of ``action``."""
     @property
     def findings(self) -> List[Dict[str, Any]]: ...
     @property

@@ -68,7 +68,9 @@ function records(output) {
 
 const identity = (json) => {
   const r = JSON.parse(json);
-  return JSON.stringify([r.rm, r.obligation.policy, r.obligation.duty, r.obligation.action]);
+  // A periodic duty's report has a period where others have an action.
+  const o = r.obligation;
+  return JSON.stringify([r.rm, o.policy, o.duty, o.action ?? null, o.period ?? null]);
 };
 
 function expectCase(spec, kase, dir) {

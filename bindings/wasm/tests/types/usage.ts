@@ -16,6 +16,9 @@ const text: string = engine.evaluateJson('{}', { actions: [] });
 const ledger: Ledger = engine.ledger();
 const submission: Submission = ledger.submit('{}');
 const reports: OverdueReport[] = ledger.advanceTo(new Date());
+// An obligation names its action; a periodic duty's report names its period instead.
+const by: string | undefined = reports[0]?.obligation.action;
+const from: string | undefined = reports[0]?.obligation.period?.from;
 ledger.load({ breaches: [{ policy: 'p', rule: 'r', severity: 'minor', at: 'x', action: 'a' }] });
 const points: number = submission.decision.sanctions[0].points;
 const previous: string | null = submission.decision.sanctions[0].previous;

@@ -71,6 +71,7 @@ pub(crate) fn check_file(
         ladders: Vec::new(),
         files: shared.files,
         consts: HashMap::new(),
+        periodic: None,
     };
     let policy = checker.file(file, digest);
     let failed = checker.diagnostics.iter().any(|d| d.severity() == crate::Severity::Error);
@@ -130,6 +131,8 @@ struct Checker<'a> {
     files: &'a crate::refdata::RefFiles,
     /// `const` and `list` names: their value and type (`Ty::Error` for one with an error).
     consts: HashMap<String, consts::Named>,
+    /// While a periodic duty is checked: its period and grace (`within period` reads them).
+    periodic: Option<(Period, Duration)>,
 }
 
 impl<'a> Checker<'a> {

@@ -16,6 +16,8 @@ impl<'a> Checker<'a> {
         let mut fulfilled = None;
         let mut otherwise = None;
         let mut messages = Vec::new();
+        let mut every: Option<&ast::Ident> = None;
+        let mut on_span: Option<Span> = None;
         let mut once: HashMap<&'static str, ()> = HashMap::new();
         for clause in &r.clauses {
             let keyword = clause.kind.keyword();
@@ -36,6 +38,14 @@ impl<'a> Checker<'a> {
                 ));
                 continue;
             }
+            if matches!(clause.kind, ClauseKind::Every(_)) && kind != RuleKind::Duty {
+                self.error("P0436", format!("a {} cannot have `every`", kind.keyword()), clause.span.clone());
+                self.help(Some(
+                    "only a duty can be periodic: write `duty … every month require …`, or check actions with `on`"
+                        .into(),
+                ));
+                continue;
+            }
             if matches!(clause.kind, ClauseKind::Then(_)) && kind == RuleKind::Duty {
                 self.error("P0308", "a duty cannot have `then`", clause.span.clone());
                 self.help(Some("a duty's outcomes when it fails go in `otherwise`".into()));
@@ -43,7 +53,11 @@ impl<'a> Checker<'a> {
             }
             match &clause.kind {
                 ClauseKind::Cite(t) => cites.push(SmolStr::from(t.value.as_str())),
-                ClauseKind::On(types) => on.extend(types),
+                ClauseKind::On(types) => {
+                    on.extend(types);
+                    on_span = Some(clause.span.clone());
+                }
+                ClauseKind::Every(period) => every = Some(period),
                 ClauseKind::Let(name, e) => lets.push((name, e)),
                 ClauseKind::When(e) => when = Some(e),
                 ClauseKind::Unless(e) => unless = Some(e),
@@ -62,10 +76,6 @@ impl<'a> Checker<'a> {
                 r.id.span.clone(),
                 "cite the regulation or internal rule it enforces, as in `cite \"Gift policy 4.2\"`",
             );
-        }
-        if on.is_empty() {
-            self.error("P0307", format!("{} `{}` has no `on` clause", kind.keyword(), r.id.name), r.id.span.clone());
-            self.help(Some("say which action types it checks, as in `on product_sale`".into()));
         }
         let outcomes = match kind {
             RuleKind::Duty => match otherwise {
@@ -89,6 +99,34 @@ impl<'a> Checker<'a> {
                 }
             },
         };
+        if let Some(period) = every {
+            let periodic =
+                self.periodic_duty(r, period, on_span, require, due, fulfilled.as_ref().map(|f| f.2.clone()));
+            let body = periodic.map(|(every, grace)| {
+                self.periodic = Some((every, grace));
+                let dummy =
+                    ActionInfo { name: String::new(), type_id: u32::MAX, fields: HashMap::new(), rm: Ty::Error };
+                let before = self.diagnostics.len();
+                let body = self.body(&dummy, None, &lets, when, unless, require, None, &messages);
+                dedup_diagnostics(&mut self.diagnostics, before);
+                self.periodic = None;
+                Periodic { every, grace, body }
+            });
+            return Some(Rule {
+                id: r.id.name.as_str().into(),
+                kind,
+                title: r.title.as_ref().map(|t| t.value.as_str().into()),
+                cites: cites.into(),
+                outcomes,
+                deadline: None,
+                bodies: Vec::new(),
+                periodic: body,
+            });
+        }
+        if on.is_empty() {
+            self.error("P0307", format!("{} `{}` has no `on` clause", kind.keyword(), r.id.name), r.id.span.clone());
+            self.help(Some("say which action types it checks, as in `on product_sale`".into()));
+        }
         let mut deadline = None;
         if kind == RuleKind::Duty {
             match (require, due, &fulfilled) {
@@ -156,6 +194,7 @@ impl<'a> Checker<'a> {
             outcomes,
             deadline,
             bodies,
+            periodic: None,
         })
     }
 
@@ -307,6 +346,61 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The period and grace of a periodic duty, checking its clauses: `every` with a known
+    /// period, a `require`, and neither `on` nor `fulfilled by`.
+    fn periodic_duty(
+        &mut self,
+        r: &ast::RuleDecl,
+        period: &ast::Ident,
+        on: Option<Span>,
+        require: Option<&ast::Expr>,
+        due: Option<(&ast::DurationLit, Span)>,
+        fulfilled: Option<Span>,
+    ) -> Option<(Period, Duration)> {
+        let every = match period.name.as_str() {
+            "month" => Some(Period::Month),
+            "quarter" => Some(Period::Quarter),
+            "year" => Some(Period::Year),
+            other => {
+                let help = suggestion(other, ["month", "quarter", "year"])
+                    .unwrap_or_else(|| "write `every month`, `every quarter` or `every year`".into());
+                self.error("P0430", format!("`{other}` is not a period"), period.span.clone());
+                self.help(Some(help));
+                None
+            }
+        };
+        if let Some(span) = on {
+            self.error("P0431", "a periodic duty cannot have `on`", span);
+            self.help(Some(
+                "`every` starts the duty from the calendar; drop `on`, or drop `every` to check actions".into(),
+            ));
+        }
+        if let Some(span) = fulfilled {
+            self.error("P0432", "a periodic duty cannot have `fulfilled by`", span);
+            self.help(Some(
+                "a periodic duty checks its `require` when the period ends; count the actions that meet it with an aggregate `within period`".into(),
+            ));
+        }
+        if require.is_none() {
+            self.error("P0433", format!("periodic duty `{}` has no `require`", r.id.name), r.id.span.clone());
+            self.help(Some(
+                "say what each period must hold, as in `require count(training_completed within period) >= 1`".into(),
+            ));
+        }
+        let grace = due.map(|(d, _)| self.duration(d)).unwrap_or_default();
+        every.filter(|_| require.is_some()).map(|e| (e, grace))
+    }
+
+    /// The error of an `action.` or `rm.` path where no action is decided (a periodic duty).
+    pub(super) fn no_action_in_periodic(&mut self, first: &ast::Ident, span: &Span) {
+        let what = if first.name == "rm" { "`rm.`" } else { "`action.`" };
+        self.error("P0434", format!("a periodic duty has no action: {what} cannot be read here"), span.clone());
+        self.help(Some(
+            "a periodic check runs when a period ends, for each RM; read the RM's history with aggregates `within period`"
+                .into(),
+        ));
+    }
+
     pub(super) fn source_text(&self, e: &ast::Expr) -> SmolStr {
         normalise_space(self.source.text().get(e.span.clone()).unwrap_or("")).into()
     }
@@ -328,6 +422,10 @@ impl<'a> Checker<'a> {
             if let Some((ir, _)) = self.named(&first.name) {
                 return Some(ir);
             }
+        }
+        if (first.name == "action" || first.name == "rm") && self.periodic.is_some() {
+            self.no_action_in_periodic(first, span);
+            return None;
         }
         if first.name == "action" || first.name == "rm" {
             let before = self.diagnostics.len();

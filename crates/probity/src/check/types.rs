@@ -183,6 +183,10 @@ impl<'a> Checker<'a> {
                 return named;
             }
         }
+        if (first.name == "action" || first.name == "rm") && self.periodic.is_some() {
+            self.no_action_in_periodic(first, span);
+            return (Expr::Const(Value::Missing), Ty::Error);
+        }
         if first.name == "action" || first.name == "rm" {
             let evidence = scope.evidence.as_deref_mut().map(|ev| evidence_slot(ev, &evidence_label));
             scope.dynamic = true;
@@ -641,9 +645,23 @@ impl<'a> Checker<'a> {
     ) -> (Expr, Ty) {
         scope.dynamic = true;
         let fname = a.function.name();
-        let window = match &a.window {
-            Some(w) => self.duration(w),
-            None => {
+        let mut period = None;
+        let window = match (&a.window, &a.period) {
+            (_, Some(span)) => match self.periodic {
+                Some((every, grace)) => {
+                    period = Some(grace);
+                    Duration { months: i32::try_from(every.months()).unwrap_or(12), ..Duration::default() }
+                }
+                None => {
+                    self.error("P0435", "`within period` outside a periodic duty", span.clone());
+                    self.help(Some(
+                        "only a duty with `every month`, `every quarter` or `every year` has a period; give a duration, as in `within 30 days`".into(),
+                    ));
+                    Duration::default()
+                }
+            },
+            (Some(w), None) => self.duration(w),
+            (None, None) => {
                 self.error("P0301", format!("`{fname}` needs a window"), e.span.clone());
                 self.help(Some(format!("add `within`, as in `{fname}({} within 12 months)`", a.source.name)));
                 Duration::default()
@@ -729,8 +747,17 @@ impl<'a> Checker<'a> {
             },
         };
         let calendar = Arc::clone(&self.files.calendar);
-        let aggregate =
-            Aggregate { function: a.function, source, field: field_ir, filter, window, calendar, zero, evidence };
+        let aggregate = Aggregate {
+            function: a.function,
+            source,
+            field: field_ir,
+            filter,
+            window,
+            period,
+            calendar,
+            zero,
+            evidence,
+        };
         (Expr::Aggregate(Box::new(aggregate)), result_ty)
     }
 }

@@ -2,6 +2,7 @@
 //! escalations and sanctions, shared by the engine, the ledger and explanations.
 
 pub(crate) mod explain;
+pub(crate) mod periodic;
 pub(crate) mod restrict;
 
 use smol_str::SmolStr;
@@ -191,7 +192,7 @@ pub(crate) fn decide(set: &PolicySet, action: &Decoded, history: &RmHistory) -> 
             .filter_map(|&seq| history.obligations.get(seq))
             .filter_map(|o| {
                 let r = obligation_record(set, o)?;
-                Some(Fulfilment { policy: r.policy, duty: r.duty, action: r.action })
+                Some(Fulfilment { policy: r.policy, duty: r.duty, action: o.trigger.id.clone() })
             })
             .collect(),
         escalations: b.escalations,
@@ -206,7 +207,8 @@ pub(crate) fn obligation_record(set: &PolicySet, o: &OpenObligation) -> Option<O
     Some(Obligation {
         policy: policy.id.clone(),
         duty: rule.id.clone(),
-        action: o.trigger.id.clone(),
+        action: Some(o.trigger.id.clone()),
+        period: None,
         due: datetime_text(&o.due),
     })
 }

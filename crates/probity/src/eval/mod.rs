@@ -198,6 +198,8 @@ pub(crate) struct Evaluator<'a> {
     /// charged the same steps.
     aggregates: Vec<Option<(Value, u64)>>,
     pub(crate) steps: u64,
+    /// In a periodic check: the period `[start, end)` that `within period` reads.
+    pub(crate) period: Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -217,6 +219,7 @@ impl<'a> Evaluator<'a> {
             counted: None,
             aggregates: Vec::new(),
             steps: 0,
+            period: None,
         }
     }
 
@@ -584,27 +587,34 @@ impl<'a> Evaluator<'a> {
     }
 
     fn aggregate(&mut self, a: &Aggregate) -> Result<Value> {
-        let from = shift_on(self.now, a.window, false, self.timezone, &a.calendar)?;
+        let (from, to) = match (a.period, self.period) {
+            // `[start, end)`: the last instant before the end is the window's last.
+            (Some(_), Some((start, end))) => {
+                (start, end.checked_sub_signed(TimeDelta::nanoseconds(1)).ok_or(EvalError::DateOutOfRange)?)
+            }
+            (Some(_), None) => return internal("`within period` outside a periodic check"),
+            (None, _) => (shift_on(self.now, a.window, false, self.timezone, &a.calendar)?, self.now),
+        };
         let saved = self.item;
         let result = match a.source {
             Source::Actions(type_id) => {
-                let items = window(self.history.actions(type_id), |d| d.at, from, self.now);
+                let items = window(self.history.actions(type_id), |d| d.at, from, to);
                 if let Some(value) = self.unfiltered(a, items.len()) {
                     value
                 } else if items.is_empty() {
                     // Nothing to fold: no index to look for.
                     self.fold(a, std::iter::empty())
-                } else if let Some((matched, reject)) = self.matching(a, type_id, items, from) {
+                } else if let Some((matched, reject)) = self.matching(a, type_id, items, from, to) {
                     self.fold_matched(a, items, &matched, reject)
                 } else {
                     self.fold(a, items.iter().map(|d| Item::Action(d)))
                 }
             }
             Source::Breaches => {
-                let items = window(self.history.breaches(), |b| b.at, from, self.now);
+                let items = window(self.history.breaches(), |b| b.at, from, to);
                 if let Some(value) = self.unfiltered(a, items.len()) {
                     value
-                } else if let Some(value) = self.breach_totals(a, items.len(), from) {
+                } else if let Some(value) = self.breach_totals(a, items.len(), from, to) {
                     value
                 } else {
                     self.fold(a, items.iter().map(Item::Breach))
@@ -637,20 +647,26 @@ impl<'a> Evaluator<'a> {
     /// read the points of each counted). `None` for the plain fold when there is no such index,
     /// `x` has no text key, a breach in the window has no key (its `=` is an error), or the sum
     /// could overflow (negative points, or a total beyond an int).
-    fn breach_totals(&mut self, a: &Aggregate, n: usize, from: DateTime<FixedOffset>) -> Option<Result<Value>> {
+    fn breach_totals(
+        &mut self,
+        a: &Aggregate,
+        n: usize,
+        from: DateTime<FixedOffset>,
+        to: DateTime<FixedOffset>,
+    ) -> Option<Result<Value>> {
         if self.counted.is_some() {
             return None;
         }
         let (field, other) = breach_equality(a.filter.as_ref()?)?;
         let index = self.history.breaches_by(field)?;
         let key = other_key(other, self.action)?;
-        if !matches!(key, Key::Text(_)) || !window(index.irregular.as_slice(), |t| *t, from, self.now).is_empty() {
+        if !matches!(key, Key::Text(_)) || !window(index.irregular.as_slice(), |t| *t, from, to).is_empty() {
             return None;
         }
         let (matched, total) = index
             .by_key
             .get(&key)
-            .map_or(Some((0, 0)), |points| (points.negative == 0).then(|| points.window(from, self.now)))?;
+            .map_or(Some((0, 0)), |points| (points.negative == 0).then(|| points.window(from, to)))?;
         let per_item: u64 = 4;
         let steps = per_item.saturating_mul(n as u64);
         match (a.function, &a.field) {
@@ -679,6 +695,7 @@ impl<'a> Evaluator<'a> {
         type_id: TypeId,
         items: &'a [std::sync::Arc<Decoded>],
         from: DateTime<FixedOffset>,
+        to: DateTime<FixedOffset>,
     ) -> Option<(Vec<usize>, u64)> {
         if self.counted.is_some() {
             return None;
@@ -689,10 +706,10 @@ impl<'a> Evaluator<'a> {
         if index.classes.iter().enumerate().any(|(class, n)| class != key.class() && *n > 0) {
             return None;
         }
-        if !window(index.irregular.as_slice(), |d| d.at, from, self.now).is_empty() {
+        if !window(index.irregular.as_slice(), |d| d.at, from, to).is_empty() {
             return None;
         }
-        let matched = index.by_key.get(&key).map_or(&[][..], |list| window(list.as_slice(), |d| d.at, from, self.now));
+        let matched = index.by_key.get(&key).map_or(&[][..], |list| window(list.as_slice(), |d| d.at, from, to));
         // Each matched item's place in the window: after the earlier ones at its instant.
         let mut positions = Vec::with_capacity(matched.len());
         let mut next = 0usize;
@@ -894,7 +911,7 @@ pub(crate) fn indexed_keys(set: &crate::policy_set::PolicySet) -> Vec<Indexed> {
     let mut keys = Vec::new();
     for policy in &set.policies {
         for rule in &policy.rules {
-            for body in &rule.bodies {
+            for body in rule.bodies.iter().chain(rule.periodic.as_ref().map(|p| &p.body)) {
                 let clauses = body.lets.iter().chain(&body.when).chain(&body.unless).chain(&body.require);
                 let messages = body.messages.iter().flat_map(|m| &m.parts).filter_map(|p| match p {
                     MessagePart::Value(e) => Some(e),
@@ -1112,7 +1129,7 @@ fn shift_business(
 
 /// The first instant whose local time is at or after `wanted`, a local time in a gap: between
 /// reading it with the offset after the gap and with the one before, local time only grows.
-fn first_after_gap(wanted: NaiveDateTime, tz: Tz) -> Option<DateTime<Tz>> {
+pub(crate) fn first_after_gap(wanted: NaiveDateTime, tz: Tz) -> Option<DateTime<Tz>> {
     let day = TimeDelta::days(1);
     let offset_at = |naive: NaiveDateTime| -> i64 {
         i64::from(chrono::Offset::fix(&tz.offset_from_utc_datetime(&naive)).local_minus_utc())

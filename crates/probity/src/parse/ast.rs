@@ -151,6 +151,8 @@ pub enum ClauseKind {
     FulfilledBy(Ident, Option<Expr>),
     Otherwise(Vec<Outcome>),
     Message(Option<Ident>, MessageText),
+    /// `every month | quarter | year` (the period's name, checked by the checker).
+    Every(Ident),
 }
 
 impl ClauseKind {
@@ -167,6 +169,7 @@ impl ClauseKind {
             ClauseKind::FulfilledBy(..) => "fulfilled by",
             ClauseKind::Otherwise(_) => "otherwise",
             ClauseKind::Message(..) => "message",
+            ClauseKind::Every(_) => "every",
         }
     }
 }
@@ -391,4 +394,6 @@ pub struct Aggregate {
     pub field: Option<Ident>,
     pub filter: Option<Expr>,
     pub window: Option<DurationLit>,
+    /// `within period` (in a periodic duty): where `period` is written.
+    pub period: Option<Span>,
 }

@@ -646,6 +646,10 @@ impl Printer<'_> {
                     parts.push(Doc::Line);
                     parts.push(text(format!("within {}", duration(window))));
                 }
+                if a.period.is_some() {
+                    parts.push(Doc::Line);
+                    parts.push(text("within period"));
+                }
                 parts.push(text(")"));
                 group_nest(parts)
             }
@@ -838,6 +842,7 @@ impl Printer<'_> {
             ClauseKind::FulfilledBy(ty, None) => simple(format!("fulfilled by {}", ty.name)),
             ClauseKind::Message(Some(lang), m) => simple(format!("message {} {}", lang.name, quote_message(m))),
             ClauseKind::Message(None, m) => simple(format!("message {}", quote_message(m))),
+            ClauseKind::Every(period) => simple(format!("every {}", period.name)),
         }
     }
 
@@ -1004,6 +1009,7 @@ mod strip {
             ClauseKind::When(e) | ClauseKind::Unless(e) | ClauseKind::Require(e) => take(e),
             ClauseKind::Then(list) | ClauseKind::Otherwise(list) => list.iter_mut().for_each(outcome),
             ClauseKind::Due(d) => d.span = (0, 0),
+            ClauseKind::Every(period) => ident(period),
             ClauseKind::FulfilledBy(ty, filter) => {
                 ident(ty);
                 filter.iter_mut().for_each(take);
@@ -1061,6 +1067,7 @@ mod strip {
                 a.field.iter_mut().for_each(ident);
                 a.filter = a.filter.take().map(expr);
                 a.window.iter_mut().for_each(|w| w.span = (0, 0));
+                a.period.iter_mut().for_each(|p| *p = 0..0);
                 ExprKind::Aggregate(a)
             }
             other => other,

@@ -506,6 +506,7 @@ impl Builder<'_> {
             Rule::then_clause => ClauseKind::Then(self.outcomes(next()?)?),
             Rule::otherwise_clause => ClauseKind::Otherwise(self.outcomes(next()?)?),
             Rule::due_clause => ClauseKind::Due(self.duration(&next()?)?),
+            Rule::every_clause => ClauseKind::Every(self.ident(&next()?)),
             Rule::fulfilled_clause => {
                 let ty = self.ident(&next()?);
                 let filter = match next() {
@@ -746,6 +747,7 @@ impl Builder<'_> {
         let mut field = None;
         let mut filter = None;
         let mut window = None;
+        let mut period = None;
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::aggregate_name => {
@@ -764,6 +766,7 @@ impl Builder<'_> {
                 }
                 Rule::item_expr => filter = Some(self.expr(p)?),
                 Rule::duration_lit | Rule::business_days_lit | Rule::const_ref => window = Some(self.duration(&p)?),
+                Rule::period_window => period = Some(self.span(&p)),
                 Rule::kw_where | Rule::kw_within => {}
                 _ => return Err(self.internal(self.span(&p))),
             }
@@ -771,7 +774,7 @@ impl Builder<'_> {
         let (Some(function), Some(source)) = (function, source) else {
             return Err(self.internal(span));
         };
-        Ok(Aggregate { function, source, field, filter, window })
+        Ok(Aggregate { function, source, field, filter, window, period })
     }
 
     // ------------------------------------------------------------ literals
@@ -1069,6 +1072,8 @@ fn keyword_of(rule: Rule) -> Option<&'static str> {
         Rule::kw_restricts | Rule::restricts => "restricts",
         Rule::kw_for => "for",
         Rule::kw_all => "all",
+        Rule::kw_every | Rule::every_clause => "every",
+        Rule::kw_period | Rule::period_window => "period",
         _ => return None,
     })
 }
@@ -1097,6 +1102,7 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_review
             | Rule::kw_warn
             | Rule::kw_step
+            | Rule::kw_every
     )
 }
 
@@ -1176,7 +1182,11 @@ fn describe_expected(positives: &[Rule]) -> String {
             | Rule::kw_due
             | Rule::kw_fulfilled
             | Rule::kw_otherwise
-            | Rule::kw_message => continue,
+            | Rule::kw_message
+            | Rule::every_clause
+            | Rule::kw_every
+            | Rule::period_window
+            | Rule::kw_period => continue,
             Rule::EOI if declaration || clause => continue,
             Rule::EOI => "the end of the file".to_string(),
             Rule::ident | Rule::name | Rule::named_type => "a name".to_string(),

@@ -188,6 +188,44 @@ pub(crate) struct Rule {
     pub(crate) outcomes: Outcomes,
     pub(crate) deadline: Option<Deadline>,
     pub(crate) bodies: Vec<Body>,
+    /// A periodic duty (`every …`): checked by the calendar, not on actions (no `bodies`).
+    pub(crate) periodic: Option<Periodic>,
+}
+
+/// A periodic duty: its period, its grace and the body its check evaluates.
+#[derive(Debug)]
+pub(crate) struct Periodic {
+    pub(crate) every: Period,
+    /// `due within D`: how long after the period's end the check waits (zero without it).
+    pub(crate) grace: Duration,
+    pub(crate) body: Body,
+}
+
+/// The calendar periods of `every`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Period {
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Period {
+    /// The period's length in calendar months.
+    pub(crate) fn months(self) -> u32 {
+        match self {
+            Period::Month => 1,
+            Period::Quarter => 3,
+            Period::Year => 12,
+        }
+    }
+
+    /// The first day of the period holding `date`.
+    pub(crate) fn start_of(self, date: NaiveDate) -> NaiveDate {
+        use chrono::Datelike;
+        let month0 = date.month0();
+        let first = month0.saturating_sub(month0.checked_rem(self.months()).unwrap_or(0));
+        NaiveDate::from_ymd_opt(date.year(), first.saturating_add(1), 1).unwrap_or(date)
+    }
 }
 
 /// The outcomes of a rule's `then` (or a duty's `otherwise`).
@@ -411,6 +449,9 @@ pub(crate) struct Aggregate {
     pub(crate) field: Option<Expr>,
     pub(crate) filter: Option<Expr>,
     pub(crate) window: Duration,
+    /// `within period`: the periodic check's period (`window` is its length), with the
+    /// duty's grace (which the history must also be kept for).
+    pub(crate) period: Option<Duration>,
     /// The policy's calendar, for a window in business days.
     pub(crate) calendar: Arc<Calendar>,
     /// The zero of a sum, by the field's type.

@@ -248,7 +248,7 @@ impl<'r> Outcome<'r> {
                 line.unwrap_or(0),
                 Outcome {
                     kind: "overdue",
-                    action: &r.obligation.action,
+                    action: r.obligation.action.as_deref().unwrap_or(""),
                     rm: &r.rm,
                     at: &r.at,
                     verdict: None,
