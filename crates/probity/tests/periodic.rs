@@ -447,3 +447,29 @@ fn a_check_sees_now_and_today_at_the_periods_end_and_its_lets_and_conditions() {
     assert_eq!(reports[0].findings[0].message, "0 audits");
     assert_eq!(reports[0].findings[0].outcomes.to_vec(), ["review"]);
 }
+
+// ---------------------------------------------------------------- with restrictions
+
+#[test]
+fn a_failed_periodic_check_can_reach_a_restricting_step() {
+    // §8.1: an overdue report reaches a step too, at its `at` (the period's end here).
+    let e = engine(&format!(
+        "{HEAD}action audit {{ }}\naction sale {{ }}\n\
+         duty monthly cite \"c\" every month require count(audit within period) >= 1 otherwise breach minor\n\
+         ladder conduct window 12 months points minor 1 step 1 \"suspension\" restricts sale for 10 days\n"
+    ));
+    let mut ledger = e.ledger();
+    ledger.submit(&act("audit", "A-1", "2026-01-20T10:00:00Z", "R1")).unwrap();
+    // February has no audit: its check, at 1 March 00:00 local time, breaches and reaches the step.
+    let s = ledger.submit(&act("sale", "S-1", "2026-03-05T10:00:00Z", "R1")).unwrap();
+    assert_eq!(ids(&s.overdue), vec![("R1".into(), "monthly".into(), "2026-02-01..2026-03-01".into())]);
+    assert_eq!(s.overdue[0].sanctions.len(), 1, "{:?}", s.overdue[0].sanctions);
+    let restricted: Vec<_> = s.decision.findings.iter().filter(|f| f.kind == FindingKind::Restriction).collect();
+    assert_eq!(restricted.len(), 1, "{:?}", s.decision.findings);
+    assert_eq!(s.decision.verdict, Verdict::Deny);
+    let last = ledger.submit(&act("sale", "S-2", "2026-03-10T23:59:59+08:00", "R1")).unwrap();
+    assert!(last.decision.findings.iter().any(|f| f.kind == FindingKind::Restriction), "{:?}", last.decision);
+    // Exactly ten days after 1 March 00:00 the restriction has ended (the end is exclusive).
+    let after = ledger.submit(&act("sale", "S-3", "2026-03-11T00:00:00+08:00", "R1")).unwrap();
+    assert!(after.decision.findings.iter().all(|f| f.kind != FindingKind::Restriction), "{:?}", after.decision);
+}
