@@ -155,6 +155,12 @@ pub trait Store: Send {
     fn backend(&self) -> &'static str;
 }
 
+impl std::fmt::Debug for dyn Store + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.backend())
+    }
+}
+
 /// The reads and writes of one transaction. Writes are visible to the transaction's own reads
 /// at once, and to others after [`Transaction::commit`]; dropping the transaction without
 /// committing rolls everything back. A backend may send writes to the database in batches, so
