@@ -40,7 +40,11 @@ fn commit_rms(store: &mut dyn Store, batch: u64, start: DateTime<FixedOffset>, r
     for rm in 0..rms {
         let id = format!("RM-{rm:05}");
         for d in 0..per_rm {
-            let recorded = Recorded { hash: format!("{batch:08x}{d:04x}"), records: records.clone(), expires: clock + TimeDelta::days(365) };
+            let recorded = Recorded {
+                hash: format!("{batch:08x}{d:04x}"),
+                records: records.clone(),
+                expires: clock + TimeDelta::days(365),
+            };
             tx.put_recorded(&id, &format!("a-{batch}-{d}"), &recorded).expect("put");
         }
         tx.upsert_rm(&id, &RmState { blob: blob.clone(), clock }).expect("upsert");

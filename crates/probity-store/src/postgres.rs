@@ -7,7 +7,9 @@ use chrono::{DateTime, FixedOffset};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
-use probity::store::{parse_stored_instant, sortable_instant, stored_instant, Recorded, RmState, Store, StoreError, Transaction};
+use probity::store::{
+    parse_stored_instant, sortable_instant, stored_instant, Recorded, RmState, Store, StoreError, Transaction,
+};
 use sha2::{Digest, Sha256};
 
 use crate::{count, SCHEMA_VERSION};
@@ -103,8 +105,8 @@ impl PostgresStore {
     /// TLS) and creates the tables if they are absent.
     pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let location = redact(url);
-        let mut client =
-            Client::connect(url, NoTls).map_err(|e| StoreError::Open { location: location.clone(), source: Box::new(e) })?;
+        let mut client = Client::connect(url, NoTls)
+            .map_err(|e| StoreError::Open { location: location.clone(), source: Box::new(e) })?;
         prepare_schema(&mut client, &location)?;
         let statements = Statements::prepare(&mut client).map_err(|e| failed("prepare the statements", e))?;
         Ok(PostgresStore { client, statements })
@@ -172,8 +174,14 @@ struct PostgresTransaction<'a> {
     statements: &'a Statements,
     /// RM rows written and not yet sent.
     rms: BTreeMap<String, RmState>,
-    /// Recorded decisions written and not yet sent, with their expiry as stored.
-    recorded: BTreeMap<(String, String), (Recorded, String)>,
+    /// Recorded decisions written and not yet sent, by RM and action id.
+    recorded: BTreeMap<(String, String), Buffered>,
+}
+
+/// A recorded decision not yet sent, with its expiry as it is stored.
+struct Buffered {
+    recorded: Recorded,
+    expires: String,
 }
 
 impl PostgresTransaction<'_> {
@@ -190,13 +198,13 @@ impl PostgresTransaction<'_> {
                 .map_err(|e| failed("write RMs", e))?;
         }
         let recorded = std::mem::take(&mut self.recorded);
-        let recorded: Vec<(&(String, String), &(Recorded, String))> = recorded.iter().collect();
+        let recorded: Vec<_> = recorded.iter().collect();
         for chunk in recorded.chunks(FLUSH_ROWS) {
             let rms: Vec<&str> = chunk.iter().map(|((rm, _), _)| rm.as_str()).collect();
             let actions: Vec<&str> = chunk.iter().map(|((_, action), _)| action.as_str()).collect();
-            let hashes: Vec<&str> = chunk.iter().map(|(_, (r, _))| r.hash.as_str()).collect();
-            let records: Vec<&str> = chunk.iter().map(|(_, (r, _))| r.records.as_str()).collect();
-            let expires: Vec<&str> = chunk.iter().map(|(_, (_, e))| e.as_str()).collect();
+            let hashes: Vec<&str> = chunk.iter().map(|(_, b)| b.recorded.hash.as_str()).collect();
+            let records: Vec<&str> = chunk.iter().map(|(_, b)| b.recorded.records.as_str()).collect();
+            let expires: Vec<&str> = chunk.iter().map(|(_, b)| b.expires.as_str()).collect();
             let params: [&(dyn ToSql + Sync); 5] = [&rms, &actions, &hashes, &records, &expires];
             self.tx
                 .execute(&self.statements.put_recorded, &params)
@@ -234,7 +242,8 @@ impl Transaction for PostgresTransaction<'_> {
         if let Some(state) = self.rms.get(rm) {
             return Ok(Some(state.clone()));
         }
-        let Some(row) = self.tx.query_opt(&self.statements.read_rm, &[&rm]).map_err(|e| failed("read an RM", e))? else {
+        let Some(row) = self.tx.query_opt(&self.statements.read_rm, &[&rm]).map_err(|e| failed("read an RM", e))?
+        else {
             return Ok(None);
         };
         let blob: Vec<u8> = row.try_get(0).map_err(|e| failed("read an RM", e))?;
@@ -242,7 +251,10 @@ impl Transaction for PostgresTransaction<'_> {
         Ok(Some(RmState { blob, clock: parse_stored_instant(&clock)? }))
     }
 
-    fn read_all_rms(&mut self, visit: &mut dyn FnMut(&str, RmState) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn read_all_rms(
+        &mut self,
+        visit: &mut dyn FnMut(&str, RmState) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         self.flush()?;
         // A portal reads the rows a thousand at a time, so memory stays bounded.
         let portal = self.tx.bind(&self.statements.all_rms, &[]).map_err(|e| failed("read the RMs", e))?;
@@ -274,16 +286,14 @@ impl Transaction for PostgresTransaction<'_> {
     fn delete_rm(&mut self, rm: &str) -> Result<bool, StoreError> {
         let buffered = self.rms.remove(rm).is_some();
         self.recorded.retain(|(r, _), _| r != rm);
-        self.tx
-            .execute(&self.statements.delete_rm_recorded, &[&rm])
-            .map_err(|e| failed("delete an RM", e))?;
+        self.tx.execute(&self.statements.delete_rm_recorded, &[&rm]).map_err(|e| failed("delete an RM", e))?;
         let deleted = self.tx.execute(&self.statements.delete_rm, &[&rm]).map_err(|e| failed("delete an RM", e))?;
         Ok(buffered || deleted > 0)
     }
 
     fn recorded(&mut self, rm: &str, action: &str) -> Result<Option<Recorded>, StoreError> {
-        if let Some((recorded, _)) = self.recorded.get(&(rm.to_string(), action.to_string())) {
-            return Ok(Some(recorded.clone()));
+        if let Some(buffered) = self.recorded.get(&(rm.to_string(), action.to_string())) {
+            return Ok(Some(buffered.recorded.clone()));
         }
         let Some(row) = self
             .tx
@@ -297,7 +307,8 @@ impl Transaction for PostgresTransaction<'_> {
 
     fn all_recorded(&mut self, rm: &str) -> Result<Vec<(String, Recorded)>, StoreError> {
         self.flush()?;
-        let rows = self.tx.query(&self.statements.all_recorded, &[&rm]).map_err(|e| failed("read recorded decisions", e))?;
+        let rows =
+            self.tx.query(&self.statements.all_recorded, &[&rm]).map_err(|e| failed("read recorded decisions", e))?;
         let mut all = Vec::with_capacity(rows.len());
         for row in rows {
             let action: String = row.try_get(0).map_err(|e| failed("read recorded decisions", e))?;
@@ -309,7 +320,7 @@ impl Transaction for PostgresTransaction<'_> {
 
     fn put_recorded(&mut self, rm: &str, action: &str, recorded: &Recorded) -> Result<(), StoreError> {
         let expires = sortable_instant(recorded.expires)?;
-        self.recorded.insert((rm.to_string(), action.to_string()), (recorded.clone(), expires));
+        self.recorded.insert((rm.to_string(), action.to_string()), Buffered { recorded: recorded.clone(), expires });
         Ok(())
     }
 

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
-use probity::store::{parse_stored_instant, sortable_instant, stored_instant, Recorded, RmState, Store, StoreError, Transaction};
+use probity::store::{
+    parse_stored_instant, sortable_instant, stored_instant, Recorded, RmState, Store, StoreError, Transaction,
+};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::{count, SCHEMA_VERSION};
@@ -154,7 +156,10 @@ fn create(connection: &mut Connection, location: &str) -> Result<(), StoreError>
 
 impl Store for SqliteStore {
     fn transaction(&mut self) -> Result<Box<dyn Transaction + '_>, StoreError> {
-        let tx = self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| failed("begin", e))?;
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| failed("begin", e))?;
         Ok(Box::new(SqliteTransaction { tx }))
     }
 
@@ -184,7 +189,9 @@ impl Transaction for SqliteTransaction<'_> {
 
     fn all_meta(&mut self) -> Result<Vec<(String, String)>, StoreError> {
         let mut statement = self.statement("SELECT key, value FROM probity_meta ORDER BY key")?;
-        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).map_err(|e| failed("read the meta values", e))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(|e| failed("read the meta values", e))?;
         rows.collect::<Result<_, _>>().map_err(|e| failed("read the meta values", e))
     }
 
@@ -209,7 +216,10 @@ impl Transaction for SqliteTransaction<'_> {
         row.map(|(blob, clock)| Ok(RmState { blob, clock: parse_stored_instant(&clock)? })).transpose()
     }
 
-    fn read_all_rms(&mut self, visit: &mut dyn FnMut(&str, RmState) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn read_all_rms(
+        &mut self,
+        visit: &mut dyn FnMut(&str, RmState) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut statement = self.statement("SELECT rm, state, clock FROM probity_rm ORDER BY rm")?;
         let mut rows = statement.query([]).map_err(|e| failed("read the RMs", e))?;
         while let Some(row) = rows.next().map_err(|e| failed("read the RMs", e))? {
@@ -261,8 +271,8 @@ impl Transaction for SqliteTransaction<'_> {
     }
 
     fn all_recorded(&mut self, rm: &str) -> Result<Vec<(String, Recorded)>, StoreError> {
-        let mut statement =
-            self.statement("SELECT action, hash, records, expires FROM probity_recorded WHERE rm = ?1 ORDER BY action")?;
+        let mut statement = self
+            .statement("SELECT action, hash, records, expires FROM probity_recorded WHERE rm = ?1 ORDER BY action")?;
         let rows = statement
             .query_map([rm], |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get::<_, String>(3)?)))
             .map_err(|e| failed("read recorded decisions", e))?;

@@ -4,6 +4,9 @@
 //!
 //! Without PostgreSQL's binaries its cases fail, unless `PROBITY_SKIP_POSTGRES=1` is set.
 
+// Not compiled as a test (no harness), so the lints' allowances for tests are given here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::arithmetic_side_effects)]
+
 #[path = "support/pg.rs"]
 mod pg;
 
@@ -356,7 +359,9 @@ fn a_foreign_or_newer_state_is_refused_and_left_alone(env: &dyn Env) {
     let e = open(&location).unwrap_err();
     assert_eq!(e.code(), "S0003");
     match e {
-        StoreError::NewerSchema { found, supported, .. } => assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION)),
+        StoreError::NewerSchema { found, supported, .. } => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION))
+        }
         other => panic!("{other}"),
     }
 }
@@ -387,7 +392,11 @@ fn writers_that_lock_the_same_rm_never_lose_an_update(env: &dyn Env) {
                             None => 0,
                         };
                         tx.upsert_rm("counter", &rm_state((n + 1).to_string().as_bytes(), "2026-03-01T09:00:00Z"))?;
-                        tx.put_recorded("counter", &format!("{me}-{i}"), &recorded(&n.to_string(), "2026-04-01T00:00:00Z"))?;
+                        tx.put_recorded(
+                            "counter",
+                            &format!("{me}-{i}"),
+                            &recorded(&n.to_string(), "2026-04-01T00:00:00Z"),
+                        )?;
                         tx.commit()
                     })();
                     match attempt {
@@ -408,7 +417,8 @@ fn writers_that_lock_the_same_rm_never_lose_an_update(env: &dyn Env) {
     let n: u32 = String::from_utf8(tx.read_rm("counter").unwrap().unwrap().blob).unwrap().parse().unwrap();
     assert_eq!(n, 2 * ROUNDS);
     // Each increment saw a distinct value: no two read the same counter.
-    let mut seen: Vec<u32> = tx.all_recorded("counter").unwrap().into_iter().map(|(_, r)| r.hash.parse().unwrap()).collect();
+    let mut seen: Vec<u32> =
+        tx.all_recorded("counter").unwrap().into_iter().map(|(_, r)| r.hash.parse().unwrap()).collect();
     seen.sort_unstable();
     assert_eq!(seen, (0..2 * ROUNDS).collect::<Vec<_>>());
 }
@@ -443,7 +453,10 @@ const CASES: &[Case] = &[
     ("dropping_a_transaction_rolls_it_back", dropping_a_transaction_rolls_it_back),
     ("read_all_visits_every_rm_in_bytewise_order", read_all_visits_every_rm_in_bytewise_order),
     ("blobs_and_clocks_read_back_as_written", blobs_and_clocks_read_back_as_written),
-    ("upsert_replaces_and_delete_removes_an_rm_with_its_records", upsert_replaces_and_delete_removes_an_rm_with_its_records),
+    (
+        "upsert_replaces_and_delete_removes_an_rm_with_its_records",
+        upsert_replaces_and_delete_removes_an_rm_with_its_records,
+    ),
     ("recorded_decisions_expire_strictly_before_the_instant", recorded_decisions_expire_strictly_before_the_instant),
     ("an_instant_the_store_cannot_hold_is_an_error", an_instant_the_store_cannot_hold_is_an_error),
     ("meta_values_are_replaced_and_listed_in_order", meta_values_are_replaced_and_listed_in_order),

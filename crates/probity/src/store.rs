@@ -55,7 +55,9 @@ pub enum StoreError {
     },
     /// `S0003`: the state was written by a later version of Probity, with a schema this one does
     /// not know.
-    #[error("the state at {location} has schema version {found}, newer than the {supported} this version of Probity reads")]
+    #[error(
+        "the state at {location} has schema version {found}, newer than the {supported} this version of Probity reads"
+    )]
     NewerSchema {
         /// The file path or the URL.
         location: String,
@@ -104,10 +106,16 @@ impl StoreError {
     /// A hint on what to do about the error.
     pub fn hint(&self) -> &'static str {
         match self {
-            StoreError::Open { .. } => "check the path (its directory must exist) or the URL, the server and the credentials",
-            StoreError::NotAState { .. } => "give the path of a state that Probity created, or a path where none exists yet",
+            StoreError::Open { .. } => {
+                "check the path (its directory must exist) or the URL, the server and the credentials"
+            }
+            StoreError::NotAState { .. } => {
+                "give the path of a state that Probity created, or a path where none exists yet"
+            }
             StoreError::NewerSchema { .. } => "open it with the version of Probity that wrote it, or a later one",
-            StoreError::Conflict { .. } => "run the transaction again; lock RMs in ascending order of id to avoid deadlocks",
+            StoreError::Conflict { .. } => {
+                "run the transaction again; lock RMs in ascending order of id to avoid deadlocks"
+            }
             StoreError::Backend { .. } => "see the database's message; nothing of the transaction was committed",
             StoreError::OutOfRange(_) => "instants are stored for the years 0000 to 9999",
             StoreError::Corrupt(_) => "restore the state from a backup, or rebuild it by replaying",
@@ -190,7 +198,10 @@ pub trait Transaction {
 
     /// Calls `visit` with every RM's id and state, in ascending order of id (bytewise), stopping
     /// at the first error (its own or `visit`'s).
-    fn read_all_rms(&mut self, visit: &mut dyn FnMut(&str, RmState) -> Result<(), StoreError>) -> Result<(), StoreError>;
+    fn read_all_rms(
+        &mut self,
+        visit: &mut dyn FnMut(&str, RmState) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
 
     /// The number of RMs with a row.
     fn count_rms(&mut self) -> Result<u64, StoreError>;
@@ -243,7 +254,8 @@ pub fn stored_instant(at: DateTime<FixedOffset>) -> String {
 
 /// Reads back an instant written by [`stored_instant`] or [`sortable_instant`].
 pub fn parse_stored_instant(text: &str) -> Result<DateTime<FixedOffset>, StoreError> {
-    DateTime::parse_from_rfc3339(text).map_err(|e| StoreError::Corrupt(format!("the instant `{text}` cannot be read: {e}")))
+    DateTime::parse_from_rfc3339(text)
+        .map_err(|e| StoreError::Corrupt(format!("the instant `{text}` cannot be read: {e}")))
 }
 
 #[cfg(test)]
@@ -263,7 +275,10 @@ mod tests {
         let b = sortable_instant(at("2026-03-01T09:00:00.000000001Z")).unwrap();
         assert!(a < b);
         // Years of one digit are padded, so 0999 sorts before 1000.
-        assert!(sortable_instant(at("0999-12-31T23:59:59Z")).unwrap() < sortable_instant(at("1000-01-01T00:00:00Z")).unwrap());
+        assert!(
+            sortable_instant(at("0999-12-31T23:59:59Z")).unwrap()
+                < sortable_instant(at("1000-01-01T00:00:00Z")).unwrap()
+        );
     }
 
     #[test]

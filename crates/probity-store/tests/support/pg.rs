@@ -31,7 +31,11 @@ pub fn binaries() -> Option<PathBuf> {
         .collect();
     // Versions are numbers: order by their value, not their text.
     found.sort_by_key(|bin| {
-        bin.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
+        bin.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
     });
     found.pop()
 }
@@ -124,7 +128,8 @@ impl Server {
     pub fn create_database(&self) -> String {
         let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let name = format!("probity_{n}");
-        let mut client = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).expect("connect to the server");
+        let mut client =
+            postgres::Client::connect(&self.url("postgres"), postgres::NoTls).expect("connect to the server");
         client.batch_execute(&format!("CREATE DATABASE {name}")).expect("create a database");
         self.url(&name)
     }
