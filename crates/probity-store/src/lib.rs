@@ -1,6 +1,4 @@
-//! The durable stores of a Probity ledger's state: [`SqliteStore`], an embedded file and the
-//! default, and [`PostgresStore`], a database that several processes share. Both implement the
-//! core's [`probity::store::Store`]; [`open`] picks one from a location.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -408,8 +408,9 @@ mod tests {
 
     #[test]
     fn lock_keys_are_stable_and_distinct() {
-        // Fixed by the id alone: another process, or a later build, computes the same key.
-        assert_eq!(lock_key("RM-1"), lock_key("RM-1"));
+        // Fixed by the id alone: another process, or a later build, computes the same key
+        // (the first 8 bytes of SHA-256 of "probity rm\0RM-1", big-endian).
+        assert_eq!(lock_key("RM-1"), 5_797_613_091_891_201_816);
         assert_ne!(lock_key("RM-1"), lock_key("RM-2"));
         assert_ne!(lock_key(""), SCHEMA_LOCK);
     }
