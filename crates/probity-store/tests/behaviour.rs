@@ -445,6 +445,134 @@ fn locks_of_different_rms_do_not_wait_for_each_other(env: &dyn Env) {
     assert_eq!(all_rms(&mut *a).len(), 2);
 }
 
+/// The child process of `a_killed_writer_loses_no_acknowledged_commit`: increments the counter
+/// RM and records a decision per increment, one transaction each, printing each count once it
+/// is committed, until it is killed (or, if nobody kills it, a bounded number of times).
+fn child_writer(location: &str) {
+    use std::io::Write as _;
+    let mut s = store(location);
+    let mut out = std::io::stdout().lock();
+    for _ in 0..100_000 {
+        let mut tx = s.transaction().unwrap();
+        tx.lock_rm("counter").unwrap();
+        let n = counter(&mut *tx);
+        tx.upsert_rm("counter", &rm_state((n + 1).to_string().as_bytes(), "2026-03-01T09:00:00Z")).unwrap();
+        tx.put_recorded("counter", &format!("a{}", n + 1), &recorded(&(n + 1).to_string(), "2026-04-01T00:00:00Z"))
+            .unwrap();
+        tx.commit().unwrap();
+        // Acknowledged only now; a parent that has gone makes this fail, which ends the child.
+        if writeln!(out, "{}", n + 1).and_then(|()| out.flush()).is_err() {
+            return;
+        }
+    }
+}
+
+fn counter(tx: &mut dyn probity_store::Transaction) -> u32 {
+    match tx.read_rm("counter").unwrap() {
+        Some(state) => String::from_utf8(state.blob).unwrap().parse().unwrap(),
+        None => 0,
+    }
+}
+
+/// A process killed (SIGKILL) at whatever point it has reached, three times: every commit it
+/// acknowledged is kept, and no transaction is kept in part (the counter equals the number of
+/// recorded decisions, which are exactly a1…aN).
+fn a_killed_writer_loses_no_acknowledged_commit(env: &dyn Env) {
+    use std::io::BufRead as _;
+    let location = env.fresh();
+    drop(store(&location));
+    let mut acknowledged = 0;
+    for round in 1..=3u32 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--child-writer", &location])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        // Kill it once it has acknowledged a few more commits, wherever it is then.
+        for line in lines.by_ref() {
+            acknowledged = line.unwrap().parse().unwrap();
+            if acknowledged >= 25 * round {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Counts it printed before it died were acknowledged too.
+        for line in lines {
+            acknowledged = line.unwrap().parse().unwrap();
+        }
+        let mut s = store(&location);
+        let mut tx = s.transaction().unwrap();
+        let n = counter(&mut *tx);
+        assert!(n >= acknowledged, "round {round}: {acknowledged} acknowledged, {n} kept");
+        // At most the one commit it was making when killed is kept unacknowledged.
+        assert!(n <= acknowledged + 1, "round {round}: {acknowledged} acknowledged, {n} kept");
+        let mut actions: Vec<u32> =
+            tx.all_recorded("counter").unwrap().into_iter().map(|(a, _)| a[1..].parse().unwrap()).collect();
+        actions.sort_unstable();
+        assert_eq!(actions, (1..=n).collect::<Vec<_>>(), "round {round}");
+    }
+}
+
+/// Two transactions that lock two RMs in opposite orders deadlock; PostgreSQL cancels one, which
+/// fails as a retryable conflict, and the other commits.
+fn a_deadlock_fails_one_transaction_as_a_retryable_conflict(env: &dyn Env) {
+    use std::sync::mpsc;
+    let location = env.fresh();
+    if store(&location).backend() == "sqlite" {
+        // One SQLite transaction at a time: there is no deadlock to have.
+        return;
+    }
+    let (a_locked, a_has) = mpsc::channel::<()>();
+    let (b_locked, b_has) = mpsc::channel::<()>();
+    let side = |location: String,
+                first: &'static str,
+                second: &'static str,
+                tell: mpsc::Sender<()>,
+                wait: mpsc::Receiver<()>| {
+        move || -> Result<(), StoreError> {
+            let mut s = open(&location)?;
+            let mut tx = s.transaction()?;
+            tx.lock_rm(first)?;
+            tell.send(()).unwrap();
+            wait.recv().unwrap();
+            tx.lock_rm(second)?;
+            tx.upsert_rm(first, &rm_state(b"x", "2026-03-01T09:00:00Z"))?;
+            tx.commit()
+        }
+    };
+    let a = std::thread::spawn(side(location.clone(), "RM-1", "RM-2", a_locked, b_has));
+    let b = std::thread::spawn(side(location.clone(), "RM-2", "RM-1", b_locked, a_has));
+    let results = [a.join().unwrap(), b.join().unwrap()];
+    let conflicts: Vec<&StoreError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(conflicts.len(), 1, "{results:?}");
+    assert_eq!(conflicts[0].code(), "S0004", "{}", conflicts[0]);
+    assert!(conflicts[0].is_retryable());
+    assert_eq!(all_rms(&mut *store(&location)).len(), 1);
+}
+
+/// An id with the character U+0000: SQLite keeps it; PostgreSQL's text cannot hold it, which is
+/// an error (at the commit, where the buffered write is sent), not a panic, and nothing is kept.
+fn an_id_with_a_nul_character(env: &dyn Env) {
+    let location = env.fresh();
+    let mut s = store(&location);
+    let mut tx = s.transaction().unwrap();
+    tx.upsert_rm("RM\u{0}1", &rm_state(b"x", "2026-03-01T09:00:00Z")).unwrap();
+    tx.upsert_rm("RM-2", &rm_state(b"x", "2026-03-01T09:00:00Z")).unwrap();
+    let committed = tx.commit();
+    if s.backend() == "sqlite" {
+        committed.unwrap();
+        assert_eq!(all_rms(&mut *s).len(), 2);
+        assert_eq!(s.transaction().unwrap().read_rm("RM\u{0}1").unwrap().unwrap().blob, b"x");
+    } else {
+        let e = committed.unwrap_err();
+        assert_eq!(e.code(), "S0005", "{e}");
+        assert!(e.to_string().contains("failed to write RMs"), "{e}");
+        assert_eq!(all_rms(&mut *s), vec![]);
+    }
+}
+
 type Case = (&'static str, fn(&dyn Env));
 
 const CASES: &[Case] = &[
@@ -464,10 +592,22 @@ const CASES: &[Case] = &[
     ("an_unreachable_location_is_an_open_error", an_unreachable_location_is_an_open_error),
     ("writers_that_lock_the_same_rm_never_lose_an_update", writers_that_lock_the_same_rm_never_lose_an_update),
     ("locks_of_different_rms_do_not_wait_for_each_other", locks_of_different_rms_do_not_wait_for_each_other),
+    ("a_killed_writer_loses_no_acknowledged_commit", a_killed_writer_loses_no_acknowledged_commit),
+    (
+        "a_deadlock_fails_one_transaction_as_a_retryable_conflict",
+        a_deadlock_fails_one_transaction_as_a_retryable_conflict,
+    ),
+    ("an_id_with_a_nul_character", an_id_with_a_nul_character),
 ];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, location] = args.as_slice() {
+        if flag == "--child-writer" {
+            child_writer(location);
+            return ExitCode::SUCCESS;
+        }
+    }
     let filters: Vec<&str> = args.iter().filter(|a| !a.starts_with('-')).map(String::as_str).collect();
     let names = |backend: &'static str| CASES.iter().map(move |(name, case)| (format!("{backend}::{name}"), *case));
     let selected = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Why there is no server to test against, when the binaries are absent.
-pub const MISSING: &str = "PostgreSQL's binaries were not found in /usr/lib/postgresql/*/bin: install the Debian \
-                           package `postgresql` (CI's .ci/run does), or set PROBITY_SKIP_POSTGRES=1 to skip the \
-                           PostgreSQL tests";
+pub const MISSING: &str = "PostgreSQL's binaries (initdb, pg_ctl) were not found in /usr/lib/postgresql/*/bin \
+                           or $PROBITY_POSTGRES_BIN: install the Debian package `postgresql` (CI's .ci/run \
+                           does), or set PROBITY_SKIP_POSTGRES=1 to skip the PostgreSQL tests";
 
 /// A running server; stopped (`pg_ctl -m fast stop`) and its directory removed on drop.
 pub struct Server {
@@ -22,8 +22,13 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// The directory of the newest installed PostgreSQL's binaries.
+/// The directory of PostgreSQL's binaries: `PROBITY_POSTGRES_BIN` if set (an installation
+/// elsewhere), else the newest of Debian's.
 pub fn binaries() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("PROBITY_POSTGRES_BIN") {
+        let bin = PathBuf::from(bin);
+        return (bin.join("initdb").exists() && bin.join("pg_ctl").exists()).then_some(bin);
+    }
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
         .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
