@@ -5,7 +5,13 @@
 //! Without PostgreSQL's binaries its cases fail, unless `PROBITY_SKIP_POSTGRES=1` is set.
 
 // Not compiled as a test (no harness), so the lints' allowances for tests are given here.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
 
 #[path = "support/pg.rs"]
 mod pg;
