@@ -98,6 +98,9 @@ impl SqliteStore {
             Synchronous::Normal => "PRAGMA synchronous=NORMAL",
         };
         connection.execute_batch(synchronous).map_err(|e| backend("set synchronous", e))?;
+        // A 64 MiB page cache (the default is 2 MiB): a batch touches every index page of its
+        // RMs, and with the default a 1,000-RM batch took about a third longer.
+        connection.execute_batch("PRAGMA cache_size=-65536").map_err(|e| backend("set the cache size", e))?;
         connection.set_prepared_statement_cache_capacity(32);
         if new {
             create(&mut connection, &location)?;
