@@ -325,11 +325,15 @@ fn backend(operation: &'static str, e: rusqlite::Error) -> StoreError {
     StoreError::Backend { operation, source: Box::new(e) }
 }
 
-/// A failure while opening: a file that is not a database is not a state.
+/// A failure while opening: a file that is not a database is not a state, and one that cannot be
+/// opened (a directory, no permission) an open error.
 fn opening(location: &str, operation: &'static str, e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => {
             StoreError::NotAState { location: location.to_string(), detail: "the file is not a SQLite database".into() }
+        }
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
+            StoreError::Open { location: location.to_string(), source: Box::new(e) }
         }
         _ => failed(operation, e),
     }

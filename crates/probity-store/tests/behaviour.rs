@@ -32,8 +32,11 @@ trait Env {
     fn make_newer(&self, location: &str);
     /// The location of something that is not a Probity state, with what it holds.
     fn foreign(&self) -> Vec<String>;
-    /// A location that cannot be opened.
-    fn unreachable(&self) -> String;
+    /// Locations that cannot be opened.
+    fn unreachable(&self) -> Vec<String>;
+    /// Ends every other connection to the state at `location` (a lost connection), if the
+    /// backend has connections; whether it does.
+    fn cut_connections(&self, location: &str) -> bool;
 }
 
 struct Sqlite {
@@ -68,8 +71,13 @@ impl Env for Sqlite {
         vec![text.display().to_string(), other.display().to_string()]
     }
 
-    fn unreachable(&self) -> String {
-        self.dir.path().join("no-such-directory").join("state.db").display().to_string()
+    fn unreachable(&self) -> Vec<String> {
+        let missing = self.dir.path().join("no-such-directory").join("state.db");
+        vec![missing.display().to_string(), self.dir.path().display().to_string()]
+    }
+
+    fn cut_connections(&self, _location: &str) -> bool {
+        false
     }
 }
 
@@ -95,8 +103,18 @@ impl Env for Postgres {
         vec![url]
     }
 
-    fn unreachable(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/none", pg::free_port())
+    fn unreachable(&self) -> Vec<String> {
+        vec![format!("postgres://postgres@127.0.0.1:{}/none", pg::free_port()), self.server.url("no_such_database")]
+    }
+
+    fn cut_connections(&self, location: &str) -> bool {
+        let mut c = postgres::Client::connect(location, postgres::NoTls).unwrap();
+        c.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap();
+        true
     }
 }
 
@@ -373,10 +391,41 @@ fn a_foreign_or_newer_state_is_refused_and_left_alone(env: &dyn Env) {
 }
 
 fn an_unreachable_location_is_an_open_error(env: &dyn Env) {
-    let location = env.unreachable();
-    let e = open(&location).unwrap_err();
-    assert_eq!(e.code(), "S0001", "{e}");
-    assert!(!e.hint().is_empty());
+    for location in env.unreachable() {
+        let e = open(&location).unwrap_err();
+        assert_eq!(e.code(), "S0001", "{location}: {e}");
+        assert!(e.to_string().contains(&location), "{e}");
+        assert!(!e.hint().is_empty());
+    }
+}
+
+/// Two processes creating one new state at once: both open it, and it is created once.
+fn two_connections_may_create_a_state_at_once(env: &dyn Env) {
+    let location = env.fresh();
+    let opener = |location: String| move || open(&location).map(|_| ());
+    let a = std::thread::spawn(opener(location.clone()));
+    let b = std::thread::spawn(opener(location.clone()));
+    a.join().unwrap().unwrap();
+    b.join().unwrap().unwrap();
+    let mut s = store(&location);
+    assert_eq!(s.transaction().unwrap().count_rms().unwrap(), 0);
+}
+
+/// A connection lost in the middle of a transaction: every later call fails with S0005 (none
+/// panics, dropping the transaction included), and nothing of it was committed.
+fn a_lost_connection_is_an_error(env: &dyn Env) {
+    let location = env.fresh();
+    let mut s = store(&location);
+    let mut tx = s.transaction().unwrap();
+    tx.upsert_rm("RM-1", &rm_state(b"x", "2026-03-01T09:00:00Z")).unwrap();
+    if !env.cut_connections(&location) {
+        return; // An embedded file has no connection to lose.
+    }
+    let e = tx.read_rm("RM-2").unwrap_err();
+    assert_eq!(e.code(), "S0005", "{e}");
+    assert_eq!(tx.commit().unwrap_err().code(), "S0005");
+    assert_eq!(s.transaction().err().map(|e| e.code()), Some("S0005"));
+    assert_eq!(all_rms(&mut *store(&location)), vec![]);
 }
 
 /// Two connections increment one RM's counter, read-modify-write, many times each: locking the
@@ -604,6 +653,8 @@ const CASES: &[Case] = &[
         a_deadlock_fails_one_transaction_as_a_retryable_conflict,
     ),
     ("an_id_with_a_nul_character", an_id_with_a_nul_character),
+    ("two_connections_may_create_a_state_at_once", two_connections_may_create_a_state_at_once),
+    ("a_lost_connection_is_an_error", a_lost_connection_is_an_error),
 ];
 
 fn main() -> ExitCode {
