@@ -149,6 +149,7 @@ pub struct Recorded {
     pub records: String,
     /// The instant from which the record is no longer needed:
     /// [`Transaction::delete_recorded_before`] drops it once its argument is later than this.
+    /// Stored as the instant alone: it reads back in UTC.
     pub expires: DateTime<FixedOffset>,
 }
 

@@ -90,7 +90,11 @@ impl Server {
     pub fn start(durable: bool) -> Result<Server, String> {
         let bin = binaries().ok_or_else(|| MISSING.to_string())?;
         let root = is_root();
-        let dir = tempfile::Builder::new().prefix("probity-pg").tempdir().map_err(|e| e.to_string())?;
+        // As root, under /tmp: the `postgres` user must be able to reach the directory, which a
+        // TMPDIR under root's home would not let it.
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("probity-pg");
+        let dir = if root { builder.tempdir_in("/tmp") } else { builder.tempdir() }.map_err(|e| e.to_string())?;
         let data = dir.path().join("data");
         std::fs::create_dir(&data).map_err(|e| e.to_string())?;
         if root {
