@@ -28,6 +28,8 @@
 //! A restore reads every RM with [`Transaction::read_all_rms`]. Every failure is a
 //! [`StoreError`] with a stable code; no input makes a store panic.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, FixedOffset, SecondsFormat, Utc};
 
 /// The source of a [`StoreError`]: the backend's own error, kept for its detail.
@@ -259,6 +261,129 @@ pub fn parse_stored_instant(text: &str) -> Result<DateTime<FixedOffset>, StoreEr
         .map_err(|e| StoreError::Corrupt(format!("the instant `{text}` cannot be read: {e}")))
 }
 
+/// A store in memory, for tests and examples of what runs over a [`Store`] (the durable
+/// backends are in the `probity-store` crate). Its transactions behave as theirs do (commit all
+/// or nothing, drop to roll back), but each one works on a copy of the whole state, so it suits
+/// small states only, and nothing outlives the value.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: MemoryState,
+}
+
+#[derive(Debug, Clone, Default)]
+struct MemoryState {
+    meta: BTreeMap<String, String>,
+    rms: BTreeMap<String, RmState>,
+    /// By RM, then action id.
+    recorded: BTreeMap<String, BTreeMap<String, Recorded>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+}
+
+impl Store for MemoryStore {
+    fn transaction(&mut self) -> Result<Box<dyn Transaction + '_>, StoreError> {
+        let working = self.state.clone();
+        Ok(Box::new(MemoryTransaction { committed: &mut self.state, working }))
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+}
+
+/// A copy of the state, written back at the commit.
+struct MemoryTransaction<'a> {
+    committed: &'a mut MemoryState,
+    working: MemoryState,
+}
+
+impl Transaction for MemoryTransaction<'_> {
+    fn meta(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.working.meta.get(key).cloned())
+    }
+
+    fn all_meta(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self.working.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.working.meta.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    fn lock_rm(&mut self, _rm: &str) -> Result<(), StoreError> {
+        // One transaction at a time: `&mut` on the store.
+        Ok(())
+    }
+
+    fn read_rm(&mut self, rm: &str) -> Result<Option<RmState>, StoreError> {
+        Ok(self.working.rms.get(rm).cloned())
+    }
+
+    fn read_all_rms(
+        &mut self,
+        visit: &mut dyn FnMut(&str, RmState) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.working.rms.iter().try_for_each(|(rm, state)| visit(rm, state.clone()))
+    }
+
+    fn count_rms(&mut self) -> Result<u64, StoreError> {
+        u64::try_from(self.working.rms.len()).map_err(|_| StoreError::OutOfRange("too many RMs".into()))
+    }
+
+    fn upsert_rm(&mut self, rm: &str, state: &RmState) -> Result<(), StoreError> {
+        self.working.rms.insert(rm.to_string(), state.clone());
+        Ok(())
+    }
+
+    fn delete_rm(&mut self, rm: &str) -> Result<bool, StoreError> {
+        self.working.recorded.remove(rm);
+        Ok(self.working.rms.remove(rm).is_some())
+    }
+
+    fn recorded(&mut self, rm: &str, action: &str) -> Result<Option<Recorded>, StoreError> {
+        Ok(self.working.recorded.get(rm).and_then(|kept| kept.get(action)).cloned())
+    }
+
+    fn all_recorded(&mut self, rm: &str) -> Result<Vec<(String, Recorded)>, StoreError> {
+        let kept = self.working.recorded.get(rm);
+        Ok(kept.into_iter().flatten().map(|(a, r)| (a.clone(), r.clone())).collect())
+    }
+
+    fn put_recorded(&mut self, rm: &str, action: &str, recorded: &Recorded) -> Result<(), StoreError> {
+        // Checked as the durable stores check it, and kept in UTC as they read it back.
+        let expires = parse_stored_instant(&sortable_instant(recorded.expires)?)?;
+        let recorded = Recorded { expires, ..recorded.clone() };
+        self.working.recorded.entry(rm.to_string()).or_default().insert(action.to_string(), recorded);
+        Ok(())
+    }
+
+    fn delete_recorded_before(&mut self, rm: &str, at: DateTime<FixedOffset>) -> Result<u64, StoreError> {
+        sortable_instant(at)?;
+        let Some(kept) = self.working.recorded.get_mut(rm) else {
+            return Ok(0);
+        };
+        let before = kept.len();
+        kept.retain(|_, r| r.expires >= at);
+        let dropped = before.saturating_sub(kept.len());
+        if kept.is_empty() {
+            self.working.recorded.remove(rm);
+        }
+        u64::try_from(dropped).map_err(|_| StoreError::OutOfRange("too many recorded decisions".into()))
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let MemoryTransaction { committed, working } = *self;
+        *committed = working;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +434,60 @@ mod tests {
         assert!(conflict.is_retryable());
         assert_eq!(conflict.code(), "S0004");
         assert!(!StoreError::Corrupt("x".into()).is_retryable());
+    }
+
+    fn state(blob: &[u8]) -> RmState {
+        RmState { blob: blob.to_vec(), clock: at("2026-03-01T09:00:00+08:00") }
+    }
+
+    fn kept(expires: &str) -> Recorded {
+        Recorded { hash: "h".into(), records: "{}\n".into(), expires: at(expires) }
+    }
+
+    #[test]
+    fn a_memory_store_commits_all_or_nothing() {
+        let mut store = MemoryStore::new();
+        let boxed: &mut dyn Store = &mut store;
+        let mut tx = boxed.transaction().unwrap();
+        tx.upsert_rm("b", &state(b"1")).unwrap();
+        tx.upsert_rm("a", &state(b"2")).unwrap();
+        tx.put_recorded("a", "x", &kept("2026-03-01T17:00:00+08:00")).unwrap();
+        tx.set_meta("format", "1").unwrap();
+        tx.commit().unwrap();
+        // Dropped without a commit: nothing of it is kept.
+        let mut tx = boxed.transaction().unwrap();
+        tx.upsert_rm("c", &state(b"3")).unwrap();
+        assert!(tx.delete_rm("a").unwrap());
+        tx.set_meta("format", "2").unwrap();
+        drop(tx);
+        let mut tx = boxed.transaction().unwrap();
+        let mut seen = Vec::new();
+        tx.read_all_rms(&mut |rm, s| {
+            seen.push((rm.to_string(), s.blob));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, [("a".to_string(), b"2".to_vec()), ("b".to_string(), b"1".to_vec())]);
+        assert_eq!(tx.meta("format").unwrap().as_deref(), Some("1"));
+        // Expiry reads back in UTC, the same instant.
+        let r = tx.recorded("a", "x").unwrap().unwrap();
+        assert_eq!(r.expires, at("2026-03-01T09:00:00Z"));
+        assert_eq!(r.expires.offset().local_minus_utc(), 0);
+        drop(tx);
+        assert_eq!(format!("{boxed:?}"), "Store(memory)");
+    }
+
+    #[test]
+    fn a_memory_store_expires_strictly_before_the_instant() {
+        let mut store = MemoryStore::new();
+        let mut tx = store.transaction().unwrap();
+        tx.put_recorded("a", "edge", &kept("2026-03-01T10:00:00Z")).unwrap();
+        tx.put_recorded("a", "late", &kept("2026-03-01T10:00:00.000000001Z")).unwrap();
+        assert_eq!(tx.delete_recorded_before("a", at("2026-03-01T18:00:00+08:00")).unwrap(), 0);
+        assert_eq!(tx.delete_recorded_before("a", at("2026-03-01T10:00:00.000000001Z")).unwrap(), 1);
+        assert_eq!(tx.all_recorded("a").unwrap().len(), 1);
+        assert_eq!(tx.delete_recorded_before("nobody", at("2026-03-01T10:00:00Z")).unwrap(), 0);
+        let e = tx.put_recorded("a", "y", &kept("9999-12-31T20:00:00-08:00")).unwrap_err();
+        assert_eq!(e.code(), "S0006");
     }
 }
