@@ -628,6 +628,29 @@ fn an_id_with_a_nul_character(env: &dyn Env) {
     }
 }
 
+/// More rows than one PostgreSQL statement sends (4,096) and one portal page reads (1,000).
+fn many_rms_are_written_and_read_in_pieces(env: &dyn Env) {
+    const N: u32 = 5_000;
+    let location = env.fresh();
+    let mut s = store(&location);
+    let mut tx = s.transaction().unwrap();
+    for i in 0..N {
+        let rm = format!("RM-{i:05}");
+        tx.upsert_rm(&rm, &rm_state(rm.as_bytes(), "2026-03-01T09:00:00Z")).unwrap();
+        tx.put_recorded(&rm, "a", &recorded(&i.to_string(), "2026-04-01T00:00:00Z")).unwrap();
+    }
+    tx.commit().unwrap();
+    let all = all_rms(&mut *store(&location));
+    assert_eq!(all.len(), 5_000);
+    assert!(all
+        .iter()
+        .enumerate()
+        .all(|(i, (rm, blob))| *rm == format!("RM-{i:05}") && rm.as_bytes() == blob.as_slice()));
+    let mut tx = s.transaction().unwrap();
+    assert_eq!(tx.recorded("RM-04999", "a").unwrap().unwrap().hash, "4999");
+    assert_eq!(tx.recorded("RM-00000", "a").unwrap().unwrap().hash, "0");
+}
+
 type Case = (&'static str, fn(&dyn Env));
 
 const CASES: &[Case] = &[
@@ -655,6 +678,7 @@ const CASES: &[Case] = &[
     ("an_id_with_a_nul_character", an_id_with_a_nul_character),
     ("two_connections_may_create_a_state_at_once", two_connections_may_create_a_state_at_once),
     ("a_lost_connection_is_an_error", a_lost_connection_is_an_error),
+    ("many_rms_are_written_and_read_in_pieces", many_rms_are_written_and_read_in_pieces),
 ];
 
 fn main() -> ExitCode {
