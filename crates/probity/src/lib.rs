@@ -15,6 +15,8 @@ mod policy_set;
 mod program;
 mod refdata;
 pub mod replay;
+// The durable store interface that a ledger's state is kept behind (backends: probity-store).
+pub mod store;
 
 // Shared by every phase.
 mod decision;
