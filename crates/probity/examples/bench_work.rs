@@ -8,7 +8,8 @@
 //!
 //! Run it twice with different N: the difference of the totals over the difference of N is the
 //! instructions per iteration, without the loading of the policies. `benches/instructions.sh`
-//! does that for the three benches.
+//! does that for the three benches. `PROBITY_BENCH_POLICIES` names another policy directory
+//! (default `policies/cn`), to count the same work over an older copy of the policies.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -25,7 +26,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let bench = args.next().expect("a bench: product_sale, product_sale_from_json or sample_events");
     let n: usize = args.next().map_or(1, |s| s.parse().expect("a count"));
-    let set = PolicySet::from_dir(root().join("policies/cn")).expect("the sample policies load");
+    let policies = std::env::var_os("PROBITY_BENCH_POLICIES").map_or_else(|| root().join("policies/cn"), PathBuf::from);
+    let set = PolicySet::from_dir(policies).expect("the policies load");
     let engine = Engine::new(set);
     let text = std::fs::read_to_string(root().join("examples/events.jsonl")).expect("examples/events.jsonl exists");
     let events: Vec<Action> = text.lines().map(|l| Action::from_json(l).expect("a valid action")).collect();
