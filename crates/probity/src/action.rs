@@ -49,6 +49,48 @@ pub enum InputError {
     /// `I0002`: an input exceeds a documented limit.
     #[error("{0}")]
     Limit(String),
+    /// `I0012`: an action reuses the id of another action recorded for the same RM (the same
+    /// id with other content; a retry of the same action is not an error).
+    #[error("action `{action}` of RM `{rm}` is already recorded with other content (recorded: at {recorded_at}, hash {recorded_hash}; this one: at {at}, hash {hash})")]
+    IdReused {
+        /// The action's id.
+        action: String,
+        /// The RM's id.
+        rm: String,
+        /// The recorded action's timestamp.
+        recorded_at: String,
+        /// The recorded action's content hash (`sha256:` and hex).
+        recorded_hash: String,
+        /// The new action's timestamp.
+        at: String,
+        /// The new action's content hash.
+        hash: String,
+    },
+    /// `I0013`: a ledger snapshot that cannot be read: not a snapshot, a format version this
+    /// build does not read, or content that contradicts itself.
+    #[error("invalid snapshot: {0}")]
+    Snapshot(String),
+    /// `I0014`: a snapshot's item belongs to a policy version (or a duty or ladder of it) that
+    /// the policy set restored into does not have.
+    #[error("the snapshot's {what} of RM `{rm}` belongs to policy `{policy}` version `{version}`{detail}, which the policy set does not have")]
+    UnknownVersion {
+        /// The RM whose state holds the item.
+        rm: String,
+        /// What the item is, such as the obligation of an action.
+        what: String,
+        /// The policy id.
+        policy: String,
+        /// The policy version.
+        version: String,
+        /// The duty or ladder named, if the version exists but lacks it (else empty).
+        detail: String,
+    },
+    /// `I0015`: a snapshot of an RM that the ledger restored into already tracks.
+    #[error("RM `{rm}` is already in the ledger: a restore adds RMs the ledger does not track")]
+    RmExists {
+        /// The RM's id.
+        rm: String,
+    },
 }
 
 /// What is wrong with the field of an [`InputError::Field`]; each has its own code.
@@ -108,6 +150,10 @@ impl InputError {
             InputError::Limit(_) => "I0002",
             InputError::Field { fault, .. } => fault.code(),
             InputError::OutOfOrder { .. } => "I0009",
+            InputError::IdReused { .. } => "I0012",
+            InputError::Snapshot(_) => "I0013",
+            InputError::UnknownVersion { .. } => "I0014",
+            InputError::RmExists { .. } => "I0015",
         }
     }
 
@@ -117,7 +163,12 @@ impl InputError {
         match self {
             InputError::Field { field, .. } => Some(field),
             InputError::OutOfOrder { .. } => Some("at"),
-            InputError::Json(_) | InputError::Limit(_) => None,
+            InputError::IdReused { .. } => Some("id"),
+            InputError::Json(_)
+            | InputError::Limit(_)
+            | InputError::Snapshot(_)
+            | InputError::UnknownVersion { .. }
+            | InputError::RmExists { .. } => None,
         }
     }
 
@@ -262,6 +313,12 @@ impl Action {
     pub fn to_value(&self) -> Json {
         serde_json::to_value(self).unwrap_or_default()
     }
+
+    /// The action as canonical JSON text: members in key order at every level, no spaces,
+    /// numbers as written. Equal actions give equal text.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 impl<'de> Deserialize<'de> for Action {
@@ -335,6 +392,9 @@ pub(crate) struct Decoded {
     pub(crate) at: DateTime<FixedOffset>,
     pub(crate) rm: SmolStr,
     pub(crate) slots: Box<[Value]>,
+    /// The action's canonical JSON (members in key order, no spaces), for an action a ledger
+    /// keeps: a snapshot writes it out, and a restore decodes it again.
+    pub(crate) source: Option<Arc<str>>,
 }
 
 impl Schema {
@@ -354,7 +414,7 @@ impl Schema {
                 }
             }
         }
-        Ok(Decoded { type_id, id: action.id.clone(), at: action.at, rm: action.rm.clone(), slots })
+        Ok(Decoded { type_id, id: action.id.clone(), at: action.at, rm: action.rm.clone(), slots, source: None })
     }
 
     /// The first negative amount in `value` where its declared type `ty` says `money`, with

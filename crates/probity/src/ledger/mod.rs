@@ -1,8 +1,14 @@
 //! The ledger: per-RM history that records what happened, tracks obligations and reports the
 //! overdue ones, keeping only what some window can still read.
 
+mod durable;
+mod snapshot;
+
+pub use durable::DurableLedger;
+pub use snapshot::{PolicyDigest, RmSnapshot, Snapshot, SNAPSHOT_FORMAT};
+
 use smol_str::SmolStr;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
@@ -51,6 +57,25 @@ struct Entry {
     history: Option<Box<RmHistory>>,
     /// Periodic duties: since when the RM is subject, and which checks have run.
     subject: Subject,
+    /// The submissions recorded for idempotency, by action id.
+    recorded: HashMap<SmolStr, Recorded>,
+    /// The same, by (expiry, action id): the next to drop first.
+    expiring: BTreeSet<(DateTime<FixedOffset>, SmolStr)>,
+}
+
+/// A submission as the ledger recorded it: a retry of the same action (the same content hash)
+/// gets it back as it is.
+#[derive(Debug, Clone, PartialEq)]
+struct Recorded {
+    /// SHA-256 of the action's canonical JSON.
+    hash: [u8; 32],
+    /// The action's `at`.
+    at: DateTime<FixedOffset>,
+    /// Kept while the RM's clock is at or before this: the action's `at` plus its type's
+    /// retention (the bounded-memory rules keep the action as long), or its `at` alone for a
+    /// type no window reads.
+    expires: DateTime<FixedOffset>,
+    submission: Submission,
 }
 
 impl Entry {
@@ -70,6 +95,20 @@ impl Entry {
 
     fn history(&self) -> Option<&RmHistory> {
         self.history.as_deref()
+    }
+
+    /// Keeps a submission for retries until `expires`.
+    fn record(&mut self, id: SmolStr, recorded: Recorded) {
+        self.expiring.insert((recorded.expires, id.clone()));
+        self.recorded.insert(id, recorded);
+    }
+
+    /// Drops the recorded submissions that expire before `now`.
+    fn drop_recorded(&mut self, now: DateTime<FixedOffset>) {
+        while let Some((expires, id)) = self.expiring.first().filter(|(e, _)| *e < now).cloned() {
+            self.expiring.remove(&(expires, id.clone()));
+            self.recorded.remove(&id);
+        }
     }
 
     /// Reduces the entry to its clock if its history holds nothing.
@@ -121,7 +160,7 @@ impl Ledger {
         rms.sort_unstable();
         rms.dedup();
         for rm in rms {
-            let loaded = self.set.history_for(rm, history)?;
+            let loaded = self.set.history_of(rm, history, true)?;
             let keys = &self.keys;
             let entry = self.rms.entry(rm.into()).or_default();
             // Every seeded action counts, whether or not a window keeps it.
@@ -160,9 +199,33 @@ impl Ledger {
     /// Records an action: first advances its RM to the action's time (reporting what fell
     /// overdue), then decides on it against the RM's history, then records the action, its
     /// breaches and its obligations, whatever the verdict.
+    ///
+    /// **Idempotent**: an action whose id is already recorded for its RM, with the same content
+    /// (the SHA-256 of its canonical JSON), gets the recorded submission back and records
+    /// nothing; with other content it is an error ([`InputError::IdReused`]). A submission is
+    /// recorded as long as the action's type is kept (its longest window; an action of a type
+    /// no window reads, while the RM's clock is at its `at`).
     pub fn submit(&mut self, action: &Action) -> Result<Submission, InputError> {
+        let source = action.canonical_json();
+        let hash = content_hash(&source);
+        // Before the order check: a retry of an older action is not out of order.
+        if let Some(r) = self.rms.get(action.rm()).and_then(|e| e.recorded.get(action.id())) {
+            if r.hash == hash {
+                return Ok(r.submission.clone());
+            }
+            return Err(InputError::IdReused {
+                action: action.id().to_string(),
+                rm: action.rm().to_string(),
+                recorded_at: format_datetime(&r.at),
+                recorded_hash: hash_text(&r.hash),
+                at: format_datetime(&action.at()),
+                hash: hash_text(&hash),
+            });
+        }
         let set = Arc::clone(&self.set);
-        let decoded = Arc::new(set.schema.decode(action)?);
+        let mut decoded = set.schema.decode(action)?;
+        decoded.source = Some(source.into());
+        let decoded = Arc::new(decoded);
         let at = decoded.at;
         let rm_id: SmolStr = decoded.rm.clone();
         let mut seq = self.next_seq;
@@ -194,7 +257,9 @@ impl Ledger {
             seq = seq.saturating_add(1);
             rm.obligations.insert(&set, o);
         }
-        if decoded.type_id.and_then(|t| set.action_retention.get(t as usize).copied().flatten()).is_some() {
+        let retention = decoded.type_id.and_then(|t| set.action_retention.get(t as usize).copied().flatten());
+        let id = decoded.id.clone();
+        if retention.is_some() {
             rm.record_action(decoded, keys);
         }
         rm.clock = Some(at);
@@ -202,9 +267,16 @@ impl Ledger {
         // still be met by this action.
         prune(&set, rm, at);
         entry.subject = subject;
+        entry.drop_recorded(at);
         entry.settle();
         self.next_seq = seq;
-        Ok(Submission { overdue, decision: outcome.decision })
+        let submission = Submission { overdue, decision: outcome.decision };
+        let expires = match retention {
+            Some(keep) => TimeDelta::try_seconds(keep).and_then(|d| at.checked_add_signed(d)).unwrap_or_else(end_of_time),
+            None => at,
+        };
+        entry.record(id, Recorded { hash, at, expires, submission: submission.clone() });
+        Ok(submission)
     }
 
     /// Decides on an action against the RM's recorded history without recording anything: a
@@ -250,6 +322,7 @@ impl Ledger {
                 continue;
             }
             let mut subject = entry.subject;
+            entry.drop_recorded(at);
             if entry.history.is_none() && due_checks(&set, subject, at).is_empty() {
                 entry.clock = Some(at);
                 if entry.subject.first.is_some() {
@@ -301,6 +374,26 @@ impl Ledger {
     pub fn retained_items(&self) -> usize {
         self.rms.values().filter_map(Entry::history).map(RmHistory::size).sum()
     }
+}
+
+/// Later than any instant a ledger sees: the expiry of what is kept for good.
+fn end_of_time() -> DateTime<FixedOffset> {
+    DateTime::<FixedOffset>::MAX_UTC.fixed_offset()
+}
+
+/// SHA-256 of an action's canonical JSON.
+fn content_hash(source: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(source.as_bytes()).into()
+}
+
+/// A content hash as text: `sha256:` and its hex.
+fn hash_text(hash: &[u8; 32]) -> String {
+    use std::fmt::Write;
+    hash.iter().fold(String::from("sha256:"), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 fn out_of_order(action: &Action, rm: &str, at: DateTime<FixedOffset>, clock: DateTime<FixedOffset>) -> InputError {
