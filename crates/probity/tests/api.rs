@@ -317,7 +317,8 @@ fn a_ledger_loads_submits_and_advances() {
 #[test]
 fn replay_gives_the_records_probity_replay_writes_and_a_summary() {
     let engine = engine();
-    let goods = CASH.replace("\"cash\"", "\"goods\"").replace('\n', " ");
+    // Another action, so another id: the same id with other content is an error (I0012).
+    let goods = CASH.replace("\"cash\"", "\"goods\"").replace("G-1", "G-2").replace('\n', " ");
     let events = format!("{}\nnot json\n{goods}\n", CASH.replace('\n', " "));
     let request = api::ReplayRequest { events: events.clone(), as_of: Some("2026-06-01T00:00:00+08:00".into()) };
     let answer = api::replay(&engine, request.clone()).unwrap();

@@ -272,7 +272,9 @@ impl Ledger {
         self.next_seq = seq;
         let submission = Submission { overdue, decision: outcome.decision };
         let expires = match retention {
-            Some(keep) => TimeDelta::try_seconds(keep).and_then(|d| at.checked_add_signed(d)).unwrap_or_else(end_of_time),
+            Some(keep) => {
+                TimeDelta::try_seconds(keep).and_then(|d| at.checked_add_signed(d)).unwrap_or_else(end_of_time)
+            }
             None => at,
         };
         entry.record(id, Recorded { hash, at, expires, submission: submission.clone() });
@@ -730,6 +732,142 @@ duty any "Something is registered"
             ledger.submit(&Action::from_json(&json.to_string()).unwrap()).unwrap();
         }
         assert_eq!(indexes(&ledger), Some((0, 0, false)));
+    }
+
+    fn gift_json(id: &str, at: &str, value: &str) -> Action {
+        let json = serde_json::json!({"id": id, "type": "gift", "at": at, "rm": {"id": "R0"},
+            "customer": "C1", "value": value, "kind": "cash", "n": 1});
+        Action::from_json(&json.to_string()).unwrap()
+    }
+
+    /// A retry returns the recorded submission, even after later actions; other content under
+    /// the same id is I0012; once the type's retention has passed, the retry is out of order.
+    #[test]
+    fn a_retry_returns_the_recorded_submission_and_records_nothing() {
+        let mut ledger = engine().ledger();
+        let first = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap();
+        let later = ledger.submit(&gift_json("G2", "2026-03-02T00:00:00Z", "60 CNY")).unwrap();
+        let before = ledger.snapshot().to_json();
+        let retry = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap();
+        assert_eq!(retry, first);
+        assert_eq!(ledger.snapshot().to_json(), before, "a retry records nothing");
+        let e = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "51 CNY")).unwrap_err();
+        assert_eq!((e.code(), e.field()), ("I0012", Some("id")));
+        assert!(e.to_string().contains("2026-03-01T00:00:00Z") && e.to_string().contains("sha256:"), "{e}");
+        assert_eq!(ledger.submit(&gift_json("G2", "2026-03-02T00:00:00Z", "60 CNY")).unwrap(), later);
+        // Gifts are kept for the longest window reading them (30 days for the ladder's
+        // breaches is not theirs: 4 days); the record of G1 expires with it.
+        let keep = ledger.set.action_retention[ledger.set.schema.type_id("gift").unwrap() as usize].unwrap();
+        let g1 = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap();
+        let edge = g1 + TimeDelta::seconds(keep);
+        ledger.advance_to(edge);
+        assert_eq!(ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap(), first);
+        ledger.advance_to(edge + TimeDelta::nanoseconds(1));
+        let e = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap_err();
+        assert_eq!(e.code(), "I0009");
+    }
+
+    #[test]
+    fn restore_errors_are_coded() {
+        let mut ledger = engine().ledger();
+        ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap();
+        let snapshot = ledger.snapshot();
+        let text = snapshot.to_json();
+        // Into a ledger that already tracks the RM.
+        assert_eq!(ledger.restore(snapshot.clone()).unwrap_err().code(), "I0015");
+        // Another format version, no format, corrupt JSON.
+        let later = text.replacen("\"format\":1", "\"format\":2", 1);
+        let e = Snapshot::from_json(&later).unwrap_err();
+        assert_eq!(e.code(), "I0013");
+        assert!(e.to_string().contains("format 2"), "{e}");
+        assert_eq!(Snapshot::from_json("{}").unwrap_err().code(), "I0013");
+        assert_eq!(Snapshot::from_json(&text[..text.len() - 3]).unwrap_err().code(), "I0013");
+        assert_eq!(Snapshot::from_json("[1]").unwrap_err().code(), "I0013");
+        // An obligation of a version the set lacks, named.
+        let other = text.replace("\"version\":\"1\"", "\"version\":\"9\"");
+        let e = engine().ledger().restore(Snapshot::from_json(&other).unwrap()).unwrap_err();
+        assert_eq!(e.code(), "I0014");
+        assert!(e.to_string().contains("policy `prop` version `9`") && e.to_string().contains("`G1`"), "{e}");
+        // An action of another RM in an RM's state.
+        let moved = text.replacen("\"rm\":\"R0\"", "\"rm\":\"R9\"", 1);
+        let e = engine().ledger().restore(Snapshot::from_json(&moved).unwrap()).unwrap_err();
+        assert_eq!(e.code(), "I0013");
+        assert!(e.to_string().contains("RM `R0`"), "{e}");
+        // A snapshot with the RM twice; nothing restored.
+        let mut twice = snapshot.clone();
+        twice.rms.push(twice.rms[0].clone());
+        let mut fresh = engine().ledger();
+        assert_eq!(fresh.restore(twice).unwrap_err().code(), "I0013");
+        assert_eq!(fresh.rm_count(), 0);
+        fresh.restore(snapshot).unwrap();
+        assert_eq!(fresh.snapshot().to_json(), text);
+    }
+
+    /// Submits a stream's steps into `ledger`, writing every record's JSON.
+    fn run(ledger: &mut Ledger, steps: &[(usize, Step, DateTime<FixedOffset>)], out: &mut Vec<String>) {
+        for (i, s, at) in steps {
+            match action(*i, s, *at) {
+                Some(a) => match ledger.submit(&a) {
+                    Ok(sub) => {
+                        out.extend(sub.overdue.iter().map(OverdueReport::to_json));
+                        out.push(sub.decision.to_json());
+                    }
+                    Err(e) => out.push(format!("{:?}", e.record())),
+                },
+                None => out.extend(ledger.advance_to(*at).iter().map(OverdueReport::to_json)),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(150))]
+        /// Snapshot at any point (the whole ledger through JSON text, or only some RMs), restore
+        /// into a fresh ledger, continue: the records of a ledger that never stopped.
+        #[test]
+        fn snapshot_restore_continue_is_never_stopped(
+            steps in proptest::collection::vec(step(), 1..80),
+            cut in 0usize..80,
+            retries in proptest::collection::vec(0usize..80, 0..6),
+        ) {
+            let engine = engine();
+            let mut at = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap();
+            let mut timed = Vec::new();
+            for (i, s) in steps.iter().enumerate() {
+                at += TimeDelta::seconds(GAPS[usize::from(s.gap)]);
+                timed.push((i, s.clone(), at));
+                // Retries of earlier steps: recorded, out of order or expired.
+                if retries.contains(&i) {
+                    let (j, t, a) = timed[i / 2].clone();
+                    timed.push((j, t, a));
+                }
+            }
+            let cut = cut.min(timed.len());
+            let mut whole = engine.ledger();
+            let mut expected = Vec::new();
+            run(&mut whole, &timed, &mut expected);
+            let mut first = engine.ledger();
+            let mut got = Vec::new();
+            run(&mut first, &timed[..cut], &mut got);
+            let text = first.snapshot().to_json();
+            let mut second = engine.ledger();
+            second.restore(Snapshot::from_json(&text).unwrap()).unwrap();
+            prop_assert_eq!(second.snapshot().to_json(), text);
+            run(&mut second, &timed[cut..], &mut got);
+            prop_assert_eq!(&got, &expected);
+            prop_assert_eq!(second.snapshot().to_json(), whole.snapshot().to_json());
+            // Per RM: R1 alone moved into another ledger continues as in the ledger it left.
+            let mut r1 = engine.ledger();
+            if let Some(rm) = first.snapshot_rm("R1") {
+                r1.restore_rm(RmSnapshot::from_json(&rm.to_json()).unwrap()).unwrap();
+            }
+            let rest: Vec<_> = timed[cut..].iter().filter(|(_, s, _)| s.rm == 1 && s.kind < 9).cloned().collect();
+            let mut moved = Vec::new();
+            run(&mut r1, &rest, &mut moved);
+            let mut stayed = Vec::new();
+            run(&mut first, &rest, &mut stayed);
+            prop_assert_eq!(moved, stayed);
+            prop_assert_eq!(r1.snapshot_rm("R1"), first.snapshot_rm("R1"));
+        }
     }
 
     proptest! {

@@ -279,7 +279,9 @@ fn source_value(d: &Decoded) -> Option<Json> {
 
 fn snapshot_entry(set: &PolicySet, rm: &str, entry: &Entry) -> RmSnapshot {
     let version = |index: u32| {
-        set.policies.get(index as usize).map_or((String::new(), String::new()), |p| (p.id.to_string(), p.version.to_string()))
+        set.policies
+            .get(index as usize)
+            .map_or((String::new(), String::new()), |p| (p.id.to_string(), p.version.to_string()))
     };
     let mut out = RmSnapshot {
         format: SNAPSHOT_FORMAT,
@@ -368,11 +370,13 @@ fn snapshot_entry(set: &PolicySet, rm: &str, entry: &Entry) -> RmSnapshot {
 
 /// Decodes a kept action of `rm` against the set, keeping its canonical JSON.
 fn decode(set: &PolicySet, rm: &str, json: &Json, what: &str) -> Result<Arc<Decoded>, InputError> {
-    let action = Action::from_value(json.clone()).map_err(|e| InputError::Snapshot(format!("{what} of RM `{rm}`: {e}")))?;
+    let action =
+        Action::from_value(json.clone()).map_err(|e| InputError::Snapshot(format!("{what} of RM `{rm}`: {e}")))?;
     if action.rm() != rm {
         return Err(InputError::Snapshot(format!("{what} of RM `{rm}` is an action of RM `{}`", action.rm())));
     }
-    let mut decoded = set.schema.decode(&action).map_err(|e| InputError::Snapshot(format!("{what} of RM `{rm}`: {e}")))?;
+    let mut decoded =
+        set.schema.decode(&action).map_err(|e| InputError::Snapshot(format!("{what} of RM `{rm}`: {e}")))?;
     decoded.source = Some(action.canonical_json().into());
     Ok(Arc::new(decoded))
 }
@@ -403,9 +407,8 @@ fn restore_entry(set: &PolicySet, keys: &IndexedKeys, snap: &RmSnapshot, seq: &m
         version: version.to_string(),
         detail,
     };
-    let policy_index = |policy: &str, version: &str| {
-        set.policies.iter().position(|p| *p.id == *policy && *p.version == *version)
-    };
+    let policy_index =
+        |policy: &str, version: &str| set.policies.iter().position(|p| *p.id == *policy && *p.version == *version);
     let mut history = RmHistory::default();
     history.clock = snap.clock;
     let mut decoded: Vec<Arc<Decoded>> = Vec::with_capacity(snap.actions.len());
@@ -493,8 +496,9 @@ fn restore_entry(set: &PolicySet, keys: &IndexedKeys, snap: &RmSnapshot, seq: &m
         ..Entry::default()
     };
     for r in &snap.recorded {
-        let hash = parse_hash(&r.hash)
-            .ok_or_else(|| InputError::Snapshot(format!("recorded action `{}` of RM `{rm}` has no valid hash", r.action)))?;
+        let hash = parse_hash(&r.hash).ok_or_else(|| {
+            InputError::Snapshot(format!("recorded action `{}` of RM `{rm}` has no valid hash", r.action))
+        })?;
         let submission = Submission { overdue: r.overdue.clone(), decision: r.decision.clone() };
         entry.record(r.action.as_str().into(), Recorded { hash, at: r.at, expires: r.expires, submission });
     }
