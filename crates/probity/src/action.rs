@@ -50,41 +50,18 @@ pub enum InputError {
     #[error("{0}")]
     Limit(String),
     /// `I0012`: an action reuses the id of another action recorded for the same RM (the same
-    /// id with other content; a retry of the same action is not an error).
-    #[error("action `{action}` of RM `{rm}` is already recorded with other content (recorded: at {recorded_at}, hash {recorded_hash}; this one: at {at}, hash {hash})")]
-    IdReused {
-        /// The action's id.
-        action: String,
-        /// The RM's id.
-        rm: String,
-        /// The recorded action's timestamp.
-        recorded_at: String,
-        /// The recorded action's content hash (`sha256:` and hex).
-        recorded_hash: String,
-        /// The new action's timestamp.
-        at: String,
-        /// The new action's content hash.
-        hash: String,
-    },
+    /// id with other content; a retry of the same action is not an error). The message names
+    /// both actions' `at` and content hash.
+    #[error("{0}")]
+    IdReused(String),
     /// `I0013`: a ledger snapshot that cannot be read: not a snapshot, a format version this
     /// build does not read, or content that contradicts itself.
     #[error("invalid snapshot: {0}")]
     Snapshot(String),
     /// `I0014`: a snapshot's item belongs to a policy version (or a duty or ladder of it) that
-    /// the policy set restored into does not have.
-    #[error("the snapshot's {what} of RM `{rm}` belongs to policy `{policy}` version `{version}`{detail}, which the policy set does not have")]
-    UnknownVersion {
-        /// The RM whose state holds the item.
-        rm: String,
-        /// What the item is, such as the obligation of an action.
-        what: String,
-        /// The policy id.
-        policy: String,
-        /// The policy version.
-        version: String,
-        /// The duty or ladder named, if the version exists but lacks it (else empty).
-        detail: String,
-    },
+    /// the policy set restored into does not have; the message names the RM, item and version.
+    #[error("{0}")]
+    UnknownVersion(String),
     /// `I0015`: a snapshot of an RM that the ledger restored into already tracks.
     #[error("RM `{rm}` is already in the ledger: a restore adds RMs the ledger does not track")]
     RmExists {
@@ -150,9 +127,9 @@ impl InputError {
             InputError::Limit(_) => "I0002",
             InputError::Field { fault, .. } => fault.code(),
             InputError::OutOfOrder { .. } => "I0009",
-            InputError::IdReused { .. } => "I0012",
+            InputError::IdReused(_) => "I0012",
             InputError::Snapshot(_) => "I0013",
-            InputError::UnknownVersion { .. } => "I0014",
+            InputError::UnknownVersion(_) => "I0014",
             InputError::RmExists { .. } => "I0015",
         }
     }
@@ -163,11 +140,11 @@ impl InputError {
         match self {
             InputError::Field { field, .. } => Some(field),
             InputError::OutOfOrder { .. } => Some("at"),
-            InputError::IdReused { .. } => Some("id"),
+            InputError::IdReused(_) => Some("id"),
             InputError::Json(_)
             | InputError::Limit(_)
             | InputError::Snapshot(_)
-            | InputError::UnknownVersion { .. }
+            | InputError::UnknownVersion(_)
             | InputError::RmExists { .. } => None,
         }
     }

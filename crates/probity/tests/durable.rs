@@ -1,5 +1,12 @@
 //! The durable ledger over a store (the in-memory one): batches commit all or nothing, a re-run
 //! of a committed batch returns the recorded decisions, and snapshots pass through the JSON API.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use probity::api::{self, text};
 use probity::store::{MemoryStore, Store};

@@ -213,14 +213,15 @@ impl Ledger {
             if r.hash == hash {
                 return Ok(r.submission.clone());
             }
-            return Err(InputError::IdReused {
-                action: action.id().to_string(),
-                rm: action.rm().to_string(),
-                recorded_at: format_datetime(&r.at),
-                recorded_hash: hash_text(&r.hash),
-                at: format_datetime(&action.at()),
-                hash: hash_text(&hash),
-            });
+            return Err(InputError::IdReused(format!(
+                "action `{}` of RM `{}` is already recorded with other content (recorded: at {}, hash {}; this one: at {}, hash {})",
+                action.id(),
+                action.rm(),
+                format_datetime(&r.at),
+                hash_text(&r.hash),
+                format_datetime(&action.at()),
+                hash_text(&hash),
+            )));
         }
         let set = Arc::clone(&self.set);
         let mut decoded = set.schema.decode(action)?;

@@ -400,12 +400,10 @@ fn restore_entry(set: &PolicySet, keys: &IndexedKeys, snap: &RmSnapshot, seq: &m
     if rm.is_empty() {
         return Err(InputError::Snapshot("an RM with an empty id".into()));
     }
-    let unknown = |what: String, policy: &str, version: &str, detail: String| InputError::UnknownVersion {
-        rm: rm.to_string(),
-        what,
-        policy: policy.to_string(),
-        version: version.to_string(),
-        detail,
+    let unknown = |what: String, policy: &str, version: &str, detail: String| {
+        InputError::UnknownVersion(format!(
+            "the snapshot's {what} of RM `{rm}` belongs to policy `{policy}` version `{version}`{detail}, which the policy set does not have"
+        ))
     };
     let policy_index =
         |policy: &str, version: &str| set.policies.iter().position(|p| *p.id == *policy && *p.version == *version);
