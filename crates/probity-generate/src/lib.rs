@@ -662,6 +662,7 @@ enum Prefix {
     Complaint,
     Forward,
     Call,
+    Training,
 }
 
 impl Prefix {
@@ -677,6 +678,7 @@ impl Prefix {
             Prefix::Complaint => "Q",
             Prefix::Forward => "QF",
             Prefix::Call => "K",
+            Prefix::Training => "TR",
         }
     }
     fn index(self) -> usize {
@@ -690,7 +692,7 @@ struct World {
     /// Events not yet written, written in time order.
     pending: BinaryHeap<Reverse<Pending>>,
     sequence: u64,
-    ids: [u64; 10],
+    ids: [u64; 11],
     /// Pending actions another action refers to, with their final id once written.
     referenced: HashMap<u64, Option<String>>,
     customer_seq: u64,
@@ -1869,6 +1871,22 @@ fn simulate_day(w: &mut World, rm: &mut Rm, day: &Day) {
     }
 }
 
+/// The e-learning platform's completions (annual_training): every RM completes one course of 4
+/// credited hours a month, on a day of the month set by its place in the list (the 3rd to the
+/// 22nd), 48 hours a calendar year. Drawn without the random source, so the other events of a
+/// stream do not depend on them.
+fn training(w: &mut World, rm: &Rm, day: &Day, i: usize) {
+    use chrono::Datelike;
+    let Ok(slot) = u32::try_from(i % 20) else { return };
+    if day.date.day() != slot.saturating_add(3) {
+        return;
+    }
+    let at = day.start.saturating_add(14 * 3600);
+    let (mut line, _) = w.start(rm, "training_completed", Prefix::Training, at);
+    line.text("hours", "4");
+    w.push(at, line);
+}
+
 // ------------------------------------------------------------------ output
 
 struct Writer<'a, O: Write> {
@@ -1940,7 +1958,7 @@ pub fn generate(config: &Config, out: impl Write, labels: Option<&mut dyn Write>
         rng: ChaCha8Rng::seed_from_u64(config.seed),
         pending: BinaryHeap::new(),
         sequence: 0,
-        ids: [0; 10],
+        ids: [0; 11],
         customer_seq: 100_000,
         borrower_seq: 500_000,
         rate: config.violation_rate,
@@ -1956,8 +1974,9 @@ pub fn generate(config: &Config, out: impl Write, labels: Option<&mut dyn Write>
         let Some(date) = config.start.checked_add_days(chrono::Days::new(u64::from(d))) else { break };
         let (activity, gifts) = factors(date);
         let day = Day { date, start: local_seconds(date), activity, gifts, v2026: date >= v2026 };
-        for rm in &mut rms {
+        for (i, rm) in rms.iter_mut().enumerate() {
             simulate_day(&mut w, rm, &day);
+            training(&mut w, rm, &day, i);
         }
         writer.flush(&mut w, Some(day.start.saturating_add(DAY)))?;
     }

@@ -68,7 +68,11 @@ fn injected_violations_trigger_their_rules_and_nothing_else_does() {
         let (action, findings) = if let Some(d) = v.get("decision") {
             (d["action"].as_str().unwrap().to_string(), d["findings"].as_array().unwrap().clone())
         } else if let Some(o) = v.get("overdue") {
-            (o["obligation"]["action"].as_str().unwrap().to_string(), o["findings"].as_array().unwrap().clone())
+            // A periodic report has no action: every generated RM trains 48 hours a year, so the
+            // 2026 check of annual_training (run by the advance to `as_of`) passes for all.
+            let action = o["obligation"]["action"].as_str();
+            let action = action.unwrap_or_else(|| panic!("a periodic check failed: {line}"));
+            (action.to_string(), o["findings"].as_array().unwrap().clone())
         } else {
             panic!("unexpected record {line}");
         };

@@ -16,15 +16,6 @@ use serde_json::json;
 const HEAD: &str = "policy p version \"1\" effective 2025-01-01 timezone \"Asia/Shanghai\"\n";
 
 /// The diagnostics of a source that must fail with exactly one error of `code`, with a hint.
-fn failing(src: &str, code: &str) -> String {
-    let d = load_errors(src);
-    let codes: Vec<&str> = d.iter().map(Diagnostic::code).collect();
-    assert_eq!(codes, vec![code], "{}", d.render());
-    let text = d.render();
-    assert!(text.contains("help:"), "every error has a hint:\n{text}");
-    text
-}
-
 fn t(s: &str) -> DateTime<FixedOffset> {
     parse_timestamp(s).unwrap()
 }
@@ -62,13 +53,13 @@ fn ids(reports: &[OverdueReport]) -> Vec<(String, String, String)> {
 #[test]
 fn unknown_period() {
     let src = format!("{HEAD}action a {{ }}\nduty d cite \"c\" every week require count(a within period) >= 1\n");
-    insta::assert_snapshot!(failing(&src, "P0430"));
+    insta::assert_snapshot!(failing_with(&src, "P0430"));
 }
 
 #[test]
 fn periodic_duty_with_on() {
     let src = format!("{HEAD}action a {{ }}\nduty d cite \"c\" every month on a require count(a within period) >= 1\n");
-    insta::assert_snapshot!(failing(&src, "P0431"));
+    insta::assert_snapshot!(failing_with(&src, "P0431"));
 }
 
 #[test]
@@ -76,13 +67,13 @@ fn periodic_duty_with_fulfilled_by() {
     let src = format!(
         "{HEAD}action a {{ }}\nduty d cite \"c\" every month require count(a within period) >= 1\n  fulfilled by a\n"
     );
-    insta::assert_snapshot!(failing(&src, "P0432"));
+    insta::assert_snapshot!(failing_with(&src, "P0432"));
 }
 
 #[test]
 fn periodic_duty_without_require() {
     let src = format!("{HEAD}action a {{ }}\nduty d cite \"c\" every quarter otherwise review\n");
-    insta::assert_snapshot!(failing(&src, "P0433"));
+    insta::assert_snapshot!(failing_with(&src, "P0433"));
 }
 
 #[test]
@@ -90,7 +81,7 @@ fn periodic_duty_reading_the_action() {
     let src = format!(
         "{HEAD}action a {{ n: int }}\nduty d cite \"c\" every month\n  require count(a where n = action.n within period) >= 1\n"
     );
-    insta::assert_snapshot!(failing(&src, "P0434"));
+    insta::assert_snapshot!(failing_with(&src, "P0434"));
     // `rm.` too, and in a `when` and a message placeholder.
     for clause in ["when rm.id = \"R1\"", "message \"{action.n}\""] {
         let src = format!(
@@ -110,7 +101,7 @@ fn periodic_duty_reading_the_action() {
 #[test]
 fn within_period_outside_a_periodic_duty() {
     let src = format!("{HEAD}action a {{ }}\nrule r cite \"c\" on a when count(a within period) > 1 then review\n");
-    insta::assert_snapshot!(failing(&src, "P0435"));
+    insta::assert_snapshot!(failing_with(&src, "P0435"));
     let duty =
         format!("{HEAD}action a {{ }}\nduty r cite \"c\" on a require count(a within period) > 1 otherwise review\n");
     assert_eq!(codes_at(&load_errors(&duty))[0].0, "P0435");
@@ -119,7 +110,7 @@ fn within_period_outside_a_periodic_duty() {
 #[test]
 fn every_on_a_rule() {
     let src = format!("{HEAD}action a {{ }}\nrule r cite \"c\" every month on a then review\n");
-    insta::assert_snapshot!(failing(&src, "P0436"));
+    insta::assert_snapshot!(failing_with(&src, "P0436"));
 }
 
 #[test]

@@ -15,17 +15,6 @@ use probity::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-/// The diagnostics of a source named `p.probity` (list and calendar paths are then relative to
-/// the crate's directory, where tests run) that must fail with exactly one error of `code`.
-fn failing(src: &str, code: &str) -> String {
-    let d = load_errors(src);
-    let codes: Vec<&str> = d.iter().map(Diagnostic::code).collect();
-    assert_eq!(codes, vec![code], "{}", d.render());
-    let text = d.render();
-    assert!(text.contains("help:"), "every error has a hint:\n{text}");
-    text
-}
-
 /// An action of type `ty` at `at` by RM `R1`, with `fields`.
 fn act(ty: &str, at: &str, fields: serde_json::Value) -> serde_json::Value {
     let mut a = json!({"type": ty, "id": format!("{ty}-{at}"), "at": at, "rm": {"id": "R1"}});
@@ -40,7 +29,7 @@ const HEAD: &str = "policy p version \"1\" effective 2026-01-01 timezone \"Asia/
 #[test]
 fn const_that_is_not_a_literal() {
     let src = format!("{HEAD}action gift {{ value: money }}\nconst cap = 300 USD + 5 USD\n");
-    insta::assert_snapshot!(failing(&src, "P0401"));
+    insta::assert_snapshot!(failing_with(&src, "P0401"));
     // A name, `now` or a negated set are not literals either.
     for value in ["cap", "now", "-[1, 2]", "[action.value]", "\"a\" + \"b\""] {
         let src = format!("{HEAD}const cap = 1\nconst other = {value}\n");
@@ -55,19 +44,19 @@ fn missing_list_file() {
         "{HEAD}action pa_deal {{ security: text }}\nlist restricted from \"tests/inputs/s8/none.txt\"\n\
          rule r cite \"c\" on pa_deal when action.security in restricted then deny\n"
     );
-    insta::assert_snapshot!(failing(&src, "P0402"));
+    insta::assert_snapshot!(failing_with(&src, "P0402"));
 }
 
 #[test]
 fn missing_calendar_file() {
     let src = "policy p version \"1\" effective 2026-01-01\n  calendar \"tests/inputs/s8/none.txt\"\n";
-    insta::assert_snapshot!(failing(src, "P0403"));
+    insta::assert_snapshot!(failing_with(src, "P0403"));
 }
 
 #[test]
 fn malformed_calendar_line() {
     let src = "policy p version \"1\" effective 2026-01-01\n  calendar \"tests/inputs/s8/cal_broken.txt\"\n";
-    let text = failing(src, "P0404");
+    let text = failing_with(src, "P0404");
     let d = load_errors(src);
     // Reported at the calendar file's line, with the policy's `calendar` as the related place.
     assert_eq!(d.errors().next().unwrap().line_column(), (3, 1));
@@ -82,7 +71,7 @@ fn let_shadowing_a_const() {
     );
     let d = load_errors(&src);
     assert_eq!(codes_at(&d), vec![("P0405".to_string(), 5, 7)]);
-    insta::assert_snapshot!(failing(&src, "P0405"));
+    insta::assert_snapshot!(failing_with(&src, "P0405"));
 }
 
 #[test]
@@ -91,12 +80,12 @@ fn window_naming_a_const_that_is_no_duration() {
         "{HEAD}const cap = 300 USD\naction gift {{ value: money }}\n\
          rule r cite \"c\" on gift when count(gift within cap) > 1 then review\n"
     );
-    insta::assert_snapshot!(failing(&src, "P0406"));
+    insta::assert_snapshot!(failing_with(&src, "P0406"));
     let src = format!(
         "{HEAD}const reply_time = 30 days\naction gift {{ value: money }}\n\
          rule r cite \"c\" on gift when count(gift within reply_tme) > 1 then review\n"
     );
-    let text = failing(&src, "P0406");
+    let text = failing_with(&src, "P0406");
     assert!(text.contains("unknown const `reply_tme`") && text.contains("reply_time"), "{text}");
 }
 
@@ -106,7 +95,7 @@ fn too_many_business_days() {
         "{HEAD}action c {{ }}\naction d {{ }}\n\
          duty r cite \"c\" on c due within 10001 business days fulfilled by d\n"
     );
-    insta::assert_snapshot!(failing(&src, "P0407"));
+    insta::assert_snapshot!(failing_with(&src, "P0407"));
     // The limit itself is allowed.
     engine(&format!(
         "{HEAD}action c {{ }}\naction d {{ }}\nduty r cite \"c\" on c due within 10000 business days fulfilled by d\n"

@@ -26,6 +26,17 @@ pub fn load_errors(src: &str) -> Diagnostics {
     }
 }
 
+/// The rendered diagnostics of a source that must fail with exactly one error, of `code`, and
+/// a hint.
+pub fn failing_with(src: &str, code: &str) -> String {
+    let d = load_errors(src);
+    let codes: Vec<&str> = d.iter().map(Diagnostic::code).collect();
+    assert_eq!(codes, vec![code], "{}", d.render());
+    let text = d.render();
+    assert!(text.contains("help:"), "every error has a hint:\n{text}");
+    text
+}
+
 /// `(code, line, column)` of every error, in order.
 pub fn codes_at(d: &Diagnostics) -> Vec<(String, usize, usize)> {
     d.errors()
