@@ -1,10 +1,10 @@
 //! The ledger: per-RM history that records what happened, tracks obligations and reports the
 //! overdue ones, keeping only what some window can still read.
 
-mod durable;
+pub(crate) mod durable;
 mod snapshot;
 
-pub use durable::DurableLedger;
+pub use durable::{DurableLedger, StateSummary};
 pub use snapshot::{PolicyDigest, RmSnapshot, Snapshot, SNAPSHOT_FORMAT};
 
 use smol_str::SmolStr;
@@ -40,6 +40,13 @@ pub struct Ledger {
     next_seq: u64,
     /// The indexes of actions by key each RM's history keeps.
     keys: IndexedKeys,
+    /// Whether submissions are recorded for retries and kept actions keep their JSON for
+    /// snapshots; off only in a replay that saves nothing ([`Ledger::transient`]).
+    durable: bool,
+    /// How long a submission is kept for retries, in seconds.
+    receipt_retention: i64,
+    /// The RMs changed since the last [`Ledger::take_changes`], when tracked.
+    changes: Option<Changes>,
     /// Tests only: the RMs' histories read everything the plain way.
     #[cfg(test)]
     plain: bool,
@@ -61,21 +68,54 @@ struct Entry {
     recorded: HashMap<SmolStr, Recorded>,
     /// The same, by (expiry, action id): the next to drop first.
     expiring: BTreeSet<(DateTime<FixedOffset>, SmolStr)>,
+    /// Whether the RM is in the ledger's [`Changes`] already.
+    changed: bool,
+    /// The ids of the submissions recorded since the last [`Ledger::take_changes`], if tracked.
+    unsaved: Vec<SmolStr>,
+}
+
+/// The RMs whose state changed since the changes were last taken, in the order they changed.
+#[derive(Debug, Clone, Default)]
+struct Changes {
+    rms: Vec<SmolStr>,
+}
+
+/// What changed for one RM since the last [`Ledger::take_changes`]: its state now, and the
+/// submissions it recorded in between (what a durable store writes at a commit).
+#[derive(Debug, Clone)]
+pub struct RmChange {
+    /// The RM's state, without its recorded submissions ([`RmSnapshot::without_recorded`]).
+    pub state: RmSnapshot,
+    /// The submissions recorded since: action id, content hash (`sha256:…`), expiry, and the
+    /// decision as its JSON.
+    pub recorded: Vec<RecordedDecision>,
+}
+
+/// A submission kept for retries, as a store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedDecision {
+    /// The action's id.
+    pub action: SmolStr,
+    /// `sha256:` and the hex of the SHA-256 of the action's canonical JSON.
+    pub hash: String,
+    /// Kept while the RM's clock is at or before this.
+    pub expires: DateTime<FixedOffset>,
+    /// The decision, as [`Decision::to_json`] writes it.
+    pub decision: String,
 }
 
 /// A submission as the ledger recorded it: a retry of the same action (the same content hash)
-/// gets it back as it is.
+/// gets its decision back as it was.
 #[derive(Debug, Clone, PartialEq)]
 struct Recorded {
     /// SHA-256 of the action's canonical JSON.
     hash: [u8; 32],
     /// The action's `at`.
     at: DateTime<FixedOffset>,
-    /// Kept while the RM's clock is at or before this: the action's `at` plus its type's
-    /// retention (the bounded-memory rules keep the action as long), or its `at` alone for a
-    /// type no window reads.
+    /// Kept while the RM's clock is at or before this: the action's `at` plus the ledger's
+    /// receipt retention.
     expires: DateTime<FixedOffset>,
-    submission: Submission,
+    decision: Decision,
 }
 
 impl Entry {
@@ -97,9 +137,13 @@ impl Entry {
         self.history.as_deref()
     }
 
-    /// Keeps a submission for retries until `expires`.
-    fn record(&mut self, id: SmolStr, recorded: Recorded) {
+    /// Keeps a submission for retries until `expires`; `unsaved` notes it for the next
+    /// [`Ledger::take_changes`].
+    fn record(&mut self, id: SmolStr, recorded: Recorded, unsaved: bool) {
         self.expiring.insert((recorded.expires, id.clone()));
+        if unsaved {
+            self.unsaved.push(id.clone());
+        }
         self.recorded.insert(id, recorded);
     }
 
@@ -123,11 +167,16 @@ impl Ledger {
     /// An empty ledger over a policy set (made by [`crate::Engine::ledger`]).
     pub(crate) fn new(set: Arc<PolicySet>) -> Ledger {
         let keys = crate::eval::indexed_keys(&set).into();
+        // As long as any window reads back, and at least 30 days (a retry comes within hours).
+        let receipt_retention = set.longest_window.max(RECEIPTS_AT_LEAST);
         Ledger {
             set,
             rms: HashMap::new(),
             next_seq: 0,
             keys,
+            durable: true,
+            receipt_retention,
+            changes: None,
             #[cfg(test)]
             plain: false,
             #[cfg(test)]
@@ -201,17 +250,18 @@ impl Ledger {
     /// breaches and its obligations, whatever the verdict.
     ///
     /// **Idempotent**: an action whose id is already recorded for its RM, with the same content
-    /// (the SHA-256 of its canonical JSON), gets the recorded submission back and records
-    /// nothing; with other content it is an error ([`InputError::IdReused`]). A submission is
-    /// recorded as long as the action's type is kept (its longest window; an action of a type
-    /// no window reads, while the RM's clock is at its `at`).
+    /// (the SHA-256 of its canonical JSON), gets the recorded decision back, with no overdue
+    /// reports (they were reported the first time), and records nothing; with other content it
+    /// is an error ([`InputError::IdReused`]). A submission is recorded while the RM's clock is
+    /// within the receipt retention of the action's `at`: the policy set's longest window, and
+    /// at least 30 days.
     pub fn submit(&mut self, action: &Action) -> Result<Submission, InputError> {
-        let source = action.canonical_json();
-        let hash = content_hash(&source);
+        let source = self.durable.then(|| action.canonical_json());
+        let hash = source.as_deref().map(content_hash);
         // Before the order check: a retry of an older action is not out of order.
-        if let Some(r) = self.rms.get(action.rm()).and_then(|e| e.recorded.get(action.id())) {
+        if let (Some(r), Some(hash)) = (self.rms.get(action.rm()).and_then(|e| e.recorded.get(action.id())), hash) {
             if r.hash == hash {
-                return Ok(r.submission.clone());
+                return Ok(Submission { overdue: Vec::new(), decision: r.decision.clone() });
             }
             return Err(InputError::IdReused(format!(
                 "action `{}` of RM `{}` is already recorded with other content (recorded: at {}, hash {}; this one: at {}, hash {})",
@@ -225,7 +275,7 @@ impl Ledger {
         }
         let set = Arc::clone(&self.set);
         let mut decoded = set.schema.decode(action)?;
-        decoded.source = Some(source.into());
+        decoded.source = source.map(Arc::from);
         let decoded = Arc::new(decoded);
         let at = decoded.at;
         let rm_id: SmolStr = decoded.rm.clone();
@@ -271,15 +321,61 @@ impl Ledger {
         entry.drop_recorded(at);
         entry.settle();
         self.next_seq = seq;
-        let submission = Submission { overdue, decision: outcome.decision };
-        let expires = match retention {
-            Some(keep) => {
-                TimeDelta::try_seconds(keep).and_then(|d| at.checked_add_signed(d)).unwrap_or_else(end_of_time)
-            }
-            None => at,
-        };
-        entry.record(id, Recorded { hash, at, expires, submission: submission.clone() });
-        Ok(submission)
+        if let Some(hash) = hash {
+            let expires = TimeDelta::try_seconds(self.receipt_retention)
+                .and_then(|d| at.checked_add_signed(d))
+                .unwrap_or_else(end_of_time);
+            entry.record(
+                id,
+                Recorded { hash, at, expires, decision: outcome.decision.clone() },
+                self.changes.is_some(),
+            );
+        }
+        if let Some(changes) = &mut self.changes {
+            changes.note(&rm_id, entry);
+        }
+        Ok(Submission { overdue, decision: outcome.decision })
+    }
+
+    /// The ledger for a replay that saves nothing: it records no submissions for retries (an
+    /// action id seen again is decided again) and keeps no action's JSON for snapshots, so it
+    /// holds only what the windows read.
+    pub(crate) fn transient(mut self) -> Ledger {
+        self.durable = false;
+        self
+    }
+
+    /// Tracks the RMs that change from now on, for [`Ledger::take_changes`].
+    pub fn track_changes(&mut self) {
+        self.changes.get_or_insert_with(Changes::default);
+    }
+
+    /// The RMs that changed since tracking started or the changes were last taken, in the order
+    /// they first changed, each with its state now and the submissions it recorded in between:
+    /// what a durable store writes at a commit.
+    pub fn take_changes(&mut self) -> Vec<RmChange> {
+        let Some(changes) = &mut self.changes else { return Vec::new() };
+        let rms = std::mem::take(&mut changes.rms);
+        let mut out = Vec::with_capacity(rms.len());
+        for rm in rms {
+            let Some(entry) = self.rms.get_mut(&rm) else { continue };
+            entry.changed = false;
+            let unsaved = std::mem::take(&mut entry.unsaved);
+            let recorded = unsaved
+                .iter()
+                .filter_map(|id| {
+                    entry.recorded.get(id).map(|r| RecordedDecision {
+                        action: id.clone(),
+                        hash: hash_text(&r.hash),
+                        expires: r.expires,
+                        decision: r.decision.to_json(),
+                    })
+                })
+                .collect();
+            let state = snapshot::snapshot_entry(&self.set, &rm, entry).without_recorded();
+            out.push(RmChange { state, recorded });
+        }
+        out
     }
 
     /// Decides on an action against the RM's recorded history without recording anything: a
@@ -324,6 +420,9 @@ impl Ledger {
             if entry.clock().is_some_and(|c| c >= at) {
                 continue;
             }
+            if let Some(changes) = &mut self.changes {
+                changes.note(rm_id, entry);
+            }
             let mut subject = entry.subject;
             entry.drop_recorded(at);
             if entry.history.is_none() && due_checks(&set, subject, at).is_empty() {
@@ -363,6 +462,20 @@ impl Ledger {
         )
     }
 
+    /// The restricting ladder steps in force for each RM at its clock, summed over the RMs.
+    pub fn restrictions_in_force(&self) -> usize {
+        let held = |e: &Entry| match (e.history(), e.clock()) {
+            (Some(rm), Some(at)) => crate::decide::restrict::in_force(&self.set, rm, at, |_| true).len(),
+            _ => 0,
+        };
+        self.rms.values().map(held).sum()
+    }
+
+    /// The submissions recorded for retries, over all RMs.
+    pub fn recorded_count(&self) -> usize {
+        self.rms.values().map(|e| e.recorded.len()).sum()
+    }
+
     /// The number of RMs the ledger tracks (each keeps its clock, whatever it holds).
     pub fn rm_count(&self) -> usize {
         self.rms.len()
@@ -378,6 +491,18 @@ impl Ledger {
         self.rms.values().filter_map(Entry::history).map(RmHistory::size).sum()
     }
 }
+
+impl Changes {
+    fn note(&mut self, rm: &SmolStr, entry: &mut Entry) {
+        if !entry.changed {
+            entry.changed = true;
+            self.rms.push(rm.clone());
+        }
+    }
+}
+
+/// The least a submission is recorded for retries, in seconds: 30 days.
+const RECEIPTS_AT_LEAST: i64 = 30 * 24 * 3600;
 
 /// Later than any instant a ledger sees: the expiry of what is kept for good.
 fn end_of_time() -> DateTime<FixedOffset> {

@@ -13,11 +13,11 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use super::{content_hash, hash_text, Entry, Ledger, Recorded, Submission};
+use super::{hash_text, Entry, Ledger, Recorded, RecordedDecision};
 use crate::action::{Action, Decoded, InputError};
 use crate::decide::periodic::Subject;
 use crate::decide::restrict::Reaching;
-use crate::decision::{Decision, OverdueReport};
+use crate::decision::Decision;
 use crate::eval::history::{BreachRecord, HistoryView, IndexedKeys, OpenObligation, RmHistory};
 use crate::policy_set::PolicySet;
 use crate::program::to_u32;
@@ -131,7 +131,6 @@ struct RecordedState {
     hash: String,
     at: DateTime<FixedOffset>,
     expires: DateTime<FixedOffset>,
-    overdue: Vec<OverdueReport>,
     decision: Decision,
 }
 
@@ -203,6 +202,11 @@ impl RmSnapshot {
         (self.obligations.len(), self.obligations.iter().filter(|o| o.reported).count())
     }
 
+    /// The number of restricting ladder steps reached that the state keeps.
+    pub fn reached_count(&self) -> usize {
+        self.reached.len()
+    }
+
     /// The number of kept actions, breaches and recorded submissions.
     pub fn items(&self) -> (usize, usize, usize) {
         (self.actions.len(), self.breaches.len(), self.recorded.len())
@@ -212,6 +216,33 @@ impl RmSnapshot {
     /// expiry kept, or the clock when none is (a store drops its copies before it).
     pub fn recorded_from(&self) -> Option<DateTime<FixedOffset>> {
         self.recorded.iter().map(|r| r.expires).min().or(self.clock)
+    }
+
+    /// The state without its recorded submissions: what a store keeps per RM, beside the
+    /// submissions it keeps one by one.
+    pub fn without_recorded(mut self) -> RmSnapshot {
+        self.recorded = Vec::new();
+        self
+    }
+
+    /// Adds recorded submissions as a store gives them back (I0013 for a decision or hash that
+    /// cannot be read); a restore keeps those that have not expired by the RM's clock.
+    pub fn with_recorded(mut self, recorded: Vec<RecordedDecision>) -> Result<RmSnapshot, InputError> {
+        for r in recorded {
+            let unreadable = |e: String| {
+                InputError::Snapshot(format!("the recorded decision on action `{}` of RM `{}`: {e}", r.action, self.rm))
+            };
+            let decision: Decision = serde_json::from_str(&r.decision).map_err(|e| unreadable(e.to_string()))?;
+            let at = crate::action::parse_datetime(&decision.at).map_err(|e| unreadable(e.to_string()))?;
+            self.recorded.push(RecordedState {
+                action: r.action.to_string(),
+                hash: r.hash,
+                at,
+                expires: r.expires,
+                decision,
+            });
+        }
+        Ok(self)
     }
 }
 
@@ -277,7 +308,7 @@ fn source_value(d: &Decoded) -> Option<Json> {
     d.source.as_deref().and_then(|s| serde_json::from_str(s).ok())
 }
 
-fn snapshot_entry(set: &PolicySet, rm: &str, entry: &Entry) -> RmSnapshot {
+pub(super) fn snapshot_entry(set: &PolicySet, rm: &str, entry: &Entry) -> RmSnapshot {
     let version = |index: u32| {
         set.policies
             .get(index as usize)
@@ -361,8 +392,7 @@ fn snapshot_entry(set: &PolicySet, rm: &str, entry: &Entry) -> RmSnapshot {
             hash: hash_text(&r.hash),
             at: r.at,
             expires: r.expires,
-            overdue: r.submission.overdue.clone(),
-            decision: r.submission.decision.clone(),
+            decision: r.decision.clone(),
         })
         .collect();
     out
@@ -497,14 +527,15 @@ fn restore_entry(set: &PolicySet, keys: &IndexedKeys, snap: &RmSnapshot, seq: &m
         let hash = parse_hash(&r.hash).ok_or_else(|| {
             InputError::Snapshot(format!("recorded action `{}` of RM `{rm}` has no valid hash", r.action))
         })?;
-        let submission = Submission { overdue: r.overdue.clone(), decision: r.decision.clone() };
-        entry.record(r.action.as_str().into(), Recorded { hash, at: r.at, expires: r.expires, submission });
+        let recorded = Recorded { hash, at: r.at, expires: r.expires, decision: r.decision.clone() };
+        entry.record(r.action.as_str().into(), recorded, false);
     }
     entry.settle();
     Ok(entry)
 }
 
-/// Tests and the durable ledger: the content hash of an action, as text.
+/// Tests: the content hash of an action, as text.
+#[cfg(test)]
 pub(crate) fn action_hash(action: &Action) -> String {
-    hash_text(&content_hash(&action.canonical_json()))
+    hash_text(&super::content_hash(&action.canonical_json()))
 }
