@@ -866,31 +866,42 @@ duty any "Something is registered"
         Action::from_json(&json.to_string()).unwrap()
     }
 
-    /// A retry returns the recorded submission, even after later actions; other content under
-    /// the same id is I0012; once the type's retention has passed, the retry is out of order.
+    /// A retry returns the recorded decision with no overdue reports, even after later actions;
+    /// other content under the same id is I0012; once the receipt retention has passed, the
+    /// retry is out of order.
     #[test]
-    fn a_retry_returns_the_recorded_submission_and_records_nothing() {
+    fn a_retry_returns_the_recorded_decision_and_records_nothing() {
         let mut ledger = engine().ledger();
         let first = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap();
         let later = ledger.submit(&gift_json("G2", "2026-03-02T00:00:00Z", "60 CNY")).unwrap();
         let before = ledger.snapshot().to_json();
         let retry = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap();
-        assert_eq!(retry, first);
+        assert_eq!(retry, Submission { overdue: Vec::new(), decision: first.decision.clone() });
         assert_eq!(ledger.snapshot().to_json(), before, "a retry records nothing");
         let e = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "51 CNY")).unwrap_err();
         assert_eq!((e.code(), e.field()), ("I0012", Some("id")));
         assert!(e.to_string().contains("2026-03-01T00:00:00Z") && e.to_string().contains("sha256:"), "{e}");
-        assert_eq!(ledger.submit(&gift_json("G2", "2026-03-02T00:00:00Z", "60 CNY")).unwrap(), later);
-        // Gifts are kept for the longest window reading them (30 days for the ladder's
-        // breaches is not theirs: 4 days); the record of G1 expires with it.
-        let keep = ledger.set.action_retention[ledger.set.schema.type_id("gift").unwrap() as usize].unwrap();
+        assert_eq!(ledger.submit(&gift_json("G2", "2026-03-02T00:00:00Z", "60 CNY")).unwrap().decision, later.decision);
+        // Kept for the policy's longest window, at least 30 days; G1's record expires then, to
+        // the nanosecond.
+        assert_eq!(ledger.receipt_retention, ledger.set.longest_window.max(RECEIPTS_AT_LEAST));
         let g1 = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap();
-        let edge = g1 + TimeDelta::seconds(keep);
+        let edge = g1 + TimeDelta::seconds(ledger.receipt_retention);
         ledger.advance_to(edge);
-        assert_eq!(ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap(), first);
+        assert_eq!(ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap().decision, first.decision);
         ledger.advance_to(edge + TimeDelta::nanoseconds(1));
         let e = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap_err();
         assert_eq!(e.code(), "I0009");
+    }
+
+    /// A transient ledger (a replay that saves nothing) decides a repeated id again.
+    #[test]
+    fn a_transient_ledger_records_no_retries() {
+        let mut ledger = engine().ledger().transient();
+        let first = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "60 CNY")).unwrap();
+        let again = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "60 CNY")).unwrap();
+        assert_eq!(ledger.recorded_count(), 0);
+        assert_ne!(first.decision.findings, again.decision.findings, "the second gift counts the first");
     }
 
     #[test]
