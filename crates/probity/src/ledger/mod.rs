@@ -115,7 +115,9 @@ struct Recorded {
     /// Kept while the RM's clock is at or before this: the action's `at` plus the ledger's
     /// receipt retention.
     expires: DateTime<FixedOffset>,
-    decision: Decision,
+    /// The decision's JSON ([`Decision::to_json`]): a store keeps the same text, and a retry
+    /// reads it back.
+    decision: Box<str>,
 }
 
 impl Entry {
@@ -261,7 +263,9 @@ impl Ledger {
         // Before the order check: a retry of an older action is not out of order.
         if let (Some(r), Some(hash)) = (self.rms.get(action.rm()).and_then(|e| e.recorded.get(action.id())), hash) {
             if r.hash == hash {
-                return Ok(Submission { overdue: Vec::new(), decision: r.decision.clone() });
+                let decision = serde_json::from_str(&r.decision)
+                    .map_err(|e| InputError::Snapshot(format!("the recorded decision cannot be read: {e}")))?;
+                return Ok(Submission { overdue: Vec::new(), decision });
             }
             return Err(InputError::IdReused(format!(
                 "action `{}` of RM `{}` is already recorded with other content (recorded: at {}, hash {}; this one: at {}, hash {})",
@@ -327,7 +331,7 @@ impl Ledger {
                 .unwrap_or_else(end_of_time);
             entry.record(
                 id,
-                Recorded { hash, at, expires, decision: outcome.decision.clone() },
+                Recorded { hash, at, expires, decision: outcome.decision.to_json().into() },
                 self.changes.is_some(),
             );
         }
@@ -368,7 +372,7 @@ impl Ledger {
                         action: id.clone(),
                         hash: hash_text(&r.hash),
                         expires: r.expires,
-                        decision: r.decision.to_json(),
+                        decision: r.decision.to_string(),
                     })
                 })
                 .collect();

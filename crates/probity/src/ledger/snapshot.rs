@@ -11,13 +11,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
+use serde_json::value::RawValue;
 
 use super::{hash_text, Entry, Ledger, Recorded, RecordedDecision};
 use crate::action::{Action, Decoded, InputError};
 use crate::decide::periodic::Subject;
 use crate::decide::restrict::Reaching;
-use crate::decision::Decision;
 use crate::eval::history::{BreachRecord, HistoryView, IndexedKeys, OpenObligation, RmHistory};
 use crate::policy_set::PolicySet;
 use crate::program::to_u32;
@@ -64,7 +63,7 @@ pub struct RmSnapshot {
     /// Every periodic check due before this instant has run.
     checked: Option<DateTime<FixedOffset>>,
     /// The actions kept for windows, as their canonical JSON, each type's in time order.
-    actions: Vec<Json>,
+    actions: Vec<RawJson>,
     /// The breaches kept, in time order.
     breaches: Vec<BreachState>,
     /// The open obligations (reported overdue ones included), in the order they were opened.
@@ -108,7 +107,7 @@ enum Trigger {
     /// One of the RM's kept actions, by its position in `actions`.
     Kept(usize),
     /// An action no window keeps, as its canonical JSON.
-    Action(Json),
+    Action(RawJson),
     /// Only its id is known (an obligation seeded without its action): at its deadline.
     Absent { at: DateTime<FixedOffset> },
 }
@@ -131,14 +130,36 @@ struct RecordedState {
     hash: String,
     at: DateTime<FixedOffset>,
     expires: DateTime<FixedOffset>,
-    decision: Decision,
+    decision: RawJson,
+}
+
+/// JSON kept as its text: an action's canonical JSON, a decision's JSON. A snapshot writes it
+/// as it is and reads it without building a tree.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(super) struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    fn new(text: &str) -> Option<RawJson> {
+        RawValue::from_string(text.to_string()).ok().map(RawJson)
+    }
+
+    fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &RawJson) -> bool {
+        self.get() == other.get()
+    }
 }
 
 /// The `format` of a snapshot's JSON, read before the rest so that a later format is named for
 /// what it is rather than for its first unknown field.
 #[derive(Deserialize)]
 struct Format {
-    format: Option<Json>,
+    format: Option<serde_json::Value>,
 }
 
 fn read_format(text: &str) -> Result<(), InputError> {
@@ -232,8 +253,13 @@ impl RmSnapshot {
             let unreadable = |e: String| {
                 InputError::Snapshot(format!("the recorded decision on action `{}` of RM `{}`: {e}", r.action, self.rm))
             };
-            let decision: Decision = serde_json::from_str(&r.decision).map_err(|e| unreadable(e.to_string()))?;
-            let at = crate::action::parse_datetime(&decision.at).map_err(|e| unreadable(e.to_string()))?;
+            #[derive(Deserialize)]
+            struct At {
+                at: String,
+            }
+            let at: At = serde_json::from_str(&r.decision).map_err(|e| unreadable(e.to_string()))?;
+            let at = crate::action::parse_datetime(&at.at).map_err(|e| unreadable(e.to_string()))?;
+            let decision = RawJson::new(&r.decision).ok_or_else(|| unreadable("not JSON".into()))?;
             self.recorded.push(RecordedState {
                 action: r.action.to_string(),
                 hash: r.hash,
@@ -303,9 +329,9 @@ pub(crate) fn policy_digests(set: &PolicySet) -> Vec<PolicyDigest> {
         .collect()
 }
 
-/// The canonical JSON of a kept action, as a value (numbers keep their text).
-fn source_value(d: &Decoded) -> Option<Json> {
-    d.source.as_deref().and_then(|s| serde_json::from_str(s).ok())
+/// The canonical JSON of a kept action.
+fn source_value(d: &Decoded) -> Option<RawJson> {
+    d.source.as_deref().and_then(RawJson::new)
 }
 
 pub(super) fn snapshot_entry(set: &PolicySet, rm: &str, entry: &Entry) -> RmSnapshot {
@@ -387,21 +413,24 @@ pub(super) fn snapshot_entry(set: &PolicySet, rm: &str, entry: &Entry) -> RmSnap
     recorded.sort_unstable_by_key(|(id, _)| *id);
     out.recorded = recorded
         .into_iter()
-        .map(|(id, r)| RecordedState {
-            action: id.to_string(),
-            hash: hash_text(&r.hash),
-            at: r.at,
-            expires: r.expires,
-            decision: r.decision.clone(),
+        // A recorded decision is the JSON the ledger wrote: it always reads.
+        .filter_map(|(id, r)| {
+            Some(RecordedState {
+                action: id.to_string(),
+                hash: hash_text(&r.hash),
+                at: r.at,
+                expires: r.expires,
+                decision: RawJson::new(&r.decision)?,
+            })
         })
         .collect();
     out
 }
 
 /// Decodes a kept action of `rm` against the set, keeping its canonical JSON.
-fn decode(set: &PolicySet, rm: &str, json: &Json, what: &str) -> Result<Arc<Decoded>, InputError> {
+fn decode(set: &PolicySet, rm: &str, json: &RawJson, what: &str) -> Result<Arc<Decoded>, InputError> {
     let action =
-        Action::from_value(json.clone()).map_err(|e| InputError::Snapshot(format!("{what} of RM `{rm}`: {e}")))?;
+        Action::from_json(json.get()).map_err(|e| InputError::Snapshot(format!("{what} of RM `{rm}`: {e}")))?;
     if action.rm() != rm {
         return Err(InputError::Snapshot(format!("{what} of RM `{rm}` is an action of RM `{}`", action.rm())));
     }
@@ -527,7 +556,7 @@ fn restore_entry(set: &PolicySet, keys: &IndexedKeys, snap: &RmSnapshot, seq: &m
         let hash = parse_hash(&r.hash).ok_or_else(|| {
             InputError::Snapshot(format!("recorded action `{}` of RM `{rm}` has no valid hash", r.action))
         })?;
-        let recorded = Recorded { hash, at: r.at, expires: r.expires, decision: r.decision.clone() };
+        let recorded = Recorded { hash, at: r.at, expires: r.expires, decision: r.decision.get().into() };
         entry.record(r.action.as_str().into(), recorded, false);
     }
     entry.settle();
