@@ -374,9 +374,7 @@ pub enum EventsFailure {
     File(String),
     /// [`Hooks::interrupted`] said so; nothing was committed.
     Interrupted,
-    /// The ledger's state could not be read or committed.
-    State(crate::store::StoreError),
-    /// Anything else.
+    /// Anything else (a state that could not be read or committed: its code and message).
     Internal(String),
 }
 
@@ -420,7 +418,7 @@ pub fn replay_events<T: Tap>(
     };
     ran.map_err(|e| match (e, events, out) {
         (Failure::Interrupted, _, _) => EventsFailure::Interrupted,
-        (Failure::State(e), _, _) => EventsFailure::State(e),
+        (Failure::State(e), _, _) => EventsFailure::Internal(format!("[{}] {e}", e.code())),
         (Failure::Read(e), Events::File(path), _) => cannot("read", path, &e),
         (Failure::Write(e), _, Some(path)) => cannot("write", path, &e),
         (Failure::Read(e) | Failure::Write(e) | Failure::Internal(e), _, _) => EventsFailure::Internal(e.to_string()),
