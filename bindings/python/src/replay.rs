@@ -59,7 +59,7 @@ pub(crate) fn replay<'py>(
         // so a Ctrl-C would otherwise wait for the end of the replay.
         let mut signal = None;
         let mut interrupted = || Python::attach(|py| py.check_signals()).map_err(|e| signal = Some(e)).is_err();
-        let hooks = Hooks { progress: None, interrupted: Some(&mut interrupted) };
+        let hooks = Hooks { progress: None, interrupted: Some(&mut interrupted), state: None };
         let ran = output::replay_events(engine, events, options, (output, out.as_deref()), collector.as_mut(), hooks);
         ran.map_err(|e| match e {
             EventsFailure::Refused(message) => PyValueError::new_err(format!("`out` {message}")),

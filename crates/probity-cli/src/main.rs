@@ -78,6 +78,20 @@ enum Command {
         /// Decide `review`, with an error finding, when no policy is in force for an action.
         #[arg(long)]
         require_policy: bool,
+        /// Keep the ledger's state in this SQLite file (created if absent) or PostgreSQL
+        /// database (`postgres://…`): resume it, and commit it as the replay goes. Lines already
+        /// recorded give their recorded decisions and report nothing overdue again.
+        #[arg(long, value_name = "PATH|URL")]
+        state: Option<String>,
+        /// With `--state`: commit at least every this many lines (default: 10,000, or four per
+        /// RM the state tracks if more). The records of a part are written once it is committed.
+        #[arg(long, value_name = "LINES", requires = "state")]
+        commit_every: Option<usize>,
+    },
+    /// Inspect a ledger state kept by `replay --state`.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
     },
     /// Explain a decision clause by clause: the values each clause read, its result, what each
     /// aggregate counted, and the sanction arithmetic.
@@ -164,6 +178,18 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum StateCommand {
+    /// Summarise a state: RMs, items kept, open obligations, restrictions, policy versions.
+    Show {
+        /// The SQLite file or PostgreSQL URL.
+        location: String,
+        /// The directory of policy files, to tell which restrictions are in force.
+        #[arg(long)]
+        policies: Option<PathBuf>,
+    },
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
@@ -206,10 +232,25 @@ fn main() -> ExitCode {
         Command::Explain { policies, action, history, format, require_policy } => {
             explain(&policies, &action, history.as_deref(), format, require_policy)
         }
-        Command::Replay { policies, events, out, as_of, jobs, report, max_skew, require_policy } => {
+        Command::Replay {
+            policies,
+            events,
+            out,
+            as_of,
+            jobs,
+            report,
+            max_skew,
+            require_policy,
+            state,
+            commit_every,
+        } => {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-            let options = ReplayOptions { as_of: as_of.as_deref(), jobs, max_skew: max_skew.0, require_policy };
+            let state = state.as_deref().map(|location| (location, commit_every));
+            let options = ReplayOptions { as_of: as_of.as_deref(), jobs, max_skew: max_skew.0, require_policy, state };
             replay(&policies, &events, out.as_deref(), report.as_deref(), &options).map_err(Failure::from)
+        }
+        Command::State { command: StateCommand::Show { location, policies } } => {
+            state_show(&location, policies.as_deref()).map_err(Failure::from)
         }
         Command::Generate { rms, days, seed, violation_rate, start, out, labels } => {
             let config = probity_generate::Config { rms, days, seed, violation_rate, start };
@@ -409,6 +450,21 @@ struct ReplayOptions<'a> {
     jobs: usize,
     max_skew: Option<chrono::TimeDelta>,
     require_policy: bool,
+    /// `--state` and `--commit-every`.
+    state: Option<(&'a str, Option<usize>)>,
+}
+
+/// A store's error as the CLI prints it: its code, message and hint.
+fn state_error(e: &probity::store::StoreError) -> String {
+    format!("[{}] {e}\nhint: {}", e.code(), e.hint())
+}
+
+fn state_show(location: &str, policies: Option<&Path>) -> Result<ExitCode, String> {
+    let engine = policies.map(|p| load_policies(p, false).map(probity::Engine::new)).transpose()?;
+    let mut store = probity_store::open(location).map_err(|e| state_error(&e))?;
+    let summary = probity::StateSummary::read(store.as_mut(), engine.as_ref()).map_err(|e| state_error(&e))?;
+    emit(&summary.table(), false)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn replay(
@@ -475,7 +531,8 @@ fn replay(
         _ => None,
     };
     let mut pending = 0u64;
-    let settings = probity::replay::Options { as_of, jobs: options.jobs, max_skew: options.max_skew };
+    let commit_every = options.state.and_then(|(_, every)| every);
+    let settings = probity::replay::Options { as_of, jobs: options.jobs, max_skew: options.max_skew, commit_every };
     let mut progress = |n| {
         pending = pending.saturating_add(n);
         if pending > 1 << 20 {
@@ -485,12 +542,16 @@ fn replay(
             pending = 0;
         }
     };
-    let hooks = output::Hooks { progress: Some(&mut progress), interrupted: None };
+    let mut store =
+        options.state.map(|(location, _)| probity_store::open(location)).transpose().map_err(|e| state_error(&e))?;
+    let state = store.as_mut().map(|s| &mut **s as &mut dyn probity::store::Store);
+    let hooks = output::Hooks { progress: Some(&mut progress), interrupted: None, state };
     let (_, summary) =
         output::run(&engine, input, &settings, sink, collector.as_mut(), hooks).map_err(|e| match (e, out) {
             (output::Failure::Read(e), _) => cannot_read(&e),
             (output::Failure::Write(e), Some(path)) => format!("cannot write `{}`: {e}", path.display()),
             (output::Failure::Write(e), None) => format!("cannot write the output: {e}"),
+            (output::Failure::State(e), _) => state_error(&e),
             (e, _) => format!("replay failed: {e}"),
         })?;
     if let Some(bar) = bar {

@@ -49,6 +49,25 @@ pub enum InputError {
     /// `I0002`: an input exceeds a documented limit.
     #[error("{0}")]
     Limit(String),
+    /// `I0012`: an action reuses the id of another action recorded for the same RM (the same
+    /// id with other content; a retry of the same action is not an error). The message names
+    /// both actions' `at` and content hash.
+    #[error("{0}")]
+    IdReused(String),
+    /// `I0013`: a ledger snapshot that cannot be read: not a snapshot, a format version this
+    /// build does not read, or content that contradicts itself.
+    #[error("invalid snapshot: {0}")]
+    Snapshot(String),
+    /// `I0014`: a snapshot's item belongs to a policy version (or a duty or ladder of it) that
+    /// the policy set restored into does not have; the message names the RM, item and version.
+    #[error("{0}")]
+    UnknownVersion(String),
+    /// `I0015`: a snapshot of an RM that the ledger restored into already tracks.
+    #[error("RM `{rm}` is already in the ledger: a restore adds RMs the ledger does not track")]
+    RmExists {
+        /// The RM's id.
+        rm: String,
+    },
 }
 
 /// What is wrong with the field of an [`InputError::Field`]; each has its own code.
@@ -108,6 +127,10 @@ impl InputError {
             InputError::Limit(_) => "I0002",
             InputError::Field { fault, .. } => fault.code(),
             InputError::OutOfOrder { .. } => "I0009",
+            InputError::IdReused(_) => "I0012",
+            InputError::Snapshot(_) => "I0013",
+            InputError::UnknownVersion(_) => "I0014",
+            InputError::RmExists { .. } => "I0015",
         }
     }
 
@@ -117,7 +140,12 @@ impl InputError {
         match self {
             InputError::Field { field, .. } => Some(field),
             InputError::OutOfOrder { .. } => Some("at"),
-            InputError::Json(_) | InputError::Limit(_) => None,
+            InputError::IdReused(_) => Some("id"),
+            InputError::Json(_)
+            | InputError::Limit(_)
+            | InputError::Snapshot(_)
+            | InputError::UnknownVersion(_)
+            | InputError::RmExists { .. } => None,
         }
     }
 
@@ -262,6 +290,12 @@ impl Action {
     pub fn to_value(&self) -> Json {
         serde_json::to_value(self).unwrap_or_default()
     }
+
+    /// The action as canonical JSON text: members in key order at every level, no spaces,
+    /// numbers as written. Equal actions give equal text.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 impl<'de> Deserialize<'de> for Action {
@@ -335,6 +369,9 @@ pub(crate) struct Decoded {
     pub(crate) at: DateTime<FixedOffset>,
     pub(crate) rm: SmolStr,
     pub(crate) slots: Box<[Value]>,
+    /// The action's canonical JSON (members in key order, no spaces), for an action a ledger
+    /// keeps: a snapshot writes it out, and a restore decodes it again.
+    pub(crate) source: Option<Arc<str>>,
 }
 
 impl Schema {
@@ -354,7 +391,7 @@ impl Schema {
                 }
             }
         }
-        Ok(Decoded { type_id, id: action.id.clone(), at: action.at, rm: action.rm.clone(), slots })
+        Ok(Decoded { type_id, id: action.id.clone(), at: action.at, rm: action.rm.clone(), slots, source: None })
     }
 
     /// The first negative amount in `value` where its declared type `ty` says `money`, with

@@ -34,7 +34,10 @@ pub use diagnostics::{Diagnostic, DiagnosticRecord, Diagnostics, RelatedRecord, 
 pub use engine::Engine;
 pub use eval::history::{History, HistoryBreach, HistoryObligation};
 pub use eval::{EvalError, InvalidField, Operands};
-pub use ledger::{Ledger, Submission};
+pub use ledger::{
+    DurableLedger, Ledger, PolicyDigest, RecordedDecision, RmChange, RmSnapshot, Snapshot, StateSummary, Submission,
+    SNAPSHOT_FORMAT,
+};
 pub use parse::format::{format_source, syntax_fingerprint};
 pub use policy_set::{LoadError, PolicySet, RuleInfo, NO_POLICY_IN_FORCE};
 pub use smol_str::SmolStr;

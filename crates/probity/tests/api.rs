@@ -291,7 +291,7 @@ fn a_ledger_loads_submits_and_advances() {
     );
     let error = error_of(&text::advance(&mut ledger, r#"{"to": "2026-04-06T23:59:60Z"}"#).unwrap_err());
     assert_eq!((error["field"].as_str(), error["code"].as_str()), (Some("to"), Some("I0006")));
-    let older = CASH.replace("2026-03-01", "2026-02-01");
+    let older = CASH.replace("2026-03-01", "2026-02-01").replace("G-1", "G-0");
     let e = api::submit(&mut ledger, api::SubmitRequest { action: parse(&older) }).unwrap_err();
     assert_eq!((e.code.as_str(), e.kind), ("I0009", ErrorKind::InputError));
     assert!(e.message.contains("time order"), "{e}");
@@ -317,7 +317,8 @@ fn a_ledger_loads_submits_and_advances() {
 #[test]
 fn replay_gives_the_records_probity_replay_writes_and_a_summary() {
     let engine = engine();
-    let goods = CASH.replace("\"cash\"", "\"goods\"").replace('\n', " ");
+    // Another action, so another id: the same id with other content is an error (I0012).
+    let goods = CASH.replace("\"cash\"", "\"goods\"").replace("G-1", "G-2").replace('\n', " ");
     let events = format!("{}\nnot json\n{goods}\n", CASH.replace('\n', " "));
     let request = api::ReplayRequest { events: events.clone(), as_of: Some("2026-06-01T00:00:00+08:00".into()) };
     let answer = api::replay(&engine, request.clone()).unwrap();

@@ -139,7 +139,7 @@ fn an_interrupted_replay_leaves_the_file_as_it_was() {
         asked += 1;
         asked == 2
     };
-    let hooks = Hooks { progress: None, interrupted: Some(&mut interrupted) };
+    let hooks = Hooks { progress: None, interrupted: Some(&mut interrupted), state: None };
     let sink = Sink::File(OutputFile::create(&path).unwrap());
     let failed = output::run(&engine, &input[..], &options(1), sink, None::<&mut ()>, hooks);
     assert!(matches!(failed, Err(Failure::Interrupted)));

@@ -16,6 +16,8 @@
 //! | [`load_history`] | a ledger and [`HistoryRequest`] `{"history"}` | nothing |
 //! | [`submit`] | a ledger and [`SubmitRequest`] `{"action"}` | [`SubmitAnswer`] `{"overdue", "decision"}` |
 //! | [`advance`] | a ledger and [`AdvanceRequest`] `{"to"}` | `[OverdueReport…]` |
+//! | [`snapshot`] | a ledger | the [`crate::Snapshot`] `{"format", "policies", "rms"}` |
+//! | [`restore`] | a ledger and [`RestoreRequest`] `{"snapshot"}` | nothing |
 //! | [`replay`] | [`ReplayRequest`] `{"events", "as_of"?}` | [`ReplayAnswer`] `{"records", "summary"}` |
 //! | [`format()`] | [`FormatRequest`] `{"source", "name"?}` | [`FormatAnswer`] `{"formatted"}` |
 //!
@@ -442,6 +444,27 @@ pub fn submit(ledger: &mut Ledger, request: SubmitRequest) -> Result<SubmitAnswe
     let action = action(request.action)?;
     let submission = ledger.submit(&action)?;
     Ok(SubmitAnswer { overdue: submission.overdue, decision: submission.decision })
+}
+
+/// `restore`: a snapshot (as [`crate::Ledger::snapshot`] gives it) to add to a ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRequest {
+    /// The snapshot: `{"format", "policies", "rms"}`.
+    #[cfg_attr(feature = "typescript", tsify(type = "unknown"))]
+    pub snapshot: Json,
+}
+
+/// A ledger's whole state as JSON: `{"format", "policies", "rms"}`.
+pub fn snapshot(ledger: &Ledger) -> Json {
+    serde_json::to_value(ledger.snapshot()).unwrap_or_default()
+}
+
+/// Adds a snapshot's RMs to a ledger (all or nothing).
+pub fn restore(ledger: &mut Ledger, request: RestoreRequest) -> Result<(), Error> {
+    let snapshot = crate::Snapshot::from_json(&request.snapshot.to_string())?;
+    Ok(ledger.restore(snapshot)?)
 }
 
 /// `advance`: the instant to move every RM of a ledger to.

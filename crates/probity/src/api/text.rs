@@ -6,7 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    AdvanceRequest, CheckRequest, Error, EvaluateRequest, HistoryRequest, OverdueRequest, ReplayRequest, SubmitRequest,
+    AdvanceRequest, CheckRequest, Error, EvaluateRequest, HistoryRequest, OverdueRequest, ReplayRequest,
+    RestoreRequest, SubmitRequest,
 };
 use crate::engine::Engine;
 use crate::ledger::Ledger;
@@ -77,6 +78,16 @@ pub fn submit(ledger: &mut Ledger, request: &str) -> Result<String, String> {
 /// [`super::advance`]: `{"to"}` → `[OverdueReport…]`.
 pub fn advance(ledger: &mut Ledger, request: &str) -> Result<String, String> {
     call(request, |q: AdvanceRequest| super::advance(ledger, q))
+}
+
+/// [`super::snapshot`] → `{"format", "policies", "rms"}`.
+pub fn snapshot(ledger: &Ledger) -> String {
+    answer(&ledger.snapshot())
+}
+
+/// [`super::restore`]: `{"snapshot"}` → `null`.
+pub fn restore(ledger: &mut Ledger, request: &str) -> Result<String, String> {
+    call(request, |q: RestoreRequest| super::restore(ledger, q))
 }
 
 /// [`super::replay`]: `{"events", "as_of"?}` → `{"records", "summary"}`.

@@ -123,7 +123,14 @@ pub(crate) fn periodic_report(
     let rule = policy.rules.get(check.rule)?;
     let body = &rule.periodic.as_ref()?.body;
     // No action is decided: `now` is the period's end, and the RM is the one checked.
-    let nobody = Decoded { type_id: None, id: SmolStr::default(), at: check.end, rm: rm.into(), slots: Box::from([]) };
+    let nobody = Decoded {
+        type_id: None,
+        id: SmolStr::default(),
+        at: check.end,
+        rm: rm.into(),
+        slots: Box::from([]),
+        source: None,
+    };
     let clock = Clock::new(check.end, policy.timezone);
     let mut ev = Evaluator::new(body, &nobody, clock, history).recording();
     ev.period = Some((check.start, check.end));

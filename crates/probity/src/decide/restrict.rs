@@ -124,12 +124,23 @@ pub(crate) struct Held<'s> {
 
 /// The restrictions in effect for an action, sorted by policy id, ladder position, threshold.
 pub(crate) fn held<'s>(set: &'s PolicySet, action: &Decoded, history: &'s RmHistory) -> Vec<Held<'s>> {
-    let mut latest: Vec<Held<'s>> = Vec::new();
     if action.type_id.is_none() {
-        return latest;
+        return Vec::new();
     }
+    in_force(set, history, action.at, |step| step.covers(action.type_id))
+}
+
+/// The restrictions of the steps `covers` accepts in effect at `at`, sorted by policy id,
+/// ladder position, threshold.
+pub(crate) fn in_force<'s>(
+    set: &'s PolicySet,
+    history: &'s RmHistory,
+    at: DateTime<FixedOffset>,
+    covers: impl Fn(&Restriction) -> bool,
+) -> Vec<Held<'s>> {
+    let mut latest: Vec<Held<'s>> = Vec::new();
     // A later reaching of a step (or of one above) restarts it.
-    for r in history.reached.iter().filter(|r| r.at <= action.at) {
+    for r in history.reached.iter().filter(|r| r.at <= at) {
         let Some(policy) = set.policies.get(r.policy as usize) else { continue };
         let Some(ladder) = policy.ladders.get(r.ladder as usize) else { continue };
         for step in ladder.restrictions.iter().filter(|s| s.threshold <= r.points) {
@@ -142,7 +153,7 @@ pub(crate) fn held<'s>(set: &'s PolicySet, action: &Decoded, history: &'s RmHist
     }
     let mut out: Vec<Held<'s>> = Vec::new();
     for mut h in latest {
-        if !h.step.covers(action.type_id) {
+        if !covers(h.step) {
             continue;
         }
         let holds = match h.step.length {
@@ -150,12 +161,12 @@ pub(crate) fn held<'s>(set: &'s PolicySet, action: &Decoded, history: &'s RmHist
                 Ok(end) => {
                     let end = end.with_timezone(h.reaching.at.offset());
                     h.until = Some(end);
-                    action.at < end
+                    at < end
                 }
                 // An end past the calendar's range never comes.
                 Err(_) => true,
             },
-            None => total_at(history, h.policy, h.ladder, action.at) >= h.step.threshold,
+            None => total_at(history, h.policy, h.ladder, at) >= h.step.threshold,
         };
         if holds {
             out.push(h);

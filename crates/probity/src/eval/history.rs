@@ -921,6 +921,11 @@ impl Obligations {
 impl PolicySet {
     /// One RM's history, decoded and in time order.
     pub(crate) fn history_for(&self, rm: &str, history: &History) -> Result<RmHistory, InputError> {
+        self.history_of(rm, history, false)
+    }
+
+    /// The same, keeping each action's canonical JSON (`sources`) for a ledger's snapshots.
+    pub(crate) fn history_of(&self, rm: &str, history: &History, sources: bool) -> Result<RmHistory, InputError> {
         if history.len() > limits::MAX_HISTORY_ITEMS {
             return Err(InputError::Limit(format!(
                 "history holds {} items, more than the limit of {}",
@@ -941,7 +946,11 @@ impl PolicySet {
         let mine = |owner: &Option<String>| owner.as_deref().is_none_or(|o| o == rm);
         let mut by_id: Vec<Arc<Decoded>> = Vec::new();
         for (i, a) in history.actions.iter().enumerate().filter(|(_, a)| a.rm() == rm) {
-            let decoded = Arc::new(self.schema.decode(a).map_err(|e| e.within(&format!("actions[{i}]")))?);
+            let mut decoded = self.schema.decode(a).map_err(|e| e.within(&format!("actions[{i}]")))?;
+            if sources {
+                decoded.source = Some(a.canonical_json().into());
+            }
+            let decoded = Arc::new(decoded);
             by_id.push(Arc::clone(&decoded));
             out.record_action(decoded, &keys);
         }
@@ -1048,6 +1057,7 @@ impl PolicySet {
                 at: due,
                 rm: rm.into(),
                 slots: Box::new([]),
+                source: None,
             })
         });
         let body = rule.bodies.iter().position(|b| Some(b.action_type) == trigger.type_id).unwrap_or(0);

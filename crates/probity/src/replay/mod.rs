@@ -1,6 +1,7 @@
 //! Replay: stream JSON-lines actions through ledgers, write JSON-lines records, and summarise
 //! what happened. The CLI's `probity replay` and the bindings' batch replay share it.
 
+pub mod durable;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod output;
 pub mod table;
@@ -219,11 +220,14 @@ pub struct Options {
     /// An action dated more than this ahead of the latest time of the actions before it (in
     /// input order) is an input error that moves no clock; `None` accepts any time.
     pub max_skew: Option<TimeDelta>,
+    /// With a state ([`durable`]): commit at least every this many lines (`None`: every
+    /// [`durable::COMMIT_EVERY_AT_LEAST`] lines, or four per RM the state tracks if more).
+    pub commit_every: Option<usize>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { as_of: None, jobs: 1, max_skew: Some(DEFAULT_MAX_SKEW) }
+        Options { as_of: None, jobs: 1, max_skew: Some(DEFAULT_MAX_SKEW), commit_every: None }
     }
 }
 
@@ -287,12 +291,46 @@ pub fn replay_with_options<L: Default + Send>(
     input: impl BufRead,
     options: &Options,
     encode: impl Fn(&mut L, &Record<'_>) + Sync,
+    emit: impl FnMut(L) -> std::io::Result<()>,
+    progress: impl FnMut(u64),
+) -> std::io::Result<Summary> {
+    let workers = (0..options.jobs.clamp(1, 64)).map(|_| Worker::new(engine.ledger().transient())).collect();
+    run(workers, input, options, encode, emit, progress, &mut InMemory)
+}
+
+/// Where a replay's state goes as it runs: a plain replay keeps it in memory; a durable one
+/// ([`durable`]) commits it to a store before the records it covers are emitted.
+trait Checkpoint {
+    /// After each batch of `lines` input lines: whether the records so far may be emitted.
+    fn batch_done(&mut self, workers: &mut [Worker], lines: usize) -> std::io::Result<bool>;
+    /// After the last line and the closing advance, before the last records are emitted.
+    fn finish(&mut self, workers: &mut [Worker]) -> std::io::Result<()>;
+}
+
+/// A replay that saves nothing.
+struct InMemory;
+
+impl Checkpoint for InMemory {
+    fn batch_done(&mut self, _: &mut [Worker], _: usize) -> std::io::Result<bool> {
+        Ok(true)
+    }
+
+    fn finish(&mut self, _: &mut [Worker]) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The replay loop over ready ledgers (one per worker thread, each owning a share of the RMs).
+fn run<L: Default + Send>(
+    mut workers: Vec<Worker>,
+    input: impl BufRead,
+    options: &Options,
+    encode: impl Fn(&mut L, &Record<'_>) + Sync,
     mut emit: impl FnMut(L) -> std::io::Result<()>,
     mut progress: impl FnMut(u64),
+    checkpoint: &mut dyn Checkpoint,
 ) -> std::io::Result<Summary> {
-    let jobs = options.jobs.clamp(1, 64);
-    let mut workers: Vec<Worker> =
-        (0..jobs).map(|_| Worker { ledger: engine.ledger(), summary: Summary::default() }).collect();
+    let jobs = workers.len();
     let mut lines = Lines::new(input);
     let mut stream = StreamClock { latest: None, max_skew: options.max_skew };
     let mut number = 0usize;
@@ -306,21 +344,24 @@ pub fn replay_with_options<L: Default + Send>(
     // One batch is read ahead, so that the skew check of a batch's last lines can see the
     // first action after them.
     let mut next = read(jobs)?;
+    // Records not yet emitted: those a durable replay has not committed yet.
+    let mut pending: Vec<L> = Vec::new();
     while let Some(mut parsed) = next.take() {
         next = read(jobs)?;
         let following = next.as_ref().and_then(|p| p.iter().find_map(|(_, a)| a.as_ref().ok().map(Action::at)));
         stream.check(&mut parsed, following);
-        for (_, encoded) in run_batch(&mut workers, parsed, &encode)? {
-            emit(encoded)?;
+        let count = parsed.len();
+        pending.extend(run_batch(&mut workers, parsed, &encode)?.into_iter().map(|(_, encoded)| encoded));
+        if checkpoint.batch_done(&mut workers, count)? {
+            pending.drain(..).try_for_each(&mut emit)?;
         }
     }
     let mut summary = Summary::default();
     for worker in &workers {
         summary.merge(&worker.summary);
     }
-    let mut ledgers: Vec<Ledger> = workers.into_iter().map(|w| w.ledger).collect();
     if let Some(t) = options.as_of {
-        let mut reports: Vec<OverdueReport> = ledgers.iter_mut().flat_map(|l| l.advance_to(t)).collect();
+        let mut reports: Vec<OverdueReport> = workers.iter_mut().flat_map(|w| w.ledger.advance_to(t)).collect();
         // The order one ledger gives: by deadline, then RM.
         reports.sort_by(|a, b| {
             let key = |r: &OverdueReport| (DateTime::parse_from_rfc3339(&r.at).ok(), r.rm.clone());
@@ -330,10 +371,12 @@ pub fn replay_with_options<L: Default + Send>(
             summary.overdue(report);
             let mut encoded = L::default();
             encode(&mut encoded, &Record::Overdue { line: None, report });
-            emit(encoded)?;
+            pending.push(encoded);
         }
     }
-    for ledger in &ledgers {
+    checkpoint.finish(&mut workers)?;
+    pending.into_iter().try_for_each(&mut emit)?;
+    for ledger in workers.iter().map(|w| &w.ledger) {
         let (open, overdue) = ledger.open_obligations();
         summary.open_obligations = summary.open_obligations.saturating_add(open);
         summary.overdue_open = summary.overdue_open.saturating_add(overdue);
@@ -530,6 +573,12 @@ fn read_batch(
 struct Worker {
     ledger: Ledger,
     summary: Summary,
+}
+
+impl Worker {
+    fn new(ledger: Ledger) -> Worker {
+        Worker { ledger, summary: Summary::default() }
+    }
 }
 
 /// A line that is not an action: why, and the RM it names, if any.

@@ -27,7 +27,7 @@ pub fn options(
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
-    Ok(Options { as_of, jobs, max_skew: max_skew.map(super::max_skew_seconds).transpose()? })
+    Ok(Options { as_of, jobs, max_skew: max_skew.map(super::max_skew_seconds).transpose()?, commit_every: None })
 }
 
 /// Opens an events file to stream: a regular file or a pipe (not a directory or a device such
@@ -159,6 +159,9 @@ pub enum Failure {
     Read(std::io::Error),
     /// The output could not be written.
     Write(std::io::Error),
+    /// The ledger's state could not be read or committed ([`Hooks::state`]); what was written
+    /// before it is committed.
+    State(crate::store::StoreError),
     /// Anything else (a failed thread).
     Internal(std::io::Error),
 }
@@ -167,6 +170,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Interrupted => f.write_str("interrupted"),
+            Failure::State(e) => e.fmt(f),
             Failure::Read(e) | Failure::Write(e) | Failure::Internal(e) => e.fmt(f),
         }
     }
@@ -207,6 +211,9 @@ pub struct Hooks<'a> {
     /// Asked every [`CHECK_EVERY`] lines whether to stop (a Ctrl-C): the replay then ends with
     /// [`Failure::Interrupted`].
     pub interrupted: Option<&'a mut dyn FnMut() -> bool>,
+    /// The store that keeps the ledger's state across runs ([`super::durable`]); `None` keeps
+    /// it in memory for this run only.
+    pub state: Option<&'a mut dyn crate::store::Store>,
 }
 
 /// Encoded lines between two [`Hooks::interrupted`] checks.
@@ -249,7 +256,7 @@ pub fn run<T: Tap>(
             encoded.items.push(T::digest(digester, record));
         }
     };
-    let Hooks { mut progress, mut interrupted } = hooks;
+    let Hooks { mut progress, mut interrupted, state } = hooks;
     // Set when the replay did not complete: the gatherer then leaves a file as it was.
     let abandoned = AtomicBool::new(false);
     let abandoned = &abandoned;
@@ -279,8 +286,11 @@ pub fn run<T: Tap>(
             send.send(std::mem::replace(&mut pending, Vec::with_capacity(HANDOVER))).map_err(|_| stopped())
         };
         let progress = |n: u64| progress.as_mut().map_or((), |p| p(n));
-        let replayed = super::replay_with_options(engine, input, options, encode, emit, progress)
-            .and_then(|summary| send.send(pending).map(|()| summary).map_err(|_| stopped()));
+        let replayed = match state {
+            Some(store) => super::durable::replay_durable(engine, input, store, options, encode, emit, progress),
+            None => super::replay_with_options(engine, input, options, encode, emit, progress),
+        }
+        .and_then(|summary| send.send(pending).map(|()| summary).map_err(|_| stopped()));
         if replayed.is_err() || stop {
             abandoned.store(true, Ordering::SeqCst);
         }
@@ -293,7 +303,10 @@ pub fn run<T: Tap>(
         // own, a failed thread is `Other`; the rest are the input's.
         let gathered = gathered??;
         let summary = replayed.map_err(|e| match e.kind() {
-            std::io::ErrorKind::Other => Failure::Internal(e),
+            std::io::ErrorKind::Other => match e.downcast::<crate::store::StoreError>() {
+                Ok(e) => Failure::State(e),
+                Err(e) => Failure::Internal(e),
+            },
             _ => Failure::Read(e),
         })?;
         Ok((gathered, summary))
@@ -361,7 +374,7 @@ pub enum EventsFailure {
     File(String),
     /// [`Hooks::interrupted`] said so; nothing was committed.
     Interrupted,
-    /// Anything else.
+    /// Anything else (a state that could not be read or committed: its code and message).
     Internal(String),
 }
 
@@ -405,6 +418,7 @@ pub fn replay_events<T: Tap>(
     };
     ran.map_err(|e| match (e, events, out) {
         (Failure::Interrupted, _, _) => EventsFailure::Interrupted,
+        (Failure::State(e), _, _) => EventsFailure::Internal(format!("[{}] {e}", e.code())),
         (Failure::Read(e), Events::File(path), _) => cannot("read", path, &e),
         (Failure::Write(e), _, Some(path)) => cannot("write", path, &e),
         (Failure::Read(e) | Failure::Write(e) | Failure::Internal(e), _, _) => EventsFailure::Internal(e.to_string()),

@@ -1,8 +1,14 @@
 //! The ledger: per-RM history that records what happened, tracks obligations and reports the
 //! overdue ones, keeping only what some window can still read.
 
+pub(crate) mod durable;
+mod snapshot;
+
+pub use durable::{DurableLedger, StateSummary};
+pub use snapshot::{PolicyDigest, RmSnapshot, Snapshot, SNAPSHOT_FORMAT};
+
 use smol_str::SmolStr;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
@@ -34,6 +40,13 @@ pub struct Ledger {
     next_seq: u64,
     /// The indexes of actions by key each RM's history keeps.
     keys: IndexedKeys,
+    /// Whether submissions are recorded for retries and kept actions keep their JSON for
+    /// snapshots; off only in a replay that saves nothing ([`Ledger::transient`]).
+    durable: bool,
+    /// How long a submission is kept for retries, in seconds.
+    receipt_retention: i64,
+    /// The RMs changed since the last [`Ledger::take_changes`], when tracked.
+    changes: Option<Changes>,
     /// Tests only: the RMs' histories read everything the plain way.
     #[cfg(test)]
     plain: bool,
@@ -51,6 +64,60 @@ struct Entry {
     history: Option<Box<RmHistory>>,
     /// Periodic duties: since when the RM is subject, and which checks have run.
     subject: Subject,
+    /// The submissions recorded for idempotency, by action id.
+    recorded: HashMap<SmolStr, Recorded>,
+    /// The same, by (expiry, action id): the next to drop first.
+    expiring: BTreeSet<(DateTime<FixedOffset>, SmolStr)>,
+    /// Whether the RM is in the ledger's [`Changes`] already.
+    changed: bool,
+    /// The ids of the submissions recorded since the last [`Ledger::take_changes`], if tracked.
+    unsaved: Vec<SmolStr>,
+}
+
+/// The RMs whose state changed since the changes were last taken, in the order they changed.
+#[derive(Debug, Clone, Default)]
+struct Changes {
+    rms: Vec<SmolStr>,
+}
+
+/// What changed for one RM since the last [`Ledger::take_changes`]: its state now, and the
+/// submissions it recorded in between (what a durable store writes at a commit).
+#[derive(Debug, Clone)]
+pub struct RmChange {
+    /// The RM's state, without its recorded submissions ([`RmSnapshot::without_recorded`]).
+    pub state: RmSnapshot,
+    /// The submissions recorded since: action id, content hash (`sha256:…`), expiry, and the
+    /// decision as its JSON.
+    pub recorded: Vec<RecordedDecision>,
+}
+
+/// A submission kept for retries, as a store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedDecision {
+    /// The action's id.
+    pub action: SmolStr,
+    /// `sha256:` and the hex of the SHA-256 of the action's canonical JSON.
+    pub hash: String,
+    /// Kept while the RM's clock is at or before this.
+    pub expires: DateTime<FixedOffset>,
+    /// The decision, as [`Decision::to_json`] writes it.
+    pub decision: String,
+}
+
+/// A submission as the ledger recorded it: a retry of the same action (the same content hash)
+/// gets its decision back as it was.
+#[derive(Debug, Clone, PartialEq)]
+struct Recorded {
+    /// SHA-256 of the action's canonical JSON.
+    hash: [u8; 32],
+    /// The action's `at`.
+    at: DateTime<FixedOffset>,
+    /// Kept while the RM's clock is at or before this: the action's `at` plus the ledger's
+    /// receipt retention.
+    expires: DateTime<FixedOffset>,
+    /// The decision's JSON ([`Decision::to_json`]): a store keeps the same text, and a retry
+    /// reads it back.
+    decision: Box<str>,
 }
 
 impl Entry {
@@ -72,6 +139,24 @@ impl Entry {
         self.history.as_deref()
     }
 
+    /// Keeps a submission for retries until `expires`; `unsaved` notes it for the next
+    /// [`Ledger::take_changes`].
+    fn record(&mut self, id: SmolStr, recorded: Recorded, unsaved: bool) {
+        self.expiring.insert((recorded.expires, id.clone()));
+        if unsaved {
+            self.unsaved.push(id.clone());
+        }
+        self.recorded.insert(id, recorded);
+    }
+
+    /// Drops the recorded submissions that expire before `now`.
+    fn drop_recorded(&mut self, now: DateTime<FixedOffset>) {
+        while let Some((expires, id)) = self.expiring.first().filter(|(e, _)| *e < now).cloned() {
+            self.expiring.remove(&(expires, id.clone()));
+            self.recorded.remove(&id);
+        }
+    }
+
     /// Reduces the entry to its clock if its history holds nothing.
     fn settle(&mut self) {
         if let Some(rm) = self.history.take_if(|rm| rm.size() == 0) {
@@ -84,11 +169,16 @@ impl Ledger {
     /// An empty ledger over a policy set (made by [`crate::Engine::ledger`]).
     pub(crate) fn new(set: Arc<PolicySet>) -> Ledger {
         let keys = crate::eval::indexed_keys(&set).into();
+        // As long as any window reads back, and at least 30 days (a retry comes within hours).
+        let receipt_retention = set.longest_window.max(RECEIPTS_AT_LEAST);
         Ledger {
             set,
             rms: HashMap::new(),
             next_seq: 0,
             keys,
+            durable: true,
+            receipt_retention,
+            changes: None,
             #[cfg(test)]
             plain: false,
             #[cfg(test)]
@@ -121,7 +211,7 @@ impl Ledger {
         rms.sort_unstable();
         rms.dedup();
         for rm in rms {
-            let loaded = self.set.history_for(rm, history)?;
+            let loaded = self.set.history_of(rm, history, true)?;
             let keys = &self.keys;
             let entry = self.rms.entry(rm.into()).or_default();
             // Every seeded action counts, whether or not a window keeps it.
@@ -160,9 +250,37 @@ impl Ledger {
     /// Records an action: first advances its RM to the action's time (reporting what fell
     /// overdue), then decides on it against the RM's history, then records the action, its
     /// breaches and its obligations, whatever the verdict.
+    ///
+    /// **Idempotent**: an action whose id is already recorded for its RM, with the same content
+    /// (the SHA-256 of its canonical JSON), gets the recorded decision back, with no overdue
+    /// reports (they were reported the first time), and records nothing; with other content it
+    /// is an error ([`InputError::IdReused`]). A submission is recorded while the RM's clock is
+    /// within the receipt retention of the action's `at`: the policy set's longest window, and
+    /// at least 30 days.
     pub fn submit(&mut self, action: &Action) -> Result<Submission, InputError> {
+        let source = self.durable.then(|| action.canonical_json());
+        let hash = source.as_deref().map(content_hash);
+        // Before the order check: a retry of an older action is not out of order.
+        if let (Some(r), Some(hash)) = (self.rms.get(action.rm()).and_then(|e| e.recorded.get(action.id())), hash) {
+            if r.hash == hash {
+                let decision = serde_json::from_str(&r.decision)
+                    .map_err(|e| InputError::Snapshot(format!("the recorded decision cannot be read: {e}")))?;
+                return Ok(Submission { overdue: Vec::new(), decision });
+            }
+            return Err(InputError::IdReused(format!(
+                "action `{}` of RM `{}` is already recorded with other content (recorded: at {}, hash {}; this one: at {}, hash {})",
+                action.id(),
+                action.rm(),
+                format_datetime(&r.at),
+                hash_text(&r.hash),
+                format_datetime(&action.at()),
+                hash_text(&hash),
+            )));
+        }
         let set = Arc::clone(&self.set);
-        let decoded = Arc::new(set.schema.decode(action)?);
+        let mut decoded = set.schema.decode(action)?;
+        decoded.source = source.map(Arc::from);
+        let decoded = Arc::new(decoded);
         let at = decoded.at;
         let rm_id: SmolStr = decoded.rm.clone();
         let mut seq = self.next_seq;
@@ -194,7 +312,9 @@ impl Ledger {
             seq = seq.saturating_add(1);
             rm.obligations.insert(&set, o);
         }
-        if decoded.type_id.and_then(|t| set.action_retention.get(t as usize).copied().flatten()).is_some() {
+        let retention = decoded.type_id.and_then(|t| set.action_retention.get(t as usize).copied().flatten());
+        let id = decoded.id.clone();
+        if retention.is_some() {
             rm.record_action(decoded, keys);
         }
         rm.clock = Some(at);
@@ -202,9 +322,64 @@ impl Ledger {
         // still be met by this action.
         prune(&set, rm, at);
         entry.subject = subject;
+        entry.drop_recorded(at);
         entry.settle();
         self.next_seq = seq;
+        if let Some(hash) = hash {
+            let expires = TimeDelta::try_seconds(self.receipt_retention)
+                .and_then(|d| at.checked_add_signed(d))
+                .unwrap_or_else(end_of_time);
+            entry.record(
+                id,
+                Recorded { hash, at, expires, decision: outcome.decision.to_json().into() },
+                self.changes.is_some(),
+            );
+        }
+        if let Some(changes) = &mut self.changes {
+            changes.note(&rm_id, entry);
+        }
         Ok(Submission { overdue, decision: outcome.decision })
+    }
+
+    /// The ledger for a replay that saves nothing: it records no submissions for retries (an
+    /// action id seen again is decided again) and keeps no action's JSON for snapshots, so it
+    /// holds only what the windows read.
+    pub(crate) fn transient(mut self) -> Ledger {
+        self.durable = false;
+        self
+    }
+
+    /// Tracks the RMs that change from now on, for [`Ledger::take_changes`].
+    pub fn track_changes(&mut self) {
+        self.changes.get_or_insert_with(Changes::default);
+    }
+
+    /// The RMs that changed since tracking started or the changes were last taken, in the order
+    /// they first changed, each with its state now and the submissions it recorded in between:
+    /// what a durable store writes at a commit.
+    pub fn take_changes(&mut self) -> Vec<RmChange> {
+        let Some(changes) = &mut self.changes else { return Vec::new() };
+        let rms = std::mem::take(&mut changes.rms);
+        let mut out = Vec::with_capacity(rms.len());
+        for rm in rms {
+            let Some(entry) = self.rms.get_mut(&rm) else { continue };
+            entry.changed = false;
+            let unsaved = std::mem::take(&mut entry.unsaved);
+            let recorded = unsaved
+                .iter()
+                .filter_map(|id| {
+                    entry.recorded.get(id).map(|r| RecordedDecision {
+                        action: id.clone(),
+                        hash: hash_text(&r.hash),
+                        expires: r.expires,
+                        decision: r.decision.to_string(),
+                    })
+                })
+                .collect();
+            let state = snapshot::snapshot_entry(&self.set, &rm, entry).without_recorded();
+            out.push(RmChange { state, recorded });
+        }
+        out
     }
 
     /// Decides on an action against the RM's recorded history without recording anything: a
@@ -249,7 +424,11 @@ impl Ledger {
             if entry.clock().is_some_and(|c| c >= at) {
                 continue;
             }
+            if let Some(changes) = &mut self.changes {
+                changes.note(rm_id, entry);
+            }
             let mut subject = entry.subject;
+            entry.drop_recorded(at);
             if entry.history.is_none() && due_checks(&set, subject, at).is_empty() {
                 entry.clock = Some(at);
                 if entry.subject.first.is_some() {
@@ -287,6 +466,20 @@ impl Ledger {
         )
     }
 
+    /// The restricting ladder steps in force for each RM at its clock, summed over the RMs.
+    pub fn restrictions_in_force(&self) -> usize {
+        let held = |e: &Entry| match (e.history(), e.clock()) {
+            (Some(rm), Some(at)) => crate::decide::restrict::in_force(&self.set, rm, at, |_| true).len(),
+            _ => 0,
+        };
+        self.rms.values().map(held).sum()
+    }
+
+    /// The submissions recorded for retries, over all RMs.
+    pub fn recorded_count(&self) -> usize {
+        self.rms.values().map(|e| e.recorded.len()).sum()
+    }
+
     /// The number of RMs the ledger tracks (each keeps its clock, whatever it holds).
     pub fn rm_count(&self) -> usize {
         self.rms.len()
@@ -301,6 +494,38 @@ impl Ledger {
     pub fn retained_items(&self) -> usize {
         self.rms.values().filter_map(Entry::history).map(RmHistory::size).sum()
     }
+}
+
+impl Changes {
+    fn note(&mut self, rm: &SmolStr, entry: &mut Entry) {
+        if !entry.changed {
+            entry.changed = true;
+            self.rms.push(rm.clone());
+        }
+    }
+}
+
+/// The least a submission is recorded for retries, in seconds: 30 days.
+const RECEIPTS_AT_LEAST: i64 = 30 * 24 * 3600;
+
+/// Later than any instant a ledger sees: the expiry of what is kept for good.
+fn end_of_time() -> DateTime<FixedOffset> {
+    DateTime::<FixedOffset>::MAX_UTC.fixed_offset()
+}
+
+/// SHA-256 of an action's canonical JSON.
+fn content_hash(source: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(source.as_bytes()).into()
+}
+
+/// A content hash as text: `sha256:` and its hex.
+fn hash_text(hash: &[u8; 32]) -> String {
+    use std::fmt::Write;
+    hash.iter().fold(String::from("sha256:"), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 fn out_of_order(action: &Action, rm: &str, at: DateTime<FixedOffset>, clock: DateTime<FixedOffset>) -> InputError {
@@ -637,6 +862,153 @@ duty any "Something is registered"
             ledger.submit(&Action::from_json(&json.to_string()).unwrap()).unwrap();
         }
         assert_eq!(indexes(&ledger), Some((0, 0, false)));
+    }
+
+    fn gift_json(id: &str, at: &str, value: &str) -> Action {
+        let json = serde_json::json!({"id": id, "type": "gift", "at": at, "rm": {"id": "R0"},
+            "customer": "C1", "value": value, "kind": "cash", "n": 1});
+        Action::from_json(&json.to_string()).unwrap()
+    }
+
+    /// A retry returns the recorded decision with no overdue reports, even after later actions;
+    /// other content under the same id is I0012; once the receipt retention has passed, the
+    /// retry is out of order.
+    #[test]
+    fn a_retry_returns_the_recorded_decision_and_records_nothing() {
+        let mut ledger = engine().ledger();
+        let first = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap();
+        let later = ledger.submit(&gift_json("G2", "2026-03-02T00:00:00Z", "60 CNY")).unwrap();
+        let before = ledger.snapshot().to_json();
+        let retry = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap();
+        assert_eq!(retry, Submission { overdue: Vec::new(), decision: first.decision.clone() });
+        assert_eq!(ledger.snapshot().to_json(), before, "a retry records nothing");
+        let e = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "51 CNY")).unwrap_err();
+        assert_eq!((e.code(), e.field()), ("I0012", Some("id")));
+        assert!(e.to_string().contains("2026-03-01T00:00:00Z") && e.to_string().contains("sha256:"), "{e}");
+        assert_eq!(ledger.submit(&gift_json("G2", "2026-03-02T00:00:00Z", "60 CNY")).unwrap().decision, later.decision);
+        // Kept for the policy's longest window, at least 30 days; G1's record expires then, to
+        // the nanosecond.
+        assert_eq!(ledger.receipt_retention, ledger.set.longest_window.max(RECEIPTS_AT_LEAST));
+        let g1 = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap();
+        let edge = g1 + TimeDelta::seconds(ledger.receipt_retention);
+        ledger.advance_to(edge);
+        assert_eq!(ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap().decision, first.decision);
+        ledger.advance_to(edge + TimeDelta::nanoseconds(1));
+        let e = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap_err();
+        assert_eq!(e.code(), "I0009");
+    }
+
+    /// A transient ledger (a replay that saves nothing) decides a repeated id again.
+    #[test]
+    fn a_transient_ledger_records_no_retries() {
+        let mut ledger = engine().ledger().transient();
+        let first = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "60 CNY")).unwrap();
+        let again = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "60 CNY")).unwrap();
+        assert_eq!(ledger.recorded_count(), 0);
+        assert_ne!(first.decision.findings, again.decision.findings, "the second gift counts the first");
+    }
+
+    #[test]
+    fn restore_errors_are_coded() {
+        let mut ledger = engine().ledger();
+        ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap();
+        let snapshot = ledger.snapshot();
+        let text = snapshot.to_json();
+        // Into a ledger that already tracks the RM.
+        assert_eq!(ledger.restore(snapshot.clone()).unwrap_err().code(), "I0015");
+        // Another format version, no format, corrupt JSON.
+        let later = text.replacen("\"format\":1", "\"format\":2", 1);
+        let e = Snapshot::from_json(&later).unwrap_err();
+        assert_eq!(e.code(), "I0013");
+        assert!(e.to_string().contains("format 2"), "{e}");
+        assert_eq!(Snapshot::from_json("{}").unwrap_err().code(), "I0013");
+        assert_eq!(Snapshot::from_json(&text[..text.len() - 3]).unwrap_err().code(), "I0013");
+        assert_eq!(Snapshot::from_json("[1]").unwrap_err().code(), "I0013");
+        // An obligation of a version the set lacks, named.
+        let other = text.replace("\"version\":\"1\"", "\"version\":\"9\"");
+        let e = engine().ledger().restore(Snapshot::from_json(&other).unwrap()).unwrap_err();
+        assert_eq!(e.code(), "I0014");
+        assert!(e.to_string().contains("policy `prop` version `9`") && e.to_string().contains("`G1`"), "{e}");
+        // An action of another RM in an RM's state.
+        let moved = text.replacen("\"rm\":\"R0\"", "\"rm\":\"R9\"", 1);
+        let e = engine().ledger().restore(Snapshot::from_json(&moved).unwrap()).unwrap_err();
+        assert_eq!(e.code(), "I0013");
+        assert!(e.to_string().contains("RM `R0`"), "{e}");
+        // A snapshot with the RM twice; nothing restored.
+        let mut twice = snapshot.clone();
+        twice.rms.push(twice.rms[0].clone());
+        let mut fresh = engine().ledger();
+        assert_eq!(fresh.restore(twice).unwrap_err().code(), "I0013");
+        assert_eq!(fresh.rm_count(), 0);
+        fresh.restore(snapshot).unwrap();
+        assert_eq!(fresh.snapshot().to_json(), text);
+    }
+
+    /// Submits a stream's steps into `ledger`, writing every record's JSON.
+    fn run(ledger: &mut Ledger, steps: &[(usize, Step, DateTime<FixedOffset>)], out: &mut Vec<String>) {
+        for (i, s, at) in steps {
+            match action(*i, s, *at) {
+                Some(a) => match ledger.submit(&a) {
+                    Ok(sub) => {
+                        out.extend(sub.overdue.iter().map(OverdueReport::to_json));
+                        out.push(sub.decision.to_json());
+                    }
+                    Err(e) => out.push(format!("{:?}", e.record())),
+                },
+                None => out.extend(ledger.advance_to(*at).iter().map(OverdueReport::to_json)),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(150))]
+        /// Snapshot at any point (the whole ledger through JSON text, or only some RMs), restore
+        /// into a fresh ledger, continue: the records of a ledger that never stopped.
+        #[test]
+        fn snapshot_restore_continue_is_never_stopped(
+            steps in proptest::collection::vec(step(), 1..80),
+            cut in 0usize..80,
+            retries in proptest::collection::vec(0usize..80, 0..6),
+        ) {
+            let engine = engine();
+            let mut at = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap();
+            let mut timed = Vec::new();
+            for (i, s) in steps.iter().enumerate() {
+                at += TimeDelta::seconds(GAPS[usize::from(s.gap)]);
+                timed.push((i, s.clone(), at));
+                // Retries of earlier steps: recorded, out of order or expired.
+                if retries.contains(&i) {
+                    let (j, t, a) = timed[i / 2].clone();
+                    timed.push((j, t, a));
+                }
+            }
+            let cut = cut.min(timed.len());
+            let mut whole = engine.ledger();
+            let mut expected = Vec::new();
+            run(&mut whole, &timed, &mut expected);
+            let mut first = engine.ledger();
+            let mut got = Vec::new();
+            run(&mut first, &timed[..cut], &mut got);
+            let text = first.snapshot().to_json();
+            let mut second = engine.ledger();
+            second.restore(Snapshot::from_json(&text).unwrap()).unwrap();
+            prop_assert_eq!(second.snapshot().to_json(), text);
+            run(&mut second, &timed[cut..], &mut got);
+            prop_assert_eq!(&got, &expected);
+            prop_assert_eq!(second.snapshot().to_json(), whole.snapshot().to_json());
+            // Per RM: R1 alone moved into another ledger continues as in the ledger it left.
+            let mut r1 = engine.ledger();
+            if let Some(rm) = first.snapshot_rm("R1") {
+                r1.restore_rm(RmSnapshot::from_json(&rm.to_json()).unwrap()).unwrap();
+            }
+            let rest: Vec<_> = timed[cut..].iter().filter(|(_, s, _)| s.rm == 1 && s.kind < 9).cloned().collect();
+            let mut moved = Vec::new();
+            run(&mut r1, &rest, &mut moved);
+            let mut stayed = Vec::new();
+            run(&mut first, &rest, &mut stayed);
+            prop_assert_eq!(moved, stayed);
+            prop_assert_eq!(r1.snapshot_rm("R1"), first.snapshot_rm("R1"));
+        }
     }
 
     proptest! {

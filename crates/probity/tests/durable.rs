@@ -1,0 +1,134 @@
+//! The durable ledger over a store (the in-memory one): batches commit all or nothing, a re-run
+//! of a committed batch returns the recorded decisions, and snapshots pass through the JSON API.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use probity::api::{self, text};
+use probity::store::{MemoryStore, Store};
+use probity::{Action, DurableLedger, Engine, PolicySet};
+
+const POLICY: &str = r#"policy gifts "Gifts"
+  version "1"
+  effective 2026-01-01
+  timezone "UTC"
+
+action gift {
+  value: money
+}
+
+action registered {
+  gift: text
+}
+
+ladder conduct
+  window 30 days
+  points minor 1
+  step 1 "warning"
+
+duty register "Gifts are registered"
+  cite "c"
+  on gift
+  due within 1 days
+  fulfilled by registered where gift = action.id
+  otherwise breach minor
+"#;
+
+fn engine() -> Engine {
+    Engine::new(PolicySet::from_sources([("gifts.probity", POLICY)]).unwrap())
+}
+
+fn gift(id: &str, rm: &str, at: &str) -> Action {
+    Action::from_json(&format!(
+        r#"{{"type": "gift", "id": "{id}", "at": "{at}", "rm": {{"id": "{rm}"}}, "value": "5 CNY"}}"#
+    ))
+    .unwrap()
+}
+
+fn records(results: &[Result<probity::Submission, probity::InputError>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in results {
+        let s = r.as_ref().unwrap();
+        out.extend(s.overdue.iter().map(|o| o.to_json()));
+        out.push(s.decision.to_json());
+    }
+    out
+}
+
+#[test]
+fn a_batch_split_and_rerun_gives_one_runs_records_and_reports_nothing_twice() {
+    let engine = engine();
+    let batch1 = [gift("G1", "R1", "2026-03-01T00:00:00Z"), gift("G2", "R2", "2026-03-01T00:00:00Z")];
+    // Two days on: both gifts' duties fall overdue, reported with R1's next gift.
+    let batch2 = [gift("G3", "R1", "2026-03-03T00:00:00Z")];
+    let mut one = engine.ledger();
+    let whole: Vec<_> = batch1.iter().chain(&batch2).map(|a| one.submit(a)).collect();
+    let mut store = MemoryStore::new();
+    let mut ledger = DurableLedger::new(&engine, &mut store);
+    let first = ledger.submit_batch(&batch1).unwrap();
+    let second = ledger.submit_batch(&batch2).unwrap();
+    let mut got = records(&first);
+    got.extend(records(&second));
+    assert_eq!(got, records(&whole));
+    assert!(records(&second)[0].contains("\"overdue\""), "{:?}", records(&second));
+    // The second batch again: the recorded decisions, the overdue report not made again.
+    let again = ledger.submit_batch(&batch2).unwrap();
+    let decisions = |r: &[String]| r.iter().filter(|l| !l.contains("\"obligation\":{")).cloned().collect::<Vec<_>>();
+    assert_eq!(records(&again), decisions(&records(&second)));
+    assert_eq!(records(&again).len(), 1);
+    let state = ledger.load().unwrap();
+    assert_eq!(state.snapshot().to_json(), one.snapshot().to_json());
+    // G1 reported overdue (R2 was not advanced); G2 and G3 still open.
+    assert_eq!(state.open_obligations(), (2, 1));
+}
+
+#[test]
+fn a_batch_dropped_before_its_commit_leaves_the_previous_state() {
+    let engine = engine();
+    let mut store = MemoryStore::new();
+    DurableLedger::new(&engine, &mut store).submit_batch(&[gift("G1", "R1", "2026-03-01T00:00:00Z")]).unwrap();
+    let before = DurableLedger::new(&engine, &mut store).load().unwrap().snapshot().to_json();
+    {
+        // A transaction that writes a changed state and is dropped (a crash before the commit).
+        let mut tx = store.transaction().unwrap();
+        let mut state = tx.read_rm("R1").unwrap().unwrap();
+        state.blob = b"{}".to_vec();
+        tx.upsert_rm("R1", &state).unwrap();
+    }
+    assert_eq!(DurableLedger::new(&engine, &mut store).load().unwrap().snapshot().to_json(), before);
+    // A damaged state is a store error (S0007), not a panic.
+    let mut tx = store.transaction().unwrap();
+    let mut state = tx.read_rm("R1").unwrap().unwrap();
+    state.blob = br#"{"format": 7}"#.to_vec();
+    tx.upsert_rm("R1", &state).unwrap();
+    tx.commit().unwrap();
+    let e =
+        DurableLedger::new(&engine, &mut store).submit_batch(&[gift("G2", "R1", "2026-03-02T00:00:00Z")]).unwrap_err();
+    assert_eq!(e.code(), "S0007", "{e}");
+    assert!(e.to_string().contains("format 7"), "{e}");
+}
+
+#[test]
+fn snapshot_and_restore_through_the_json_interface() {
+    let engine = engine();
+    let mut ledger = engine.ledger();
+    ledger.submit(&gift("G1", "R1", "2026-03-01T00:00:00Z")).unwrap();
+    let snapshot = text::snapshot(&ledger);
+    let parsed: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
+    assert_eq!(parsed["format"], 1);
+    assert_eq!(parsed["policies"][0]["id"], "gifts");
+    assert!(parsed["policies"][0]["digest"].as_str().unwrap().starts_with("sha256:"));
+    let mut other = engine.ledger();
+    let request = serde_json::json!({ "snapshot": parsed }).to_string();
+    assert_eq!(text::restore(&mut other, &request).unwrap(), "null");
+    assert_eq!(text::snapshot(&other), snapshot);
+    // Again: the RM is already there.
+    let e = api::restore(&mut other, api::RestoreRequest { snapshot: parsed }).unwrap_err();
+    assert_eq!(e.code, "I0015");
+    let e = text::restore(&mut other, r#"{"snapshot": {"format": 2}}"#).unwrap_err();
+    assert!(e.contains("I0013"), "{e}");
+}
