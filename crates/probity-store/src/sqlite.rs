@@ -76,7 +76,21 @@ impl SqliteStore {
     /// Opens (or creates) the state at `path`: a file that is not a Probity state, or one with
     /// a newer schema, is an error and is left as it was.
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
-        let path = path.as_ref();
+        // Two connections switching a new file to WAL mode at once: SQLite may answer one
+        // `SQLITE_BUSY` at once, without waiting on its busy handler. Try again, for as long as
+        // the busy timeout.
+        let start = std::time::Instant::now();
+        loop {
+            match SqliteStore::open_once(path.as_ref(), options) {
+                Err(StoreError::Conflict { .. }) if start.elapsed() < options.busy_timeout => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
         let location = path.display().to_string();
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut connection = Connection::open_with_flags(path, flags)

@@ -463,7 +463,8 @@ pub fn snapshot(ledger: &Ledger) -> Json {
 
 /// Adds a snapshot's RMs to a ledger (all or nothing).
 pub fn restore(ledger: &mut Ledger, request: RestoreRequest) -> Result<(), Error> {
-    let snapshot = crate::Snapshot::from_json(&request.snapshot.to_string())?;
+    // The request's JSON tree sorted the decisions' members: put them back in their order.
+    let snapshot = crate::Snapshot::from_json(&request.snapshot.to_string())?.with_decisions_in_order()?;
     Ok(ledger.restore(snapshot)?)
 }
 

@@ -197,6 +197,25 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// The snapshot with each recorded decision's JSON in the order a decision writes its
+    /// members: for a snapshot that went through a JSON tree that sorts members (as a JSON
+    /// request does), so that a retry's decision, and the next snapshot, read as before.
+    pub fn with_decisions_in_order(mut self) -> Result<Snapshot, InputError> {
+        for rm in &mut self.rms {
+            for r in &mut rm.recorded {
+                let decision: crate::Decision = serde_json::from_str(r.decision.get()).map_err(|e| {
+                    InputError::Snapshot(format!("the recorded decision on action `{}`: {e}", r.action))
+                })?;
+                if let Some(text) = RawJson::new(&decision.to_json()) {
+                    r.decision = text;
+                }
+            }
+        }
+        Ok(self)
+    }
+}
+
 impl RmSnapshot {
     /// Reads one RM's snapshot from its JSON text (as [`Snapshot::from_json`]).
     pub fn from_json(text: &str) -> Result<RmSnapshot, InputError> {
