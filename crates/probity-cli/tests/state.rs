@@ -2,7 +2,13 @@
 //! (SIGKILL) at random moments give the records of one uninterrupted run, with SQLite and with
 //! a PostgreSQL server the test starts; `probity state show` summarises a state.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 #[path = "../../probity-store/tests/support/pg.rs"]
 #[allow(dead_code)]

@@ -581,9 +581,3 @@ fn restore_entry(set: &PolicySet, keys: &IndexedKeys, snap: &RmSnapshot, seq: &m
     entry.settle();
     Ok(entry)
 }
-
-/// Tests: the content hash of an action, as text.
-#[cfg(test)]
-pub(crate) fn action_hash(action: &Action) -> String {
-    hash_text(&super::content_hash(&action.canonical_json()))
-}
