@@ -296,6 +296,15 @@ impl Action {
     pub fn canonical_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// [`Action::canonical_json`] as a raw JSON value, written once and never parsed again.
+    pub(crate) fn canonical_raw(&self) -> Arc<serde_json::value::RawValue> {
+        match serde_json::value::to_raw_value(self) {
+            Ok(raw) => Arc::from(raw),
+            // Serialising an action cannot fail: it is JSON already.
+            Err(_) => Arc::from(serde_json::value::RawValue::NULL.to_owned()),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Action {
@@ -371,7 +380,7 @@ pub(crate) struct Decoded {
     pub(crate) slots: Box<[Value]>,
     /// The action's canonical JSON (members in key order, no spaces), for an action a ledger
     /// keeps: a snapshot writes it out, and a restore decodes it again.
-    pub(crate) source: Option<Arc<str>>,
+    pub(crate) source: Option<Arc<serde_json::value::RawValue>>,
 }
 
 impl Schema {

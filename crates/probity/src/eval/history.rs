@@ -948,7 +948,7 @@ impl PolicySet {
         for (i, a) in history.actions.iter().enumerate().filter(|(_, a)| a.rm() == rm) {
             let mut decoded = self.schema.decode(a).map_err(|e| e.within(&format!("actions[{i}]")))?;
             if sources {
-                decoded.source = Some(a.canonical_json().into());
+                decoded.source = Some(a.canonical_raw());
             }
             let decoded = Arc::new(decoded);
             by_id.push(Arc::clone(&decoded));

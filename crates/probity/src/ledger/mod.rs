@@ -258,8 +258,8 @@ impl Ledger {
     /// within the receipt retention of the action's `at`: the policy set's longest window, and
     /// at least 30 days.
     pub fn submit(&mut self, action: &Action) -> Result<Submission, InputError> {
-        let source = self.durable.then(|| action.canonical_json());
-        let hash = source.as_deref().map(content_hash);
+        let source = self.durable.then(|| action.canonical_raw());
+        let hash = source.as_deref().map(|raw| content_hash(raw.get()));
         // Before the order check: a retry of an older action is not out of order.
         if let (Some(r), Some(hash)) = (self.rms.get(action.rm()).and_then(|e| e.recorded.get(action.id())), hash) {
             if r.hash == hash {
@@ -279,7 +279,7 @@ impl Ledger {
         }
         let set = Arc::clone(&self.set);
         let mut decoded = set.schema.decode(action)?;
-        decoded.source = source.map(Arc::from);
+        decoded.source = source;
         let decoded = Arc::new(decoded);
         let at = decoded.at;
         let rm_id: SmolStr = decoded.rm.clone();
@@ -376,7 +376,7 @@ impl Ledger {
                     })
                 })
                 .collect();
-            let state = snapshot::snapshot_entry(&self.set, &rm, entry).without_recorded();
+            let state = snapshot::snapshot_entry(&self.set, &rm, entry, false);
             out.push(RmChange { state, recorded });
         }
         out
@@ -521,11 +521,7 @@ fn content_hash(source: &str) -> [u8; 32] {
 
 /// A content hash as text: `sha256:` and its hex.
 fn hash_text(hash: &[u8; 32]) -> String {
-    use std::fmt::Write;
-    hash.iter().fold(String::from("sha256:"), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    format!("sha256:{:x}", sha2::digest::Output::<sha2::Sha256>::from(*hash))
 }
 
 fn out_of_order(action: &Action, rm: &str, at: DateTime<FixedOffset>, clock: DateTime<FixedOffset>) -> InputError {

@@ -137,11 +137,11 @@ struct RecordedState {
 /// as it is and reads it without building a tree.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(transparent)]
-pub(super) struct RawJson(Box<RawValue>);
+pub(super) struct RawJson(Arc<RawValue>);
 
 impl RawJson {
     fn new(text: &str) -> Option<RawJson> {
-        RawValue::from_string(text.to_string()).ok().map(RawJson)
+        RawValue::from_string(text.to_string()).ok().map(|raw| RawJson(Arc::from(raw)))
     }
 
     fn get(&self) -> &str {
@@ -294,7 +294,7 @@ impl RmSnapshot {
 impl Ledger {
     /// The state of one RM, if the ledger tracks it.
     pub fn snapshot_rm(&self, rm: &str) -> Option<RmSnapshot> {
-        self.rms.get(rm).map(|entry| snapshot_entry(&self.set, rm, entry))
+        self.rms.get(rm).map(|entry| snapshot_entry(&self.set, rm, entry, true))
     }
 
     /// The whole ledger's state: every RM's, sorted by RM id, and the policy versions.
@@ -350,10 +350,11 @@ pub(crate) fn policy_digests(set: &PolicySet) -> Vec<PolicyDigest> {
 
 /// The canonical JSON of a kept action.
 fn source_value(d: &Decoded) -> Option<RawJson> {
-    d.source.as_deref().and_then(RawJson::new)
+    d.source.clone().map(RawJson)
 }
 
-pub(super) fn snapshot_entry(set: &PolicySet, rm: &str, entry: &Entry) -> RmSnapshot {
+/// One RM's state; `receipts` adds its recorded submissions (a store keeps them apart).
+pub(super) fn snapshot_entry(set: &PolicySet, rm: &str, entry: &Entry, receipts: bool) -> RmSnapshot {
     let version = |index: u32| {
         set.policies
             .get(index as usize)
@@ -428,6 +429,9 @@ pub(super) fn snapshot_entry(set: &PolicySet, rm: &str, entry: &Entry) -> RmSnap
             })
             .collect();
     }
+    if !receipts {
+        return out;
+    }
     let mut recorded: Vec<(&SmolStr, &Recorded)> = entry.recorded.iter().collect();
     recorded.sort_unstable_by_key(|(id, _)| *id);
     out.recorded = recorded
@@ -455,7 +459,8 @@ fn decode(set: &PolicySet, rm: &str, json: &RawJson, what: &str) -> Result<Arc<D
     }
     let mut decoded =
         set.schema.decode(&action).map_err(|e| InputError::Snapshot(format!("{what} of RM `{rm}`: {e}")))?;
-    decoded.source = Some(action.canonical_json().into());
+    // Canonical again: a snapshot that went through a JSON tree has its members in another order.
+    decoded.source = Some(action.canonical_raw());
     Ok(Arc::new(decoded))
 }
 
