@@ -3,18 +3,29 @@
 //! committed. Re-running lines already committed returns their recorded decisions and reports
 //! nothing overdue again, so a replay split into runs, or killed and run again, gives the
 //! records of one uninterrupted run.
+//!
+//! A part is written and committed on a thread of its own while the next part is decided, so
+//! the store's work overlaps the deciding; at most one commit runs at a time, and a part's
+//! records are emitted once its commit has returned.
 
 use std::io::BufRead;
+use std::thread::{Scope, ScopedJoinHandle};
 
 use super::{run, shard, Checkpoint, Options, Record, Summary, Worker};
 use crate::engine::Engine;
 use crate::ledger::durable::{read_all, write_changes, write_meta};
+use crate::ledger::RmChange;
+use crate::policy_set::PolicySet;
 use crate::store::{Store, StoreError};
 
 /// The fewest lines between two commits. A commit writes the state of every RM that changed
-/// since the last one, so it also waits for four lines per RM the state tracks: the cost of
-/// the state written stays a small share of the lines replayed.
+/// since the last one, so it also waits for sixteen lines per RM the state tracks: the state
+/// written then stays a small share of the bytes committed.
 pub const COMMIT_EVERY_AT_LEAST: usize = 10_000;
+
+/// Lines per RM the state tracks between two commits, when that is more than
+/// [`COMMIT_EVERY_AT_LEAST`].
+pub const COMMIT_EVERY_PER_RM: usize = 16;
 
 /// [`super::replay_with_options`] over the state in `store`, created if empty. A store error is
 /// returned as an I/O error of kind `Other` whose inner error is the [`StoreError`]; the
@@ -45,19 +56,36 @@ pub fn replay_durable<L: Default + Send>(
     for worker in &mut workers {
         worker.ledger.track_changes();
     }
-    let mut saver = Saver { engine, store, since: 0, rms, every: options.commit_every };
-    run(workers, input, options, encode, emit, progress, &mut saver)
+    std::thread::scope(|scope| {
+        let mut saver = Saver {
+            scope,
+            set: engine.policy_set(),
+            store: Some(store),
+            committing: None,
+            since: 0,
+            rms,
+            every: options.commit_every,
+        };
+        run(workers, input, options, encode, emit, progress, &mut saver)
+    })
 }
 
 fn corrupt(rm: &str, e: &dyn std::fmt::Display) -> StoreError {
     crate::ledger::durable::corrupt(rm, e)
 }
 
-/// Commits the workers' changes to the store.
-struct Saver<'a> {
-    engine: &'a Engine,
-    store: &'a mut dyn Store,
-    /// Lines replayed since the last commit.
+/// A commit on its thread: it gives the store back, with its outcome.
+type Committing<'scope, 'a> = ScopedJoinHandle<'scope, (&'a mut dyn Store, Result<(), StoreError>)>;
+
+/// Commits the workers' changes to the store, one part at a time.
+struct Saver<'scope, 'env, 'a> {
+    scope: &'scope Scope<'scope, 'env>,
+    set: &'a PolicySet,
+    /// The store, while no commit has it.
+    store: Option<&'a mut dyn Store>,
+    /// The commit running, and how many pending records it covers.
+    committing: Option<(Committing<'scope, 'a>, usize)>,
+    /// Lines replayed since the last commit started.
     since: usize,
     /// The RMs the state tracks (as of the last commit).
     rms: usize,
@@ -65,32 +93,59 @@ struct Saver<'a> {
     every: Option<usize>,
 }
 
-impl Saver<'_> {
-    fn commit(&mut self, workers: &mut [Worker]) -> Result<(), StoreError> {
-        let mut tx = self.store.transaction()?;
-        for worker in workers.iter_mut() {
-            write_changes(tx.as_mut(), worker.ledger.take_changes())?;
-        }
-        write_meta(tx.as_mut(), self.engine.policy_set())?;
-        tx.commit()?;
+impl<'scope, 'a: 'scope> Saver<'scope, '_, 'a> {
+    /// Waits for the commit running, if any: the number of records it covered.
+    fn wait(&mut self) -> std::io::Result<usize> {
+        let Some((handle, records)) = self.committing.take() else { return Ok(0) };
+        let (store, outcome) = handle.join().map_err(|_| std::io::Error::other("the replay's committer failed"))?;
+        self.store = Some(store);
+        outcome.map_err(std::io::Error::other)?;
+        Ok(records)
+    }
+
+    /// Starts committing the workers' changes, covering `records` pending records.
+    fn start(&mut self, workers: &mut [Worker], records: usize) -> std::io::Result<()> {
+        let Some(store) = self.store.take() else {
+            return Err(std::io::Error::other("the replay's store is held by a commit"));
+        };
+        let changes: Vec<Vec<RmChange>> = workers.iter_mut().map(|w| w.ledger.take_changes()).collect();
         self.since = 0;
         self.rms = workers.iter().map(|w| w.ledger.rm_count()).sum();
+        let set = self.set;
+        let handle = self.scope.spawn(move || {
+            let outcome = commit(store, changes, set);
+            (store, outcome)
+        });
+        self.committing = Some((handle, records));
         Ok(())
     }
 }
 
-impl Checkpoint for Saver<'_> {
-    fn batch_done(&mut self, workers: &mut [Worker], lines: usize) -> std::io::Result<bool> {
+fn commit(store: &mut dyn Store, changes: Vec<Vec<RmChange>>, set: &PolicySet) -> Result<(), StoreError> {
+    let mut tx = store.transaction()?;
+    for part in changes {
+        write_changes(tx.as_mut(), part)?;
+    }
+    write_meta(tx.as_mut(), set)?;
+    tx.commit()
+}
+
+impl<'scope, 'a: 'scope> Checkpoint for Saver<'scope, '_, 'a> {
+    fn batch_done(&mut self, workers: &mut [Worker], lines: usize, pending: usize) -> std::io::Result<usize> {
         self.since = self.since.saturating_add(lines);
-        let every = self.every.unwrap_or_else(|| COMMIT_EVERY_AT_LEAST.max(self.rms.saturating_mul(4)));
+        let every =
+            self.every.unwrap_or_else(|| COMMIT_EVERY_AT_LEAST.max(self.rms.saturating_mul(COMMIT_EVERY_PER_RM)));
         if self.since < every.max(1) {
-            return Ok(false);
+            return Ok(0);
         }
-        self.commit(workers).map_err(std::io::Error::other)?;
-        Ok(true)
+        let committed = self.wait()?;
+        self.start(workers, pending.saturating_sub(committed))?;
+        Ok(committed)
     }
 
     fn finish(&mut self, workers: &mut [Worker]) -> std::io::Result<()> {
-        self.commit(workers).map_err(std::io::Error::other)
+        self.wait()?;
+        self.start(workers, 0)?;
+        self.wait().map(|_| ())
     }
 }

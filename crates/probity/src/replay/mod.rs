@@ -301,8 +301,9 @@ pub fn replay_with_options<L: Default + Send>(
 /// Where a replay's state goes as it runs: a plain replay keeps it in memory; a durable one
 /// ([`durable`]) commits it to a store before the records it covers are emitted.
 trait Checkpoint {
-    /// After each batch of `lines` input lines: whether the records so far may be emitted.
-    fn batch_done(&mut self, workers: &mut [Worker], lines: usize) -> std::io::Result<bool>;
+    /// After each batch of `lines` input lines, with `pending` records not yet emitted: how
+    /// many of them, from the first, may be emitted now.
+    fn batch_done(&mut self, workers: &mut [Worker], lines: usize, pending: usize) -> std::io::Result<usize>;
     /// After the last line and the closing advance, before the last records are emitted.
     fn finish(&mut self, workers: &mut [Worker]) -> std::io::Result<()>;
 }
@@ -311,8 +312,8 @@ trait Checkpoint {
 struct InMemory;
 
 impl Checkpoint for InMemory {
-    fn batch_done(&mut self, _: &mut [Worker], _: usize) -> std::io::Result<bool> {
-        Ok(true)
+    fn batch_done(&mut self, _: &mut [Worker], _: usize, pending: usize) -> std::io::Result<usize> {
+        Ok(pending)
     }
 
     fn finish(&mut self, _: &mut [Worker]) -> std::io::Result<()> {
@@ -352,9 +353,8 @@ fn run<L: Default + Send>(
         stream.check(&mut parsed, following);
         let count = parsed.len();
         pending.extend(run_batch(&mut workers, parsed, &encode)?.into_iter().map(|(_, encoded)| encoded));
-        if checkpoint.batch_done(&mut workers, count)? {
-            pending.drain(..).try_for_each(&mut emit)?;
-        }
+        let ready = checkpoint.batch_done(&mut workers, count, pending.len())?;
+        pending.drain(..ready.min(pending.len())).try_for_each(&mut emit)?;
     }
     let mut summary = Summary::default();
     for worker in &workers {
