@@ -68,7 +68,7 @@ impl<'s> DurableLedger<'s> {
     pub fn load(&mut self) -> Result<Ledger, StoreError> {
         let mut ledger = self.engine.ledger();
         let mut tx = self.store.transaction()?;
-        for snapshot in read_all(tx.as_mut())? {
+        for snapshot in read_all(tx.as_mut(), true)? {
             let rm = snapshot.rm().to_string();
             ledger.restore_rm(snapshot).map_err(|e| corrupt(&rm, &e))?;
         }
@@ -93,11 +93,7 @@ pub(crate) fn check_format(tx: &mut dyn Transaction) -> Result<(), StoreError> {
 
 /// One RM's stored state with its recorded decisions, ready to restore.
 pub(crate) fn read_state(tx: &mut dyn Transaction, rm: &str, state: &RmState) -> Result<RmSnapshot, StoreError> {
-    let text = std::str::from_utf8(&state.blob).map_err(|e| corrupt(rm, &format!("not UTF-8: {e}")))?;
-    let snapshot = RmSnapshot::from_json(text).map_err(|e| corrupt(rm, &e))?;
-    if snapshot.rm() != rm {
-        return Err(corrupt(rm, &format!("it is the state of RM `{}`", snapshot.rm())));
-    }
+    let snapshot = read_blob(rm, state)?;
     let recorded = tx
         .all_recorded(rm)?
         .into_iter()
@@ -111,15 +107,29 @@ pub(crate) fn read_state(tx: &mut dyn Transaction, rm: &str, state: &RmState) ->
     snapshot.with_recorded(recorded).map_err(|e| corrupt(rm, &e))
 }
 
-/// Every RM's stored state, in ascending order of RM id.
-pub(crate) fn read_all(tx: &mut dyn Transaction) -> Result<Vec<RmSnapshot>, StoreError> {
+/// One RM's stored state without its recorded decisions.
+fn read_blob(rm: &str, state: &RmState) -> Result<RmSnapshot, StoreError> {
+    let text = std::str::from_utf8(&state.blob).map_err(|e| corrupt(rm, &format!("not UTF-8: {e}")))?;
+    let snapshot = RmSnapshot::from_json(text).map_err(|e| corrupt(rm, &e))?;
+    if snapshot.rm() != rm {
+        return Err(corrupt(rm, &format!("it is the state of RM `{}`", snapshot.rm())));
+    }
+    Ok(snapshot)
+}
+
+/// Every RM's stored state, in ascending order of RM id; with `recorded`, with their recorded
+/// decisions.
+pub(crate) fn read_all(tx: &mut dyn Transaction, recorded: bool) -> Result<Vec<RmSnapshot>, StoreError> {
     check_format(tx)?;
     let mut states: Vec<(String, RmState)> = Vec::new();
     tx.read_all_rms(&mut |rm: &str, state: RmState| {
         states.push((rm.to_string(), state));
         Ok(())
     })?;
-    states.iter().map(|(rm, state)| read_state(tx, rm, state)).collect()
+    match recorded {
+        true => states.iter().map(|(rm, state)| read_state(tx, rm, state)).collect(),
+        false => states.iter().map(|(rm, state)| read_blob(rm, state)).collect(),
+    }
 }
 
 /// Writes what changed: each RM's state and its new recorded decisions, and drops those expired
@@ -188,7 +198,7 @@ impl StateSummary {
                 .map_err(|e| StoreError::Corrupt(format!("the state's policy versions cannot be read: {e}")))?,
             None => Vec::new(),
         };
-        let snapshots = read_all(tx.as_mut())?;
+        let snapshots = read_all(tx.as_mut(), true)?;
         drop(tx);
         let mut summary = StateSummary {
             backend,

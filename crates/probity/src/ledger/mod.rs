@@ -267,15 +267,7 @@ impl Ledger {
                     .map_err(|e| InputError::Snapshot(format!("the recorded decision cannot be read: {e}")))?;
                 return Ok(Submission { overdue: Vec::new(), decision });
             }
-            return Err(InputError::IdReused(format!(
-                "action `{}` of RM `{}` is already recorded with other content (recorded: at {}, hash {}; this one: at {}, hash {})",
-                action.id(),
-                action.rm(),
-                format_datetime(&r.at),
-                hash_text(&r.hash),
-                format_datetime(&action.at()),
-                hash_text(&hash),
-            )));
+            return Err(id_reused(action, &format_datetime(&r.at), &hash_text(&r.hash), &hash_text(&hash)));
         }
         let set = Arc::clone(&self.set);
         let mut decoded = set.schema.decode(action)?;
@@ -356,7 +348,9 @@ impl Ledger {
 
     /// The RMs that changed since tracking started or the changes were last taken, in the order
     /// they first changed, each with its state now and the submissions it recorded in between:
-    /// what a durable store writes at a commit.
+    /// what a durable store writes at a commit. The ledger then forgets those RMs' recorded
+    /// submissions: the store keeps them, and a retry of one is answered from there (see
+    /// [`Ledger::may_be_recorded`]).
     pub fn take_changes(&mut self) -> Vec<RmChange> {
         let Some(changes) = &mut self.changes else { return Vec::new() };
         let rms = std::mem::take(&mut changes.rms);
@@ -377,6 +371,8 @@ impl Ledger {
                 })
                 .collect();
             let state = snapshot::snapshot_entry(&self.set, &rm, entry, false);
+            entry.recorded.clear();
+            entry.expiring.clear();
             out.push(RmChange { state, recorded });
         }
         out
@@ -466,6 +462,16 @@ impl Ledger {
         )
     }
 
+    /// Whether `action` may be a retry of a submission this ledger no longer holds (it handed
+    /// it to a store with [`Ledger::take_changes`]): its RM's clock is at or past its `at`, and
+    /// the ledger holds no submission of its id. Such an action is looked up in the store
+    /// before it is submitted; any other is submitted as it is.
+    pub fn may_be_recorded(&self, action: &Action) -> bool {
+        self.rms.get(action.rm()).is_some_and(|e| {
+            e.clock().is_some_and(|clock| action.at() <= clock) && !e.recorded.contains_key(action.id())
+        })
+    }
+
     /// The restricting ladder steps in force for each RM at its clock, summed over the RMs.
     pub fn restrictions_in_force(&self) -> usize {
         let held = |e: &Entry| match (e.history(), e.clock()) {
@@ -507,6 +513,21 @@ impl Changes {
 
 /// The least a submission is recorded for retries, in seconds: 30 days.
 const RECEIPTS_AT_LEAST: i64 = 30 * 24 * 3600;
+
+/// I0012: `action` reuses the id of a recorded action with other content.
+pub(crate) fn id_reused(action: &Action, recorded_at: &str, recorded_hash: &str, hash: &str) -> InputError {
+    InputError::IdReused(format!(
+        "action `{}` of RM `{}` is already recorded with other content (recorded: at {recorded_at}, hash {recorded_hash}; this one: at {}, hash {hash})",
+        action.id(),
+        action.rm(),
+        format_datetime(&action.at()),
+    ))
+}
+
+/// The content hash of an action as text (`sha256:` and hex), as receipts keep it.
+pub(crate) fn action_hash(action: &Action) -> String {
+    hash_text(&content_hash(&action.canonical_json()))
+}
 
 /// Later than any instant a ledger sees: the expiry of what is kept for good.
 fn end_of_time() -> DateTime<FixedOffset> {

@@ -11,10 +11,12 @@
 use std::io::BufRead;
 use std::thread::{Scope, ScopedJoinHandle};
 
-use super::{run, shard, Checkpoint, Options, Record, Summary, Worker};
+use super::{run, shard, Answered, Checkpoint, Options, Parsed, Record, Summary, Worker};
+use crate::action::Action;
 use crate::engine::Engine;
 use crate::ledger::durable::{read_all, write_changes, write_meta};
 use crate::ledger::RmChange;
+use crate::ledger::{action_hash, id_reused};
 use crate::policy_set::PolicySet;
 use crate::store::{Store, StoreError};
 
@@ -43,7 +45,8 @@ pub fn replay_durable<L: Default + Send>(
     let mut workers: Vec<Worker> = (0..jobs).map(|_| Worker::new(engine.ledger())).collect();
     let snapshots = {
         let mut tx = store.transaction().map_err(std::io::Error::other)?;
-        read_all(tx.as_mut()).map_err(std::io::Error::other)?
+        // Without their recorded decisions: a retry is looked up when it comes.
+        read_all(tx.as_mut(), false).map_err(std::io::Error::other)?
     };
     let mut rms = 0usize;
     for snapshot in snapshots {
@@ -62,6 +65,7 @@ pub fn replay_durable<L: Default + Send>(
             set: engine.policy_set(),
             store: Some(store),
             committing: None,
+            ready: 0,
             since: 0,
             rms,
             every: options.commit_every,
@@ -85,6 +89,8 @@ struct Saver<'scope, 'env, 'a> {
     store: Option<&'a mut dyn Store>,
     /// The commit running, and how many pending records it covers.
     committing: Option<(Committing<'scope, 'a>, usize)>,
+    /// Pending records committed (by a commit waited for) and not yet handed out to emit.
+    ready: usize,
     /// Lines replayed since the last commit started.
     since: usize,
     /// The RMs the state tracks (as of the last commit).
@@ -94,13 +100,37 @@ struct Saver<'scope, 'env, 'a> {
 }
 
 impl<'scope, 'a: 'scope> Saver<'scope, '_, 'a> {
-    /// Waits for the commit running, if any: the number of records it covered.
-    fn wait(&mut self) -> std::io::Result<usize> {
-        let Some((handle, records)) = self.committing.take() else { return Ok(0) };
+    /// Waits for the commit running, if any; the records it covered are then ready.
+    fn wait(&mut self) -> std::io::Result<()> {
+        let Some((handle, records)) = self.committing.take() else { return Ok(()) };
         let (store, outcome) = handle.join().map_err(|_| std::io::Error::other("the replay's committer failed"))?;
         self.store = Some(store);
         outcome.map_err(std::io::Error::other)?;
-        Ok(records)
+        self.ready = self.ready.saturating_add(records);
+        Ok(())
+    }
+
+    /// The recorded decisions of `candidates` (retries, perhaps), from the store.
+    fn look_up(&mut self, candidates: Vec<(usize, Action)>) -> Result<Vec<Answered>, StoreError> {
+        let Some(store) = self.store.as_deref_mut() else { return Ok(Vec::new()) };
+        let mut tx = store.transaction()?;
+        let mut out = Vec::new();
+        for (line, action) in candidates {
+            let Some(recorded) = tx.recorded(action.rm(), action.id())? else { continue };
+            let hash = action_hash(&action);
+            let answer = if recorded.hash == hash {
+                let decision: crate::Decision = serde_json::from_str(&recorded.records)
+                    .map_err(|e| corrupt(action.rm(), &format!("the recorded decision on `{}`: {e}", action.id())))?;
+                Ok(decision)
+            } else {
+                let at: Option<String> = serde_json::from_str::<serde_json::Value>(&recorded.records)
+                    .ok()
+                    .and_then(|d| d.get("at").and_then(|a| a.as_str().map(str::to_string)));
+                Err(id_reused(&action, at.as_deref().unwrap_or("?"), &recorded.hash, &hash))
+            };
+            out.push(Answered { line, action, answer });
+        }
+        Ok(out)
     }
 
     /// Starts committing the workers' changes, covering `records` pending records.
@@ -131,16 +161,34 @@ fn commit(store: &mut dyn Store, changes: Vec<Vec<RmChange>>, set: &PolicySet) -
 }
 
 impl<'scope, 'a: 'scope> Checkpoint for Saver<'scope, '_, 'a> {
+    fn answered(&mut self, workers: &[Worker], parsed: &mut Parsed) -> std::io::Result<Vec<Answered>> {
+        let jobs = workers.len();
+        let candidates: Vec<(usize, Action)> = parsed
+            .iter()
+            .filter_map(|(line, a)| a.as_ref().ok().map(|a| (*line, a)))
+            .filter(|(_, a)| workers.get(shard(a.rm(), jobs)).is_some_and(|w| w.ledger.may_be_recorded(a)))
+            .map(|(line, a)| (line, a.clone()))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The store is the commit's while it runs.
+        self.wait()?;
+        let answered = self.look_up(candidates).map_err(std::io::Error::other)?;
+        let lines: std::collections::HashSet<usize> = answered.iter().map(|a| a.line).collect();
+        parsed.retain(|(line, _)| !lines.contains(line));
+        Ok(answered)
+    }
+
     fn batch_done(&mut self, workers: &mut [Worker], lines: usize, pending: usize) -> std::io::Result<usize> {
         self.since = self.since.saturating_add(lines);
         let every =
             self.every.unwrap_or_else(|| COMMIT_EVERY_AT_LEAST.max(self.rms.saturating_mul(COMMIT_EVERY_PER_RM)));
-        if self.since < every.max(1) {
-            return Ok(0);
+        if self.since >= every.max(1) {
+            self.wait()?;
+            self.start(workers, pending.saturating_sub(self.ready))?;
         }
-        let committed = self.wait()?;
-        self.start(workers, pending.saturating_sub(committed))?;
-        Ok(committed)
+        Ok(std::mem::take(&mut self.ready))
     }
 
     fn finish(&mut self, workers: &mut [Worker]) -> std::io::Result<()> {

@@ -301,6 +301,9 @@ pub fn replay_with_options<L: Default + Send>(
 /// Where a replay's state goes as it runs: a plain replay keeps it in memory; a durable one
 /// ([`durable`]) commits it to a store before the records it covers are emitted.
 trait Checkpoint {
+    /// Before a batch is decided: the lines the state answers itself (retries of submissions
+    /// it recorded), taken out of `parsed`.
+    fn answered(&mut self, workers: &[Worker], parsed: &mut Parsed) -> std::io::Result<Vec<Answered>>;
     /// After each batch of `lines` input lines, with `pending` records not yet emitted: how
     /// many of them, from the first, may be emitted now.
     fn batch_done(&mut self, workers: &mut [Worker], lines: usize, pending: usize) -> std::io::Result<usize>;
@@ -311,7 +314,18 @@ trait Checkpoint {
 /// A replay that saves nothing.
 struct InMemory;
 
+/// A line a durable replay's state answered: the recorded decision, or why it cannot be given.
+struct Answered {
+    line: usize,
+    action: Action,
+    answer: Result<Decision, InputError>,
+}
+
 impl Checkpoint for InMemory {
+    fn answered(&mut self, _: &[Worker], _: &mut Parsed) -> std::io::Result<Vec<Answered>> {
+        Ok(Vec::new())
+    }
+
     fn batch_done(&mut self, _: &mut [Worker], _: usize, pending: usize) -> std::io::Result<usize> {
         Ok(pending)
     }
@@ -352,7 +366,13 @@ fn run<L: Default + Send>(
         let following = next.as_ref().and_then(|p| p.iter().find_map(|(_, a)| a.as_ref().ok().map(Action::at)));
         stream.check(&mut parsed, following);
         let count = parsed.len();
-        pending.extend(run_batch(&mut workers, parsed, &encode)?.into_iter().map(|(_, encoded)| encoded));
+        let answered = checkpoint.answered(&workers, &mut parsed)?;
+        let mut decided = run_batch(&mut workers, parsed, &encode)?;
+        if let (false, Some(worker)) = (answered.is_empty(), workers.first_mut()) {
+            decided.extend(answered.into_iter().map(|a| (a.line, worker.give(a, &encode))));
+            decided.sort_by_key(|(n, _)| *n);
+        }
+        pending.extend(decided.into_iter().map(|(_, encoded)| encoded));
         let ready = checkpoint.batch_done(&mut workers, count, pending.len())?;
         pending.drain(..ready.min(pending.len())).try_for_each(&mut emit)?;
     }
@@ -687,6 +707,24 @@ fn shard(rm: &str, jobs: usize) -> usize {
 }
 
 impl Worker {
+    /// A line the state answered: its record, counted in the worker's summary and encoded.
+    fn give<L: Default>(&mut self, answered: Answered, encode: &impl Fn(&mut L, &Record<'_>)) -> L {
+        let mut encoded = L::default();
+        let Answered { line, action, answer } = answered;
+        match answer {
+            Ok(decision) => {
+                self.summary.decision(&decision);
+                encode(&mut encoded, &Record::Decision { line, rm: action.rm(), action: &action, decision: &decision });
+            }
+            Err(error) => {
+                self.summary.errors = self.summary.errors.saturating_add(1);
+                let message = error.to_string();
+                encode(&mut encoded, &Record::Error { line, rm: Some(action.rm()), message: &message });
+            }
+        }
+        encoded
+    }
+
     /// Submits a line's action; its records, counted in the worker's summary and encoded.
     fn process<L: Default>(
         &mut self,
