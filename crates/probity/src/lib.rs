@@ -36,7 +36,7 @@ pub use eval::history::{History, HistoryBreach, HistoryObligation};
 pub use eval::{EvalError, InvalidField, Operands};
 pub use ledger::{
     DurableLedger, Ledger, PolicyDigest, RecordedDecision, RmChange, RmSnapshot, Snapshot, StateSummary, Submission,
-    SNAPSHOT_FORMAT,
+    META_FORMAT, META_POLICIES, SNAPSHOT_FORMAT,
 };
 pub use parse::format::{format_source, syntax_fingerprint};
 pub use policy_set::{LoadError, PolicySet, RuleInfo, NO_POLICY_IN_FORCE};

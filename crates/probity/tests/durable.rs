@@ -132,3 +132,43 @@ fn snapshot_and_restore_through_the_json_interface() {
     let e = text::restore(&mut other, r#"{"snapshot": {"format": 2}}"#).unwrap_err();
     assert!(e.contains("I0013"), "{e}");
 }
+
+/// Version 2 of the policy, in force from 2026-03-10: gifts are registered within 2 days.
+fn with_version_2() -> Engine {
+    let v2 = POLICY
+        .replace("version \"1\"", "version \"2\"")
+        .replace("effective 2026-01-01", "effective 2026-03-10")
+        .replace("due within 1 days", "due within 2 days");
+    Engine::new(PolicySet::from_sources([("gifts.probity", POLICY), ("gifts-2.probity", &v2)]).unwrap())
+}
+
+/// A state built under version 1 continues under a set that adds version 2 (a new file with a
+/// later `effective`): every RM's state is kept, an obligation opened under version 1 keeps
+/// its deadline and is still reported, and the records are those of a ledger that had both
+/// versions from the start (version 2 decides only what comes from its day on).
+#[test]
+fn a_new_policy_version_over_an_existing_state_keeps_every_rms_state() {
+    let before = [gift("G1", "R1", "2026-03-08T00:00:00Z"), gift("G2", "R2", "2026-03-09T12:00:00Z")];
+    let after = [gift("G3", "R1", "2026-03-10T06:00:00Z"), gift("G4", "R2", "2026-03-12T00:00:00Z")];
+    let mut store = MemoryStore::new();
+    let first = DurableLedger::new(&engine(), &mut store).submit_batch(&before).unwrap();
+    let later = with_version_2();
+    let second = DurableLedger::new(&later, &mut store).submit_batch(&after).unwrap();
+    let mut got = records(&first);
+    got.extend(records(&second));
+    let mut one = later.ledger();
+    let whole: Vec<_> = before.iter().chain(&after).map(|a| one.submit(a)).collect();
+    assert_eq!(got, records(&whole));
+    // G1's duty (version 1, due 2026-03-09) is reported with R1's next gift; G3 is decided by
+    // version 2 and gets its two days.
+    assert!(got.iter().any(|r| r.contains("\"action\":\"G1\"") && r.contains("\"version\":\"1\"")), "{got:?}");
+    let g3 = second[0].as_ref().unwrap();
+    assert_eq!(g3.decision.policies[0].version, "2");
+    assert_eq!(g3.decision.obligations[0].due, "2026-03-12T06:00:00Z");
+    let state = DurableLedger::new(&later, &mut store).load().unwrap();
+    assert_eq!(state.snapshot().to_json(), one.snapshot().to_json());
+    // The state names both versions now.
+    let mut tx = store.transaction().unwrap();
+    let policies = tx.meta(probity::META_POLICIES).unwrap().unwrap();
+    assert!(policies.contains("\"version\":\"1\"") && policies.contains("\"version\":\"2\""), "{policies}");
+}

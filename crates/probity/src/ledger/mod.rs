@@ -4,7 +4,7 @@
 pub(crate) mod durable;
 mod snapshot;
 
-pub use durable::{DurableLedger, StateSummary};
+pub use durable::{DurableLedger, StateSummary, META_FORMAT, META_POLICIES};
 pub use snapshot::{PolicyDigest, RmSnapshot, Snapshot, SNAPSHOT_FORMAT};
 
 use smol_str::SmolStr;
