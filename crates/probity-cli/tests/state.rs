@@ -223,3 +223,22 @@ fn a_state_that_is_not_one_is_a_coded_error() {
     assert!(stderr.contains("hint:"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&bogus).unwrap(), text, "the file is left as it was");
 }
+
+#[test]
+fn a_state_opened_with_policies_that_lack_its_version_is_s0008() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = events(dir.path(), 100, 60);
+    let state = dir.path().join("s.db");
+    let state = state.to_str().unwrap();
+    replay(state, &events, &dir.path().join("out"), &[]);
+    // Only the 2025 version: the state's obligations and restrictions name 2026.1.
+    let old = dir.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    std::fs::copy(root().join("policies/cn/wealth_sales_2025.probity"), old.join("wealth_sales_2025.probity")).unwrap();
+    let output =
+        probity().args(["replay", "--policies"]).arg(&old).args(["--state", state]).arg(&events).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("[S0008]") && stderr.contains("version `2026.1`"), "{stderr}");
+    assert!(stderr.contains("later `effective`"), "{stderr}");
+}

@@ -89,6 +89,10 @@ pub enum StoreError {
     /// `S0007`: a stored value cannot be read back (the state was altered by hand or damaged).
     #[error("the state is damaged: {0}")]
     Corrupt(String),
+    /// `S0008`: the state holds an item of a policy version (or of a duty or ladder of it) that
+    /// the policy set it is opened with does not have.
+    #[error("the state does not fit the policy set: {0}")]
+    PolicyMismatch(String),
 }
 
 impl StoreError {
@@ -102,6 +106,7 @@ impl StoreError {
             StoreError::Backend { .. } => "S0005",
             StoreError::OutOfRange(_) => "S0006",
             StoreError::Corrupt(_) => "S0007",
+            StoreError::PolicyMismatch(_) => "S0008",
         }
     }
 
@@ -121,6 +126,9 @@ impl StoreError {
             StoreError::Backend { .. } => "see the database's message; nothing of the transaction was committed",
             StoreError::OutOfRange(_) => "instants are stored for the years 0000 to 9999",
             StoreError::Corrupt(_) => "restore the state from a backup, or rebuild it by replaying",
+            StoreError::PolicyMismatch(_) => {
+                "open it with the policy set it was built with, or one that adds versions to it (a new file with a later `effective`)"
+            }
         }
     }
 

@@ -52,7 +52,7 @@ impl<'s> DurableLedger<'s> {
             tx.lock_rm(rm)?;
             if let Some(state) = tx.read_rm(rm)? {
                 let snapshot = read_state(tx.as_mut(), rm, &state)?;
-                ledger.restore_rm(snapshot).map_err(|e| corrupt(rm, &e))?;
+                ledger.restore_rm(snapshot).map_err(|e| unrestorable(rm, &e))?;
             }
         }
         ledger.track_changes();
@@ -70,7 +70,7 @@ impl<'s> DurableLedger<'s> {
         let mut tx = self.store.transaction()?;
         for snapshot in read_all(tx.as_mut(), true)? {
             let rm = snapshot.rm().to_string();
-            ledger.restore_rm(snapshot).map_err(|e| corrupt(&rm, &e))?;
+            ledger.restore_rm(snapshot).map_err(|e| unrestorable(&rm, &e))?;
         }
         Ok(ledger)
     }
@@ -79,6 +79,15 @@ impl<'s> DurableLedger<'s> {
 /// S0007 for an RM whose stored state cannot be read or restored.
 pub(crate) fn corrupt(rm: &str, e: &dyn std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("the state of RM `{rm}`: {e}"))
+}
+
+/// Why an RM's state does not restore: S0008 when the policy set lacks a version it needs
+/// (I0014), else S0007.
+pub(crate) fn unrestorable(rm: &str, e: &InputError) -> StoreError {
+    match e {
+        InputError::UnknownVersion(message) => StoreError::PolicyMismatch(message.clone()),
+        other => corrupt(rm, other),
+    }
 }
 
 /// Refuses a state written in a later snapshot format (S0007) before anything is read.
@@ -228,7 +237,7 @@ impl StateSummary {
             let mut ledger = engine.ledger();
             for snapshot in snapshots {
                 let rm = snapshot.rm().to_string();
-                ledger.restore_rm(snapshot).map_err(|e| corrupt(&rm, &e))?;
+                ledger.restore_rm(snapshot).map_err(|e| unrestorable(&rm, &e))?;
             }
             summary.restrictions_in_force = Some(ledger.restrictions_in_force());
         }

@@ -14,7 +14,7 @@ use std::thread::{Scope, ScopedJoinHandle};
 use super::{run, shard, Answered, Checkpoint, Options, Parsed, Record, Summary, Worker};
 use crate::action::Action;
 use crate::engine::Engine;
-use crate::ledger::durable::{read_all, write_changes, write_meta};
+use crate::ledger::durable::{read_all, unrestorable, write_changes, write_meta};
 use crate::ledger::RmChange;
 use crate::ledger::{action_hash, id_reused};
 use crate::policy_set::PolicySet;
@@ -52,7 +52,7 @@ pub fn replay_durable<L: Default + Send>(
     for snapshot in snapshots {
         let rm = snapshot.rm().to_string();
         if let Some(worker) = workers.get_mut(shard(&rm, jobs)) {
-            worker.ledger.restore_rm(snapshot).map_err(|e| std::io::Error::other(corrupt(&rm, &e)))?;
+            worker.ledger.restore_rm(snapshot).map_err(|e| std::io::Error::other(unrestorable(&rm, &e)))?;
             rms = rms.saturating_add(1);
         }
     }
