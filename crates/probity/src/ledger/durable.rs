@@ -207,7 +207,12 @@ impl StateSummary {
                 .map_err(|e| StoreError::Corrupt(format!("the state's policy versions cannot be read: {e}")))?,
             None => Vec::new(),
         };
-        let snapshots = read_all(tx.as_mut(), true)?;
+        // The recorded decisions are counted, not read.
+        let snapshots = read_all(tx.as_mut(), false)?;
+        let mut recorded = 0usize;
+        for s in &snapshots {
+            recorded = recorded.saturating_add(tx.all_recorded(s.rm())?.len());
+        }
         drop(tx);
         let mut summary = StateSummary {
             backend,
@@ -217,18 +222,17 @@ impl StateSummary {
             latest: snapshots.iter().filter_map(RmSnapshot::clock).max(),
             actions: 0,
             breaches: 0,
-            recorded: 0,
+            recorded,
             open_obligations: 0,
             overdue_open: 0,
             restricting_steps_reached: 0,
             restrictions_in_force: None,
         };
         for s in &snapshots {
-            let (actions, breaches, recorded) = s.items();
+            let (actions, breaches, _) = s.items();
             let (open, overdue) = s.open_obligations();
             summary.actions = summary.actions.saturating_add(actions);
             summary.breaches = summary.breaches.saturating_add(breaches);
-            summary.recorded = summary.recorded.saturating_add(recorded);
             summary.open_obligations = summary.open_obligations.saturating_add(open.saturating_sub(overdue));
             summary.overdue_open = summary.overdue_open.saturating_add(overdue);
             summary.restricting_steps_reached = summary.restricting_steps_reached.saturating_add(s.reached_count());
