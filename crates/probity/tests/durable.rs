@@ -172,3 +172,23 @@ fn a_new_policy_version_over_an_existing_state_keeps_every_rms_state() {
     let policies = tx.meta(probity::META_POLICIES).unwrap().unwrap();
     assert!(policies.contains("\"version\":\"1\"") && policies.contains("\"version\":\"2\""), "{policies}");
 }
+
+/// Advancing a durable ledger reports what fell overdue once, commits it, and a second advance
+/// to the same instant reports nothing; the state equals an in-memory ledger's.
+#[test]
+fn a_durable_advance_reports_once_and_commits() {
+    let engine = engine();
+    let mut store = MemoryStore::new();
+    let gifts = [gift("G1", "R1", "2026-03-01T00:00:00Z"), gift("G2", "R2", "2026-03-01T12:00:00Z")];
+    DurableLedger::new(&engine, &mut store).submit_batch(&gifts).unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339("2026-03-03T00:00:00Z").unwrap();
+    let reports = DurableLedger::new(&engine, &mut store).advance_to(at).unwrap();
+    let mut one = engine.ledger();
+    gifts.iter().for_each(|g| drop(one.submit(g).unwrap()));
+    let expected = one.advance_to(at);
+    assert_eq!(reports, expected);
+    assert_eq!(reports.len(), 2);
+    assert!(DurableLedger::new(&engine, &mut store).advance_to(at).unwrap().is_empty());
+    let state = DurableLedger::new(&engine, &mut store).load().unwrap();
+    assert_eq!(state.snapshot().to_json(), one.snapshot().to_json());
+}

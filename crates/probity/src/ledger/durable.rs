@@ -63,6 +63,34 @@ impl<'s> DurableLedger<'s> {
         Ok(out)
     }
 
+    /// Advances every RM of the state to `at` in one transaction (as [`Ledger::advance_to`]),
+    /// and commits: the overdue reports, acknowledged once committed. Every RM is locked, in
+    /// ascending order of id, for the transaction.
+    pub fn advance_to(&mut self, at: DateTime<FixedOffset>) -> Result<Vec<crate::OverdueReport>, StoreError> {
+        let mut ledger = self.engine.ledger();
+        let mut tx = self.store.transaction()?;
+        check_format(tx.as_mut())?;
+        let mut ids: Vec<String> = Vec::new();
+        tx.read_all_rms(&mut |rm: &str, _| {
+            ids.push(rm.to_string());
+            Ok(())
+        })?;
+        for rm in &ids {
+            tx.lock_rm(rm)?;
+            // Read again under the lock: the latest committed state. No receipt is needed to
+            // advance, and none changes.
+            if let Some(state) = tx.read_rm(rm)? {
+                ledger.restore_rm(read_blob(rm, &state)?).map_err(|e| unrestorable(rm, &e))?;
+            }
+        }
+        ledger.track_changes();
+        let reports = ledger.advance_to(at);
+        write_changes(tx.as_mut(), ledger.take_changes())?;
+        write_meta(tx.as_mut(), self.engine.policy_set())?;
+        tx.commit()?;
+        Ok(reports)
+    }
+
     /// The whole ledger as the store holds it now (every RM, sorted by id), in a ledger of
     /// this engine: to read it, or to continue in memory.
     pub fn load(&mut self) -> Result<Ledger, StoreError> {
