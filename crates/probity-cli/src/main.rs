@@ -88,6 +88,22 @@ enum Command {
         #[arg(long, value_name = "LINES", requires = "state")]
         commit_every: Option<usize>,
     },
+    /// Serve decisions over HTTP (`/v1/evaluate`, `/v1/submit`, …), recording submissions in a
+    /// state; `SIGHUP` loads the policies again, `SIGTERM` stops cleanly.
+    Serve {
+        /// The directory of policy files.
+        #[arg(long)]
+        policies: PathBuf,
+        /// The ledger's state: a SQLite file (created if absent) or a `postgres://` URL.
+        #[arg(long, value_name = "PATH|URL")]
+        state: String,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Decide `review`, with an error finding, when no policy is in force for an action.
+        #[arg(long)]
+        require_policy: bool,
+    },
     /// Inspect a ledger state kept by `replay --state`.
     State {
         #[command(subcommand)]
@@ -248,6 +264,14 @@ fn main() -> ExitCode {
             let state = state.as_deref().map(|location| (location, commit_every));
             let options = ReplayOptions { as_of: as_of.as_deref(), jobs, max_skew: max_skew.0, require_policy, state };
             replay(&policies, &events, out.as_deref(), report.as_deref(), &options).map_err(Failure::from)
+        }
+        Command::Serve { policies, state, listen, require_policy } => {
+            let loader: probity_serve::Loader =
+                std::sync::Arc::new(move || load_policies(&policies, require_policy).map(probity::Engine::new));
+            let config = probity_serve::Config { listen, state, loader };
+            probity_serve::run(config, |address| eprintln!("probity serve: listening on http://{address}"))
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(Failure::from)
         }
         Command::State { command: StateCommand::Show { location, policies } } => {
             state_show(&location, policies.as_deref()).map_err(Failure::from)

@@ -300,6 +300,11 @@ pub struct PolicyVersion {
     pub version: String,
 }
 
+/// Every loaded policy file with the digest of its bytes, ordered by id and effective date.
+pub fn digests(engine: &Engine) -> Vec<crate::PolicyDigest> {
+    crate::ledger::policy_digests(engine.policy_set())
+}
+
 /// Every loaded policy file, ordered by id and effective date.
 pub fn versions(engine: &Engine) -> Vec<PolicyVersion> {
     engine

@@ -5,6 +5,7 @@ pub(crate) mod durable;
 mod snapshot;
 
 pub use durable::{DurableLedger, StateSummary, META_FORMAT, META_POLICIES};
+pub(crate) use snapshot::policy_digests;
 pub use snapshot::{PolicyDigest, RmSnapshot, Snapshot, SNAPSHOT_FORMAT};
 
 use smol_str::SmolStr;
