@@ -46,27 +46,8 @@ impl Server {
         Server { child, address }
     }
 
-    /// A request; the status and the body.
     fn call(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-        let mut stream = TcpStream::connect(self.address).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(body).unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).unwrap();
-        let text = String::from_utf8(response).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            unchunk(body)
-        } else {
-            body.to_string()
-        };
-        (status, body)
+        call(self.address, method, path, body)
     }
 
     fn post(&self, path: &str, body: &[u8]) -> (u16, String) {
@@ -97,6 +78,26 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A request to `address`; the status and the body.
+fn call(address: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8(response).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { unchunk(body) } else { body.to_string() };
+    (status, body)
 }
 
 fn unchunk(body: &str) -> String {
@@ -232,4 +233,78 @@ fn a_reload_that_fails_keeps_the_policies_in_force() {
     let (status, after) = server.post("/v1/policies", b"");
     assert_eq!((status, after), (200, before));
     assert_eq!(server.terminate(), Some(0));
+}
+
+/// Submissions from eight connections while the service is SIGKILLed: after a restart on the
+/// same state, every acknowledged submission is there once (a retry gets its decision back, and
+/// the state holds no more decisions than were sent).
+#[test]
+fn a_killed_service_keeps_every_acknowledged_submission_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let mut server = Server::start(&root().join("policies/cn"), &state);
+    let template: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("examples/action.json")).unwrap()).unwrap();
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-18T09:00:00+08:00").unwrap();
+    let address = server.address;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..8)
+        .map(|c| {
+            let (template, stop) = (template.clone(), std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let (mut acked, mut sent) = (Vec::new(), 0usize);
+                for n in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let mut action = template.clone();
+                    action["id"] = format!("K-{c}-{n}").into();
+                    action["rm"]["id"] = format!("K-{c}").into();
+                    action["at"] = (start + chrono::TimeDelta::seconds(n)).to_rfc3339().into();
+                    let body = action.to_string();
+                    sent += 1;
+                    match std::panic::catch_unwind(|| call(address, "POST", "/v1/submit", body.as_bytes())) {
+                        Ok((200, answer)) => acked.push((body, json(&answer)["decision"].clone())),
+                        _ => break,
+                    }
+                }
+                (acked, sent)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut acked = Vec::new();
+    let mut sent = 0;
+    for s in senders {
+        let (a, n) = s.join().unwrap();
+        acked.extend(a);
+        sent += n;
+    }
+    assert!(!acked.is_empty(), "nothing was acknowledged before the kill");
+    let server = Server::start(&root().join("policies/cn"), &state);
+    for (body, decision) in &acked {
+        let (status, answer) = server.post("/v1/submit", body.as_bytes());
+        assert_eq!(status, 200, "{answer}");
+        let answer = json(&answer);
+        assert_eq!(&answer["decision"], decision, "an acknowledged submission was lost or changed");
+        assert_eq!(answer["overdue"], serde_json::json!([]));
+    }
+    assert_eq!(server.terminate(), Some(0));
+    let output = Command::new(env!("CARGO_BIN_EXE_probity")).args(["state", "show"]).arg(&state).output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let recorded: usize = text
+        .lines()
+        .find(|l| l.starts_with("decisions recorded"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    // Each acknowledged one once; at most the eight in flight at the kill besides.
+    assert!(
+        recorded >= acked.len() && recorded <= sent,
+        "{recorded} recorded, {} acknowledged, {sent} sent",
+        acked.len()
+    );
 }
