@@ -358,6 +358,37 @@ fn format_gives_the_formatted_text_or_the_syntax_errors() {
 }
 
 #[test]
+fn binding_helpers_describe_render_and_write_lines() {
+    let engine = engine();
+    assert_eq!(api::describe(&engine), "1 policy file(s), 3 rule(s)");
+    // An overdue report in a few words: the duty, its action, the RM and the deadline.
+    let mut ledger = engine.ledger();
+    api::submit(&mut ledger, api::SubmitRequest { action: cash() }).unwrap();
+    let reports = api::advance(&mut ledger, api::AdvanceRequest { to: "2026-05-01T00:00:00Z".into() }).unwrap();
+    assert_eq!(
+        api::describe_overdue(&reports[0]),
+        r#"gifts/gift_register of "G-1" for RM "R1", due 2026-03-31T10:00:00+08:00"#
+    );
+    // A rendered policy error: the headline, then each diagnostic with its excerpt.
+    let diagnostics = PolicySet::from_sources([("x.probity", "policy")]).unwrap_err();
+    let e = api::Error::rendered(&diagnostics);
+    assert_eq!((e.code.as_str(), e.kind), ("policy-errors", ErrorKind::PolicyError));
+    assert!(e.message.starts_with("1 error(s) in policy text\n\n"), "{}", e.message);
+    assert!(e.message.contains("x.probity"), "{}", e.message);
+    assert_eq!(e.diagnostics, Some(diagnostics.records()));
+    // JSON lines: line breaks inside a value become spaces, one line break after it.
+    let mut out = Vec::new();
+    api::push_json_line(&mut out, b"{\"a\":\n1}\n");
+    api::push_json_line(&mut out, b"{\r\n}");
+    assert_eq!(out, b"{\"a\": 1}\n{  }\n");
+    // An argument: an action within the size limit, anything else as JSON.
+    let big = format!(r#"{{"id": "{}"}}"#, "x".repeat(probity::limits::MAX_ACTION_BYTES));
+    assert_eq!(api::argument("action", &big).unwrap_err().code, "I0002");
+    assert!(api::argument("history", &big).is_ok());
+    assert_eq!(api::argument("history", "{").unwrap_err().code, "I0001");
+}
+
+#[test]
 fn internal_errors_have_their_own_kind() {
     let e = api::Error::internal("boom");
     assert_eq!(e.to_json(), r#"{"error":{"code":"internal","kind":"InternalError","message":"boom"}}"#);
