@@ -220,11 +220,10 @@ impl Ledger {
 
     /// Adds the RMs of a snapshot (a dict, or its JSON text) to the ledger: all or nothing.
     fn restore(&self, py: Python<'_>, snapshot: &Obj<'_>) -> PyResult<()> {
-        let text = match snapshot.cast::<PyString>() {
+        let text: String = match snapshot.cast::<PyString>() {
             Ok(text) => text.to_cow()?.into_owned(),
-            Err(_) => convert::to_json(snapshot, convert::MAX_DEPTH.saturating_add(8))
-                .map_err(|e| input_error(py, e.describe("snapshot")))?
-                .to_string(),
+            // Written by `probity/_convert.py`, members in their order (the native converter sorts them).
+            Err(_) => py.import("probity._convert")?.getattr("snapshot")?.call1((snapshot,))?.extract()?,
         };
         self.with(py, |ledger| probity::api::restore_json(ledger, &text))?.map_err(|e| coded(py, e))
     }

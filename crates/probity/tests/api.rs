@@ -293,8 +293,14 @@ fn a_ledger_loads_submits_and_advances() {
     assert_eq!((error["field"].as_str(), error["code"].as_str()), (Some("to"), Some("I0006")));
     let older = CASH.replace("2026-03-01", "2026-02-01").replace("G-1", "G-0");
     let e = api::submit(&mut ledger, api::SubmitRequest { action: parse(&older) }).unwrap_err();
-    assert_eq!((e.code.as_str(), e.kind), ("I0009", ErrorKind::InputError));
+    assert_eq!((e.code.as_str(), e.kind, e.field.as_deref()), ("I0009", ErrorKind::InputError, Some("at")));
     assert!(e.message.contains("time order"), "{e}");
+    // The same id with other content: I0012, about the field `id`.
+    let kept = CASH.replace("2026-03-01", "2026-04-07").replace("G-1", "G-9");
+    api::submit(&mut ledger, api::SubmitRequest { action: parse(&kept) }).unwrap();
+    let reused = kept.replace("\"cash\"", "\"goods\"");
+    let e = api::submit(&mut ledger, api::SubmitRequest { action: parse(&reused) }).unwrap_err();
+    assert_eq!((e.code.as_str(), e.field.as_deref()), ("I0012", Some("id")));
 
     // History seeds a fresh ledger; the submission then carries the same reports as `overdue`.
     let history = json!({"obligations": [{"rm": "R1", "policy": "gifts", "duty": "gift_register",

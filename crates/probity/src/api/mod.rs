@@ -122,11 +122,8 @@ impl Error {
     }
 
     fn from_input(e: &InputError, message: String) -> Error {
-        let field = match e {
-            InputError::Field { field, .. } => Some(field.clone()),
-            _ => None,
-        };
-        Error { field, ..Error::input(e.code(), message) }
+        // `at` for an action out of order, `id` for an id reused, the path of a bad field.
+        Error { field: e.field().map(str::to_owned), ..Error::input(e.code(), message) }
     }
 
     /// The error answer as JSON text: `{"error": {…}}`.
