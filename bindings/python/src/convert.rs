@@ -12,7 +12,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value as Json};
 
-use crate::errors::input_error;
+use crate::errors::{coded, input_error};
 use crate::Obj;
 
 /// The deepest nesting accepted in action JSON (as the core's own limit).
@@ -22,7 +22,7 @@ pub(crate) const MAX_DEPTH: usize = probity::limits::MAX_JSON_DEPTH;
 pub(crate) fn action(value: &Obj<'_>) -> PyResult<probity::Action> {
     let py = value.py();
     let json = to_json(value, MAX_DEPTH).map_err(|e| input_error(py, e.describe("action")))?;
-    probity::Action::from_value(json).map_err(|e| input_error(py, e.to_string()))
+    probity::Action::from_value(json).map_err(|e| coded(py, e))
 }
 
 /// A history from a Python mapping (`None`: an empty history), read by the core's own reader
@@ -32,14 +32,14 @@ pub(crate) fn history(value: Option<&Obj<'_>>) -> PyResult<probity::History> {
     let py = value.py();
     // Two more levels than an action: the history object and its `actions` list.
     let json = to_json(value, MAX_DEPTH.saturating_add(2)).map_err(|e| input_error(py, e.describe("history")))?;
-    probity::History::from_json(&json.to_string()).map_err(|e| input_error(py, e.to_string()))
+    probity::History::from_json(&json.to_string()).map_err(|e| coded(py, e))
 }
 
 /// A timestamp from an aware `datetime` or RFC 3339 text, read by the core's own parser.
 pub(crate) fn timestamp(value: &Obj<'_>, name: &str) -> PyResult<chrono::DateTime<chrono::FixedOffset>> {
     let py = value.py();
     let text: String = TIMESTAMP.import(py, "probity._convert", "timestamp")?.call1((value, name))?.extract()?;
-    probity::parse_timestamp_field(&text, name).map_err(|e| input_error(py, e.to_string()))
+    probity::parse_timestamp_field(&text, name).map_err(|e| coded(py, e))
 }
 
 /// Why a Python value could not be converted, and where (keys and indices from the root).

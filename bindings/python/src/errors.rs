@@ -36,24 +36,30 @@ fn raise<'py>(py: Python<'py>, name: &str, args: impl pyo3::call::PyCallArgs<'py
     }
 }
 
-/// `probity.InputError(message)`.
+/// `probity.InputError(message)`, for a value the binding itself cannot convert.
 pub(crate) fn input_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
     raise(py, "InputError", (message.into(),))
+}
+
+/// The exception of the core's error (not a policy error): its kind's class, with its message,
+/// stable code and the field at fault (`probity.InputError(message, "I0012", "id")`).
+pub(crate) fn coded(py: Python<'_>, e: impl Into<probity::api::Error>) -> PyErr {
+    let e = e.into();
+    raise(py, e.kind.as_str(), (e.message, e.code, e.field))
+}
+
+/// `probity.StateError(message, code, None, hint)` for a failure of a state's store (`S0001`…).
+pub(crate) fn state_error(e: &probity::store::StoreError) -> PyErr {
+    Python::attach(|py| raise(py, "StateError", (e.to_string(), e.code(), None::<String>, e.hint())))
 }
 
 /// `probity.PolicyError(message, diagnostics)`: the message with source excerpts, and records.
 pub(crate) fn policy_error(py: Python<'_>, diagnostics: &probity::Diagnostics) -> PyErr {
     // The records and the rendering run the core's diagnostic code with the GIL held: a panic
     // there is caught here too, not left to surface as pyo3's `PanicException`.
-    let made = catch_unwind(AssertUnwindSafe(|| {
-        let summary = diagnostics.to_string();
-        let headline = summary.lines().next().unwrap_or("policy text has errors").to_owned();
-        (diagnostics.records(), format!("{headline}\n\n{}", diagnostics.render().trim_end()))
-    }));
+    let made = catch_unwind(AssertUnwindSafe(|| probity::api::Error::rendered(diagnostics)));
     match made.map_err(|payload| internal(probity::api::Error::panic_message(payload))) {
-        Ok((records, message)) => {
-            to_python!(py, &records).map_or_else(|e| e, |r| raise(py, "PolicyError", (message, r)))
-        }
+        Ok(e) => to_python!(py, &e.diagnostics).map_or_else(|e| e, |r| raise(py, "PolicyError", (e.message, r))),
         Err(e) => e,
     }
 }

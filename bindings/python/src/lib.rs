@@ -16,7 +16,7 @@ mod generate;
 mod replay;
 
 use convert::{action, history, timestamp};
-use errors::{input_error, internal, load_error, policy_error, run, to_python};
+use errors::{coded, input_error, internal, json_loads, load_error, policy_error, run, to_python};
 
 /// Any Python object, and a dict.
 type Obj<'py> = Bound<'py, PyAny>;
@@ -25,11 +25,6 @@ type Dict<'py> = Bound<'py, PyDict>;
 // The same allocator as the CLI: deciding allocates many small values, from several threads.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// `probity.InputError` for a core input error.
-fn input(py: Python<'_>) -> impl Fn(probity::InputError) -> PyErr + '_ {
-    move |e| input_error(py, e.to_string())
-}
 
 /// A loaded, checked set of policy files.
 #[pyclass(module = "probity", name = "PolicySet", frozen)]
@@ -86,7 +81,7 @@ impl PolicySet {
     }
 
     fn __repr__(&self) -> String {
-        describe("PolicySet", &self.engine)
+        format!("<PolicySet: {}>", probity::api::describe(&self.engine))
     }
 }
 
@@ -107,7 +102,7 @@ impl Engine {
     #[pyo3(signature = (action, history=None))]
     fn evaluate(&self, py: Python<'_>, action: &Obj<'_>, history: Option<&Obj<'_>>) -> PyResult<Decision> {
         let (action, history, engine) = (crate::action(action)?, crate::history(history)?, &self.engine);
-        let inner = run(py, || engine.evaluate(&action, &history))?.map_err(input(py))?;
+        let inner = run(py, || engine.evaluate(&action, &history))?.map_err(|e| coded(py, e))?;
         Ok(Decision { inner })
     }
 
@@ -115,14 +110,14 @@ impl Engine {
     #[pyo3(signature = (action, history=None))]
     fn evaluate_json(&self, py: Python<'_>, action: &str, history: Option<&str>) -> PyResult<Decision> {
         let engine = &self.engine;
-        let inner = run(py, || engine.evaluate_json(action, history))?.map_err(input(py))?;
+        let inner = run(py, || engine.evaluate_json(action, history))?.map_err(|e| coded(py, e))?;
         Ok(Decision { inner })
     }
 
     /// The overdue reports of `history` at time `at`. Pure, like `evaluate`.
     fn overdue(&self, py: Python<'_>, history: &Obj<'_>, at: &Obj<'_>) -> PyResult<Vec<OverdueReport>> {
         let (history, at, engine) = (crate::history(Some(history))?, timestamp(at, "at")?, &self.engine);
-        Ok(reports(run(py, || engine.overdue(&history, at))?.map_err(input(py))?))
+        Ok(reports(run(py, || engine.overdue(&history, at))?.map_err(|e| coded(py, e))?))
     }
 
     /// Replays events through fresh ledgers (see the stubs): `probity/_replay.py` takes it.
@@ -131,10 +126,9 @@ impl Engine {
         slf.py().import("probity._replay")?.getattr("replay")?.call((slf, events), options)
     }
 
-    /// The native half of `replay` (see `replay::Input::new` and `replay::replay`).
-    #[pyo3(signature = (
-        source, payload, as_of=None, jobs=None, output="decisions", out=None, max_skew=Some(86_400.0), report=None
-    ))]
+    /// The native half of `replay` (see `replay::Input::new` and `replay::replay`): `files` are
+    /// `(out, report, state)`.
+    #[pyo3(signature = (source, payload, as_of, jobs, output, max_skew, files))]
     #[allow(clippy::too_many_arguments)]
     fn _replay<'py>(
         &self,
@@ -144,15 +138,14 @@ impl Engine {
         as_of: Option<&Obj<'py>>,
         jobs: Option<usize>,
         output: &str,
-        out: Option<PathBuf>,
         max_skew: Option<f64>,
-        report: Option<PathBuf>,
+        files: (Option<PathBuf>, Option<PathBuf>, Option<String>),
     ) -> PyResult<(Obj<'py>, Dict<'py>)> {
         let output: probity::replay::table::Output = output.parse().map_err(PyValueError::new_err)?;
         let as_of = as_of.filter(|t| !t.is_none()).map(|t| timestamp(t, "as_of")).transpose()?;
         let options = probity::replay::output::options(as_of, jobs, max_skew).map_err(PyValueError::new_err)?;
         let input = replay::Input::new(source, payload)?;
-        replay::replay(py, &self.engine, input, &options, output, (out, report))
+        replay::replay(py, &self.engine, input, &options, output, files)
     }
 
     /// A new, empty ledger over this engine's policy set.
@@ -167,14 +160,8 @@ impl Engine {
     }
 
     fn __repr__(&self) -> String {
-        describe("Engine", &self.engine)
+        format!("<Engine: {}>", probity::api::describe(&self.engine))
     }
-}
-
-/// `<Class: N policy file(s), M rule(s)>`.
-fn describe(class: &str, engine: &probity::Engine) -> String {
-    let set = engine.policy_set();
-    format!("<{class}: {} policy file(s), {} rule(s)>", set.versions().count(), set.rule_count())
 }
 
 fn reports(reports: Vec<probity::OverdueReport>) -> Vec<OverdueReport> {
@@ -203,14 +190,14 @@ impl Ledger {
     /// Loads history as it is (nothing is evaluated); breaches and obligations name their `rm`.
     fn load(&self, py: Python<'_>, history: &Obj<'_>) -> PyResult<()> {
         let history = crate::history(Some(history))?;
-        self.with(py, |ledger| ledger.load(&history))?.map_err(input(py))
+        self.with(py, |ledger| ledger.load(&history))?.map_err(|e| coded(py, e))
     }
 
     /// Records an action: reports what fell overdue before it, then decides on it; gives a
     /// `probity.Submission` (a named tuple, `overdue, decision`).
     fn submit<'py>(&self, py: Python<'py>, action: &Obj<'_>) -> PyResult<Obj<'py>> {
         let action = crate::action(action)?;
-        let submission = self.with(py, |ledger| ledger.submit(&action))?.map_err(input(py))?;
+        let submission = self.with(py, |ledger| ledger.submit(&action))?.map_err(|e| coded(py, e))?;
         let decision = Decision { inner: submission.decision };
         py.import("probity")?.getattr("Submission")?.call1((reports(submission.overdue), decision))
     }
@@ -219,6 +206,26 @@ impl Ledger {
     fn advance_to(&self, py: Python<'_>, at: &Obj<'_>) -> PyResult<Vec<OverdueReport>> {
         let at = timestamp(at, "at")?;
         self.with(py, |ledger| ledger.advance_to(at)).map(reports)
+    }
+
+    /// The ledger's whole state as a dict: `json.loads` of `snapshot_json()`, members in order.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Obj<'py>> {
+        json_loads(py, self.snapshot_json(py)?)
+    }
+
+    /// The ledger's whole state as compact JSON, byte-identical to the Rust `Ledger::snapshot()`'s.
+    fn snapshot_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |ledger| probity::api::text::snapshot(ledger))
+    }
+
+    /// Adds the RMs of a snapshot (a dict, or its JSON text) to the ledger: all or nothing.
+    fn restore(&self, py: Python<'_>, snapshot: &Obj<'_>) -> PyResult<()> {
+        let text: String = match snapshot.cast::<PyString>() {
+            Ok(text) => text.to_cow()?.into_owned(),
+            // Written by `probity/_convert.py`, members in their order (the native converter sorts them).
+            Err(_) => py.import("probity._convert")?.getattr("snapshot")?.call1((snapshot,))?.extract()?,
+        };
+        self.with(py, |ledger| probity::api::restore_json(ledger, &text))?.map_err(|e| coded(py, e))
     }
 
     /// Open obligations: `(not yet overdue, reported overdue but still open)`.
@@ -324,13 +331,7 @@ record_methods! {
     }
 
     fn __repr__(&self) -> String {
-        let o = &self.inner.obligation;
-        // A periodic duty's report has a period instead of an action.
-        let of = match (&o.action, &o.period) {
-            (Some(action), _) => format!("{action:?}"),
-            (_, period) => period.as_ref().map_or_else(String::new, |p| format!("period {} to {}", p.from, p.until)),
-        };
-        format!("<OverdueReport {}/{} of {of} for RM {:?}, due {}>", o.policy, o.duty, self.inner.rm, o.due)
+        format!("<OverdueReport {}>", probity::api::describe_overdue(&self.inner))
     }
 }
 

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::errors::{input_error, internal, json_loads, run, to_python};
+use crate::errors::{input_error, internal, json_loads, run, state_error, to_python};
 use crate::Obj;
 
 /// The events as JSON lines: a file, read as the replay goes, or a Python `bytes` or `str`
@@ -46,7 +46,7 @@ pub(crate) fn replay<'py>(
     input: Input,
     options: &probity::replay::Options,
     output: Output,
-    (out, report): (Option<PathBuf>, Option<PathBuf>),
+    (out, report, state): (Option<PathBuf>, Option<PathBuf>, Option<String>),
 ) -> PyResult<(Obj<'py>, crate::Dict<'py>)> {
     let events = match &input {
         Input::File(path) => Events::File(path),
@@ -57,22 +57,23 @@ pub(crate) fn replay<'py>(
     let (gathered, summary) = run(py, || {
         // The replay runs without the GIL; Python's signal handlers run only when it is taken,
         // so a Ctrl-C would otherwise wait for the end of the replay.
+        let mut store = state.as_deref().map(probity_store::open).transpose().map_err(|e| state_error(&e))?;
         let mut signal = None;
         let mut interrupted = || Python::attach(|py| py.check_signals()).map_err(|e| signal = Some(e)).is_err();
-        let hooks = Hooks { progress: None, interrupted: Some(&mut interrupted), state: None };
+        let hooks =
+            Hooks { progress: None, interrupted: Some(&mut interrupted), state: store.as_mut().map(|s| &mut **s as _) };
         let ran = output::replay_events(engine, events, options, (output, out.as_deref()), collector.as_mut(), hooks);
         ran.map_err(|e| match e {
             EventsFailure::Refused(message) => PyValueError::new_err(format!("`out` {message}")),
             EventsFailure::File(message) => PyOSError::new_err(message),
             EventsFailure::Interrupted => signal.take().unwrap_or_else(|| internal("interrupted")),
+            EventsFailure::State(e) => state_error(&e),
             EventsFailure::Internal(message) => internal(message),
         })
     })??;
     if let (Some(path), Some(collector)) = (&report, &collector) {
-        let events = match events {
-            Events::File(path) => path.display().to_string(),
-            Events::Memory(_) => "(events in memory)".to_string(),
-        };
+        let events =
+            if let Events::File(path) = events { path.display().to_string() } else { "(events in memory)".into() };
         let meta = probity_report::Meta::loaded(engine, events, options.as_of);
         collector.write(path, &meta, Some(&summary)).map_err(PyOSError::new_err)?;
     }
@@ -95,21 +96,15 @@ fn rows_to_lines(rows: &Obj<'_>) -> PyResult<Vec<u8>> {
     let mut out = Vec::new();
     for (i, row) in rows.try_iter()?.enumerate() {
         let row = row?;
-        // One line of JSON text as given, its line breaks (JSON whitespace) made spaces.
-        let mut line = |text: &[u8]| {
-            let text = text.strip_suffix(b"\n").unwrap_or(text);
-            out.extend(text.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
-        };
         if let Ok(text) = row.cast::<PyString>() {
-            line(text.to_cow()?.as_bytes());
+            probity::api::push_json_line(&mut out, text.to_cow()?.as_bytes());
         } else if let Ok(bytes) = row.cast::<PyBytes>() {
-            line(bytes.as_bytes());
+            probity::api::push_json_line(&mut out, bytes.as_bytes());
         } else {
             let json = crate::convert::to_json(&row, crate::convert::MAX_DEPTH)
                 .map_err(|e| input_error(py, e.describe(&format!("events[{i}]"))))?;
-            serde_json::to_writer(&mut out, &json).map_err(internal)?;
+            probity::api::push_json_line(&mut out, json.to_string().as_bytes());
         }
-        out.push(b'\n');
     }
     Ok(out)
 }

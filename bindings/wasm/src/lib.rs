@@ -74,11 +74,7 @@ fn json_text(value: &JsValue, what: &str) -> Result<String, api::Error> {
 
 /// A JSON argument as a value (an action within the action size limit).
 fn json(value: &JsValue, what: &str) -> Result<serde_json::Value, api::Error> {
-    let text = json_text(value, what)?;
-    match what {
-        "action" => api::action_argument(&text),
-        _ => api::json_argument(what, &text),
-    }
+    api::argument(what, &json_text(value, what)?)
 }
 
 /// An instant: RFC 3339 text (with an offset) or a valid JS `Date` (`JSON.stringify` writes it

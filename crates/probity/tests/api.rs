@@ -293,8 +293,14 @@ fn a_ledger_loads_submits_and_advances() {
     assert_eq!((error["field"].as_str(), error["code"].as_str()), (Some("to"), Some("I0006")));
     let older = CASH.replace("2026-03-01", "2026-02-01").replace("G-1", "G-0");
     let e = api::submit(&mut ledger, api::SubmitRequest { action: parse(&older) }).unwrap_err();
-    assert_eq!((e.code.as_str(), e.kind), ("I0009", ErrorKind::InputError));
+    assert_eq!((e.code.as_str(), e.kind, e.field.as_deref()), ("I0009", ErrorKind::InputError, Some("at")));
     assert!(e.message.contains("time order"), "{e}");
+    // The same id with other content: I0012, about the field `id`.
+    let kept = CASH.replace("2026-03-01", "2026-04-07").replace("G-1", "G-9");
+    api::submit(&mut ledger, api::SubmitRequest { action: parse(&kept) }).unwrap();
+    let reused = kept.replace("\"cash\"", "\"goods\"");
+    let e = api::submit(&mut ledger, api::SubmitRequest { action: parse(&reused) }).unwrap_err();
+    assert_eq!((e.code.as_str(), e.field.as_deref()), ("I0012", Some("id")));
 
     // History seeds a fresh ledger; the submission then carries the same reports as `overdue`.
     let history = json!({"obligations": [{"rm": "R1", "policy": "gifts", "duty": "gift_register",
@@ -355,6 +361,37 @@ fn format_gives_the_formatted_text_or_the_syntax_errors() {
     assert_eq!(e.kind, ErrorKind::PolicyError);
     assert_eq!(e.diagnostics.unwrap()[0].file, "x.probity");
     assert_eq!(error_of(&text::format(r#"{"text": "policy"}"#).unwrap_err())["code"], "I0011");
+}
+
+#[test]
+fn binding_helpers_describe_render_and_write_lines() {
+    let engine = engine();
+    assert_eq!(api::describe(&engine), "1 policy file(s), 3 rule(s)");
+    // An overdue report in a few words: the duty, its action, the RM and the deadline.
+    let mut ledger = engine.ledger();
+    api::submit(&mut ledger, api::SubmitRequest { action: cash() }).unwrap();
+    let reports = api::advance(&mut ledger, api::AdvanceRequest { to: "2026-05-01T00:00:00Z".into() }).unwrap();
+    assert_eq!(
+        api::describe_overdue(&reports[0]),
+        r#"gifts/gift_register of "G-1" for RM "R1", due 2026-03-31T10:00:00+08:00"#
+    );
+    // A rendered policy error: the headline, then each diagnostic with its excerpt.
+    let diagnostics = PolicySet::from_sources([("x.probity", "policy")]).unwrap_err();
+    let e = api::Error::rendered(&diagnostics);
+    assert_eq!((e.code.as_str(), e.kind), ("policy-errors", ErrorKind::PolicyError));
+    assert!(e.message.starts_with("1 error(s) in policy text\n\n"), "{}", e.message);
+    assert!(e.message.contains("x.probity"), "{}", e.message);
+    assert_eq!(e.diagnostics, Some(diagnostics.records()));
+    // JSON lines: line breaks inside a value become spaces, one line break after it.
+    let mut out = Vec::new();
+    api::push_json_line(&mut out, b"{\"a\":\n1}\n");
+    api::push_json_line(&mut out, b"{\r\n}");
+    assert_eq!(out, b"{\"a\": 1}\n{  }\n");
+    // An argument: an action within the size limit, anything else as JSON.
+    let big = format!(r#"{{"id": "{}"}}"#, "x".repeat(probity::limits::MAX_ACTION_BYTES));
+    assert_eq!(api::argument("action", &big).unwrap_err().code, "I0002");
+    assert!(api::argument("history", &big).is_ok());
+    assert_eq!(api::argument("history", "{").unwrap_err().code, "I0001");
 }
 
 #[test]

@@ -131,6 +131,14 @@ fn snapshot_and_restore_through_the_json_interface() {
     assert_eq!(e.code, "I0015");
     let e = text::restore(&mut other, r#"{"snapshot": {"format": 2}}"#).unwrap_err();
     assert!(e.contains("I0013"), "{e}");
+    // The snapshot as text, read as it is: the same state; text that is not a snapshot is I0013.
+    let mut third = engine.ledger();
+    api::restore_json(&mut third, &snapshot).unwrap();
+    assert_eq!(text::snapshot(&third), snapshot);
+    assert_eq!(api::restore_json(&mut third, &snapshot).unwrap_err().code, "I0015");
+    for bad in ["", "{", "[]", r#"{"format": 1}"#] {
+        assert_eq!(api::restore_json(&mut engine.ledger(), bad).unwrap_err().code, "I0013", "{bad}");
+    }
 }
 
 /// Version 2 of the policy, in force from 2026-03-10: gifts are registered within 2 days.

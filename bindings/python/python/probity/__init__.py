@@ -31,6 +31,7 @@ __all__ = [
     "PolicySet",
     "ProbityError",
     "ReplaySummary",
+    "StateError",
     "Submission",
     "__version__",
     "generate",
@@ -38,8 +39,30 @@ __all__ = [
 
 
 class ProbityError(Exception):
-    """Base class of the errors Probity raises: for bad input (policy text or actions), and
-    ``InternalError`` for a failure of its own."""
+    """Base class of the errors Probity raises: for bad input (policy text or actions), a
+    ledger's durable state (``StateError``), and ``InternalError`` for a failure of its own.
+
+    ``code`` is the stable code of an error the engine raised (``I0012``, ``S0002``…: see
+    docs/diagnostics.md and docs/state.md), ``None`` for one the binding raised while converting
+    a Python value; ``field`` the input field at fault when there is one (``id``, ``at``);
+    ``hint`` what to do about a ``StateError``.
+    """
+
+    code: Optional[str]
+    field: Optional[str]
+    hint: Optional[str]
+
+    def __init__(
+        self, message: str = "", code: Optional[str] = None, field: Optional[str] = None, hint: Optional[str] = None
+    ) -> None:
+        super().__init__(message)
+        self.message, self.code, self.field, self.hint = message, code, field, hint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):  # keep the code, field and hint when pickled
+        return (type(self), (self.message, self.code, self.field, self.hint))
 
 
 class PolicyError(ProbityError):
@@ -53,8 +76,7 @@ class PolicyError(ProbityError):
     diagnostics: List[Dict[str, Any]]
 
     def __init__(self, message: str, diagnostics: Optional[Iterable[Dict[str, Any]]] = None) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, "policy-errors")
         self.diagnostics = list(diagnostics or [])
 
     @property
@@ -72,6 +94,16 @@ class PolicyError(ProbityError):
 class InputError(ProbityError, ValueError):
     """An action, history or timestamp that cannot be used: the message names the field and
     what is wrong with it. Nothing was evaluated or recorded."""
+
+
+class StateError(ProbityError):
+    """A ledger's durable state (``Engine.replay(..., state=...)``) that cannot be opened, read or
+    committed: ``code`` is S0001 to S0007 (see docs/state.md), ``hint`` says what to do, and
+    ``str()`` gives both, as ``probity replay --state`` prints them. Records written before the
+    failure were committed; nothing after it was."""
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}\nhint: {self.hint}" if self.code else self.message
 
 
 class InternalError(ProbityError, RuntimeError):

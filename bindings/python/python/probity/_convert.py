@@ -1,12 +1,13 @@
 """The Python values the native converter (``src/convert.rs``) hands over because JSON has no
 type of their own: ``datetime``/``date``, ``decimal.Decimal`` and integers beyond 64 bits, each
 made JSON text here, and the message for a value that has no JSON form (raised as ValueError;
-the native side puts the value's path before it)."""
+the native side puts the value's path before it); and a snapshot dict as JSON text."""
 
 from __future__ import annotations
 
 import datetime
 import decimal
+import json
 from typing import Any, Tuple
 
 # The most bits an integer beyond 64 bits may have to be passed on as its digits: 2,048 bits is at
@@ -77,3 +78,22 @@ def timestamp(value: Any, name: str) -> str:
 
             raise InputError(f"`{name}`: {e}") from None
     raise TypeError(f"`{name}` must be a timezone-aware datetime or RFC 3339 text, found `{type(value).__qualname__}`")
+
+
+def snapshot(value: Any) -> str:
+    """A snapshot (a dict, as ``Ledger.snapshot()`` gives it) as compact JSON text for
+    ``Ledger.restore``, members in their order: the native converter sorts them, and a recorded
+    decision's evidence is in the order it was evaluated. Other values are written as ``special``
+    writes them (a ``Decimal`` or ``datetime`` as text); one that has no JSON form is an
+    ``InputError``."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_text)
+    except (TypeError, ValueError, RecursionError) as e:
+        from . import InputError
+
+        raise InputError(f"`snapshot`: {e}") from None
+
+
+def _text(value: Any) -> Any:
+    number, text = special(value)
+    return int(text) if number else text

@@ -109,6 +109,7 @@ class Engine:
         summary: Literal[False] = False,
         max_skew: Optional[Union[datetime.timedelta, float]] = ...,
         report: Optional[Union[str, os.PathLike[str]]] = None,
+        state: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Table:
         """Replays ``events`` (see ``Events``) in order through fresh ledgers, one per RM, as
         ``probity replay`` does: each action first reports the obligations of its RM that fell
@@ -158,7 +159,17 @@ class Engine:
 
         With ``report`` (a path), the same replay also writes its self-contained HTML report
         there, as ``probity replay --report`` does (the header names the policy versions loaded
-        and the events' file, or "(events in memory)"); ``OSError`` if it cannot be written."""
+        and the events' file, or "(events in memory)"); ``OSError`` if it cannot be written.
+
+        With ``state`` (the path of a SQLite file, or a ``postgres://`` URL), the ledgers are
+        kept there across replays, as ``probity replay --state`` keeps them: the state is opened
+        (created if absent) and every RM loaded, what changed is committed as the replay goes
+        (every 10,000 lines, or four per RM the state tracks if more, and at the end), and the
+        records of a part are returned only once it is committed. So events replayed in several
+        parts give the records of one replay; an action already recorded (same RM, id and
+        content) gives its recorded decision and no overdue reports again, and the same id with
+        other content is an ``error`` record (I0012). A state that cannot be opened, read or
+        committed raises ``StateError`` (``code`` S0001 to S0007, with a ``hint``)."""
     @overload
     def replay(
         self,
@@ -171,6 +182,7 @@ class Engine:
         summary: Literal[True],
         max_skew: Optional[Union[datetime.timedelta, float]] = ...,
         report: Optional[Union[str, os.PathLike[str]]] = None,
+        state: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Tuple[Table, ReplaySummary]: ...
     @overload
     def replay(
@@ -183,6 +195,7 @@ class Engine:
         out: Union[str, os.PathLike[str]],
         max_skew: Optional[Union[datetime.timedelta, float]] = ...,
         report: Optional[Union[str, os.PathLike[str]]] = None,
+        state: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> ReplaySummary:
         """Writes the JSON lines to the file ``out`` as they are decided, keeping none of them
         in memory, and returns the summary. They go to a temporary file beside ``out``, renamed
@@ -201,6 +214,7 @@ class Engine:
         summary: Literal[False] = False,
         max_skew: Optional[Union[datetime.timedelta, float]] = ...,
         report: Optional[Union[str, os.PathLike[str]]] = None,
+        state: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> bytes: ...
     @overload
     def replay(
@@ -214,13 +228,13 @@ class Engine:
         summary: Literal[True],
         max_skew: Optional[Union[datetime.timedelta, float]] = ...,
         report: Optional[Union[str, os.PathLike[str]]] = None,
+        state: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Tuple[bytes, ReplaySummary]: ...
     def _replay(
-        self, source: str, payload: Any, as_of: Optional[Timestamp] = None, jobs: Optional[int] = None,
-        output: str = "decisions", out: Optional[str] = None, max_skew: Optional[float] = 86400.0,
-        report: Optional[str] = None,
+        self, source: str, payload: Any, as_of: Optional[Timestamp], jobs: Optional[int], output: str,
+        max_skew: Optional[float], files: Tuple[Optional[str], Optional[str], Optional[str]],
     ) -> Tuple[Union[bytes, _Records], ReplaySummary]:
-        """The native half of ``replay`` (``probity._replay`` calls it)."""
+        """The native half of ``replay`` (``probity._replay`` calls it); ``files`` are ``(out, report, state)``."""
 
 @final
 class Ledger:
@@ -230,9 +244,27 @@ class Ledger:
         """Loads history as it is; breaches and obligations must name their ``rm``."""
     def submit(self, action: Mapping[str, JSON]) -> Submission:
         """Advances the action's RM to its time (reporting what fell overdue), decides on the
-        action, and records it whatever its verdict. Raises ``InputError``."""
+        action, and records it whatever its verdict. Raises ``InputError``.
+
+        A retry (an action id already recorded for the RM, with the same content) returns the
+        recorded decision with no overdue reports and records nothing; the same id with other
+        content raises ``InputError`` with ``code`` I0012. Decisions are kept for retries for the
+        policy set's longest window (at least 30 days) after the action's time."""
     def advance_to(self, at: Timestamp) -> List[OverdueReport]:
         """Advances every RM to ``at``, reporting obligations that fell overdue, in deadline order."""
+    def snapshot(self) -> Dict[str, Any]:
+        """The ledger's whole state as a dict (``json.loads`` of ``snapshot_json()``, members in
+        the same order): ``{"format", "policies", "rms"}``, every RM sorted by id (see
+        docs/state.md for the format). Its numbers are Python's (a decimal written ``1.50`` in
+        an action reads back as the float ``1.5``): keep ``snapshot_json()`` to store exact text."""
+    def snapshot_json(self) -> str:
+        """The snapshot as compact JSON, byte-identical to the Rust ``Ledger::snapshot().to_json()``."""
+    def restore(self, snapshot: Union[Mapping[str, JSON], str]) -> None:
+        """Adds the RMs of a snapshot (a dict as ``snapshot`` gives it, or its JSON text) to the
+        ledger, decoding their actions against this ledger's policy set: all or nothing. Raises
+        ``InputError`` with ``code`` I0013 (not a snapshot, or a later format), I0014 (an item
+        of a policy version, duty or ladder the set lacks) or I0015 (an RM the ledger tracks
+        already)."""
     def open_obligations(self) -> Tuple[int, int]:
         """``(open and not yet overdue, reported overdue but still open)``."""
     @property

@@ -58,6 +58,7 @@ def replay(
     out=None,
     max_skew=86400.0,
     report=None,
+    state=None,
 ):
     if output not in OUTPUTS:
         raise ValueError(f"`output` must be one of {', '.join(OUTPUTS)}, found `{output}`")
@@ -69,9 +70,11 @@ def replay(
         out = os.fspath(out)
     if report is not None:
         report = os.fspath(report)
+    if state is not None:
+        state = os.fspath(state)
     max_skew = _seconds(max_skew)
     kind, source, payload = _prepare(events)
-    records, stats = engine._replay(source, payload, as_of, jobs, output, out, max_skew, report)
+    records, stats = engine._replay(source, payload, as_of, jobs, output, max_skew, (out, report, state))
     del payload
     if out is not None:
         return stats

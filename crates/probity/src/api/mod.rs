@@ -18,6 +18,7 @@
 //! | [`advance`] | a ledger and [`AdvanceRequest`] `{"to"}` | `[OverdueReport…]` |
 //! | [`snapshot`] | a ledger | the [`crate::Snapshot`] `{"format", "policies", "rms"}` |
 //! | [`restore`] | a ledger and [`RestoreRequest`] `{"snapshot"}` | nothing |
+//! | [`restore_json`] | a ledger and the snapshot's JSON text | nothing |
 //! | [`replay`] | [`ReplayRequest`] `{"events", "as_of"?}` | [`ReplayAnswer`] `{"records", "summary"}` |
 //! | [`format()`] | [`FormatRequest`] `{"source", "name"?}` | [`FormatAnswer`] `{"formatted"}` |
 //!
@@ -121,11 +122,8 @@ impl Error {
     }
 
     fn from_input(e: &InputError, message: String) -> Error {
-        let field = match e {
-            InputError::Field { field, .. } => Some(field.clone()),
-            _ => None,
-        };
-        Error { field, ..Error::input(e.code(), message) }
+        // `at` for an action out of order, `id` for an id reused, the path of a bad field.
+        Error { field: e.field().map(str::to_owned), ..Error::input(e.code(), message) }
     }
 
     /// The error answer as JSON text: `{"error": {…}}`.
@@ -136,6 +134,18 @@ impl Error {
         }
         // The fields are strings and records, which always serialise.
         serde_json::to_string(&Answer { error: self }).unwrap_or_default()
+    }
+}
+
+impl Error {
+    /// A policy error whose message is the headline (`2 error(s) in policy text`) and every
+    /// diagnostic rendered with its source excerpt, as the Python binding raises it.
+    pub fn rendered(d: &Diagnostics) -> Error {
+        let summary = d.to_string();
+        let headline = summary.lines().next().unwrap_or("policy text has errors");
+        let message = format!("{headline}\n\n{}", d.render().trim_end());
+        let diagnostics = Some(d.records());
+        Error { code: "policy-errors".into(), kind: ErrorKind::PolicyError, message, field: None, diagnostics }
     }
 }
 
@@ -314,6 +324,40 @@ pub fn versions(engine: &Engine) -> Vec<PolicyVersion> {
         .collect()
 }
 
+/// A policy set in a few words, for a binding's `repr`: `3 policy file(s), 41 rule(s)`.
+pub fn describe(engine: &Engine) -> String {
+    let set = engine.policy_set();
+    format!("{} policy file(s), {} rule(s)", set.versions().count(), set.rule_count())
+}
+
+/// An overdue report in a few words, for a binding's `repr`: `gifts/register of "G1" for RM
+/// "R1", due 2026-03-02T00:00:00Z` (a periodic duty's names its period instead of an action).
+pub fn describe_overdue(report: &OverdueReport) -> String {
+    let o = &report.obligation;
+    let of = match (&o.action, &o.period) {
+        (Some(action), _) => format!("{action:?}"),
+        (_, period) => period.as_ref().map_or_else(String::new, |p| format!("period {} to {}", p.from, p.until)),
+    };
+    format!("{}/{} of {of} for RM {:?}, due {}", o.policy, o.duty, report.rm, o.due)
+}
+
+/// Appends one JSON value given as text to JSON lines: its line breaks (JSON whitespace) made
+/// spaces and one line break after it, so that line numbers are row numbers.
+pub fn push_json_line(out: &mut Vec<u8>, text: &[u8]) {
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    out.extend(text.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+    out.push(b'\n');
+}
+
+/// A JSON argument given as text, as the engine takes it: an `action` within the action size
+/// limit ([`action_argument`]), anything else as [`json_argument`] reads it.
+pub fn argument(what: &str, text: &str) -> Result<Json, Error> {
+    match what {
+        "action" => action_argument(text),
+        _ => json_argument(what, text),
+    }
+}
+
 /// `evaluate` and `explain`: an action and the RM's history (none is the empty history).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
@@ -468,8 +512,16 @@ pub fn snapshot(ledger: &Ledger) -> Json {
 
 /// Adds a snapshot's RMs to a ledger (all or nothing).
 pub fn restore(ledger: &mut Ledger, request: RestoreRequest) -> Result<(), Error> {
-    // The request's JSON tree sorted the decisions' members: put them back in their order.
-    let snapshot = crate::Snapshot::from_json(&request.snapshot.to_string())?.with_decisions_in_order()?;
+    restore_json(ledger, &request.snapshot.to_string())
+}
+
+/// Adds the RMs of a snapshot given as JSON text to a ledger (all or nothing), as [`restore`]:
+/// I0013 for text that is not a snapshot, I0014 for an item of a version the set lacks, I0015
+/// for an RM the ledger tracks already.
+pub fn restore_json(ledger: &mut Ledger, text: &str) -> Result<(), Error> {
+    // A JSON tree (a request's, a binding's dict) sorts the decisions' members: put them back in
+    // their order (a decision as the engine wrote it reads back the same).
+    let snapshot = crate::Snapshot::from_json(text)?.with_decisions_in_order()?;
     Ok(ledger.restore(snapshot)?)
 }
 

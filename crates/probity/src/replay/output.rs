@@ -374,7 +374,10 @@ pub enum EventsFailure {
     File(String),
     /// [`Hooks::interrupted`] said so; nothing was committed.
     Interrupted,
-    /// Anything else (a state that could not be read or committed: its code and message).
+    /// The state ([`Hooks::state`]) could not be read or committed; what was written before
+    /// it is committed.
+    State(crate::store::StoreError),
+    /// Anything else (a failed thread).
     Internal(String),
 }
 
@@ -418,7 +421,7 @@ pub fn replay_events<T: Tap>(
     };
     ran.map_err(|e| match (e, events, out) {
         (Failure::Interrupted, _, _) => EventsFailure::Interrupted,
-        (Failure::State(e), _, _) => EventsFailure::Internal(format!("[{}] {e}", e.code())),
+        (Failure::State(e), _, _) => EventsFailure::State(e),
         (Failure::Read(e), Events::File(path), _) => cannot("read", path, &e),
         (Failure::Write(e), _, Some(path)) => cannot("write", path, &e),
         (Failure::Read(e) | Failure::Write(e) | Failure::Internal(e), _, _) => EventsFailure::Internal(e.to_string()),
