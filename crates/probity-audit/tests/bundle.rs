@@ -98,7 +98,7 @@ fn member<'a>(members: &'a mut [(String, Vec<u8>)], name: &str) -> &'a mut Vec<u
 }
 
 /// A new manifest for `members`' files, signed with the private key file `key`.
-fn resign(members: &mut Vec<(String, Vec<u8>)>, key: &Path) {
+fn resign(members: &mut [(String, Vec<u8>)], key: &Path) {
     use sha2::Digest;
     let files: Vec<serde_json::Value> = members
         .iter()
