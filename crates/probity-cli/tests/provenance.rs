@@ -1,6 +1,6 @@
 //! `probity keygen`, `bundle`, `verify`, `--bundle … --trust …` on the commands that load
 //! policies, `replay --log`, `log verify` and `log why`, as a user runs them.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
