@@ -1,6 +1,12 @@
 //! Signed bundles: signing and verifying, every kind of tamper, key files, packing, and loading
 //! a bundle that decides as its directory does.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,12 @@
 //! The decision log: written by a replay, appended, and every kind of alteration found; `why`
 //! re-derives a decision with history and reports one that differs.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 use std::path::{Path, PathBuf};
 
