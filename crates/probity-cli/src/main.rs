@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use probity::replay::output;
 use probity::{Diagnostics, PolicySet, Severity};
-use probity_cli::files;
+use probity_cli::{audit, files};
 
 // Deciding allocates many small values; mimalloc serves them faster than the system allocator.
 #[global_allocator]
@@ -36,9 +36,8 @@ enum Command {
     },
     /// Decide on one action (JSON file, or `-` for standard input) and print the decision JSON.
     Eval {
-        /// The directory of policy files.
-        #[arg(long)]
-        policies: PathBuf,
+        #[command(flatten)]
+        policies: Policies,
         /// The action, as a JSON file.
         action: PathBuf,
         /// The RM's history: `{"actions": [...], "breaches": [...], "obligations": [...]}`.
@@ -54,9 +53,8 @@ enum Command {
     /// Replay JSON-lines actions through a ledger: decisions and overdue reports as JSON lines,
     /// a summary table on standard error.
     Replay {
-        /// The directory of policy files.
-        #[arg(long)]
-        policies: PathBuf,
+        #[command(flatten)]
+        policies: Policies,
         /// The events, one action per line (`-` for standard input).
         events: PathBuf,
         /// Where to write the records (default: standard output).
@@ -87,6 +85,10 @@ enum Command {
         /// RM the state tracks if more). The records of a part are written once it is committed.
         #[arg(long, value_name = "LINES", requires = "state")]
         commit_every: Option<usize>,
+        /// Append every decision and overdue report to this hash-chained decision log (created
+        /// if absent; an existing log must verify, and its chain is continued).
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
     },
     /// Serve decisions over HTTP (`/v1/evaluate`, `/v1/submit`, …), recording submissions in a
     /// state; `SIGHUP` loads the policies again, `SIGTERM` stops cleanly.
@@ -112,9 +114,8 @@ enum Command {
     /// Explain a decision clause by clause: the values each clause read, its result, what each
     /// aggregate counted, and the sanction arithmetic.
     Explain {
-        /// The directory of policy files.
-        #[arg(long)]
-        policies: PathBuf,
+        #[command(flatten)]
+        policies: Policies,
         /// The action, as a JSON file (`-` for standard input).
         action: PathBuf,
         /// The RM's history: `{"actions": [...], "breaches": [...], "obligations": [...]}`.
@@ -143,12 +144,15 @@ enum Command {
     /// Replay the same events under an old and a new policy set and report what changes:
     /// verdicts, findings added and removed per rule, sanction steps reached.
     Diff {
-        /// The policies in force now.
+        /// The policies in force now: a directory, or a signed bundle (with `--trust`).
         #[arg(long)]
         old: PathBuf,
-        /// The proposed policies.
+        /// The proposed policies: a directory, or a signed bundle (with `--trust`).
         #[arg(long)]
         new: PathBuf,
+        /// The public key (`KEY.pub`) that `--old` or `--new`, when a bundle, must be signed with.
+        #[arg(long)]
+        trust: Option<PathBuf>,
         /// The events, one action per line.
         events: PathBuf,
         /// Output format.
@@ -183,6 +187,37 @@ enum Command {
         #[arg(long)]
         labels: Option<PathBuf>,
     },
+    /// Write a new ed25519 key pair for signing bundles: KEY (private, PKCS#8 PEM) and KEY.pub.
+    Keygen {
+        /// The private key file to write (the public key goes beside it, with `.pub` appended).
+        #[arg(long, value_name = "KEY")]
+        out: PathBuf,
+    },
+    /// Pack a policy directory (every file under it) into a bundle signed with a private key.
+    Bundle {
+        /// The directory of policy files.
+        dir: PathBuf,
+        /// The bundle to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The private key (`probity keygen`'s KEY).
+        #[arg(long, value_name = "KEY")]
+        sign: PathBuf,
+    },
+    /// Verify a bundle's signature with a trusted public key and every file against its
+    /// manifest; names the file that changed.
+    Verify {
+        /// The bundle.
+        file: PathBuf,
+        /// The public key (`KEY.pub`) it must be signed with.
+        #[arg(long, value_name = "KEY.pub")]
+        trust: PathBuf,
+    },
+    /// Check a decision log (`replay --log`), or re-derive a logged decision.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
     /// Rewrite policy files in the canonical layout (comments kept).
     Fmt {
         /// Policy files or directories.
@@ -200,10 +235,83 @@ enum StateCommand {
     Show {
         /// The SQLite file or PostgreSQL URL.
         location: String,
-        /// The directory of policy files, to tell which restrictions are in force.
-        #[arg(long)]
-        policies: Option<PathBuf>,
+        /// The policies, to tell which restrictions are in force.
+        #[command(flatten)]
+        policies: Policies,
     },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Walk the log's hash chain: names the first line edited, removed, inserted or swapped.
+    Verify {
+        /// The log.
+        file: PathBuf,
+    },
+    /// Re-derive the decision on an action from the logged actions of its RM, compare it byte
+    /// for byte with the logged record, and explain it.
+    Why {
+        /// The log.
+        file: PathBuf,
+        /// The action's id.
+        action_id: String,
+        #[command(flatten)]
+        policies: Policies,
+    },
+}
+
+/// Where the policies come from: a directory, or a signed bundle and the key it must verify with.
+#[derive(clap::Args)]
+struct Policies {
+    /// The directory of policy files.
+    #[arg(long, value_name = "DIR", conflicts_with = "bundle")]
+    policies: Option<PathBuf>,
+    /// A signed policy bundle (`probity bundle`) instead of `--policies`: refused unless it
+    /// verifies with `--trust`.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    bundle: Option<PathBuf>,
+    /// The public key (`KEY.pub`) the bundle must be signed with.
+    #[arg(long, value_name = "KEY.pub", requires = "bundle")]
+    trust: Option<PathBuf>,
+}
+
+/// A loaded policy set, named for messages and the decision log.
+struct Loaded {
+    set: PolicySet,
+    name: String,
+    /// A bundle's manifest digest.
+    bundle: Option<String>,
+}
+
+impl Policies {
+    fn given(&self) -> bool {
+        self.policies.is_some() || self.bundle.is_some()
+    }
+
+    fn load(&self, require_policy: bool) -> Result<Loaded, String> {
+        match (&self.policies, &self.bundle, &self.trust) {
+            (Some(dir), None, _) => load_path(dir, None, require_policy),
+            (None, Some(file), Some(trust)) => load_path(file, Some(trust), require_policy),
+            _ => Err("give `--policies DIR`, or `--bundle FILE --trust KEY.pub`".into()),
+        }
+    }
+}
+
+/// Loads a directory, or with a trusted key a verified bundle (a bundle that does not verify is
+/// refused with its code).
+fn load_path(path: &Path, trust: Option<&Path>, require_policy: bool) -> Result<Loaded, String> {
+    let name = path.display().to_string();
+    let Some(trust) = trust else {
+        return Ok(Loaded { set: load_policies(path, require_policy)?, name, bundle: None });
+    };
+    let verified = probity_audit::bundle::verify(path, trust).map_err(|e| coded(e.code(), &e, e.hint()))?;
+    let set = verified.load().map_err(|e| coded(e.code(), &e, e.hint()))?;
+    Ok(Loaded { set: set.require_policy(require_policy), name, bundle: Some(verified.manifest_digest) })
+}
+
+/// A bundle's or a log's error as the CLI prints it: its code, message and hint.
+fn coded(code: &str, e: &dyn std::fmt::Display, hint: &str) -> String {
+    format!("[{code}] {e}\nhint: {hint}")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -239,8 +347,15 @@ fn main() -> ExitCode {
     let result: Result<ExitCode, Failure> = match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings).map_err(Failure::from),
         Command::Test { files, coverage, fail_under } => test(&files, coverage, fail_under).map_err(Failure::from),
-        Command::Diff { old, new, events, format, require_policy } => {
-            diff(&old, &new, &events, format, require_policy).map_err(Failure::from)
+        Command::Diff { old, new, trust, events, format, require_policy } => {
+            diff((&old, &new, trust.as_deref()), &events, format, require_policy).map_err(Failure::from)
+        }
+        Command::Keygen { out } => audit::keygen(&out).map_err(Failure::from),
+        Command::Bundle { dir, out, sign } => audit::bundle(&dir, &out, &sign).map_err(Failure::from),
+        Command::Verify { file, trust } => audit::verify(&file, &trust).map_err(Failure::from),
+        Command::Log { command: LogCommand::Verify { file } } => audit::log_verify(&file).map_err(Failure::from),
+        Command::Log { command: LogCommand::Why { file, action_id, policies } } => {
+            policies.load(false).and_then(|p| audit::log_why(&file, &action_id, p.set)).map_err(Failure::from)
         }
         Command::Fmt { paths, check } => {
             collect(&paths, "probity").and_then(|files| probity_cli::fmt::run(&files, check)).map_err(Failure::from)
@@ -259,10 +374,13 @@ fn main() -> ExitCode {
             require_policy,
             state,
             commit_every,
+            log,
         } => {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
             let state = state.as_deref().map(|location| (location, commit_every));
-            let options = ReplayOptions { as_of: as_of.as_deref(), jobs, max_skew: max_skew.0, require_policy, state };
+            let log = log.as_deref();
+            let options =
+                ReplayOptions { as_of: as_of.as_deref(), jobs, max_skew: max_skew.0, require_policy, state, log };
             replay(&policies, &events, out.as_deref(), report.as_deref(), &options).map_err(Failure::from)
         }
         Command::Serve { policies, state, listen, require_policy } => {
@@ -274,7 +392,7 @@ fn main() -> ExitCode {
                 .map_err(Failure::from)
         }
         Command::State { command: StateCommand::Show { location, policies } } => {
-            state_show(&location, policies.as_deref()).map_err(Failure::from)
+            state_show(&location, &policies).map_err(Failure::from)
         }
         Command::Generate { rms, days, seed, violation_rate, start, out, labels } => {
             let config = probity_generate::Config { rms, days, seed, violation_rate, start };
@@ -453,13 +571,13 @@ fn blame(
 }
 
 fn eval(
-    policies: &Path,
+    policies: &Policies,
     action: &Path,
     history: Option<&Path>,
     pretty: bool,
     require_policy: bool,
 ) -> Result<ExitCode, Failure> {
-    let engine = probity::Engine::new(load_policies(policies, require_policy)?);
+    let engine = probity::Engine::new(policies.load(require_policy)?.set);
     let (parsed, loaded) = read_action_and_history(action, history, Format::Text)?;
     let decision =
         engine.evaluate(&parsed, &loaded).map_err(|e| blame(&engine, &parsed, (action, history), e, Format::Text))?;
@@ -476,6 +594,8 @@ struct ReplayOptions<'a> {
     require_policy: bool,
     /// `--state` and `--commit-every`.
     state: Option<(&'a str, Option<usize>)>,
+    /// `--log`.
+    log: Option<&'a Path>,
 }
 
 /// A store's error as the CLI prints it: its code, message and hint.
@@ -483,8 +603,8 @@ fn state_error(e: &probity::store::StoreError) -> String {
     format!("[{}] {e}\nhint: {}", e.code(), e.hint())
 }
 
-fn state_show(location: &str, policies: Option<&Path>) -> Result<ExitCode, String> {
-    let engine = policies.map(|p| load_policies(p, false).map(probity::Engine::new)).transpose()?;
+fn state_show(location: &str, policies: &Policies) -> Result<ExitCode, String> {
+    let engine = policies.given().then(|| policies.load(false).map(|p| probity::Engine::new(p.set))).transpose()?;
     let mut store = probity_store::open(location).map_err(|e| state_error(&e))?;
     let summary = probity::StateSummary::read(store.as_mut(), engine.as_ref()).map_err(|e| state_error(&e))?;
     emit(&summary.table(), false)?;
@@ -492,7 +612,7 @@ fn state_show(location: &str, policies: Option<&Path>) -> Result<ExitCode, Strin
 }
 
 fn replay(
-    policies: &Path,
+    policies: &Policies,
     events: &Path,
     out: Option<&Path>,
     report: Option<&Path>,
@@ -508,7 +628,7 @@ fn replay(
         })
         .transpose()?;
     // Writing over the events would truncate them before they are read.
-    for (flag, path) in [("--out", out), ("--report", report)] {
+    for (flag, path) in [("--out", out), ("--report", report), ("--log", options.log)] {
         if let Some(path) = path.filter(|p| events != Path::new("-") && probity::replay::same_file(p, events)) {
             return Err(format!("{flag} `{}` is the events file: refusing to overwrite it", path.display()));
         }
@@ -518,7 +638,15 @@ fn replay(
             return Err(format!("--out and --report are both `{}`", a.display()));
         }
     }
-    let engine = probity::Engine::new(load_policies(policies, options.require_policy)?);
+    let loaded = policies.load(options.require_policy)?;
+    let policies_name = loaded.name;
+    let log_policies = probity_audit::LogPolicies::new(&loaded.set, loaded.bundle.as_deref());
+    let engine = probity::Engine::new(loaded.set);
+    let mut log = options
+        .log
+        .map(probity_audit::LogWriter::open_append)
+        .transpose()
+        .map_err(|e| coded(e.code(), &e, e.hint()))?;
     let cannot_read = |e: &dyn std::fmt::Display| {
         if events == Path::new("-") {
             format!("cannot read standard input: {e}")
@@ -570,24 +698,29 @@ fn replay(
         options.state.map(|(location, _)| probity_store::open(location)).transpose().map_err(|e| state_error(&e))?;
     let state = store.as_mut().map(|s| &mut **s as &mut dyn probity::store::Store);
     let hooks = output::Hooks { progress: Some(&mut progress), interrupted: None, state };
-    let (_, summary) =
-        output::run(&engine, input, &settings, sink, collector.as_mut(), hooks).map_err(|e| match (e, out) {
-            (output::Failure::Read(e), _) => cannot_read(&e),
-            (output::Failure::Write(e), Some(path)) => format!("cannot write `{}`: {e}", path.display()),
-            (output::Failure::Write(e), None) => format!("cannot write the output: {e}"),
-            (output::Failure::State(e), _) => state_error(&e),
-            (e, _) => format!("replay failed: {e}"),
-        })?;
+    let ran = match log.as_mut() {
+        Some(writer) => {
+            let mut tap = probity_audit::LogTap::new(writer, &log_policies, collector.as_mut());
+            let ran = output::run(&engine, input, &settings, sink, Some(&mut tap), hooks);
+            tap.finish().map_err(|e| coded(e.code(), &e, e.hint()))?;
+            ran
+        }
+        None => output::run(&engine, input, &settings, sink, collector.as_mut(), hooks),
+    };
+    let (_, summary) = ran.map_err(|e| match (e, out) {
+        (output::Failure::Read(e), _) => cannot_read(&e),
+        (output::Failure::Write(e), Some(path)) => format!("cannot write `{}`: {e}", path.display()),
+        (output::Failure::Write(e), None) => format!("cannot write the output: {e}"),
+        (output::Failure::State(e), _) => state_error(&e),
+        (e, _) => format!("replay failed: {e}"),
+    })?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     eprint!("{}", summary.table());
     if let (Some(path), Some(c), Some(file)) = (report, &collector, report_file) {
-        let meta = probity_report::Meta {
-            policies: policies.display().to_string(),
-            events: events.display().to_string(),
-            as_of: as_of_text,
-        };
+        let meta =
+            probity_report::Meta { policies: policies_name, events: events.display().to_string(), as_of: as_of_text };
         c.write(file.path(), &meta, Some(&summary))?;
         file.commit().map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
         eprintln!("report: {}", path.display());
@@ -596,13 +729,13 @@ fn replay(
 }
 
 fn explain(
-    policies: &Path,
+    policies: &Policies,
     action: &Path,
     history: Option<&Path>,
     format: Format,
     require_policy: bool,
 ) -> Result<ExitCode, Failure> {
-    let engine = probity::Engine::new(load_policies(policies, require_policy)?);
+    let engine = probity::Engine::new(policies.load(require_policy)?.set);
     let (parsed, loaded) = read_action_and_history(action, history, format)?;
     let explanation =
         engine.explain(&parsed, &loaded).map_err(|e| blame(&engine, &parsed, (action, history), e, format))?;
@@ -630,9 +763,20 @@ fn read_action_and_history(
     Ok((parsed, history))
 }
 
-fn diff(old: &Path, new: &Path, events: &Path, format: Format, require_policy: bool) -> Result<ExitCode, String> {
-    let old = probity::Engine::new(load_policies(old, require_policy)?);
-    let new = probity::Engine::new(load_policies(new, require_policy)?);
+/// `--old` and `--new`: each a directory, or a bundle file verified with `--trust`.
+fn diff(
+    (old, new, trust): (&Path, &Path, Option<&Path>),
+    events: &Path,
+    format: Format,
+    require_policy: bool,
+) -> Result<ExitCode, String> {
+    let load = |path: &Path| match trust {
+        _ if path.is_dir() => load_path(path, None, require_policy),
+        Some(trust) => load_path(path, Some(trust), require_policy),
+        None => Err(format!("`{}` is a bundle (not a directory): give `--trust KEY.pub`", path.display())),
+    };
+    let old = probity::Engine::new(load(old)?.set);
+    let new = probity::Engine::new(load(new)?.set);
     let file = output::open_events(events).map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;
     let changes = probity_cli::diff::diff(&old, &new, std::io::BufReader::new(file))
         .map_err(|e| format!("cannot read `{}`: {e}", events.display()))?;

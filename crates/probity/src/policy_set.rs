@@ -177,6 +177,13 @@ impl PolicySet {
         self.policies.iter().map(|p| (&*p.id, &*p.version))
     }
 
+    /// `(id, version, digest)` of every loaded policy file, in [`PolicySet::versions`] order: the
+    /// digest is the one decisions name (`sha256:` + hex, over the file and the list and
+    /// calendar files it reads).
+    pub fn digests(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.policies.iter().map(|p| (&*p.id, &*p.version, &*p.digest))
+    }
+
     /// Every rule, conflict and duty of every loaded version, in file order.
     pub fn rules(&self) -> impl Iterator<Item = RuleInfo<'_>> {
         self.policies.iter().flat_map(|p| {
