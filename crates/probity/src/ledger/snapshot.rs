@@ -341,10 +341,10 @@ impl Ledger {
     }
 }
 
+/// The set's versions and digests ([`PolicySet::digests`]) as a snapshot names them.
 pub(crate) fn policy_digests(set: &PolicySet) -> Vec<PolicyDigest> {
-    set.policies
-        .iter()
-        .map(|p| PolicyDigest { id: p.id.to_string(), version: p.version.to_string(), digest: p.digest.to_string() })
+    set.digests()
+        .map(|(id, version, digest)| PolicyDigest { id: id.into(), version: version.into(), digest: digest.into() })
         .collect()
 }
 
