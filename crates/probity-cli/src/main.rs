@@ -81,8 +81,9 @@ enum Command {
         /// recorded give their recorded decisions and report nothing overdue again.
         #[arg(long, value_name = "PATH|URL")]
         state: Option<String>,
-        /// With `--state`: commit at least every this many lines (default: 10,000, or four per
-        /// RM the state tracks if more). The records of a part are written once it is committed.
+        /// With `--state`: commit every this many lines, or up to twice as many while the last
+        /// commit runs (default: 10,000, or sixteen per RM the state tracks if more). The
+        /// records of a part are written once it is committed.
         #[arg(long, value_name = "LINES", requires = "state")]
         commit_every: Option<usize>,
         /// Append every decision and overdue report to this hash-chained decision log (created

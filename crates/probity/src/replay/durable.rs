@@ -184,7 +184,12 @@ impl<'scope, 'a: 'scope> Checkpoint for Saver<'scope, '_, 'a> {
         self.since = self.since.saturating_add(lines);
         let every =
             self.every.unwrap_or_else(|| COMMIT_EVERY_AT_LEAST.max(self.rms.saturating_mul(COMMIT_EVERY_PER_RM)));
-        if self.since >= every.max(1) {
+        // A commit starts once `every` lines wait and the last one has returned; the replay
+        // waits for a commit still running only once twice as many lines wait, so a slow
+        // commit makes the next part longer instead of stopping the deciding.
+        let running = self.committing.as_ref().is_some_and(|(handle, _)| !handle.is_finished());
+        let due = every.max(1);
+        if self.since >= due && (!running || self.since >= due.saturating_mul(2)) {
             self.wait()?;
             self.start(workers, pending.saturating_sub(self.ready))?;
         }

@@ -220,8 +220,9 @@ pub struct Options {
     /// An action dated more than this ahead of the latest time of the actions before it (in
     /// input order) is an input error that moves no clock; `None` accepts any time.
     pub max_skew: Option<TimeDelta>,
-    /// With a state ([`durable`]): commit at least every this many lines (`None`: every
-    /// [`durable::COMMIT_EVERY_AT_LEAST`] lines, or four per RM the state tracks if more).
+    /// With a state ([`durable`]): commit every this many lines, or up to twice as many while
+    /// the last commit still runs (`None`: [`durable::COMMIT_EVERY_AT_LEAST`] lines, or sixteen
+    /// per RM the state tracks if more).
     pub commit_every: Option<usize>,
 }
 
