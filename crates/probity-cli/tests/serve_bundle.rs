@@ -365,3 +365,89 @@ fn serve_logs_each_submission_once_in_a_chain_that_continues() {
     assert!(text(&out.stderr).contains("[L0003]"), "{}", text(&out.stderr));
     assert_eq!(lines(&log), edited);
 }
+
+/// Submissions from eight connections while the service, with a log, is SIGKILLed; after a
+/// restart on the same state and log, every client sends again what it was not answered: every
+/// acknowledged submission is then in the state and the log once, and so is every one in flight
+/// at the kill (the log holds as many decisions as the state records).
+#[test]
+fn a_killed_service_with_a_log_keeps_state_and_log_equal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state.db");
+    let log = tmp.path().join("decisions.log");
+    let args = ["--policies", "policies/cn", "--state", s(&state), "--log", s(&log)];
+    let mut server = Server::start(&args);
+    let address = server.address;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..8)
+        .map(|c| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let (mut acked, mut unanswered) = (Vec::new(), None);
+                for n in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let body = nth_action(n, &format!("K-{c}"));
+                    match std::panic::catch_unwind(|| call(address, "POST", "/v1/submit", body.as_bytes())) {
+                        Ok((200, answer)) => acked.push((body, json(&answer)["decision"].clone())),
+                        _ => {
+                            unanswered = Some(body);
+                            break;
+                        }
+                    }
+                }
+                (acked, unanswered)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (mut acked, mut unanswered) = (Vec::new(), Vec::new());
+    for sender in senders {
+        let (a, u) = sender.join().unwrap();
+        acked.extend(a);
+        unanswered.extend(u);
+    }
+    assert!(!acked.is_empty(), "nothing was acknowledged before the kill");
+    let logged_at_kill = lines(&log).len();
+    let server = Server::start(&args);
+    for (body, decision) in &acked {
+        let (status, answer) = server.post("/v1/submit", body.as_bytes());
+        assert_eq!((status, &json(&answer)["decision"]), (200, decision), "{answer}");
+    }
+    for body in &unanswered {
+        let (status, answer) = server.post("/v1/submit", body.as_bytes());
+        assert_eq!(status, 200, "{answer}");
+    }
+    assert_eq!(server.terminate(), Some(0));
+    let (code, out) = log_verify(&log);
+    assert_eq!(code, Some(0), "{out}");
+    let mut ids: Vec<String> =
+        lines(&log).iter().map(|l| json(l)["action"]["id"].as_str().unwrap().to_string()).collect();
+    let logged = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), logged, "an action logged twice");
+    for (body, _) in &acked {
+        assert!(ids.binary_search(&json(body)["id"].as_str().unwrap().to_string()).is_ok(), "not logged: {body}");
+    }
+    let shown = probity(&["state", "show", s(&state)]);
+    let recorded: usize = text(&shown.stdout)
+        .lines()
+        .find(|l| l.starts_with("decisions recorded"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(recorded, logged, "the state and the log hold the same submissions");
+    assert_eq!(logged, acked.len() + unanswered.len());
+    eprintln!(
+        "fault test with a log: {} acknowledged before the kill, {} in flight, {} lines at the kill; after the \
+         restart and the retries {logged} in the log and {recorded} in the state, each once",
+        acked.len(),
+        unanswered.len(),
+        logged_at_kill
+    );
+}
