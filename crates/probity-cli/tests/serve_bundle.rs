@@ -292,6 +292,12 @@ fn serve_logs_each_submission_once_in_a_chain_that_continues() {
         assert_eq!(status, 200, "{answer}");
         answers.push(json(&answer));
     }
+    // A gift that starts a duty, for the advance below to report overdue.
+    let gift = r#"{"type": "gift_received", "id": "G-1", "at": "2026-03-18T15:00:00+08:00", "rm": {"id": "RM-0"},
+        "giver": "ACME", "giver_type": "customer", "kind": "goods", "value": "500 CNY", "pending_decision": false}"#;
+    let (status, answer) = server.post("/v1/submit", gift.as_bytes());
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(json(&answer)["decision"]["obligations"].as_array().map(Vec::len), Some(1), "{answer}");
     // Retries answer the recorded decision and add no line.
     for i in [0, 5, n - 1] {
         let (status, answer) = server.post("/v1/submit", nth_action(i, &format!("RM-{}", i % 3)).as_bytes());
@@ -299,13 +305,15 @@ fn serve_logs_each_submission_once_in_a_chain_that_continues() {
     }
     // An error is answered and not logged.
     assert_eq!(server.post("/v1/submit", br#"{"type": "product_sale"}"#).0, 400);
-    assert_eq!(lines(&log).len(), n as usize, "one line per submission, synced before the answer");
+    assert_eq!(server.post("/v1/submit", gift.as_bytes()).0, 200);
+    let total = n as usize + 1;
+    assert_eq!(lines(&log).len(), total, "one line per submission, synced before the answer");
     let (code, out) = log_verify(&log);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains(&format!("{n} line(s), chain intact")), "{out}");
+    assert!(out.contains(&format!("{total} line(s), chain intact")), "{out}");
     // Each line: seq, the bundle's digest, the action, the record the service answered.
     let digest = text(&probity(&["verify", s(&packed), "--trust", s(&trust)]).stdout);
-    for (i, line) in lines(&log).iter().enumerate() {
+    for (i, line) in lines(&log).iter().take(n as usize).enumerate() {
         let line = json(line);
         assert_eq!(line["seq"], i + 1);
         assert!(digest.contains(line["policies"]["bundle"].as_str().unwrap()), "{line}");
@@ -321,9 +329,11 @@ fn serve_logs_each_submission_once_in_a_chain_that_continues() {
     let (status, reports) = server.post("/v1/advance", br#"{"to": "2026-04-30T00:00:00+08:00"}"#);
     assert_eq!(status, 200, "{reports}");
     let reported = json(&reports).as_array().unwrap().len();
+    assert!(reported >= 1, "{reports}");
     let after_advance = lines(&log);
-    assert_eq!(after_advance.len(), n as usize + reported);
-    assert!(after_advance[n as usize..]
+    assert_eq!(after_advance.len(), total + reported);
+    assert_eq!(json(&after_advance[total])["record"]["overdue"], json(&reports)[0]);
+    assert!(after_advance[total..]
         .iter()
         .all(|l| json(l)["action"].is_null() && json(l)["record"]["overdue"].is_object()));
     assert_eq!(server.terminate(), Some(0));
