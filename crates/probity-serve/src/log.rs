@@ -264,3 +264,92 @@ impl Transaction for MarkedTransaction<'_> {
         self.inner.commit()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use probity::store::MemoryStore;
+    use probity::PolicySet;
+
+    fn engine() -> Engine {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/cn");
+        Engine::new(PolicySet::from_dir(&dir).unwrap())
+    }
+
+    fn receipt() -> Recorded {
+        let expires = chrono::DateTime::parse_from_rfc3339("2027-01-01T00:00:00Z").unwrap();
+        Recorded { hash: "sha256:00".into(), records: "{}".into(), expires }
+    }
+
+    /// A store whose last commit marked `unlogged` after `after`, with receipts for `recorded`.
+    fn store(after: u64, unlogged: &[&str], recorded: &[&str]) -> MemoryStore {
+        let mut store = MemoryStore::new();
+        let mut tx = store.transaction().unwrap();
+        let marker = Marker { after, unlogged: unlogged.iter().map(|id| ("RM".into(), id.to_string())).collect() };
+        tx.set_meta(MARKER, &serde_json::to_string(&marker).unwrap()).unwrap();
+        for id in recorded {
+            tx.put_recorded("RM", id, &receipt()).unwrap();
+        }
+        tx.commit().unwrap();
+        store
+    }
+
+    fn action(id: &str) -> Action {
+        Action::from_json(&format!(
+            r#"{{"type": "customer_call", "id": "{id}", "at": "2026-03-01T09:00:00+08:00", "rm": {{"id": "RM"}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_commit_the_log_lacks_is_found_and_logged_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let engine = engine();
+        // A committed and in the log; B committed, not logged; C marked but never recorded (an
+        // input error).
+        let mut log = DecisionLog::open(&path, &engine, None, &mut store(0, &[], &[])).unwrap();
+        let decision = engine.evaluate(&action("A"), &probity::History::new()).unwrap();
+        log.submission(&action("A"), &[], &decision);
+        log.sync().unwrap();
+        drop(log);
+        let mut marked = store(0, &["A", "B", "C"], &["A", "B"]);
+        let mut log = DecisionLog::open(&path, &engine, None, &mut marked).unwrap();
+        let b = ("RM".to_string(), "B".to_string());
+        assert_eq!(log.unlogged, BTreeSet::from([b.clone()]));
+        // The next commit's marker carries B on, with the seq so far.
+        let next: Marker = serde_json::from_str(&log.marker([("RM".into(), "D".into())])).unwrap();
+        assert_eq!((next.after, next.unlogged.len()), (1, 2));
+        assert!(log.take_unlogged(&b));
+        assert!(!log.take_unlogged(&b), "logged once");
+        // A marker after the log's lines: none of them counts as logged.
+        let log = DecisionLog::open(&path, &engine, None, &mut store(1, &["A"], &["A"])).unwrap();
+        assert_eq!(log.unlogged.len(), 1);
+    }
+
+    #[test]
+    fn a_marker_that_is_not_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = MemoryStore::new();
+        let mut tx = store.transaction().unwrap();
+        tx.set_meta(MARKER, "not json").unwrap();
+        tx.commit().unwrap();
+        let error = DecisionLog::open(&dir.path().join("log"), &engine(), None, &mut store).err().unwrap();
+        assert!(error.contains(MARKER), "{error}");
+    }
+
+    #[test]
+    fn a_marked_store_writes_its_marker_with_the_next_commit_only() {
+        let mut store = MarkedStore::new(Box::new(MemoryStore::new()));
+        store.mark("first".into());
+        store.transaction().unwrap().commit().unwrap();
+        store.transaction().unwrap().commit().unwrap();
+        assert_eq!(store.transaction().unwrap().meta(MARKER).unwrap().as_deref(), Some("first"));
+        // A transaction dropped without a commit writes nothing, and uses the marker up.
+        store.mark("second".into());
+        drop(store.transaction().unwrap());
+        store.transaction().unwrap().commit().unwrap();
+        assert_eq!(store.transaction().unwrap().meta(MARKER).unwrap().as_deref(), Some("first"));
+    }
+}
