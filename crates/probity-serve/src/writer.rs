@@ -1,6 +1,7 @@
 //! The state's one writer: a thread that owns the store and commits submissions in groups.
 //! Submissions that arrive while a commit runs are committed together in the next one, so a
-//! commit's sync is shared by many; each is answered once its group is committed.
+//! commit's sync is shared by many; each is answered once its group is committed (and, with a
+//! decision log, once its lines are logged and synced: `log.rs`).
 
 use std::collections::HashSet;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
