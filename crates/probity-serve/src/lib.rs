@@ -163,7 +163,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/advance", post(advance))
         .route("/v1/policies", get(policies).post(reload))
         .route("/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
-        .route("/health", get(|| async { json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_string()) }))
+        .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, ApiError::input("not-found", "no such endpoint")) })
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&shared), timed))
@@ -353,6 +353,19 @@ async fn reload(State(shared): State<Arc<Shared>>) -> Response {
     match load_again(&shared).await {
         Ok(engine) => json_response(StatusCode::OK, api::text::answer(&api::digests(&engine))),
         Err(e) => failure(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+/// `{"status":"ok"}`; 503 with the error once the decision log cannot be written (nothing is
+/// acknowledged then, until a restart).
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.writer.log_failure() {
+        None => json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_string()),
+        Some(message) => {
+            let error = ApiError { code: "L0001".into(), ..ApiError::internal(message) };
+            let body = serde_json::json!({ "status": "failing", "error": error });
+            json_response(StatusCode::SERVICE_UNAVAILABLE, body.to_string())
+        }
     }
 }
 

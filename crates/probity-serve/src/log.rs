@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, FixedOffset};
 use probity::store::{Recorded, RmState, Store, StoreError, Transaction};
@@ -49,8 +50,8 @@ pub struct DecisionLog {
     policies: LogPolicies,
     /// Committed, never logged (found at the start): logged when retried.
     unlogged: BTreeSet<Key>,
-    /// A write failed: nothing more is acknowledged.
-    failed: Option<String>,
+    /// A write failed: nothing more is acknowledged (shared with `/health`).
+    failed: Arc<OnceLock<String>>,
 }
 
 /// The message of a log error, with its code and hint.
@@ -89,7 +90,7 @@ impl DecisionLog {
                 path.display()
             );
         }
-        Ok(DecisionLog { writer, policies, unlogged, failed: None })
+        Ok(DecisionLog { writer, policies, unlogged, failed: Arc::default() })
     }
 
     /// The policies every line names from now on.
@@ -99,7 +100,12 @@ impl DecisionLog {
 
     /// Why nothing more can be acknowledged, if a write failed.
     pub fn failed(&self) -> Option<&str> {
-        self.failed.as_deref()
+        self.failed.get().map(String::as_str)
+    }
+
+    /// The failure, as `/health` reads it.
+    pub fn failure(&self) -> Arc<OnceLock<String>> {
+        Arc::clone(&self.failed)
     }
 
     /// Whether a retry of `key` (answered from the state's receipt) is logged: only one that
@@ -132,27 +138,24 @@ impl DecisionLog {
     }
 
     fn append(&mut self, action: Option<&Action>, record: &RecordJson<'_>) {
-        if self.failed.is_some() {
+        if self.failed.get().is_some() {
             return;
         }
         let written = serde_json::to_string(record)
             .map_err(|e| e.to_string())
             .and_then(|json| self.writer.append(action, &json, &self.policies).map_err(|e| log_error(&e)));
         if let Err(e) = written {
-            self.failed = Some(e);
+            let _ = self.failed.set(e);
         }
     }
 
     /// Writes the lines appended and waits for the disk: `Err` (and every later call) once a
     /// write failed.
     pub fn sync(&mut self) -> Result<(), String> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
         if let Err(e) = self.writer.sync() {
-            self.failed = Some(log_error(&e));
+            let _ = self.failed.set(log_error(&e));
         }
-        self.failed.clone().map_or(Ok(()), Err)
+        self.failed.get().cloned().map_or(Ok(()), Err)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use axum::http::StatusCode;
@@ -79,6 +80,8 @@ impl Stopped {
 pub struct Writer {
     jobs: SyncSender<Job>,
     failures: SyncSender<Job>,
+    /// Why the decision log cannot be written, once it cannot.
+    log_failure: Option<Arc<OnceLock<String>>>,
 }
 
 impl Writer {
@@ -86,8 +89,9 @@ impl Writer {
     pub fn start(store: Box<dyn Store>, engine: Engine, log: Option<DecisionLog>) -> (Writer, JoinHandle<()>) {
         let (jobs, receive) = mpsc::sync_channel::<Job>(4 * GROUP);
         let failures = jobs.clone();
+        let log_failure = log.as_ref().map(DecisionLog::failure);
         let handle = std::thread::spawn(move || work(MarkedStore::new(store), engine, log, &receive));
-        (Writer { jobs, failures }, handle)
+        (Writer { jobs, failures, log_failure }, handle)
     }
 
     /// Sends a job made with its answer's sender and waits (asynchronously) for the answer.
@@ -106,6 +110,11 @@ impl Writer {
     /// Decide with `engine` (from `bundle`, its manifest digest) from the next group on.
     pub fn use_engine(&self, engine: Engine, bundle: Option<String>) {
         let _ = self.failures.send(Job::Use(engine, bundle));
+    }
+
+    /// Why the decision log cannot be written (and so nothing is acknowledged), if it cannot.
+    pub fn log_failure(&self) -> Option<String> {
+        self.log_failure.as_ref().and_then(|f| f.get().cloned())
     }
 
     /// Stops the writer once the jobs queued are done.
@@ -263,5 +272,56 @@ fn submit_logged(
     }
     for ((_, reply), result) in group.into_iter().zip(results) {
         let _ = reply.send(Ok(result));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use probity::store::MemoryStore;
+
+    fn engine() -> Engine {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/cn");
+        Engine::new(probity::PolicySet::from_dir(&dir).unwrap())
+    }
+
+    fn action(id: &str) -> Action {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/action.json"),
+        )
+        .unwrap();
+        Action::from_json(&text.replace("S-DEMO-0318", id)).unwrap()
+    }
+
+    /// Once the log could not be written, no submission or advance is acknowledged (nor
+    /// committed), and the writer says why (for `/health`).
+    #[test]
+    fn a_log_that_cannot_be_written_stops_acknowledgement() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let mut store: Box<dyn Store> = Box::new(MemoryStore::new());
+        let log = DecisionLog::open(&dir.path().join("log"), &engine, None, store.as_mut()).unwrap();
+        let failure = log.failure();
+        let (writer, handle) = Writer::start(store, engine, Some(log));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let answer = writer.ask(|reply| Job::Submit(action("A"), reply)).await.ok().unwrap();
+            assert!(matches!(answer, Ok(Ok(_))));
+            assert_eq!(writer.log_failure(), None);
+            failure.set("[L0001] the disk is full".into()).unwrap();
+            for id in ["B", "A"] {
+                let Ok(Err(refused)) = writer.ask(|reply| Job::Submit(action(id), reply)).await else {
+                    panic!("{id} was acknowledged without its log line");
+                };
+                assert_eq!(refused.code, "L0001");
+            }
+            let to = chrono::DateTime::parse_from_rfc3339("2026-04-01T00:00:00+08:00").unwrap();
+            assert!(matches!(writer.ask(|reply| Job::Advance(to, reply)).await, Ok(Err(_))));
+            assert_eq!(writer.log_failure().as_deref(), Some("[L0001] the disk is full"));
+        });
+        writer.stop();
+        handle.join().unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join("log")).unwrap().lines().count(), 1);
     }
 }
