@@ -9,6 +9,8 @@ use probity::replay::output;
 use probity::{Diagnostics, PolicySet, Severity};
 use probity_cli::{audit, files};
 
+mod serve;
+
 // Deciding allocates many small values; mimalloc serves them faster than the system allocator.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -94,9 +96,8 @@ enum Command {
     /// Serve decisions over HTTP (`/v1/evaluate`, `/v1/submit`, …), recording submissions in a
     /// state; `SIGHUP` loads the policies again, `SIGTERM` stops cleanly.
     Serve {
-        /// The directory of policy files.
-        #[arg(long)]
-        policies: PathBuf,
+        #[command(flatten)]
+        policies: Policies,
         /// The ledger's state: a SQLite file (created if absent) or a `postgres://` URL.
         #[arg(long, value_name = "PATH|URL")]
         state: String,
@@ -106,6 +107,10 @@ enum Command {
         /// Decide `review`, with an error finding, when no policy is in force for an action.
         #[arg(long)]
         require_policy: bool,
+        /// Append every submission's decision and overdue reports, and every advance's reports,
+        /// to this hash-chained decision log (created if absent; an existing one must verify).
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
     },
     /// Inspect a ledger state kept by `replay --state`.
     State {
@@ -384,13 +389,8 @@ fn main() -> ExitCode {
                 ReplayOptions { as_of: as_of.as_deref(), jobs, max_skew: max_skew.0, require_policy, state, log };
             replay(&policies, &events, out.as_deref(), report.as_deref(), &options).map_err(Failure::from)
         }
-        Command::Serve { policies, state, listen, require_policy } => {
-            let loader: probity_serve::Loader =
-                std::sync::Arc::new(move || load_policies(&policies, require_policy).map(probity::Engine::new));
-            let config = probity_serve::Config { listen, state, loader };
-            probity_serve::run(config, |address| eprintln!("probity serve: listening on http://{address}"))
-                .map(|()| ExitCode::SUCCESS)
-                .map_err(Failure::from)
+        Command::Serve { policies, state, listen, require_policy, log } => {
+            serve::run(policies, state, listen, require_policy, log).map_err(Failure::from)
         }
         Command::State { command: StateCommand::Show { location, policies } } => {
             state_show(&location, &policies).map_err(Failure::from)

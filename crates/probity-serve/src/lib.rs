@@ -6,17 +6,21 @@
 //!   one writer thread in groups (those that arrive while a commit runs go in the next one), and
 //!   answered only once committed.
 //! - `GET /v1/policies` (versions and digests in force), `POST /v1/policies` (load the policies
-//!   again, atomically; a set that does not load is refused and the old one stays), also on
-//!   `SIGHUP`.
+//!   again, atomically; a set that does not load, or a bundle that does not verify, is refused
+//!   with its code and the old one stays), also on `SIGHUP`.
+//! - With a decision log ([`Config::log`]), every submission's decision and overdue reports and
+//!   every advance's reports are appended to it, in commit order, before they are answered.
 //! - `GET /health`, `GET /metrics` (Prometheus text), `GET /v1/openapi.json`.
 //!
 //! `SIGTERM` (or Ctrl-C) stops accepting connections, finishes the requests in flight and the
 //! submissions queued, and returns.
 
+mod log;
 mod metrics;
 mod writer;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -44,7 +48,31 @@ pub const MAX_BODY_BYTES: usize = 4 << 20;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Loads the policy set, at the start and on every reload.
-pub type Loader = Arc<dyn Fn() -> Result<Engine, String> + Send + Sync>;
+pub type Loader = Arc<dyn Fn() -> Result<Loaded, LoadFailure> + Send + Sync>;
+
+/// A policy set loaded.
+pub struct Loaded {
+    /// The engine over it.
+    pub engine: Engine,
+    /// Its bundle's manifest digest (`sha256:…`), when it came from a signed bundle.
+    pub bundle: Option<String>,
+}
+
+/// Why the policies were not loaded: a stable code (a bundle's `B…`, or `policy-errors`) and
+/// a message.
+#[derive(Debug, Clone)]
+pub struct LoadFailure {
+    /// The code.
+    pub code: String,
+    /// What happened, with a hint.
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {}", self.code, self.message)
+    }
+}
 
 /// How the service runs.
 pub struct Config {
@@ -54,6 +82,9 @@ pub struct Config {
     pub state: String,
     /// Loads the policies.
     pub loader: Loader,
+    /// The hash-chained decision log to append to (created if absent; an existing one must
+    /// verify, and its chain is continued).
+    pub log: Option<PathBuf>,
 }
 
 /// What the handlers share.
@@ -86,8 +117,13 @@ pub fn run_until(
     ready: impl FnOnce(SocketAddr),
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let engine = (config.loader)()?;
-    let store = probity_store::open(&config.state).map_err(|e| format!("[{}] {e}\nhint: {}", e.code(), e.hint()))?;
+    let Loaded { engine, bundle } = (config.loader)().map_err(|e| e.to_string())?;
+    let mut store =
+        probity_store::open(&config.state).map_err(|e| format!("[{}] {e}\nhint: {}", e.code(), e.hint()))?;
+    let log = match &config.log {
+        Some(path) => Some(log::DecisionLog::open(path, &engine, bundle.as_deref(), store.as_mut())?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -97,7 +133,7 @@ pub fn run_until(
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
-        let (writer, handle) = Writer::start(store, engine.clone());
+        let (writer, handle) = Writer::start(store, engine.clone(), log);
         let shared = Arc::new(Shared {
             engine: RwLock::new(engine),
             loader: config.loader,
@@ -127,7 +163,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/advance", post(advance))
         .route("/v1/policies", get(policies).post(reload))
         .route("/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
-        .route("/health", get(|| async { json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_string()) }))
+        .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, ApiError::input("not-found", "no such endpoint")) })
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&shared), timed))
@@ -164,7 +200,7 @@ async fn reload_on_hangup(shared: Arc<Shared>) {
         let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
         while hangup.recv().await.is_some() {
             if let Err(e) = load_again(&shared).await {
-                eprintln!("probity serve: the policies were not reloaded: {}", e.message);
+                eprintln!("probity serve: the policies were not reloaded: [{}] {}", e.code, e.message);
             }
         }
     }
@@ -173,14 +209,16 @@ async fn reload_on_hangup(shared: Arc<Shared>) {
 }
 
 /// Loads the policies and puts them in force for the next requests and submissions; on an
-/// error the policies in force stay.
+/// error (policies that do not load, a bundle that does not verify: its code) the policies in
+/// force stay.
 async fn load_again(shared: &Arc<Shared>) -> Result<Engine, ApiError> {
     let loader = Arc::clone(&shared.loader);
     let loaded = tokio::task::spawn_blocking(move || loader()).await;
-    let engine = match loaded {
-        Ok(Ok(engine)) => engine,
-        Ok(Err(message)) => {
-            return Err(ApiError { kind: api::ErrorKind::PolicyError, ..ApiError::input("policy-errors", message) })
+    let Loaded { engine, bundle } = match loaded {
+        Ok(Ok(loaded)) => loaded,
+        Ok(Err(failure)) => {
+            let error = ApiError::input(&failure.code, failure.message);
+            return Err(ApiError { kind: api::ErrorKind::PolicyError, ..error });
         }
         Err(_) => return Err(ApiError::internal("the policy loader failed")),
     };
@@ -188,7 +226,7 @@ async fn load_again(shared: &Arc<Shared>) -> Result<Engine, ApiError> {
         Ok(mut slot) => *slot = engine.clone(),
         Err(poisoned) => *poisoned.into_inner() = engine.clone(),
     }
-    shared.writer.use_engine(engine.clone());
+    shared.writer.use_engine(engine.clone(), bundle);
     Ok(engine)
 }
 
@@ -315,6 +353,19 @@ async fn reload(State(shared): State<Arc<Shared>>) -> Response {
     match load_again(&shared).await {
         Ok(engine) => json_response(StatusCode::OK, api::text::answer(&api::digests(&engine))),
         Err(e) => failure(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+/// `{"status":"ok"}`; 503 with the error once the decision log cannot be written (nothing is
+/// acknowledged then, until a restart).
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.writer.log_failure() {
+        None => json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_string()),
+        Some(message) => {
+            let error = ApiError { code: "L0001".into(), ..ApiError::internal(message) };
+            let body = serde_json::json!({ "status": "failing", "error": error });
+            json_response(StatusCode::SERVICE_UNAVAILABLE, body.to_string())
+        }
     }
 }
 
