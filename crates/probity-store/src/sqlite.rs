@@ -122,14 +122,10 @@ impl SqliteStore {
         // RMs, and with the default a 1,000-RM batch took about a third longer.
         connection.execute_batch("PRAGMA cache_size=-65536").map_err(|e| backend("set the cache size", e))?;
         // Reads through a memory map of up to 1 GiB (pages the cache lost are read without a
-        // copy), and a checkpoint after 512 MiB of log rather than 4 MiB: a page written again
-        // before the checkpoint (an RM's state, an index page, at every commit) is copied into
-        // the file once, so a checkpoint spans several of a replay's commits. After it, the log
-        // is cut back to 64 MiB on disk.
+        // copy), and a checkpoint after 64 MiB of log rather than 4 MiB: a page written again
+        // before the checkpoint is copied into the file once.
         connection
-            .execute_batch(
-                "PRAGMA mmap_size=1073741824; PRAGMA wal_autocheckpoint=32768; PRAGMA journal_size_limit=67108864",
-            )
+            .execute_batch("PRAGMA mmap_size=1073741824; PRAGMA wal_autocheckpoint=4096")
             .map_err(|e| backend("set the memory map and checkpoint size", e))?;
         connection.set_prepared_statement_cache_capacity(32);
         if new {
