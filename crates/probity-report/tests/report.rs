@@ -344,3 +344,108 @@ fn a_periodic_duty_report_names_its_period() {
     assert!(html.contains("<code>period 2026-02-01 to 2026-03-01</code>"), "{html}");
     assert!(html.contains("<code>monthly_review</code>"));
 }
+
+/// With the generator's labels, the report scores every labelled rule: each injected violation
+/// is found (recall 100 %), and the few findings elsewhere are false positives that lower the
+/// precision, counted exactly against the records.
+#[test]
+fn labels_give_precision_and_recall_per_rule() {
+    let config = Config {
+        rms: 30,
+        days: 120,
+        seed: 5,
+        violation_rate: 0.08,
+        start: NaiveDate::from_ymd_opt(2026, 2, 2).unwrap(),
+    };
+    let (mut events, mut labels) = (Vec::new(), Vec::new());
+    generate(&config, &mut events, Some(&mut labels)).unwrap();
+    let labels_text = String::from_utf8(labels).unwrap();
+    let parsed = probity_report::Labels::parse(&labels_text).unwrap();
+    assert_eq!(parsed.len(), labels_text.lines().count());
+    let engine = engine();
+    let mut collector = Collector::new(Some(&engine)).with_labels(parsed);
+    let mut records = Vec::new();
+    let as_of = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00+08:00").unwrap();
+    let options = Options { as_of: Some(as_of), ..Options::default() };
+    let summary = probity_report::replay(&engine, &mut collector, &events[..], &mut records, &options, |_| {}).unwrap();
+    let scores = collector.scores();
+    assert!(scores.len() >= 20, "{} labelled rules", scores.len());
+    // Count the findings per rule on labelled and other actions from the records themselves.
+    let labelled: std::collections::HashSet<(String, String)> = labels_text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["rule"].as_str().unwrap().to_string(), v["id"].as_str().unwrap().to_string())
+        })
+        .collect();
+    for s in &scores {
+        let (mut tp, mut fp) = (std::collections::HashSet::new(), 0u64);
+        for line in String::from_utf8_lossy(&records).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let (action, findings) = match (v.get("decision"), v.get("overdue")) {
+                (Some(d), _) => (d["action"].as_str().unwrap_or_default().to_string(), d["findings"].clone()),
+                (_, Some(o)) => {
+                    (o["obligation"]["action"].as_str().unwrap_or_default().to_string(), o["findings"].clone())
+                }
+                _ => continue,
+            };
+            let fires = findings
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["rule"] == s.rule.as_str() && f["kind"] != "error" && f["kind"] != "restriction");
+            if fires && !action.is_empty() {
+                if labelled.contains(&(s.rule.clone(), action.clone())) {
+                    tp.insert(action);
+                } else {
+                    fp += 1;
+                }
+            }
+        }
+        assert_eq!(s.true_positives, tp.len() as u64, "{}", s.rule);
+        assert_eq!(s.false_positives, fp, "{}", s.rule);
+        assert_eq!(s.false_negatives, 0, "{}: every injected violation is found", s.rule);
+        assert_eq!(s.recall_permille(), Some(1000), "{}", s.rule);
+        assert!(s.precision_permille().unwrap() >= 900, "{}: {:?}", s.rule, s);
+    }
+    let meta = Meta { policies: "policies/cn".into(), events: "events.jsonl".into(), as_of: None };
+    let html = collector.render(&meta, Some(&summary)).unwrap();
+    let table = between(&html, "<table id=\"scores-table\">", "</table>");
+    for s in &scores {
+        assert!(table.contains(&format!("<code>{}</code>", s.rule)), "{}", s.rule);
+    }
+    assert!(table.contains("100.0 %"));
+    // Without labels there is no such section.
+    let (plain, _, _) = replay(&engine, &events[..200_000.min(events.len())], 1, true);
+    assert!(!plain.contains("scores-table"));
+}
+
+#[test]
+fn labels_are_read_strictly_and_ratios_are_exact() {
+    let labels = probity_report::Labels::parse(
+        "{\"id\":\"S-1\",\"rule\":\"r\",\"policy\":\"p\"}\n\n{\"id\":\"S-2\",\"rule\":\"r\",\"policy\":\"p\"}\n",
+    )
+    .unwrap();
+    assert_eq!(labels.len(), 2);
+    let e = probity_report::Labels::parse("{\"id\":\"S-1\",\"rule\":\"r\"}\n").unwrap_err();
+    assert!(e.contains("line 1") && e.contains("policy"), "{e}");
+    let e = probity_report::Labels::parse("{\"id\":\"S-1\",\"rule\":\"r\",\"policy\":\"p\"}\nnot json\n").unwrap_err();
+    assert!(e.starts_with("labels line 2"), "{e}");
+    assert!(probity_report::Labels::parse("").unwrap().is_empty());
+    let score = probity_report::RuleScore {
+        policy: "p".into(),
+        rule: "r".into(),
+        labelled: 3,
+        true_positives: 2,
+        false_positives: 1,
+        false_negatives: 1,
+    };
+    assert_eq!(score.precision_permille(), Some(667));
+    assert_eq!(score.recall_permille(), Some(667));
+    assert_eq!(probity_report::percent(Some(667)), "66.7 %");
+    assert_eq!(probity_report::percent(Some(1000)), "100.0 %");
+    let none =
+        probity_report::RuleScore { labelled: 0, true_positives: 0, false_positives: 0, false_negatives: 0, ..score };
+    assert_eq!(none.precision_permille(), None);
+    assert_eq!(probity_report::percent(none.recall_permille()), "—");
+}
