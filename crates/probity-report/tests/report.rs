@@ -449,3 +449,52 @@ fn labels_are_read_strictly_and_ratios_are_exact() {
     assert_eq!(none.precision_permille(), None);
     assert_eq!(probity_report::percent(none.recall_permille()), "—");
 }
+
+/// The background holds what a careless rule would flag: a proxy-assessment rule that reads
+/// "the RM was the operator" flags the assisted branch assessments (false positives) and misses
+/// the real proxies, sent from the RM's own device through the customer's login, and its
+/// precision and recall say so.
+#[test]
+fn a_careless_rule_shows_in_its_precision_and_recall() {
+    let tmp = tempfile_dir();
+    let source = root().join("policies/cn");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let target = tmp.join(path.file_name().unwrap());
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            for file in std::fs::read_dir(&path).unwrap() {
+                let file = file.unwrap().path();
+                std::fs::copy(&file, target.join(file.file_name().unwrap())).unwrap();
+            }
+        } else if path.extension().is_some_and(|e| e == "probity") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let careful = "when action.channel in [\"mobile\", \"online\"]\n    and rm.devices is present\n    and action.device_id in rm.devices\n";
+            assert!(text.contains(careful), "{}", path.display());
+            std::fs::write(&target, text.replace(careful, "when action.operator_id = rm.id\n")).unwrap();
+        }
+    }
+    let config =
+        Config { rms: 20, days: 90, seed: 3, violation_rate: 0.1, start: NaiveDate::from_ymd_opt(2026, 2, 2).unwrap() };
+    let (mut events, mut labels) = (Vec::new(), Vec::new());
+    generate(&config, &mut events, Some(&mut labels)).unwrap();
+    let labels = probity_report::Labels::parse(&String::from_utf8(labels).unwrap()).unwrap();
+    let careless = Engine::new(probity::PolicySet::from_dir(&tmp).unwrap());
+    let mut collector = Collector::new(Some(&careless)).with_labels(labels);
+    let mut records = Vec::new();
+    probity_report::replay(&careless, &mut collector, &events[..], &mut records, &Options::default(), |_| {}).unwrap();
+    let proxy = collector.scores().into_iter().find(|s| s.rule == "proxy_assessment").unwrap();
+    assert!(proxy.labelled > 0);
+    assert_eq!(proxy.true_positives, 0, "{proxy:?}");
+    assert!(proxy.false_positives > 10 * proxy.labelled, "{proxy:?}");
+    assert_eq!(proxy.precision_permille(), Some(0));
+    assert_eq!(proxy.recall_permille(), Some(0));
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("probity-careless-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
