@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Replaying six months of RM activity with the Python binding
 #
-# Loads the PRC wealth-sales policies, replays the sample events (`examples/events.jsonl`: 5,296
+# Loads the PRC wealth-sales policies, replays the sample events (`examples/events.jsonl`: 5,865
 # actions of 50 relationship managers) into pandas, and looks at the breaches per rule and per
 # branch. Run it as a script (`python examples/python_replay.py` from the repository root) or cell
 # by cell in an editor that understands `# %%` (VS Code, PyCharm, Jupytext).

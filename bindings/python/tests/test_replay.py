@@ -152,7 +152,7 @@ def test_summary_is_the_clis(engine, expected):
     records, summary = engine.replay(EVENTS, output="jsonl", summary=True)
     assert records == expected.stdout
     assert summary["table"] == expected.stderr.decode("utf-8")
-    assert summary["events"] == sum(summary["verdicts"].values()) == 5296
+    assert summary["events"] == sum(summary["verdicts"].values()) == 5865
     assert set(summary["verdicts"]) == {"allow", "review", "deny"}
     assert summary["errors"] == 0
     assert summary["retained_items"] > 0, "the sample's windows hold history at the end"

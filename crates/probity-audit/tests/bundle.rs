@@ -126,7 +126,17 @@ fn a_signed_bundle_verifies_and_is_reproducible() {
     let paths: Vec<&str> = verified.files.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
         paths,
-        ["cn_wealth_sales.yaml", "cn_wealth_sales_2025.yaml", "wealth_sales_2025.probity", "wealth_sales_2026.probity"]
+        [
+            "README.md",
+            "calendars/cn-2026.txt",
+            "cn_new_rules.yaml",
+            "cn_wealth_sales.yaml",
+            "cn_wealth_sales_2025.yaml",
+            "cn_wealth_sales_2025_10.yaml",
+            "wealth_sales_2025.probity",
+            "wealth_sales_2025_10.probity",
+            "wealth_sales_2026.probity"
+        ]
     );
     assert!(verified.manifest_digest.starts_with("sha256:") && verified.manifest_digest.len() == 71);
     // The same directory and key give the same bytes.
@@ -354,7 +364,7 @@ fn a_signed_bundle_whose_policies_do_not_load() {
         m.retain(|(n, _)| n != "files/cn_wealth_sales.yaml");
         resign(m, &signed.path("key"));
     });
-    assert_eq!(signed.verify(&other).unwrap().files.len(), 3);
+    assert_eq!(signed.verify(&other).unwrap().files.len(), 8);
 }
 
 #[test]

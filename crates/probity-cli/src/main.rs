@@ -71,6 +71,10 @@ enum Command {
         /// Also write a self-contained HTML report of the replay to this file.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// With `--report`: the labels of a generated stream (`probity generate --labels`); the
+        /// report states each labelled rule's precision and recall.
+        #[arg(long, value_name = "FILE", requires = "report")]
+        labels: Option<PathBuf>,
         /// An action dated more than this ahead of the latest time seen so far in the stream is
         /// an error record that moves no clock (`30m`, `12h`, `1d`; `none` for no bound).
         #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_skew)]
@@ -376,6 +380,7 @@ fn main() -> ExitCode {
             as_of,
             jobs,
             report,
+            labels,
             max_skew,
             require_policy,
             state,
@@ -385,8 +390,16 @@ fn main() -> ExitCode {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
             let state = state.as_deref().map(|location| (location, commit_every));
             let log = log.as_deref();
-            let options =
-                ReplayOptions { as_of: as_of.as_deref(), jobs, max_skew: max_skew.0, require_policy, state, log };
+            let labels = labels.as_deref();
+            let options = ReplayOptions {
+                as_of: as_of.as_deref(),
+                jobs,
+                max_skew: max_skew.0,
+                require_policy,
+                state,
+                log,
+                labels,
+            };
             replay(&policies, &events, out.as_deref(), report.as_deref(), &options).map_err(Failure::from)
         }
         Command::Serve { policies, state, listen, require_policy, log } => {
@@ -597,6 +610,8 @@ struct ReplayOptions<'a> {
     state: Option<(&'a str, Option<usize>)>,
     /// `--log`.
     log: Option<&'a Path>,
+    /// `--labels`.
+    labels: Option<&'a Path>,
 }
 
 /// A store's error as the CLI prints it: its code, message and hint.
@@ -671,7 +686,11 @@ fn replay(
         None => output::Sink::Writer(Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()))),
     };
     let report_file = report.map(create).transpose()?;
-    let mut collector = report.map(|_| probity_report::Collector::new(Some(&engine)));
+    let labels = options.labels.map(probity_report::Labels::read).transpose()?;
+    let mut collector = report.map(|_| match labels {
+        Some(labels) => probity_report::Collector::new(Some(&engine)).with_labels(labels),
+        None => probity_report::Collector::new(Some(&engine)),
+    });
     let bar = match size {
         Some(len) if std::io::stderr().is_terminal() => {
             let bar = indicatif::ProgressBar::new(len);

@@ -29,7 +29,7 @@ fn signed(dir: &Path) -> (PathBuf, PathBuf) {
     let bundle = dir.join("cn.bundle");
     let out = probity(&["bundle", "policies/cn", "--out", s(&bundle), "--sign", s(&key)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("4 file(s), manifest sha256:"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("9 file(s), manifest sha256:"), "{}", text(&out.stdout));
     (bundle, dir.join("key.pub"))
 }
 

@@ -67,3 +67,42 @@ fn probity_replay_writes_the_report_and_says_where() {
     assert_eq!(std::fs::read(&records).unwrap(), with_report);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn labels_add_precision_and_recall_to_the_report() {
+    let dir = std::env::temp_dir().join(format!("probity-report-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = Config {
+        rms: 12,
+        days: 75,
+        seed: 11,
+        violation_rate: 0.15,
+        start: NaiveDate::from_ymd_opt(2026, 2, 2).unwrap(),
+    };
+    let (mut events, mut labels) = (Vec::new(), Vec::new());
+    generate(&config, &mut events, Some(&mut labels)).unwrap();
+    std::fs::write(dir.join("events.jsonl"), events).unwrap();
+    std::fs::write(dir.join("labels.jsonl"), labels).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_probity"))
+            .current_dir(&dir)
+            .args(["replay", "--policies"])
+            .arg(root().join("policies/cn"))
+            .args(["events.jsonl", "--out", "records.jsonl"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--report", "report.html", "--labels", "labels.jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("Precision and recall against the labels"));
+    assert!(html.contains("<code>suitability_wealth</code>"));
+    // Labels need a report, and a missing file is named.
+    let out = run(&["--labels", "labels.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["--report", "report.html", "--labels", "missing.jsonl"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.jsonl"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -3,9 +3,18 @@
 //! `probity generate` and the Python binding's `probity.generate`.
 //!
 //! The vocabulary: product sales with their suitability data, risk assessments, gifts and their registrations, loan approvals (some to the RM's related
-//! parties, after a conflict waiver), fund transfers, complaints and their forwarding, and calls
-//! (marketing, service, cooling-off call-backs, complaint follow-ups). Each line is one action of
-//! `policies/cn`, in time order, with a `+08:00` offset and every declared `rm` field.
+//! parties, after a conflict waiver), fund transfers, complaints with their forwarding, handler,
+//! first contact and decision, calls (marketing, service, cooling-off call-backs, complaint
+//! follow-ups), training and mandatory leave. Each line is one action of `policies/cn`, in time
+//! order, with a `+08:00` offset and every declared `rm` field.
+//!
+//! The signals are those the systems of record have, never a confession: a risk assessment
+//! carries its channel, the login (`operator_id`) and the device it came from, and the RM record
+//! lists the RM's registered work devices; a call carries the staff id of whoever made it (the
+//! call centre's agent for a cooling-off call-back). So the background holds what a careless
+//! rule would flag and the policy does not: assessments keyed in by the RM on the branch terminal
+//! (the customer present and signing), calls made by the RM, customers re-assessed twice in a
+//! few days.
 //!
 //! The background is compliant with every rule a [`Violation`] maps to, so that each injected
 //! violation is exactly what makes its rule fire: suitable products only, assessments renewed
@@ -133,7 +142,9 @@ violations! {
     UnsuitableWealthSale, "unsuitable_wealth_sale", "suitability_wealth", "product_sale",
         "A bank or wealth-company product riskier than the customer's tolerance.";
     UnsuitableAgencySale, "unsuitable_agency_sale", "suitability_agency", "product_sale",
-        "A fund or insurance product riskier than the customer's tolerance, without a signed special warning.";
+        "A fund riskier than the customer's tolerance, without a signed special warning.";
+    UnsuitableInsuranceSale, "unsuitable_insurance_sale", "suitability_insurance", "product_sale",
+        "An insurance product riskier than the customer's tolerance, even one the customer insisted on and signed a warning for.";
     NoRiskAssessment, "no_risk_assessment", "risk_assessment_on_file", "product_sale",
         "A sale to a new customer who was never risk-assessed.";
     ExpiredRiskAssessment, "expired_risk_assessment", "risk_assessment_expired", "product_sale",
@@ -148,6 +159,8 @@ violations! {
         "A private product without a cooling-off period of at least 24 hours.";
     NoCoolingOffCallback, "no_cooling_off_callback", "cooling_off_callback", "product_sale",
         "A private sale whose customer is never called back after the cooling-off period, or too late (overdue).";
+    SellerCallback, "seller_callback", "cooling_off_callback", "product_sale",
+        "A private sale whose only call-back is made by the RM who sold it, whose staff id the call record carries (overdue).";
     UnapprovedProduct, "unapproved_product", "unapproved_product", "product_sale",
         "A product that is not on the bank's shelf (飞单).";
     SuspendedProduct, "suspended_product", "suspended_product", "product_sale",
@@ -165,7 +178,7 @@ violations! {
     RelatedPartySale, "related_party_sale", "related_party_sale", "product_sale",
         "A sale to the RM's related party without a compliance waiver.";
     ProxyAssessment, "proxy_assessment", "proxy_assessment", "risk_assessment",
-        "A risk assessment completed by the RM on the customer's behalf.";
+        "A self-service risk assessment sent from one of the RM's registered work devices (代客测评).";
     RepeatedAssessment, "repeated_assessment", "repeated_assessment", "risk_assessment",
         "A second risk assessment of one customer within hours (the second is labelled).";
     CashGift, "cash_gift", "cash_gift", "gift_received",
@@ -209,6 +222,7 @@ impl Violation {
         matches!(
             self,
             Violation::NoCoolingOffCallback
+                | Violation::SellerCallback
                 | Violation::GiftNotRegistered
                 | Violation::ComplaintNotForwarded
                 | Violation::UrgentComplaintNotForwarded
@@ -301,8 +315,9 @@ impl Product {
     fn wealth(&self) -> bool {
         matches!(self.kind, "bank_wealth" | "wm_company" | "trust_plan")
     }
-    fn agency(&self) -> bool {
-        matches!(self.kind, "mutual_fund" | "private_fund" | "insurance")
+    /// Funds: under the CSRC suitability measures, with their customer-initiated exception.
+    fn fund(&self) -> bool {
+        matches!(self.kind, "mutual_fund" | "private_fund")
     }
     /// The private-product minimum of its asset class (资管新规 第五条), in CNY.
     fn minimum(&self) -> i64 {
@@ -459,6 +474,11 @@ impl Grade {
 }
 
 struct Rm {
+    id: String,
+    /// The RM's registered work devices (the bank's device registry), also in `json`.
+    devices: [String; 2],
+    /// The branch terminal the RM keys assisted assessments in on.
+    terminal: String,
     json: String,
     grade: Grade,
     fund: bool,
@@ -663,6 +683,8 @@ enum Prefix {
     Forward,
     Call,
     Training,
+    Handling,
+    Leave,
 }
 
 impl Prefix {
@@ -679,6 +701,8 @@ impl Prefix {
             Prefix::Forward => "QF",
             Prefix::Call => "K",
             Prefix::Training => "TR",
+            Prefix::Handling => "QH",
+            Prefix::Leave => "LV",
         }
     }
     fn index(self) -> usize {
@@ -692,9 +716,10 @@ struct World {
     /// Events not yet written, written in time order.
     pending: BinaryHeap<Reverse<Pending>>,
     sequence: u64,
-    ids: [u64; 11],
+    ids: [u64; 13],
     /// Pending actions another action refers to, with their final id once written.
-    referenced: HashMap<u64, Option<String>>,
+    /// For each, the lines still to be written that refer to it.
+    referenced: HashMap<u64, (Option<String>, u32)>,
     customer_seq: u64,
     borrower_seq: u64,
     rate: f64,
@@ -822,7 +847,8 @@ impl World {
 
     fn push(&mut self, at: i64, line: Line) {
         if let Some((_, temp)) = line.reference {
-            self.referenced.entry(temp).or_insert(None);
+            let entry = self.referenced.entry(temp).or_insert((None, 0));
+            entry.1 = entry.1.saturating_add(1);
         }
         self.sequence = self.sequence.saturating_add(1);
         self.pending.push(Reverse(Pending { at, sequence: self.sequence, line }));
@@ -940,7 +966,9 @@ fn make_rm(w: &mut World, index: u32, start: NaiveDate) -> Rm {
         quals.push("insurance_sales");
     }
     let id = format!("RM-{city}-{:04}", index.saturating_add(1));
-    let mut json = String::with_capacity(160);
+    let devices = [format!("DEV-{id}-1"), format!("DEV-{id}-2")];
+    let terminal = format!("TERM-{branch}-{:02}", w.int(1, 12));
+    let mut json = String::with_capacity(200);
     json.push_str("{\"id\":");
     push_text(&mut json, &id);
     let _ = write!(json, ",\"grade\":\"{}\",\"branch\":", grade.as_str());
@@ -949,10 +977,15 @@ fn make_rm(w: &mut World, index: u32, start: NaiveDate) -> Rm {
     tail.texts("qualifications", &quals);
     let related: Vec<&str> = related.iter().map(String::as_str).collect();
     tail.texts("related_parties", &related);
+    let registered: Vec<&str> = devices.iter().map(String::as_str).collect();
+    tail.texts("devices", &registered);
     json.push_str(&tail.body);
     json.push('}');
     let risk = w.weighted(&[(0.1, 60), (0.6, 30), (2.5, 10)]).unwrap_or(0.1);
     Rm {
+        id,
+        devices,
+        terminal,
         json,
         grade,
         fund,
@@ -990,6 +1023,8 @@ struct Sale {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Callback {
     OnTime,
+    /// On time, but made by the RM who sold.
+    BySeller,
     Never,
     Late,
     EarlyOnly,
@@ -1086,7 +1121,21 @@ fn assessment(w: &mut World, rm: &mut Rm, ci: usize, at: i64, new_level: Option<
     let base = rm.customers.get(ci)?.level;
     let drift = w.weighted(&[(0, 80), (1, 10), (-1, 10)]).unwrap_or(0);
     let level = new_level.unwrap_or_else(|| base.saturating_add(drift).clamp(1, 5));
-    let channel = w.weighted(&[("branch", 60), ("mobile", 30), ("online", 10)]).unwrap_or("branch");
+    // A proxy assessment is a self-service one sent from the RM's own device; an assisted one at
+    // the branch is keyed in by the RM on the branch terminal (normal: the customer signs it).
+    let channel = if by_rm {
+        w.weighted(&[("mobile", 80), ("online", 20)]).unwrap_or("mobile")
+    } else {
+        w.weighted(&[("branch", 60), ("mobile", 30), ("online", 10)]).unwrap_or("branch")
+    };
+    let device = if by_rm {
+        w.pick(&rm.devices).cloned().unwrap_or_default()
+    } else if channel == "branch" {
+        rm.terminal.clone()
+    } else {
+        format!("MOB-{}", rm.customers.get(ci).map(|c| c.id.as_str()).unwrap_or_default())
+    };
+    let operator = if channel == "branch" { rm.id.clone() } else { rm.customers.get(ci)?.id.clone() };
     let (mut line, id) = w.start(rm, "risk_assessment", Prefix::Assessment, at);
     let c = rm.customers.get_mut(ci)?;
     line.text("customer_id", &c.id);
@@ -1094,7 +1143,7 @@ fn assessment(w: &mut World, rm: &mut Rm, ci: usize, at: i64, new_level: Option<
     if let Some(p) = previous {
         line.int("previous_level", p);
     }
-    line.int("new_level", level).text("completed_by", if by_rm { "rm" } else { "customer" }).text("channel", channel);
+    line.int("new_level", level).text("channel", channel).text("operator_id", &operator).text("device_id", &device);
     if let Some(p) = previous {
         if level > p {
             c.raise_cap(at, p);
@@ -1139,12 +1188,16 @@ fn emit_sale(w: &mut World, rm: &mut Rm, ci: usize, at: i64, sale: &Sale, callba
             w.int(10_000, 99_999)
         );
     }
-    let mut disclosures = Vec::with_capacity(4);
+    let mut disclosures = Vec::with_capacity(5);
     if sale.risk_disclosure {
         disclosures.push("risk_disclosure");
     }
     if sale.manual {
         disclosures.push("product_manual");
+    }
+    if p.kind != "bank_wealth" {
+        // 商业银行代理销售业务管理办法: the bank only distributes the product.
+        disclosures.push("agency_notice");
     }
     if p.kind == "wm_company" && sale.rights_notice {
         disclosures.push("investor_rights");
@@ -1171,12 +1224,29 @@ fn emit_sale(w: &mut World, rm: &mut Rm, ci: usize, at: i64, sale: &Sale, callba
     Some(id)
 }
 
+/// A call by the RM, or, for a cooling-off call-back, by the call centre (its agent's staff id).
 fn call(w: &mut World, rm: &Rm, customer: &str, opted_out: bool, purpose: &str, recorded: bool, at: i64) -> u64 {
+    let agent = if purpose == "cooling_off_callback" { format!("CC-{:03}", w.int(1, 40)) } else { rm.id.clone() };
+    agent_call(w, rm, customer, opted_out, purpose, recorded, at, &agent)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn agent_call(
+    w: &mut World,
+    rm: &Rm,
+    customer: &str,
+    opted_out: bool,
+    purpose: &str,
+    recorded: bool,
+    at: i64,
+    agent: &str,
+) -> u64 {
     let (mut line, id) = w.start(rm, "customer_call", Prefix::Call, at);
     line.text("customer_id", customer)
         .text("purpose", purpose)
         .boolean("opted_out", opted_out)
-        .boolean("recorded", recorded);
+        .boolean("recorded", recorded)
+        .text("agent_id", agent);
     w.push(at, line);
     id
 }
@@ -1200,7 +1270,7 @@ fn cooling_off_callback(
             return;
         }
         Callback::Late => due.saturating_add(w.int(2 * HOUR, 4 * DAY)),
-        Callback::OnTime => {
+        Callback::OnTime | Callback::BySeller => {
             // In the window, preferably during office hours.
             let latest = due.saturating_sub(HOUR);
             let mut at = w.int(earliest, latest);
@@ -1213,7 +1283,12 @@ fn cooling_off_callback(
             at
         }
     };
-    call(w, rm, customer, opted_out, "cooling_off_callback", true, at);
+    if mode == Callback::BySeller {
+        let seller = rm.id.clone();
+        agent_call(w, rm, customer, opted_out, "cooling_off_callback", true, at, &seller);
+    } else {
+        call(w, rm, customer, opted_out, "cooling_off_callback", true, at);
+    }
 }
 
 fn clean_sale(w: &mut World, rm: &mut Rm, day: &Day) {
@@ -1229,10 +1304,10 @@ fn clean_sale(w: &mut World, rm: &mut Rm, day: &Day) {
     let candidates = eligible(rm, c, at, cap);
     let Some(product) = choose_product(w, &candidates) else { return };
     let mut sale = Sale::clean(w, c, product);
-    // A customer insists on a fund or insurance product one level riskier, and signs the special
-    // risk warning (reviewed by the branch manager, not a violation).
+    // A customer insists on a fund one level riskier, and signs the special risk warning
+    // (reviewed by the branch manager, not a violation; insurance has no such exception).
     let p = PRODUCTS.get(product);
-    if p.is_some_and(|p| !p.private && matches!(p.kind, "mutual_fund" | "insurance")) && c.level > 1 && w.chance(0.03) {
+    if p.is_some_and(|p| !p.private && p.kind == "mutual_fund") && c.level > 1 && w.chance(0.03) {
         let kind = p.map_or("", |p| p.kind);
         let riskier: Vec<usize> = PRODUCTS
             .iter()
@@ -1477,6 +1552,19 @@ fn complaint(w: &mut World, rm: &Rm, day: &Day, urgent: Option<bool>, late: bool
     } else {
         Some(at.saturating_add(w.int(5 * MINUTE, deadline.min(4 * HOUR).saturating_sub(5 * MINUTE))))
     };
+    // The complaint unit's own steps: a handler other than the RM, first contact within hours,
+    // a decision within 2 to 13 days (inside the 15-day limit).
+    let assigned = at.saturating_add(w.int(20 * MINUTE, 2 * HOUR));
+    let (mut line, _) = w.start(rm, "complaint_assigned", Prefix::Handling, assigned);
+    line.reference("complaint", id).text("handler_id", &format!("CP-{:03}", w.int(1, 60)));
+    w.push(assigned, line);
+    for (step, from, to) in [("acknowledged", 2 * HOUR, 6 * HOUR), ("decided", 2 * DAY, 13 * DAY)] {
+        let after = at.saturating_add(w.int(from, to));
+        let t = w.office_hours(after).max(assigned.saturating_add(MINUTE));
+        let (mut line, _) = w.start(rm, "complaint_progress", Prefix::Handling, t);
+        line.reference("complaint", id).text("step", step).text("approved_by", "none");
+        w.push(t, line);
+    }
     if let Some(t) = forwarded {
         let (mut line, _) = w.start(rm, "complaint_forwarded", Prefix::Forward, t);
         line.reference("complaint", id);
@@ -1513,13 +1601,14 @@ fn inject(w: &mut World, rm: &mut Rm, day: &Day, kind: Violation) -> Option<u64>
             let sale = Sale::clean(w, c, product);
             emit_sale(w, rm, ci, at, &sale, Callback::OnTime)
         }
-        V::UnsuitableAgencySale => {
+        V::UnsuitableAgencySale | V::UnsuitableInsuranceSale => {
+            let insurance = kind == V::UnsuitableInsuranceSale;
             let ci = choose_customer(w, rm, |c| c.level < 5)?;
             let c = rm.customers.get(ci)?;
             let options: Vec<usize> = (0..PRODUCTS.len())
                 .filter(|&i| {
                     PRODUCTS.get(i).is_some_and(|p| {
-                        p.agency()
+                        (if insurance { p.kind == "insurance" } else { p.fund() })
                             && !p.private
                             && rm.qualified_for(p)
                             && p.level() > c.level
@@ -1534,9 +1623,11 @@ fn inject(w: &mut World, rm: &mut Rm, day: &Day, kind: Violation) -> Option<u64>
                 return None; // the renewal raised the level
             }
             let mut sale = Sale::clean(w, c, product);
-            // The customer insisted, but the special warning is not signed.
+            // The customer insisted, but the special warning is not signed; for insurance, which
+            // has no such exception, even a signed warning does not help.
             if c.level > 1 && w.chance(0.3) {
                 sale.initiated = true;
+                sale.signed = insurance && w.chance(0.5);
             }
             emit_sale(w, rm, ci, at, &sale, Callback::OnTime)
         }
@@ -1599,7 +1690,11 @@ fn inject(w: &mut World, rm: &mut Rm, day: &Day, kind: Violation) -> Option<u64>
             let sale = Sale::clean(w, c, product);
             emit_sale(w, rm, ci, sale_at, &sale, Callback::OnTime)
         }
-        V::PrivateUnqualifiedInvestor | V::PrivateBelowMinimum | V::NoCoolingOffPeriod | V::NoCoolingOffCallback => {
+        V::PrivateUnqualifiedInvestor
+        | V::PrivateBelowMinimum
+        | V::NoCoolingOffPeriod
+        | V::NoCoolingOffCallback
+        | V::SellerCallback => {
             let unqualified = kind == V::PrivateUnqualifiedInvestor;
             let ci = choose_customer(w, rm, |c| {
                 c.qualified != unqualified && c.level >= 3 && c.private_allowed(at) && !c.needs_renewal(day.date)
@@ -1619,8 +1714,12 @@ fn inject(w: &mut World, rm: &mut Rm, day: &Day, kind: Violation) -> Option<u64>
             match kind {
                 V::PrivateBelowMinimum => sale.amount = round_to(p.minimum() as f64 * w.uniform(0.3, 0.95), 10_000),
                 V::NoCoolingOffPeriod => sale.cooling_off = if w.chance(0.5) { None } else { Some(12) },
-                V::NoCoolingOffCallback => {
-                    callback = w.pick(&[Callback::Never, Callback::Late, Callback::EarlyOnly]).copied()?;
+                V::NoCoolingOffCallback | V::SellerCallback => {
+                    callback = if kind == V::SellerCallback {
+                        Callback::BySeller
+                    } else {
+                        w.pick(&[Callback::Never, Callback::Late, Callback::EarlyOnly]).copied()?
+                    };
                     if let Some(c) = rm.customers.get_mut(ci) {
                         c.private_block = at.saturating_add(10 * DAY);
                     }
@@ -1887,6 +1986,21 @@ fn training(w: &mut World, rm: &Rm, day: &Day, i: usize) {
     w.push(at, line);
 }
 
+/// The HR system's bookings (mandatory_leave): every RM books its 5 consecutive working days of
+/// mandatory leave (强制休假) once a year, on the 10th of a month set by its place in the list
+/// (February to September). Drawn without the random source, like the training.
+fn mandatory_leave(w: &mut World, rm: &Rm, day: &Day, i: usize) {
+    use chrono::Datelike;
+    let Ok(month) = u32::try_from(i % 8) else { return };
+    if day.date.day() != 10 || day.date.month() != month.saturating_add(2) {
+        return;
+    }
+    let at = day.start.saturating_add(9 * 3600);
+    let (mut line, _) = w.start(rm, "leave_taken", Prefix::Leave, at);
+    line.int("days", 5).boolean("mandatory", true);
+    w.push(at, line);
+}
+
 // ------------------------------------------------------------------ output
 
 struct Writer<'a, O: Write> {
@@ -1914,7 +2028,13 @@ impl<O: Write> Writer<'_, O> {
             text.push('"');
             match line.reference {
                 Some((position, temp)) => {
-                    let target = w.referenced.remove(&temp).flatten().unwrap_or_default();
+                    let target = match w.referenced.get_mut(&temp) {
+                        Some((id, refs)) if *refs > 1 => {
+                            *refs = refs.saturating_sub(1);
+                            id.clone().unwrap_or_default()
+                        }
+                        _ => w.referenced.remove(&temp).and_then(|(id, _)| id).unwrap_or_default(),
+                    };
                     text.push_str(line.body.get(..position).unwrap_or_default());
                     text.push_str(&target);
                     text.push_str(line.body.get(position..).unwrap_or_default());
@@ -1923,7 +2043,7 @@ impl<O: Write> Writer<'_, O> {
             }
             text.push_str("}\n");
             self.out.write_all(text.as_bytes())?;
-            if let Some(slot) = w.referenced.get_mut(&line.temp) {
+            if let Some((slot, _)) = w.referenced.get_mut(&line.temp) {
                 *slot = Some(id.clone());
             }
             if let Some(kind) = w.labels.remove(&line.temp) {
@@ -1958,7 +2078,7 @@ pub fn generate(config: &Config, out: impl Write, labels: Option<&mut dyn Write>
         rng: ChaCha8Rng::seed_from_u64(config.seed),
         pending: BinaryHeap::new(),
         sequence: 0,
-        ids: [0; 11],
+        ids: [0; 13],
         customer_seq: 100_000,
         borrower_seq: 500_000,
         rate: config.violation_rate,
@@ -1977,6 +2097,7 @@ pub fn generate(config: &Config, out: impl Write, labels: Option<&mut dyn Write>
         for (i, rm) in rms.iter_mut().enumerate() {
             simulate_day(&mut w, rm, &day);
             training(&mut w, rm, &day, i);
+            mandatory_leave(&mut w, rm, &day, i);
         }
         writer.flush(&mut w, Some(day.start.saturating_add(DAY)))?;
     }

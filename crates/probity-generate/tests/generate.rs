@@ -68,8 +68,9 @@ fn injected_violations_trigger_their_rules_and_nothing_else_does() {
         let (action, findings) = if let Some(d) = v.get("decision") {
             (d["action"].as_str().unwrap().to_string(), d["findings"].as_array().unwrap().clone())
         } else if let Some(o) = v.get("overdue") {
-            // A periodic report has no action: every generated RM trains 48 hours a year, so the
-            // 2026 check of annual_training (run by the advance to `as_of`) passes for all.
+            // A periodic report has no action: every generated RM trains 48 hours a year and books
+            // its mandatory leave between February and September, so the 2026 checks of
+            // annual_training and mandatory_leave (run by the advance to `as_of`) pass for all.
             let action = o["obligation"]["action"].as_str();
             let action = action.unwrap_or_else(|| panic!("a periodic check failed: {line}"));
             (action.to_string(), o["findings"].as_array().unwrap().clone())
@@ -95,6 +96,10 @@ fn injected_violations_trigger_their_rules_and_nothing_else_does() {
         let missing: Vec<&&String> =
             ids.iter().filter(|id| !fired.get(id.as_str()).is_some_and(|r| r.contains(kind.rule()))).collect();
         let findings = per_rule.get(kind.rule()).copied().unwrap_or(0);
+        // Kinds that share a rule (two ways to miss the cooling-off call-back) share its findings.
+        let same_rule: Vec<&String> =
+            injected.iter().filter(|(_, k)| k.rule() == kind.rule()).map(|(id, _)| id).collect();
+        let rule_count = same_rule.len() as u64;
         report.push_str(&format!("{:32} {:32} injected {count:4} findings {findings:4}\n", kind.name(), kind.rule()));
         for id in &ids {
             assert_eq!(types[id.as_str()], kind.action(), "{} is labelled {}", id, kind.name());
@@ -111,16 +116,16 @@ fn injected_violations_trigger_their_rules_and_nothing_else_does() {
             ));
         }
         // Findings elsewhere: a tolerance of 2 % (at least 1) for coincidences of the background.
-        let tolerance = (count / 50).max(1);
-        if findings > count + tolerance {
+        let tolerance = (rule_count / 50).max(1);
+        if findings > rule_count + tolerance {
             let extra: Vec<&String> = fired
                 .iter()
-                .filter(|(id, rules)| rules.contains(kind.rule()) && !ids.contains(id))
+                .filter(|(id, rules)| rules.contains(kind.rule()) && !same_rule.contains(id))
                 .map(|(id, _)| id)
                 .take(5)
                 .collect();
             failures.push(format!(
-                "{}: {findings} findings of {} for {count} injected, e.g. {extra:?}",
+                "{}: {findings} findings of {} for {rule_count} injected, e.g. {extra:?}",
                 kind.name(),
                 kind.rule()
             ));
@@ -174,4 +179,61 @@ fn out_of_range_arguments_are_refused() {
     ] {
         assert!(generate(&bad, std::io::sink(), None).is_err());
     }
+}
+
+/// The signals are those a core banking or CRM system records, not a confession: an assessment
+/// carries its channel, login and device, a call its agent. The background holds what a careless
+/// rule would flag (assessments keyed in by the RM at the branch terminal, call-backs by the call
+/// centre), and none of it fires the rules those careless readings would mimic.
+#[test]
+fn the_background_looks_like_what_a_careless_rule_would_flag_and_is_clean() {
+    let config = Config {
+        rms: 40,
+        days: 120,
+        seed: 11,
+        violation_rate: 0.05,
+        start: NaiveDate::from_ymd_opt(2026, 2, 2).unwrap(),
+    };
+    let (events, labels, _) = run(&config);
+    let labelled: BTreeSet<String> = String::from_utf8(labels)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    let engine = probity::Engine::new(probity::PolicySet::from_dir(policies()).unwrap());
+    let mut records = Vec::new();
+    probity::replay::replay(&engine, &events[..], &mut records, None, 1, |_| {}).unwrap();
+    let mut proxy_fired = BTreeSet::new();
+    for line in String::from_utf8(records).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(d) = v.get("decision") {
+            if d["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "proxy_assessment") {
+                proxy_fired.insert(d["action"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    let (mut keyed_by_rm, mut centre_callbacks) = (0, 0);
+    for line in String::from_utf8(events).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v.get("completed_by").is_none(), "a confessed field: {line}");
+        let id = v["id"].as_str().unwrap();
+        match v["type"].as_str().unwrap() {
+            "risk_assessment" => {
+                assert!(v["device_id"].is_string() && v["operator_id"].is_string(), "{line}");
+                if v["channel"] == "branch" && v["operator_id"] == v["rm"]["id"] {
+                    keyed_by_rm += 1;
+                    assert!(!proxy_fired.contains(id), "a branch assessment keyed in by the RM is flagged: {line}");
+                }
+            }
+            "customer_call" if v["purpose"] == "cooling_off_callback" && v["agent_id"] != v["rm"]["id"] => {
+                centre_callbacks += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(keyed_by_rm >= 50, "{keyed_by_rm} assisted branch assessments");
+    assert!(centre_callbacks >= 10, "{centre_callbacks} call-centre call-backs");
+    // Every proxy finding is an injected one: precision 1 for this rule on this stream.
+    assert!(proxy_fired.iter().all(|id| labelled.contains(id)), "{proxy_fired:?}");
+    assert!(!proxy_fired.is_empty());
 }

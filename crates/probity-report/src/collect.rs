@@ -7,6 +7,7 @@ use chrono::{DateTime, FixedOffset, Months, NaiveDate};
 use probity::replay::Record;
 use probity::{Action, Engine, FindingKind, Sanction, SmolStr, Verdict};
 
+use crate::labels::{Labels, RuleScore, Scoring};
 use crate::{EXAMPLES_PER_RM, MAX_BRANCHES, MAX_DAYS, MAX_ERRORS_SHOWN, MAX_EXAMPLE_BYTES, MAX_RMS_WITH_EXAMPLES};
 
 /// Breaches kept per RM and ladder while the ladder's window is not known.
@@ -60,9 +61,9 @@ struct Digest {
 }
 
 pub(crate) struct Finding {
-    policy: SmolStr,
-    rule: SmolStr,
-    kind: FindingKind,
+    pub(crate) policy: SmolStr,
+    pub(crate) rule: SmolStr,
+    pub(crate) kind: FindingKind,
     deny: bool,
     review: bool,
     severity: Option<SmolStr>,
@@ -332,6 +333,8 @@ pub struct Collector<'e> {
     pub(crate) first: Option<DateTime<FixedOffset>>,
     pub(crate) last: Option<DateTime<FixedOffset>>,
     probes: usize,
+    /// Precision and recall per labelled rule, when labels were given.
+    scoring: Option<Scoring>,
 }
 
 fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K) {
@@ -394,7 +397,20 @@ impl<'e> Collector<'e> {
             first: None,
             last: None,
             probes: 0,
+            scoring: None,
         }
+    }
+
+    /// Scores every labelled rule against `labels` (the injected violations of a generated
+    /// stream): the report then states each one's precision and recall.
+    pub fn with_labels(mut self, labels: Labels) -> Collector<'e> {
+        self.scoring = Some(Scoring::new(labels));
+        self
+    }
+
+    /// Precision and recall per labelled rule (empty without labels).
+    pub fn scores(&self) -> Vec<RuleScore> {
+        self.scoring.as_ref().map(Scoring::scores).unwrap_or_default()
     }
 
     /// Adds a record (in input order): [`Item::new`] and [`Collector::add`] in one step.
@@ -508,6 +524,9 @@ impl<'e> Collector<'e> {
     }
 
     fn findings(&mut self, rm: &str, d: &Digest, at: Option<DateTime<FixedOffset>>) {
+        if let Some(scoring) = &mut self.scoring {
+            scoring.add(&d.action, &d.findings);
+        }
         for team in &d.escalations {
             if self.escalations.len() < 256 || self.escalations.contains_key(team.as_str()) {
                 bump(&mut self.escalations, team.to_string());

@@ -28,9 +28,15 @@
 //! succeeds, the report falls back to the last sanction seen per RM, and takes as each step's
 //! threshold the fewest points with which it was seen; the method section says which was used.
 //!
+//! **Precision and recall.** Given the labels of a generated stream ([`Collector::with_labels`]),
+//! the report scores every labelled rule: the labelled actions it named (true positives), the
+//! other actions it named (false positives) and the labelled ones it missed, with its precision
+//! and recall ([`labels`](crate::Labels)).
+//!
 //! The page is rendered from the minijinja templates in `templates/`, compiled into the crate.
 
 mod collect;
+mod labels;
 mod render;
 
 use std::io::{BufRead, Write};
@@ -39,6 +45,7 @@ use probity::replay::{Record, Summary};
 use probity::Engine;
 
 pub use collect::{branch_from_rm_id, Collector, Digester, Item};
+pub use labels::{percent, Labels, RuleScore};
 pub use render::{escape, reindent, RenderError};
 
 /// RMs listed in the "closest to the next step" table.

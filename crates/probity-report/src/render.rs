@@ -245,12 +245,42 @@ struct Page {
     sanctions: Option<Vec<LadderRows>>,
     /// Duty, policy, reports, and the latest period of a periodic duty (empty for others).
     overdue: Vec<(String, String, String, String)>,
+    /// Precision and recall per labelled rule (empty without labels).
+    scores: Vec<ScoreRow>,
     open: Option<(String, String)>,
     closest: Closest,
     errors: Option<Errors>,
     method: Method,
     version: &'static str,
     records: String,
+}
+
+#[derive(Serialize)]
+struct ScoreRow {
+    policy: String,
+    rule: String,
+    labelled: String,
+    true_positives: String,
+    false_positives: String,
+    false_negatives: String,
+    precision: String,
+    recall: String,
+}
+
+fn score_rows(c: &Collector<'_>) -> Vec<ScoreRow> {
+    c.scores()
+        .into_iter()
+        .map(|s| ScoreRow {
+            labelled: thousands(s.labelled),
+            true_positives: thousands(s.true_positives),
+            false_positives: thousands(s.false_positives),
+            false_negatives: thousands(s.false_negatives),
+            precision: crate::percent(s.precision_permille()),
+            recall: crate::percent(s.recall_permille()),
+            policy: s.policy,
+            rule: s.rule,
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -384,6 +414,7 @@ fn page(c: &Collector<'_>, meta: &Meta, summary: Option<&Summary>) -> Page {
         time_chart: time_chart(c, &order),
         branch_chart: branch_chart(c),
         sanctions: sanctions(c, &standings),
+        scores: score_rows(c),
         overdue: overdue
             .into_iter()
             .map(|(key, n)| {

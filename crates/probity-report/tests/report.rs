@@ -344,3 +344,157 @@ fn a_periodic_duty_report_names_its_period() {
     assert!(html.contains("<code>period 2026-02-01 to 2026-03-01</code>"), "{html}");
     assert!(html.contains("<code>monthly_review</code>"));
 }
+
+/// With the generator's labels, the report scores every labelled rule: each injected violation
+/// is found (recall 100 %), and the few findings elsewhere are false positives that lower the
+/// precision, counted exactly against the records.
+#[test]
+fn labels_give_precision_and_recall_per_rule() {
+    let config = Config {
+        rms: 30,
+        days: 120,
+        seed: 5,
+        violation_rate: 0.08,
+        start: NaiveDate::from_ymd_opt(2026, 2, 2).unwrap(),
+    };
+    let (mut events, mut labels) = (Vec::new(), Vec::new());
+    generate(&config, &mut events, Some(&mut labels)).unwrap();
+    let labels_text = String::from_utf8(labels).unwrap();
+    let parsed = probity_report::Labels::parse(&labels_text).unwrap();
+    assert_eq!(parsed.len(), labels_text.lines().count());
+    let engine = engine();
+    let mut collector = Collector::new(Some(&engine)).with_labels(parsed);
+    let mut records = Vec::new();
+    let as_of = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00+08:00").unwrap();
+    let options = Options { as_of: Some(as_of), ..Options::default() };
+    let summary = probity_report::replay(&engine, &mut collector, &events[..], &mut records, &options, |_| {}).unwrap();
+    let scores = collector.scores();
+    assert!(scores.len() >= 20, "{} labelled rules", scores.len());
+    // Count the findings per rule on labelled and other actions from the records themselves.
+    let labelled: std::collections::HashSet<(String, String)> = labels_text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["rule"].as_str().unwrap().to_string(), v["id"].as_str().unwrap().to_string())
+        })
+        .collect();
+    for s in &scores {
+        let (mut tp, mut fp) = (std::collections::HashSet::new(), 0u64);
+        for line in String::from_utf8_lossy(&records).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let (action, findings) = match (v.get("decision"), v.get("overdue")) {
+                (Some(d), _) => (d["action"].as_str().unwrap_or_default().to_string(), d["findings"].clone()),
+                (_, Some(o)) => {
+                    (o["obligation"]["action"].as_str().unwrap_or_default().to_string(), o["findings"].clone())
+                }
+                _ => continue,
+            };
+            let fires = findings
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["rule"] == s.rule.as_str() && f["kind"] != "error" && f["kind"] != "restriction");
+            if fires && !action.is_empty() {
+                if labelled.contains(&(s.rule.clone(), action.clone())) {
+                    tp.insert(action);
+                } else {
+                    fp += 1;
+                }
+            }
+        }
+        assert_eq!(s.true_positives, tp.len() as u64, "{}", s.rule);
+        assert_eq!(s.false_positives, fp, "{}", s.rule);
+        assert_eq!(s.false_negatives, 0, "{}: every injected violation is found", s.rule);
+        assert_eq!(s.recall_permille(), Some(1000), "{}", s.rule);
+        assert!(s.precision_permille().unwrap() >= 900, "{}: {:?}", s.rule, s);
+    }
+    let meta = Meta { policies: "policies/cn".into(), events: "events.jsonl".into(), as_of: None };
+    let html = collector.render(&meta, Some(&summary)).unwrap();
+    let table = between(&html, "<table id=\"scores-table\">", "</table>");
+    for s in &scores {
+        assert!(table.contains(&format!("<code>{}</code>", s.rule)), "{}", s.rule);
+    }
+    assert!(table.contains("100.0 %"));
+    // Without labels there is no such section.
+    let (plain, _, _) = replay(&engine, &events[..200_000.min(events.len())], 1, true);
+    assert!(!plain.contains("scores-table"));
+}
+
+#[test]
+fn labels_are_read_strictly_and_ratios_are_exact() {
+    let labels = probity_report::Labels::parse(
+        "{\"id\":\"S-1\",\"rule\":\"r\",\"policy\":\"p\"}\n\n{\"id\":\"S-2\",\"rule\":\"r\",\"policy\":\"p\"}\n",
+    )
+    .unwrap();
+    assert_eq!(labels.len(), 2);
+    let e = probity_report::Labels::parse("{\"id\":\"S-1\",\"rule\":\"r\"}\n").unwrap_err();
+    assert!(e.contains("line 1") && e.contains("policy"), "{e}");
+    let e = probity_report::Labels::parse("{\"id\":\"S-1\",\"rule\":\"r\",\"policy\":\"p\"}\nnot json\n").unwrap_err();
+    assert!(e.starts_with("labels line 2"), "{e}");
+    assert!(probity_report::Labels::parse("").unwrap().is_empty());
+    let score = probity_report::RuleScore {
+        policy: "p".into(),
+        rule: "r".into(),
+        labelled: 3,
+        true_positives: 2,
+        false_positives: 1,
+        false_negatives: 1,
+    };
+    assert_eq!(score.precision_permille(), Some(667));
+    assert_eq!(score.recall_permille(), Some(667));
+    assert_eq!(probity_report::percent(Some(667)), "66.7 %");
+    assert_eq!(probity_report::percent(Some(1000)), "100.0 %");
+    let none =
+        probity_report::RuleScore { labelled: 0, true_positives: 0, false_positives: 0, false_negatives: 0, ..score };
+    assert_eq!(none.precision_permille(), None);
+    assert_eq!(probity_report::percent(none.recall_permille()), "—");
+}
+
+/// The background holds what a careless rule would flag: a proxy-assessment rule that reads
+/// "the RM was the operator" flags the assisted branch assessments (false positives) and misses
+/// the real proxies, sent from the RM's own device through the customer's login, and its
+/// precision and recall say so.
+#[test]
+fn a_careless_rule_shows_in_its_precision_and_recall() {
+    let tmp = tempfile_dir();
+    let source = root().join("policies/cn");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let target = tmp.join(path.file_name().unwrap());
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            for file in std::fs::read_dir(&path).unwrap() {
+                let file = file.unwrap().path();
+                std::fs::copy(&file, target.join(file.file_name().unwrap())).unwrap();
+            }
+        } else if path.extension().is_some_and(|e| e == "probity") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let careful = "when action.channel in [\"mobile\", \"online\"]\n    and rm.devices is present\n    and action.device_id in rm.devices\n";
+            assert!(text.contains(careful), "{}", path.display());
+            std::fs::write(&target, text.replace(careful, "when action.operator_id = rm.id\n")).unwrap();
+        }
+    }
+    let config =
+        Config { rms: 20, days: 90, seed: 3, violation_rate: 0.1, start: NaiveDate::from_ymd_opt(2026, 2, 2).unwrap() };
+    let (mut events, mut labels) = (Vec::new(), Vec::new());
+    generate(&config, &mut events, Some(&mut labels)).unwrap();
+    let labels = probity_report::Labels::parse(&String::from_utf8(labels).unwrap()).unwrap();
+    let careless = Engine::new(probity::PolicySet::from_dir(&tmp).unwrap());
+    let mut collector = Collector::new(Some(&careless)).with_labels(labels);
+    let mut records = Vec::new();
+    probity_report::replay(&careless, &mut collector, &events[..], &mut records, &Options::default(), |_| {}).unwrap();
+    let proxy = collector.scores().into_iter().find(|s| s.rule == "proxy_assessment").unwrap();
+    assert!(proxy.labelled > 0);
+    assert_eq!(proxy.true_positives, 0, "{proxy:?}");
+    assert!(proxy.false_positives > 10 * proxy.labelled, "{proxy:?}");
+    assert_eq!(proxy.precision_permille(), Some(0));
+    assert_eq!(proxy.recall_permille(), Some(0));
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("probity-careless-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

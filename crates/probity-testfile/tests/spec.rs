@@ -37,8 +37,8 @@ fn the_policies_tests_pass_and_exercise_every_rule_and_step() {
         assert_eq!(result.failed(), 0, "{}", file.display());
         passed += result.passed();
     }
-    assert_eq!(passed, 174);
+    assert_eq!(passed, 278);
     assert!(runner.coverage().complete(), "{}", runner.coverage().report());
     assert!(runner.coverage().meets(100));
-    assert!(runner.coverage().report().ends_with("  total: 155/155 rules and ladder steps (100.0%)\n"));
+    assert!(runner.coverage().report().ends_with("  total: 262/262 rules and ladder steps (100.0%)\n"));
 }
