@@ -496,13 +496,20 @@ pub fn submit(ledger: &mut Ledger, request: SubmitRequest) -> Result<SubmitAnswe
 }
 
 /// `restore`: a snapshot (as [`crate::Ledger::snapshot`] gives it) to add to a ledger.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[serde(deny_unknown_fields)]
 pub struct RestoreRequest {
-    /// The snapshot: `{"format", "policies", "rms"}`.
+    /// The snapshot: `{"format", "policies", "rms"}`, kept as the request wrote it: a recorded
+    /// decision's evidence is in evaluation order, which a JSON tree would sort.
     #[cfg_attr(feature = "typescript", tsify(type = "unknown"))]
-    pub snapshot: Json,
+    pub snapshot: Box<serde_json::value::RawValue>,
+}
+
+impl PartialEq for RestoreRequest {
+    fn eq(&self, other: &Self) -> bool {
+        self.snapshot.get() == other.snapshot.get()
+    }
 }
 
 /// A ledger's whole state as JSON: `{"format", "policies", "rms"}`.
@@ -512,7 +519,7 @@ pub fn snapshot(ledger: &Ledger) -> Json {
 
 /// Adds a snapshot's RMs to a ledger (all or nothing).
 pub fn restore(ledger: &mut Ledger, request: RestoreRequest) -> Result<(), Error> {
-    restore_json(ledger, &request.snapshot.to_string())
+    restore_json(ledger, request.snapshot.get())
 }
 
 /// Adds the RMs of a snapshot given as JSON text to a ledger (all or nothing), as [`restore`]:
