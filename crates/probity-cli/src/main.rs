@@ -90,6 +90,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
     },
+    /// Speak the Language Server Protocol on standard input and output, for editors: the policy
+    /// set is the client's workspace folder (docs/lsp.md).
+    Lsp,
     /// Serve decisions over HTTP (`/v1/evaluate`, `/v1/submit`, …), recording submissions in a
     /// state; `SIGHUP` loads the policies again, `SIGTERM` stops cleanly.
     Serve {
@@ -383,6 +386,7 @@ fn main() -> ExitCode {
                 ReplayOptions { as_of: as_of.as_deref(), jobs, max_skew: max_skew.0, require_policy, state, log };
             replay(&policies, &events, out.as_deref(), report.as_deref(), &options).map_err(Failure::from)
         }
+        Command::Lsp => probity_lsp::run_stdio().map(|()| ExitCode::SUCCESS).map_err(Failure::from),
         Command::Serve { policies, state, listen, require_policy } => {
             let loader: probity_serve::Loader =
                 std::sync::Arc::new(move || load_policies(&policies, require_policy).map(probity::Engine::new));
