@@ -46,26 +46,34 @@ impl Target {
 /// The fields every action has without declaring them, and their types.
 pub const BUILT_IN_FIELDS: [(&str, &str); 3] = [("id", "text"), ("at", "datetime"), ("rm", "rm")];
 
-/// A read-only view of the set for one request.
+/// A read-only view of the set for one request, from one file: records and actions are
+/// declared per file (two versions of a policy each declare theirs), so a name is looked up in
+/// that file first, then in the others.
 pub struct Set<'a> {
     world: &'a World,
+    home: Option<&'a Path>,
 }
 
 impl<'a> Set<'a> {
-    /// The view of a world.
-    pub fn new(world: &'a World) -> Set<'a> {
-        Set { world }
+    /// The view of a world from one of its files.
+    pub fn new(world: &'a World, home: Option<&'a Path>) -> Set<'a> {
+        Set { world, home }
     }
 
-    /// Every declaration with its file.
+    fn within(&self, home: &'a Path) -> Set<'a> {
+        Set { world: self.world, home: Some(home) }
+    }
+
+    /// Every declaration with its file, the home file's first.
     pub fn declarations(&self) -> impl Iterator<Item = (&'a Path, &'a Declaration)> + '_ {
-        self.world
-            .files
-            .iter()
+        let home = self.home.and_then(|p| self.world.files.get_key_value(p));
+        let others = self.world.files.iter().filter(move |(p, _)| Some(p.as_path()) != self.home);
+        home.into_iter()
+            .chain(others)
             .flat_map(|(path, file)| file.outline(path).declarations.iter().map(move |d| (path.as_path(), d)))
     }
 
-    /// The declaration of a target.
+    /// The declaration of a target (the home file's if it has one).
     pub fn declaration(&self, target: &Target) -> Option<(&'a Path, &'a Declaration)> {
         self.declarations().find(|(_, d)| Target::of(d).as_ref() == Some(target))
     }
@@ -181,17 +189,21 @@ impl<'a> Set<'a> {
     pub fn references(&self, target: &Target, with_declaration: bool) -> Vec<(PathBuf, Range<usize>)> {
         let mut out = Vec::new();
         if with_declaration {
-            out.extend(self.declaration(target).map(|(p, d)| (p.to_path_buf(), d.name_span.clone())));
+            let declarations = self.declarations().filter(|(_, d)| Target::of(d).as_ref() == Some(target));
+            out.extend(declarations.map(|(p, d)| (p.to_path_buf(), d.name_span.clone())));
         }
         for (path, file) in &self.world.files {
+            let there = self.within(path);
             for u in &file.outline(path).uses {
-                for (span, t) in self.resolve(u) {
+                for (span, t) in there.resolve(u) {
                     if &t == target {
                         out.push((path.clone(), span));
                     }
                 }
             }
         }
+        out.sort_by(|a, b| (&a.0, a.1.start).cmp(&(&b.0, b.1.start)));
+        out.dedup();
         out
     }
 

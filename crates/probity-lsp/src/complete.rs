@@ -191,7 +191,17 @@ pub fn complete(set: &Set<'_>, text: &str, offset: usize) -> Vec<CompletionItem>
         }
         _ => (&before[..], false),
     };
+    // At the start of a line: a new declaration, or a clause of this one.
+    let line_start = text.get(..offset).and_then(|t| t.rfind('\n')).map_or(0, |i| i.saturating_add(1));
+    let column_one =
+        text.get(line_start..offset).is_some_and(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
     let last = context.last();
+    if column_one {
+        // A new declaration, or a clause of this one.
+        let mut out = items(DECLARATIONS, CompletionItemKind::KEYWORD);
+        out.extend(keywords_of(set, &kind, None));
+        return out;
+    }
     if in_text && punct(last) != Some('=') {
         return Vec::new();
     }
@@ -251,15 +261,13 @@ pub fn complete(set: &Set<'_>, text: &str, offset: usize) -> Vec<CompletionItem>
     {
         return items(OUTCOMES, CompletionItemKind::KEYWORD);
     }
-    // At the start of a line: a new declaration, or a clause of this one.
-    let line_start = text.get(..offset).and_then(|t| t.rfind('\n')).map_or(0, |i| i.saturating_add(1));
-    let column_one =
-        text.get(line_start..offset).is_some_and(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    keywords_of(set, &kind, last)
+}
+
+/// The keywords (and names) that may come next in a declaration of `kind`.
+fn keywords_of(set: &Set<'_>, kind: &str, last: Option<&(usize, usize, Token)>) -> Vec<CompletionItem> {
     let mut out = Vec::new();
-    if column_one {
-        out.extend(items(DECLARATIONS, CompletionItemKind::KEYWORD));
-    }
-    match kind.as_str() {
+    match kind {
         "rule" | "conflict" | "duty" => {
             out.extend(items(CLAUSES, CompletionItemKind::KEYWORD));
             out.extend(items(EXPRESSION, CompletionItemKind::KEYWORD));

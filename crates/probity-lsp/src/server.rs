@@ -176,7 +176,7 @@ impl Server {
         let (_, path) = document(params)?;
         let file = self.world.files.get(&path)?;
         let offset = file.lines.offset(&file.text, position(params)?);
-        f(&Set::new(&self.world), &path, offset)
+        f(&Set::new(&self.world, Some(&path)), &path, offset)
     }
 
     fn location(&self, path: &Path, span: &std::ops::Range<usize>) -> Option<Location> {

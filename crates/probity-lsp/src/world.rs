@@ -55,6 +55,9 @@ pub struct World {
     pub files: BTreeMap<PathBuf, File>,
     /// The files whose last published diagnostics were not empty (to clear them).
     published: BTreeSet<PathBuf>,
+    /// The documents opened or changed since the last publication: each is told its
+    /// diagnostics, even none.
+    touched: BTreeSet<PathBuf>,
 }
 
 impl World {
@@ -76,6 +79,7 @@ impl World {
 
     /// The editor opened (or changed) a document.
     pub fn set_text(&mut self, path: PathBuf, uri: String, text: String, version: Option<i32>) {
+        self.touched.insert(path.clone());
         self.files.insert(path, File::new(uri, text, version));
     }
 
@@ -107,7 +111,9 @@ impl World {
             by_file.entry(path).or_default().push(converted);
         }
         let mut out = Vec::new();
-        let stale: Vec<PathBuf> = self.published.iter().filter(|p| !by_file.contains_key(*p)).cloned().collect();
+        let touched = std::mem::take(&mut self.touched);
+        let stale: Vec<PathBuf> =
+            self.published.iter().chain(&touched).filter(|p| !by_file.contains_key(*p)).cloned().collect();
         for path in stale {
             by_file.insert(path, Vec::new());
         }
