@@ -9,8 +9,6 @@ mod analysis;
 mod complete;
 mod server;
 mod text;
-mod transport;
 mod world;
 
 pub use server::{run_stdio, serve};
-pub use transport::{message_of, read_message};

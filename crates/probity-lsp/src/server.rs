@@ -19,11 +19,11 @@ use crate::world::World;
 
 /// Runs the server on standard input and output until `exit`.
 pub fn run_stdio() -> Result<(), String> {
-    let (connection, threads) = crate::transport::stdio();
-    let result = serve(&connection);
+    let (connection, threads) = Connection::stdio();
+    serve(&connection)?;
+    // The reader stops after `exit`, the writer once the connection is gone.
     drop(connection);
-    threads.join().map_err(|e| format!("lsp: {e}"))?;
-    result
+    threads.join().map_err(|e| format!("lsp: {e}"))
 }
 
 /// Serves one client on a connection: the handshake, then requests until `shutdown` and
