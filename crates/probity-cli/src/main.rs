@@ -386,7 +386,7 @@ fn main() -> ExitCode {
                 ReplayOptions { as_of: as_of.as_deref(), jobs, max_skew: max_skew.0, require_policy, state, log };
             replay(&policies, &events, out.as_deref(), report.as_deref(), &options).map_err(Failure::from)
         }
-        Command::Lsp => probity_lsp::run_stdio().map(|()| ExitCode::SUCCESS).map_err(Failure::from),
+        Command::Lsp => Ok(probity_lsp::run()),
         Command::Serve { policies, state, listen, require_policy } => {
             let loader: probity_serve::Loader =
                 std::sync::Arc::new(move || load_policies(&policies, require_policy).map(probity::Engine::new));

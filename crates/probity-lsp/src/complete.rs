@@ -147,6 +147,11 @@ fn punct(t: Option<&(usize, usize, Token)>) -> Option<char> {
     }
 }
 
+/// All but the last token.
+fn but_last<T>(tokens: &[T]) -> &[T] {
+    tokens.split_last().map_or(tokens, |(_, rest)| rest)
+}
+
 /// The dotted path that ends just before `tokens`' end (`action.customer` before a `.`).
 fn path_before(tokens: &[(usize, usize, Token)]) -> Vec<String> {
     let mut segments = Vec::new();
@@ -189,7 +194,7 @@ pub fn complete(set: &Set<'_>, text: &str, offset: usize) -> Vec<CompletionItem>
         Some(((_, end, Token::Text(false)), rest)) if *end >= local || !text_closed_before(chunk, local) => {
             (rest, true)
         }
-        _ => (&before[..], false),
+        _ => (before.as_slice(), false),
     };
     // At the start of a line: a new declaration, or a clause of this one.
     let line_start = text.get(..offset).and_then(|t| t.rfind('\n')).map_or(0, |i| i.saturating_add(1));
@@ -206,12 +211,12 @@ pub fn complete(set: &Set<'_>, text: &str, offset: usize) -> Vec<CompletionItem>
         return Vec::new();
     }
     if punct(last) == Some('.') {
-        let path = path_before(context.split_last().map_or(&[][..], |(_, r)| r));
+        let path = path_before(but_last(context));
         return fields_after(set, &path, &on);
     }
     if punct(last) == Some('=') {
-        let left = context.split_last().map_or(&[][..], |(_, r)| r);
-        let left = if punct(left.last()) == Some('!') { left.split_last().map_or(&[][..], |(_, r)| r) } else { left };
+        let left = but_last(context);
+        let left = if punct(left.last()) == Some('!') { but_last(left) } else { left };
         return members_of(set, &path_before(left), &on, in_text);
     }
     let previous = word(last);

@@ -11,4 +11,4 @@ mod server;
 mod text;
 mod world;
 
-pub use server::{run_stdio, serve};
+pub use server::{run, run_stdio, serve};

@@ -2,6 +2,7 @@
 //! the queue is empty, so a burst of edits is checked once.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::str::FromStr;
 
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
@@ -16,6 +17,19 @@ use serde_json::{json, Value};
 use crate::analysis::Set;
 use crate::text::uri_to_path;
 use crate::world::World;
+
+/// `probity lsp`: the server on standard input and output. Status 0 after `shutdown` and
+/// `exit`; 1, with the reason on standard error, otherwise (an `exit` without `shutdown`, as
+/// the protocol says, or a broken connection).
+pub fn run() -> ExitCode {
+    match run_stdio() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
 
 /// Runs the server on standard input and output until `exit`.
 pub fn run_stdio() -> Result<(), String> {
