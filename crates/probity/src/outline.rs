@@ -110,7 +110,7 @@ pub fn outline(name: &str, text: &str) -> Outline {
     let (file, _) = parse_file(&source);
     let mut out = Outline::default();
     let Some(file) = file else { return out };
-    let slice = |span: &Range<usize>| text.get(span.clone()).unwrap_or("").to_string();
+    let slice = |span: &Range<usize>| text.get(span.clone()).unwrap_or("").trim_end().to_string();
     let header = &file.header;
     out.declarations.push(Declaration {
         kind: DeclarationKind::Policy,
@@ -217,7 +217,8 @@ fn fields(out: &mut Outline, decl: &FieldsDecl, kind: DeclarationKind, text: &st
             parent: Some(decl.name.name.clone()),
             span: field.name.span.start..field.ty.span.end,
             name_span: field.name.span.clone(),
-            detail: text.get(field.ty.span.clone()).unwrap_or("").to_string(),
+            // An enum's span runs to the next field: the type as written, without that space.
+            detail: text.get(field.ty.span.clone()).unwrap_or("").trim_end().to_string(),
             facts: Vec::new(),
             type_name,
             members: enum_members(&field.ty),
