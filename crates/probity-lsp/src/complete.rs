@@ -247,14 +247,11 @@ pub fn complete(set: &Set<'_>, text: &str, offset: usize) -> Vec<CompletionItem>
         }
         false
     };
-    if previous == Some("on")
-        || previous == Some("by")
-        || (punct(last) == Some(',') && in_list_after(&["on", "restricts"]))
-        || previous == Some("restricts")
-    {
-        if kind != "policy" {
-            return items(set.names(DeclarationKind::Action), CompletionItemKind::CLASS);
-        }
+    // Action types after `on` (not the header's `on error`), `fulfilled by` and `restricts`.
+    let types_follow = matches!(previous, Some("on" | "by" | "restricts"))
+        || (punct(last) == Some(',') && in_list_after(&["on", "restricts"]));
+    if types_follow && kind != "policy" {
+        return items(set.names(DeclarationKind::Action), CompletionItemKind::CLASS);
     }
     if punct(last) == Some('(') && word(two_back).is_some_and(|w| AGGREGATES.contains(&w)) {
         let mut out = items(set.names(DeclarationKind::Action), CompletionItemKind::CLASS);
