@@ -9,6 +9,7 @@ use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response
 use lsp_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionProviderCapability, CompletionList, CompletionOptions,
     DocumentSymbol, HoverContents, HoverProviderCapability, Location, MarkupContent, MarkupKind, OneOf, Position,
+    SemanticTokens, SemanticTokensFullOptions, SemanticTokensOptions, SemanticTokensServerCapabilities,
     ServerCapabilities, SymbolKind, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri, WorkspaceEdit,
 };
 use probity::outline::{Declaration, DeclarationKind};
@@ -87,6 +88,13 @@ fn capabilities() -> ServerCapabilities {
         document_formatting_provider: Some(OneOf::Left(true)),
         document_symbol_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
+            SemanticTokensOptions {
+                legend: crate::semantic::legend(),
+                full: Some(SemanticTokensFullOptions::Bool(true)),
+                ..SemanticTokensOptions::default()
+            },
+        )),
         ..ServerCapabilities::default()
     }
 }
@@ -177,6 +185,11 @@ impl Server {
             }),
             "textDocument/formatting" => document(params).map(|(_, path)| self.format(&path)),
             "textDocument/documentSymbol" => document(params).map(|(_, path)| self.symbols(&path)),
+            "textDocument/semanticTokens/full" => document(params).and_then(|(_, path)| {
+                let file = self.world.files.get(&path)?;
+                let data = crate::semantic::tokens(&Set::new(&self.world, Some(&path)), &path, file);
+                Some(json!(SemanticTokens { result_id: None, data }))
+            }),
             "textDocument/codeAction" => document(params).map(|(uri, _)| quick_fixes(&uri, params)),
             _ => {
                 return Response::new_err(id, ErrorCode::MethodNotFound as i32, format!("unknown request `{}`", request.method))

@@ -38,6 +38,8 @@ struct Client {
     /// Notifications that arrived while waiting for a response.
     pending: Vec<Notification>,
     dir: tempfile::TempDir,
+    /// What the server said it can do.
+    capabilities: Value,
 }
 
 impl Client {
@@ -50,10 +52,18 @@ impl Client {
         std::fs::write(dir.path().join("lists/blocked.txt"), "# blocked givers\nc1\nc2\n\nc3\n").unwrap();
         let (server, connection) = Connection::memory();
         let thread = std::thread::spawn(move || probity_lsp::serve(&server));
-        let mut client = Client { connection, thread: Some(thread), next_id: 0, pending: Vec::new(), dir };
+        let mut client = Client {
+            connection,
+            thread: Some(thread),
+            next_id: 0,
+            pending: Vec::new(),
+            dir,
+            capabilities: Value::Null,
+        };
         let root = format!("file://{}", client.dir.path().display());
         let answer = client.request("initialize", json!({"processId": null, "rootUri": root, "capabilities": {}}));
         assert_eq!(answer["capabilities"]["hoverProvider"], json!(true));
+        client.capabilities = answer["capabilities"].clone();
         client.notify("initialized", json!({}));
         client
     }
@@ -416,4 +426,69 @@ fn exit_without_shutdown_is_an_error() {
     let mut c = Client::start();
     c.notify("exit", Value::Null);
     assert!(c.thread.take().unwrap().join().unwrap().is_err());
+}
+
+#[test]
+fn semantic_tokens_name_what_each_name_stands_for() {
+    let mut c = Client::start();
+    let uri = c.open("gifts.probity", POLICY);
+    let legend = &c.capabilities["semanticTokensProvider"]["legend"];
+    assert_eq!(
+        legend["tokenTypes"],
+        json!(["struct", "event", "property", "function", "enum", "variable", "namespace"])
+    );
+    assert_eq!(legend["tokenModifiers"], json!(["declaration", "readonly"]));
+    let answer = c.request("textDocument/semanticTokens/full", json!({"textDocument": {"uri": uri}}));
+    let data: Vec<u32> = answer["data"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap() as u32).collect();
+    assert_eq!(data.len() % 5, 0);
+    // Decode the relative encoding into (line, column, length, type).
+    let (mut line, mut column) = (0, 0);
+    let mut tokens = Vec::new();
+    for t in data.chunks(5) {
+        if t[0] > 0 {
+            column = 0;
+        }
+        line += t[0];
+        column += t[1];
+        tokens.push((line, column, t[2], t[3], t[4]));
+    }
+    let at = |needle: &str, n: usize, extra: u32| {
+        let (l, col) = pos(POLICY, needle, n, extra);
+        *tokens.iter().find(|t| t.0 == l && t.1 == col).unwrap_or_else(|| panic!("no token at {needle}: {tokens:?}"))
+    };
+    // Types: 0 struct (record), 1 event (action), 2 property (field), 3 function (rule),
+    // 4 enum (ladder), 5 variable (const, list); modifier 1 declaration, 2 readonly.
+    assert_eq!(at("gift_received {", 0, 0), (1, 7, 13, 1, 1));
+    assert_eq!(at("on gift_received", 0, 3).3, 1);
+    assert_eq!(at("action.kind", 0, 7).3, 2);
+    assert_eq!(at("giver.risk", 0, 6).3, 2);
+    assert_eq!(at("r1", 0, 0).3, 3);
+    assert_eq!(at("in conduct", 0, 3).3, 4);
+    assert_eq!(at("> cap", 0, 2), {
+        let (l, col) = pos(POLICY, "> cap", 0, 2);
+        (l, col, 3, 5, 2)
+    });
+    c.stop();
+}
+
+#[test]
+fn every_position_answers_without_error() {
+    let mut c = Client::start();
+    // Half a rule at the end, and CJK text, so that positions fall in every kind of place.
+    let text = POLICY.replace("\"Big\"", "\"大额礼品 🎁\"") + "rule r9 \"未完\" on gift_received when action.giver.";
+    let uri = c.open("gifts.probity", &text);
+    for (line, content) in text.split('\n').enumerate() {
+        let width = content.encode_utf16().count() as u32;
+        for character in 0..=width + 1 {
+            for method in
+                ["textDocument/hover", "textDocument/definition", "textDocument/completion", "textDocument/references"]
+            {
+                // `request` unwraps the result: an error answer fails the test.
+                c.at(method, &uri, line as u32, character);
+            }
+        }
+    }
+    c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}}));
+    c.request("textDocument/semanticTokens/full", json!({"textDocument": {"uri": uri}}));
+    c.stop();
 }
