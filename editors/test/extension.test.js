@@ -15,6 +15,7 @@ test("the extension starts `probity lsp` with probity.server.path", async () => 
     vscode: {
       workspace: {
         getConfiguration: (section) => ({ get: (key) => (section === "probity" && key === "server.path" ? setting : undefined) }),
+        createFileSystemWatcher: (glob) => ({ glob }),
         onDidChangeConfiguration: (f) => {
           onChange = f;
           return { dispose() {} };
@@ -42,6 +43,7 @@ test("the extension starts `probity lsp` with probity.server.path", async () => 
     assert.equal(started.length, 1);
     assert.deepEqual(started[0].server.run, { command: "/opt/probity/bin/probity", args: ["lsp"] });
     assert.deepEqual(started[0].options.documentSelector, [{ scheme: "file", language: "probity" }]);
+    assert.deepEqual(started[0].options.synchronize.fileEvents, { glob: "**/*.probity" });
     setting = "";
     await onChange({ affectsConfiguration: (s) => s === "probity.server.path" });
     assert.equal(started.length, 2);

@@ -16,7 +16,11 @@ async function start(context) {
     "probity",
     "Probity",
     { run: { command, args: ["lsp"] }, debug: { command, args: ["lsp"] } },
-    { documentSelector: [{ scheme: "file", language: "probity" }] },
+    {
+      documentSelector: [{ scheme: "file", language: "probity" }],
+      // The set is every policy file of the folder: tell the server when one changes on disk.
+      synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher("**/*.probity") },
+    },
   );
   try {
     await client.start();

@@ -208,7 +208,8 @@ pub fn complete(set: &Set<'_>, text: &str, offset: usize) -> Vec<CompletionItem>
         return out;
     }
     if in_text && punct(last) != Some('=') {
-        return Vec::new();
+        // Only a message's placeholder holds names: `"… {action.giver.`.
+        return placeholder_path(chunk, local).map_or_else(Vec::new, |path| fields_after(set, &path, &on));
     }
     if punct(last) == Some('.') {
         let path = path_before(but_last(context));
@@ -285,6 +286,24 @@ fn keywords_of(set: &Set<'_>, kind: &str, last: Option<&(usize, usize, Token)>) 
         _ => {}
     }
     out
+}
+
+/// The complete segments of the placeholder being typed at `local` (`["action", "giver"]` in
+/// `"… {action.giver.ri`); `None` outside one, or before its first dot.
+fn placeholder_path(chunk: &str, local: usize) -> Option<Vec<String>> {
+    let before = chunk.get(..local)?;
+    let line = before.rsplit('\n').next()?;
+    let open = line.rfind('{')?;
+    let inside = line.get(open.saturating_add(1)..)?;
+    if inside.contains('}') || line.get(..open)?.ends_with('{') {
+        return None;
+    }
+    let (path, _) = inside.rsplit_once('.')?;
+    let segments: Vec<String> = path.split('.').map(str::to_string).collect();
+    segments
+        .iter()
+        .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then_some(segments)
 }
 
 /// Whether the chunk's text literals are all closed before `local` (an open one on an

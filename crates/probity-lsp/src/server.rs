@@ -147,6 +147,17 @@ impl Server {
                     self.dirty = true;
                 }
             }
+            // Files changed on disk (the client watches `**/*.probity`): an open document keeps
+            // the editor's text.
+            "workspace/didChangeWatchedFiles" => {
+                for change in params.get("changes").and_then(Value::as_array).into_iter().flatten() {
+                    let path = change.get("uri").and_then(Value::as_str).and_then(uri_to_path);
+                    if let Some(path) = path.filter(|p| p.extension().is_some_and(|e| e == "probity")) {
+                        self.world.reload(&path);
+                        self.dirty = true;
+                    }
+                }
+            }
             "textDocument/didClose" => {
                 if let Some((_, path)) = document(params) {
                     self.world.close(&path);

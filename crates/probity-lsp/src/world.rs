@@ -32,12 +32,14 @@ pub struct File {
     pub lines: LineIndex,
     /// The version the editor gave with the text.
     pub version: Option<i32>,
+    /// Whether the editor has it open (its text is the editor's).
+    pub open: bool,
     outline: OnceCell<Outline>,
 }
 
 impl File {
     fn new(uri: String, text: String, version: Option<i32>) -> File {
-        File { uri, lines: LineIndex::new(&text), text, version, outline: OnceCell::new() }
+        File { uri, lines: LineIndex::new(&text), text, version, open: false, outline: OnceCell::new() }
     }
 
     /// The file's declarations and name uses (parsed once per text).
@@ -53,8 +55,9 @@ pub struct World {
     pub root: Option<PathBuf>,
     /// By path.
     pub files: BTreeMap<PathBuf, File>,
-    /// The files whose last published diagnostics were not empty (to clear them).
-    published: BTreeSet<PathBuf>,
+    /// The files whose last published diagnostics were not empty, with their URIs (to clear
+    /// them, even once the file is gone).
+    published: BTreeMap<PathBuf, String>,
     /// The documents opened or changed since the last publication: each is told its
     /// diagnostics, even none.
     touched: BTreeSet<PathBuf>,
@@ -80,7 +83,9 @@ impl World {
     /// The editor opened (or changed) a document.
     pub fn set_text(&mut self, path: PathBuf, uri: String, text: String, version: Option<i32>) {
         self.touched.insert(path.clone());
-        self.files.insert(path, File::new(uri, text, version));
+        let mut file = File::new(uri, text, version);
+        file.open = true;
+        self.files.insert(path, file);
     }
 
     /// The editor closed a document: the disk's text counts again (none if it is not on disk
@@ -98,6 +103,15 @@ impl World {
         }
     }
 
+    /// A file changed (or appeared, or went) on disk: read it again unless the editor has it
+    /// open.
+    pub fn reload(&mut self, path: &Path) {
+        if self.files.get(path).is_some_and(|f| f.open) {
+            return;
+        }
+        self.close(path);
+    }
+
     /// Every file's diagnostics from checking the whole set, with an empty list for a file
     /// whose earlier ones are gone.
     pub fn diagnostics(&mut self) -> Vec<PublishDiagnosticsParams> {
@@ -113,16 +127,23 @@ impl World {
         let mut out = Vec::new();
         let touched = std::mem::take(&mut self.touched);
         let stale: Vec<PathBuf> =
-            self.published.iter().chain(&touched).filter(|p| !by_file.contains_key(*p)).cloned().collect();
+            self.published.keys().chain(&touched).filter(|p| !by_file.contains_key(*p)).cloned().collect();
         for path in stale {
             by_file.insert(path, Vec::new());
         }
-        self.published = by_file.iter().filter(|(_, list)| !list.is_empty()).map(|(p, _)| p.clone()).collect();
+        let mut published = BTreeMap::new();
         for (path, diagnostics) in by_file {
-            let Some(file) = self.files.get(&path) else { continue };
-            let Ok(uri) = Uri::from_str(&file.uri) else { continue };
-            out.push(PublishDiagnosticsParams { uri, diagnostics, version: file.version });
+            let file = self.files.get(&path);
+            let Some(uri) = file.map(|f| f.uri.clone()).or_else(|| self.published.get(&path).cloned()) else {
+                continue;
+            };
+            let Ok(parsed) = Uri::from_str(&uri) else { continue };
+            if !diagnostics.is_empty() {
+                published.insert(path, uri);
+            }
+            out.push(PublishDiagnosticsParams { uri: parsed, diagnostics, version: file.and_then(|f| f.version) });
         }
+        self.published = published;
         out
     }
 

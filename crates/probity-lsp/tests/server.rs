@@ -352,9 +352,17 @@ fn completion_in_context_while_the_rule_is_half_written() {
     let (line, _) = pos(&typing, "rule r4", 0, 0);
     let top = c.completion_labels(&uri, line, 0);
     assert!(top.contains(&"ladder".to_string()) && top.contains(&"record".to_string()), "{top:?}");
+    // A message's placeholder.
+    let placeholder =
+        typing.replace("rule r4 on \n", "rule r4 on gift_received then deny message \"from {action.giver.\n");
+    c.change(&uri, 2, &placeholder);
+    let (line, character) = pos(&placeholder, "{action.giver.", 0, 14);
+    assert_eq!(c.completion_labels(&uri, line, character), ["id", "risk"]);
+    let (line, character) = pos(&placeholder, "\"from {", 0, 3);
+    assert!(c.completion_labels(&uri, line, character).is_empty(), "plain message text");
     // Nothing inside a comment.
     let commented = typing.replace("rule r4 on \n", "# action.\n");
-    c.change(&uri, 2, &commented);
+    c.change(&uri, 3, &commented);
     let (line, character) = pos(&commented, "# action.", 0, 9);
     assert!(c.completion_labels(&uri, line, character).is_empty());
     c.stop();
@@ -418,6 +426,28 @@ fn closing_a_document_goes_back_to_the_disk_and_unknown_requests_are_errors() {
             other => panic!("unexpected {other:?}"),
         }
     }
+    c.stop();
+}
+
+#[test]
+fn files_changed_on_disk_are_read_again_unless_open() {
+    let mut c = Client::start();
+    let shared = c.uri("shared.probity");
+    let gifts = c.open("gifts.probity", POLICY);
+    c.diagnostics(&gifts);
+    std::fs::write(c.dir.path().join("shared.probity"), SHARED.replace("action.giver.risk", "action.giver.rsk"))
+        .unwrap();
+    c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": shared, "type": 2}]}));
+    let diagnostics = c.diagnostics(&shared);
+    assert_eq!(diagnostics[0]["code"], "P0102");
+    std::fs::remove_file(c.dir.path().join("shared.probity")).unwrap();
+    c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": shared, "type": 3}]}));
+    assert_eq!(c.diagnostics(&shared), Vec::<Value>::new(), "a deleted file's diagnostics are cleared");
+    // The open document keeps the editor's text, whatever the disk says.
+    std::fs::write(c.dir.path().join("gifts.probity"), "policy").unwrap();
+    c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": gifts, "type": 2}]}));
+    let (line, character) = pos(POLICY, "on gift_received", 0, 5);
+    assert_eq!(c.at("textDocument/definition", &gifts, line, character)["range"]["start"]["line"], 1);
     c.stop();
 }
 
