@@ -182,7 +182,12 @@ impl<'a> Set<'a> {
         if let Some(d) = outline.declarations.iter().find(|d| within(&d.name_span)) {
             return Target::of(d).map(|t| (d.name_span.clone(), t));
         }
-        outline.uses.iter().flat_map(|u| self.resolve(u)).find(|(span, _)| within(span))
+        // Only the uses written around the offset are resolved (a path spans its segments).
+        let extent = |u: &NameUse| match &u.kind {
+            UseKind::Path { segments, .. } => u.span.start..segments.last().map_or(u.span.end, |(_, s)| s.end),
+            _ => u.span.clone(),
+        };
+        outline.uses.iter().filter(|u| within(&extent(u))).flat_map(|u| self.resolve(u)).find(|(span, _)| within(span))
     }
 
     /// Every place that names a target (its declaration first, when asked for).

@@ -112,8 +112,8 @@ struct Server {
     dirty: bool,
 }
 
-/// A request's document and position, read from its JSON (not through lsp-types: see
-/// `transport`).
+/// A request's document, read from its JSON: the server reads the few fields it uses, so a
+/// client's extra or unusual fields never fail a request.
 fn document(params: &Value) -> Option<(String, PathBuf)> {
     let uri = params.pointer("/textDocument/uri")?.as_str()?;
     Some((uri.to_string(), uri_to_path(uri)?))
