@@ -133,6 +133,20 @@ fn chunk_start(text: &str, offset: usize) -> usize {
     start
 }
 
+/// Where the next declaration after the line holding `offset` starts (the text's end if none).
+fn chunk_end(text: &str, offset: usize) -> usize {
+    let Some(newline) = text.get(offset..).and_then(|t| t.find('\n')) else { return text.len() };
+    let mut at = offset.saturating_add(newline).saturating_add(1);
+    for line in text.get(at..).unwrap_or("").split_inclusive('\n') {
+        let first = line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or("");
+        if DECLARATIONS.contains(&first) && line.len() > first.len() {
+            return at;
+        }
+        at = at.saturating_add(line.len());
+    }
+    text.len()
+}
+
 fn word(t: Option<&(usize, usize, Token)>) -> Option<&str> {
     match t {
         Some((_, _, Token::Word(w))) => Some(w),
@@ -179,7 +193,8 @@ fn items<'a>(labels: impl IntoIterator<Item = &'a str>, kind: CompletionItemKind
 pub fn complete(set: &Set<'_>, text: &str, offset: usize) -> Vec<CompletionItem> {
     let offset = offset.min(text.len());
     let start = chunk_start(text, offset);
-    let chunk = text.get(start..).unwrap_or("");
+    let end = chunk_end(text, offset);
+    let chunk = text.get(start..end).unwrap_or("");
     let local = offset.saturating_sub(start);
     let Some(all) = tokens(chunk, chunk.len()) else { return Vec::new() };
     if tokens(chunk, local).is_none() {
@@ -196,7 +211,6 @@ pub fn complete(set: &Set<'_>, text: &str, offset: usize) -> Vec<CompletionItem>
         }
         _ => (before.as_slice(), false),
     };
-    // At the start of a line: a new declaration, or a clause of this one.
     let line_start = text.get(..offset).and_then(|t| t.rfind('\n')).map_or(0, |i| i.saturating_add(1));
     let column_one =
         text.get(line_start..offset).is_some_and(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));

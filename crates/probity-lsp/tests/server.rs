@@ -352,6 +352,11 @@ fn completion_in_context_while_the_rule_is_half_written() {
     let (line, _) = pos(&typing, "rule r4", 0, 0);
     let top = c.completion_labels(&uri, line, 0);
     assert!(top.contains(&"ladder".to_string()) && top.contains(&"record".to_string()), "{top:?}");
+    // A rule with no `on` yet does not borrow the next rule's.
+    let no_on = typing.replace("rule r4 on \n", "rule r4 when action.\nrule r6 on gift_received\n");
+    c.change(&uri, 4, &no_on);
+    let (line, character) = pos(&no_on, "r4 when action.", 0, 15);
+    assert!(c.completion_labels(&uri, line, character).is_empty());
     // A message's placeholder.
     let placeholder =
         typing.replace("rule r4 on \n", "rule r4 on gift_received then deny message \"from {action.giver.\n");
@@ -362,7 +367,7 @@ fn completion_in_context_while_the_rule_is_half_written() {
     assert!(c.completion_labels(&uri, line, character).is_empty(), "plain message text");
     // Nothing inside a comment.
     let commented = typing.replace("rule r4 on \n", "# action.\n");
-    c.change(&uri, 3, &commented);
+    c.change(&uri, 5, &commented);
     let (line, character) = pos(&commented, "# action.", 0, 9);
     assert!(c.completion_labels(&uri, line, character).is_empty());
     c.stop();
