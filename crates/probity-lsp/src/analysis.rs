@@ -85,11 +85,16 @@ impl<'a> Set<'a> {
             .find(|d| d.kind == DeclarationKind::Field && d.name == name && d.parent.as_deref() == Some(parent))
     }
 
-    /// The fields of a record or action, in declaration order.
+    /// The fields of a record or action, in declaration order, from the file that declares it
+    /// (the home file's if it does: versions of a policy may differ).
     pub fn fields_of(&self, parent: &str) -> Vec<&'a Declaration> {
+        let owner = self
+            .declarations()
+            .find(|(_, d)| matches!(d.kind, DeclarationKind::Record | DeclarationKind::Action) && d.name == parent);
+        let Some((path, _)) = owner else { return Vec::new() };
         self.declarations()
+            .filter(|(p, d)| *p == path && d.kind == DeclarationKind::Field && d.parent.as_deref() == Some(parent))
             .map(|(_, d)| d)
-            .filter(|d| d.kind == DeclarationKind::Field && d.parent.as_deref() == Some(parent))
             .collect()
     }
 

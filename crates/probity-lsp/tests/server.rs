@@ -17,9 +17,9 @@ use serde_json::{json, Value};
 /// Last year's version of the policy, in a file of its own (the set is the folder): it declares
 /// its own record and action, as each file does.
 const SHARED: &str = "policy gifts version \"0\" effective 2025-01-01\n\
-record customer {\n  id: text\n  risk: int\n}\n\
+record customer {\n  id: text\n  risk: int\n  tier: int\n}\n\
 action gift_received { value: money  kind: one of cash, goods  giver: customer }\n\
-rule old \"Old\" cite \"x\" on gift_received\n  when action.giver.risk > 5 and action.value > 1 CNY and action.kind = \"cash\" and action.giver.id = \"c\"\n  then review\n";
+rule old \"Old\" cite \"x\" on gift_received\n  when action.giver.risk > 5 and action.value > 1 CNY and action.kind = \"cash\" and action.giver.id = \"c\" and action.giver.tier > 1\n  then review\n";
 
 /// The policy the tests edit. Line numbers (0-based) matter: see the positions below.
 const POLICY: &str = "policy gifts \"Gifts\" version \"1\" effective 2026-01-01 timezone \"Asia/Shanghai\"\n\
@@ -304,7 +304,7 @@ fn definition_and_references_across_the_set() {
         .collect();
     let here = |line| (uri.clone(), line);
     let other = |line| (shared.clone(), line);
-    assert_eq!(places, [here(1), here(5), here(8), other(5), other(6)]);
+    assert_eq!(places, [here(1), here(5), here(8), other(6), other(7)]);
     // A field of both versions' record: both declarations and both uses.
     let (line, character) = pos(SHARED, "risk", 0, 1);
     let references = c.at("textDocument/references", &shared, line, character);
@@ -321,6 +321,7 @@ fn completion_in_context_while_the_rule_is_half_written() {
     let (line, character) = pos(&typing, "action. and", 0, 7);
     let fields = c.completion_labels(&uri, line, character);
     assert_eq!(fields, ["value", "kind", "giver", "id", "at", "rm"]);
+    // This version's record (last year's has a `tier`).
     let (line, character) = pos(&typing, "giver. and", 0, 6);
     assert_eq!(c.completion_labels(&uri, line, character), ["id", "risk"]);
     let (line, character) = pos(&typing, "kind = \n", 0, 7);

@@ -217,14 +217,20 @@ fn fields(out: &mut Outline, decl: &FieldsDecl, kind: DeclarationKind, text: &st
             parent: Some(decl.name.name.clone()),
             span: field.name.span.start..field.ty.span.end,
             name_span: field.name.span.clone(),
-            // An enum's span runs to the next field: the type as written, without that space.
-            detail: text.get(field.ty.span.clone()).unwrap_or("").trim_end().to_string(),
+            detail: type_text(text.get(field.ty.span.clone()).unwrap_or("")),
             facts: Vec::new(),
             type_name,
             members: enum_members(&field.ty),
         });
         type_uses(out, &field.ty);
     }
+}
+
+/// A type as written, on one line: a type's span runs to the next field, over any comment and
+/// line break (an enum's members may be written one a line).
+fn type_text(written: &str) -> String {
+    let code = written.lines().map(|line| line.split_once('#').map_or(line, |(code, _)| code));
+    code.flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ")
 }
 
 fn enum_members(ty: &TypeExpr) -> Vec<String> {
@@ -366,7 +372,7 @@ mod tests {
     use super::*;
 
     const SRC: &str = "policy p version \"1\" effective 2026-01-01\n\
-        record customer { risk: int }\n\
+        record customer { risk: int  # C1..C5\n  tier: one of a,  # the first\n    b\n}\n\
         action sale { customer: customer  kind: one of a, b }\n\
         ladder l window 12 months points major 3 step 6 \"warned\"\n\
         rule r \"T\" cite \"art. 1\" on sale when action.customer.risk > 1 and count(sale where kind = \"a\" within 1 day) > 0 then deny, breach major in l\n";
@@ -383,6 +389,10 @@ mod tests {
         let customer =
             o.declarations.iter().find(|d| d.name == "customer" && d.kind == DeclarationKind::Field).unwrap();
         assert_eq!(customer.type_name.as_deref(), Some("customer"));
+        let risk = o.declarations.iter().find(|d| d.name == "risk").unwrap();
+        assert_eq!(risk.detail, "int", "no comment, no space");
+        let tier = o.declarations.iter().find(|d| d.name == "tier").unwrap();
+        assert_eq!((tier.detail.as_str(), tier.members.len()), ("one of a, b", 2));
         let rule = o.declarations.iter().find(|d| d.kind == DeclarationKind::Rule).unwrap();
         assert_eq!(rule.detail, "T");
         assert!(rule.facts.contains(&"cite art. 1".to_string()));
