@@ -221,8 +221,11 @@ impl<'a> Set<'a> {
     pub fn hover(&self, target: &Target) -> Option<String> {
         if let Target::Field(parent, name) = target {
             if self.field(parent, name).is_none() {
+                if parent == "rm" && name == "id" {
+                    return Some("```probity\nid: text\n```\nthe built-in field of every RM (`rm`)".to_string());
+                }
                 let (_, ty) = BUILT_IN_FIELDS.iter().find(|(f, _)| f == name)?;
-                return Some(format!("```probity\n{name}: {ty}\n```\nevery action's field (`{parent}`)"));
+                return Some(format!("```probity\n{name}: {ty}\n```\nthe built-in field of every action (`{parent}`)"));
             }
         }
         let (path, d) = self.declaration(target)?;

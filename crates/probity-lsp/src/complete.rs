@@ -98,8 +98,7 @@ fn tokens(text: &str, until: usize) -> Option<Vec<(usize, usize, Token)>> {
                 }
                 escaped = c == '\\' && !escaped;
             }
-            // A text that closes after the cursor is still open at the cursor.
-            out.push((i, end, Token::Text(closed && end <= until)));
+            out.push((i, end, Token::Text(closed)));
         } else if c.is_ascii_alphanumeric() || c == '_' {
             let mut end = i.saturating_add(1);
             while let Some(&(j, c)) = chars.peek() {
@@ -206,9 +205,8 @@ pub fn complete(set: &Set<'_>, text: &str, offset: usize) -> Vec<CompletionItem>
     // The word (or open text) being typed is not context.
     let (context, in_text) = match before.split_last() {
         Some(((_, end, Token::Word(_)), rest)) if *end >= local => (rest, false),
-        Some(((_, end, Token::Text(false)), rest)) if *end >= local || !text_closed_before(chunk, local) => {
-            (rest, true)
-        }
+        // Inside a text: before its closing quote, or anywhere in one left open.
+        Some(((_, end, Token::Text(closed)), rest)) if *end > local || (!*closed && *end >= local) => (rest, true),
         _ => (before.as_slice(), false),
     };
     let line_start = text.get(..offset).and_then(|t| t.rfind('\n')).map_or(0, |i| i.saturating_add(1));
@@ -318,13 +316,6 @@ fn placeholder_path(chunk: &str, local: usize) -> Option<Vec<String>> {
         .iter()
         .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .then_some(segments)
-}
-
-/// Whether the chunk's text literals are all closed before `local` (an open one on an
-/// earlier line ended with its line).
-fn text_closed_before(chunk: &str, local: usize) -> bool {
-    let line = chunk.get(..local).and_then(|t| t.rfind('\n')).map_or(0, |i| i.saturating_add(1));
-    chunk.get(line..local).is_some_and(|l| l.matches('"').count() % 2 == 0)
 }
 
 /// The action types of the rule's `on` clause.

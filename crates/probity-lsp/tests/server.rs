@@ -366,6 +366,14 @@ fn completion_in_context_while_the_rule_is_half_written() {
     assert_eq!(c.completion_labels(&uri, line, character), ["id", "risk"]);
     let (line, character) = pos(&placeholder, "\"from {", 0, 3);
     assert!(c.completion_labels(&uri, line, character).is_empty(), "plain message text");
+    // In a closed message too, and in a cite nothing.
+    let closed =
+        typing.replace("rule r4 on \n", "rule r4 on gift_received then deny message \"from {action.} here\"\n");
+    c.change(&uri, 3, &closed);
+    let (line, character) = pos(&closed, "{action.}", 0, 8);
+    assert_eq!(c.completion_labels(&uri, line, character), ["value", "kind", "giver", "id", "at", "rm"]);
+    let (line, character) = pos(&closed, "cite \"art. 7\"", 0, 8);
+    assert!(c.completion_labels(&uri, line, character).is_empty(), "inside a cite");
     // Nothing inside a comment.
     let commented = typing.replace("rule r4 on \n", "# action.\n");
     c.change(&uri, 5, &commented);
