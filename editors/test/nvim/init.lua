@@ -1,6 +1,7 @@
 -- A headless Neovim as an editor user has it: `*.probity` files attach `probity lsp` (the binary
 -- in $PROBITY), and the first diagnostics the server publishes are written to $OUT as JSON, one
--- record a line: {code, line, col, message}. Then Neovim quits. Works with Neovim 0.7 and later.
+-- record a line: {code, line, col, message}, then the hover at $HOVER ("line:character", 0-based)
+-- as {hover}. Then Neovim quits. Works with Neovim 0.7 and later.
 local probity = os.getenv("PROBITY") or "probity"
 local out = assert(os.getenv("OUT"), "set OUT to the file to write")
 
@@ -30,9 +31,20 @@ vim.api.nvim_create_autocmd("DiagnosticChanged", {
       local code = d.code or (d.user_data and d.user_data.lsp and d.user_data.lsp.code)
       table.insert(lines, vim.fn.json_encode({ code = code, line = d.lnum, col = d.col, message = d.message }))
     end
-    if #lines > 0 then
-      finish(lines)
+    if #lines == 0 then
+      return
     end
+    local at = vim.split(os.getenv("HOVER") or "0:0", ":")
+    local params = {
+      textDocument = { uri = vim.uri_from_bufnr(0) },
+      position = { line = tonumber(at[1]), character = tonumber(at[2]) },
+    }
+    local answers = vim.lsp.buf_request_sync(0, "textDocument/hover", params, 5000) or {}
+    for _, answer in pairs(answers) do
+      local contents = answer.result and answer.result.contents
+      table.insert(lines, vim.fn.json_encode({ hover = contents and contents.value or vim.NIL }))
+    end
+    finish(lines)
   end,
 })
 
