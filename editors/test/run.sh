@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks editors/probity.tmLanguage.json against every policy in the repository.
+# Checks editors/probity.tmLanguage.json against every policy in the repository, then the
+# language server in a real editor (nvim/run.sh: headless Neovim, skipped without it).
 # Installs the test's npm packages on first use (or when they are missing), then runs `npm test`.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,3 +16,4 @@ if [ ! -d node_modules/vscode-textmate ] || [ ! -d node_modules/vscode-oniguruma
   fi
 fi
 npm test
+nvim/run.sh

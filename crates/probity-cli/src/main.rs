@@ -97,6 +97,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
     },
+    /// Speak the Language Server Protocol on standard input and output, for editors: the policy
+    /// set is the client's workspace folder (docs/lsp.md).
+    Lsp,
     /// Serve decisions over HTTP (`/v1/evaluate`, `/v1/submit`, …), recording submissions in a
     /// state; `SIGHUP` loads the policies again, `SIGTERM` stops cleanly.
     Serve {
@@ -402,6 +405,7 @@ fn main() -> ExitCode {
             };
             replay(&policies, &events, out.as_deref(), report.as_deref(), &options).map_err(Failure::from)
         }
+        Command::Lsp => Ok(probity_lsp::run()),
         Command::Serve { policies, state, listen, require_policy, log } => {
             serve::run(policies, state, listen, require_policy, log).map_err(Failure::from)
         }

@@ -183,6 +183,12 @@ impl Diagnostic {
         self.0.span.clone()
     }
 
+    /// The other places that explain this one (an earlier definition): each its message, its
+    /// file's name and its byte range.
+    pub fn related(&self) -> impl Iterator<Item = (&str, &str, Range<usize>)> {
+        self.0.related.iter().map(|(message, source, span)| (message.as_str(), source.name(), span.clone()))
+    }
+
     /// The 1-based line and column where the diagnostic starts.
     pub fn line_column(&self) -> (usize, usize) {
         self.0.source.as_ref().map_or((0, 0), |s| s.line_column(self.0.span.start))

@@ -10,6 +10,8 @@ mod decide;
 mod engine;
 mod eval;
 mod ledger;
+// Declarations and name uses of a file, for editors (the language server).
+pub mod outline;
 mod parse;
 mod policy_set;
 mod program;

@@ -438,3 +438,27 @@ fn replay_with_hands_each_line_its_records_in_input_order() {
     );
     assert_eq!(failed.unwrap_err().to_string(), "disk full");
 }
+
+#[test]
+fn the_outline_of_a_file_for_editors() {
+    let o = outline::outline("gifts.probity", GIFTS);
+    let action = o.declarations.iter().find(|d| d.kind == outline::DeclarationKind::Action).unwrap();
+    assert_eq!(&GIFTS[action.name_span.clone()], action.name);
+    let fields: Vec<&str> = o
+        .declarations
+        .iter()
+        .filter(|d| d.kind == outline::DeclarationKind::Field && d.parent.as_deref() == Some(action.name.as_str()))
+        .map(|d| d.name.as_str())
+        .collect();
+    assert!(!fields.is_empty());
+    // Every use is where its name is written.
+    assert!(o.uses.iter().all(|u| GIFTS[u.span.clone()] == u.name));
+    // A diagnostic's related places are public too.
+    let twice = format!("{GIFTS}\nconst c = 1\nconst c = 2\n");
+    let diagnostics = PolicySet::diagnose([("gifts.probity", twice.as_str())]);
+    let related: Vec<_> = diagnostics.iter().flat_map(|d| d.related()).collect();
+    assert!(
+        related.iter().any(|(_, file, span)| *file == "gifts.probity" && twice[span.clone()].starts_with('c')),
+        "{related:?}"
+    );
+}
