@@ -156,15 +156,24 @@ fn tampered(bundle: &Path, out: &Path) {
     std::fs::write(out, gz.finish().unwrap()).unwrap();
 }
 
-/// A copy of policies/cn in `dir`.
+/// A copy of policies/cn (with its folders, such as its calendars) in `dir`.
 fn copy_policies(dir: &Path) -> PathBuf {
     let out = dir.join("policies");
-    std::fs::create_dir(&out).unwrap();
-    for entry in std::fs::read_dir(root().join("policies/cn")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, out.join(path.file_name().unwrap())).unwrap();
-    }
+    copy_dir(&root().join("policies/cn"), &out);
     out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, target).unwrap();
+        }
+    }
 }
 
 /// Writes `file` atomically (a rename), as a deployment replaces a bundle.

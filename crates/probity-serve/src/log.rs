@@ -257,7 +257,7 @@ impl Transaction for MarkedTransaction<'_> {
     fn put_recorded(&mut self, rm: &str, action: &str, recorded: &Recorded) -> Result<(), StoreError> {
         self.inner.put_recorded(rm, action, recorded)
     }
-    fn delete_recorded_before(&mut self, rm: &str, at: DateTime<FixedOffset>) -> Result<u64, StoreError> {
+    fn delete_recorded_before(&mut self, rm: &str, at: DateTime<FixedOffset>) -> Result<(), StoreError> {
         self.inner.delete_recorded_before(rm, at)
     }
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {

@@ -324,11 +324,12 @@ impl Transaction for PostgresTransaction<'_> {
         Ok(())
     }
 
-    fn delete_recorded_before(&mut self, rm: &str, at: DateTime<FixedOffset>) -> Result<u64, StoreError> {
+    fn delete_recorded_before(&mut self, rm: &str, at: DateTime<FixedOffset>) -> Result<(), StoreError> {
         let at = sortable_instant(at)?;
         self.flush()?;
         self.tx
             .execute(&self.statements.delete_recorded_before, &[&rm, &at])
+            .map(|_| ())
             .map_err(|e| failed("delete recorded decisions", e))
     }
 

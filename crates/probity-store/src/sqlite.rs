@@ -1,5 +1,6 @@
 //! The embedded store: one SQLite file in WAL mode, each commit synced to disk.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,8 +29,20 @@ CREATE TABLE probity_recorded (
     expires TEXT NOT NULL,
     PRIMARY KEY (rm, action)
 );
-CREATE INDEX probity_recorded_expiry ON probity_recorded (rm, expires);
+CREATE INDEX probity_recorded_expires ON probity_recorded (expires);
 ";
+
+/// A state written before the expiry index was on `expires` alone had it on `(rm, expires)`:
+/// an index that every decision recorded inserts into at a random place, which took about as
+/// long as the rest of the row's insert. Replaced when the file is opened.
+const EXPIRY_INDEX: &str = "
+DROP INDEX IF EXISTS probity_recorded_expiry;
+CREATE INDEX IF NOT EXISTS probity_recorded_expires ON probity_recorded (expires);
+";
+
+/// Above this many RMs with expired decisions to drop, one statement drops them all, walking the
+/// decisions by expiry; at most this many, one statement an RM walks that RM's decisions.
+const EXPIRE_IN_ONE_STATEMENT_ABOVE: usize = 32;
 
 /// How each commit reaches the disk (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -127,9 +140,13 @@ impl SqliteStore {
         connection
             .execute_batch("PRAGMA mmap_size=1073741824; PRAGMA wal_autocheckpoint=4096")
             .map_err(|e| backend("set the memory map and checkpoint size", e))?;
+        // The temporary table of RMs whose expired decisions a commit drops stays in memory.
+        connection.execute_batch("PRAGMA temp_store=MEMORY").map_err(|e| backend("set the temporary store", e))?;
         connection.set_prepared_statement_cache_capacity(32);
         if new {
             create(&mut connection, &location)?;
+        } else {
+            replace_expiry_index(&mut connection)?;
         }
         Ok(SqliteStore { connection })
     }
@@ -170,6 +187,23 @@ fn identify(connection: &Connection, location: &str) -> Result<bool, StoreError>
     })
 }
 
+/// Replaces an expiry index on `(rm, expires)` by one on `expires` (see [`EXPIRY_INDEX`]).
+fn replace_expiry_index(connection: &mut Connection) -> Result<(), StoreError> {
+    let old: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'probity_recorded_expiry'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|e| failed("read the file's schema", e))?;
+    if old == 0 {
+        return Ok(());
+    }
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| failed("begin", e))?;
+    tx.execute_batch(EXPIRY_INDEX).map_err(|e| backend("replace the expiry index", e))?;
+    tx.commit().map_err(|e| failed("commit", e))
+}
+
 /// Creates the schema in an empty file, unless another connection did so first.
 fn create(connection: &mut Connection, location: &str) -> Result<(), StoreError> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| failed("begin", e))?;
@@ -189,7 +223,7 @@ impl Store for SqliteStore {
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| failed("begin", e))?;
-        Ok(Box::new(SqliteTransaction { tx }))
+        Ok(Box::new(SqliteTransaction { tx, expired: BTreeMap::new() }))
     }
 
     fn backend(&self) -> &'static str {
@@ -200,11 +234,53 @@ impl Store for SqliteStore {
 /// A transaction holding the file's write lock; rolled back when dropped (rusqlite's default).
 struct SqliteTransaction<'a> {
     tx: rusqlite::Transaction<'a>,
+    /// The RMs whose decisions expiring before an instant (sortable text) are to be dropped:
+    /// dropped together before the next read of a decision, a write of one for such an RM, and
+    /// the commit.
+    expired: BTreeMap<String, String>,
 }
 
 impl SqliteTransaction<'_> {
     fn statement(&self, sql: &str) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
         self.tx.prepare_cached(sql).map_err(|e| backend("prepare a statement", e))
+    }
+
+    /// Drops the expired decisions noted. For many RMs (a replay's commit) one statement walks
+    /// the decisions that expire before the latest of the instants, by the expiry index, and
+    /// drops those of a noted RM that expire before its instant; for a few, each RM's
+    /// decisions are walked by the primary key.
+    fn drop_expired(&mut self) -> Result<(), StoreError> {
+        if self.expired.is_empty() {
+            return Ok(());
+        }
+        let expired = std::mem::take(&mut self.expired);
+        if expired.len() <= EXPIRE_IN_ONE_STATEMENT_ABOVE {
+            // `+expires`: not by the expiry index, which would walk every RM's expired decisions.
+            let mut statement = self.statement("DELETE FROM probity_recorded WHERE rm = ?1 AND +expires < ?2")?;
+            for (rm, before) in &expired {
+                statement.execute([rm, before]).map_err(|e| failed("delete recorded decisions", e))?;
+            }
+            return Ok(());
+        }
+        self.tx
+            .execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS probity_expired (rm TEXT PRIMARY KEY NOT NULL, before TEXT NOT NULL)",
+            )
+            .map_err(|e| backend("note the expired decisions", e))?;
+        {
+            let mut insert = self.statement("INSERT INTO temp.probity_expired (rm, before) VALUES (?1, ?2)")?;
+            for (rm, before) in &expired {
+                insert.execute([rm, before]).map_err(|e| failed("note the expired decisions", e))?;
+            }
+        }
+        let latest = expired.values().max().map(String::as_str).unwrap_or_default();
+        self.statement(
+            "DELETE FROM probity_recorded AS r WHERE r.expires < ?1 \
+             AND r.expires < (SELECT e.before FROM temp.probity_expired AS e WHERE e.rm = r.rm)",
+        )?
+        .execute([latest])
+        .map_err(|e| failed("delete recorded decisions", e))?;
+        self.tx.execute_batch("DELETE FROM temp.probity_expired").map_err(|e| backend("note the expired decisions", e))
     }
 }
 
@@ -279,6 +355,7 @@ impl Transaction for SqliteTransaction<'_> {
     }
 
     fn delete_rm(&mut self, rm: &str) -> Result<bool, StoreError> {
+        self.expired.remove(rm);
         self.statement("DELETE FROM probity_recorded WHERE rm = ?1")?
             .execute([rm])
             .map_err(|e| failed("delete an RM", e))?;
@@ -290,6 +367,7 @@ impl Transaction for SqliteTransaction<'_> {
     }
 
     fn recorded(&mut self, rm: &str, action: &str) -> Result<Option<Recorded>, StoreError> {
+        self.drop_expired()?;
         let row: Option<(String, String, String)> = self
             .statement("SELECT hash, records, expires FROM probity_recorded WHERE rm = ?1 AND action = ?2")?
             .query_row([rm, action], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
@@ -300,6 +378,7 @@ impl Transaction for SqliteTransaction<'_> {
     }
 
     fn all_recorded(&mut self, rm: &str) -> Result<Vec<(String, Recorded)>, StoreError> {
+        self.drop_expired()?;
         let mut statement = self
             .statement("SELECT action, hash, records, expires FROM probity_recorded WHERE rm = ?1 ORDER BY action")?;
         let rows = statement
@@ -315,6 +394,9 @@ impl Transaction for SqliteTransaction<'_> {
 
     fn put_recorded(&mut self, rm: &str, action: &str, recorded: &Recorded) -> Result<(), StoreError> {
         let expires = sortable_instant(recorded.expires)?;
+        if self.expired.contains_key(rm) {
+            self.drop_expired()?;
+        }
         self.statement(
             "INSERT INTO probity_recorded (rm, action, hash, records, expires) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT (rm, action) DO UPDATE SET hash = excluded.hash, records = excluded.records, expires = excluded.expires",
@@ -324,16 +406,17 @@ impl Transaction for SqliteTransaction<'_> {
         Ok(())
     }
 
-    fn delete_recorded_before(&mut self, rm: &str, at: DateTime<FixedOffset>) -> Result<u64, StoreError> {
+    fn delete_recorded_before(&mut self, rm: &str, at: DateTime<FixedOffset>) -> Result<(), StoreError> {
         let at = sortable_instant(at)?;
-        let deleted = self
-            .statement("DELETE FROM probity_recorded WHERE rm = ?1 AND expires < ?2")?
-            .execute([rm, &at])
-            .map_err(|e| failed("delete recorded decisions", e))?;
-        u64::try_from(deleted).map_err(|_| StoreError::OutOfRange("too many recorded decisions deleted".into()))
+        let before = self.expired.entry(rm.to_string()).or_default();
+        if at > *before {
+            *before = at;
+        }
+        Ok(())
     }
 
-    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.drop_expired()?;
         self.tx.commit().map_err(|e| failed("commit", e))
     }
 }
@@ -362,5 +445,42 @@ fn opening(location: &str, operation: &'static str, e: rusqlite::Error) -> Store
             StoreError::Open { location: location.to_string(), source: Box::new(e) }
         }
         _ => failed(operation, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn indexes(path: &Path) -> Vec<String> {
+        let c = Connection::open(path).unwrap();
+        let mut s =
+            c.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").unwrap();
+        let names = s.query_map([], |row| row.get(0)).unwrap();
+        names.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn a_state_with_the_old_expiry_index_gets_the_new_one_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(SqliteStore::open(&path).unwrap());
+        assert_eq!(indexes(&path), ["probity_recorded_expires"]);
+        // As a state written before: the index on (rm, expires).
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "DROP INDEX probity_recorded_expires; CREATE INDEX probity_recorded_expiry ON probity_recorded (rm, expires)",
+            )
+            .unwrap();
+        let mut store = SqliteStore::open(&path).unwrap();
+        assert_eq!(indexes(&path), ["probity_recorded_expires"]);
+        // And it works as before.
+        let mut tx = store.transaction().unwrap();
+        let expires = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap();
+        tx.put_recorded("RM-1", "a", &Recorded { hash: "h".into(), records: "{}".into(), expires }).unwrap();
+        tx.delete_recorded_before("RM-1", DateTime::parse_from_rfc3339("2026-03-02T00:00:00Z").unwrap()).unwrap();
+        assert_eq!(tx.recorded("RM-1", "a").unwrap(), None);
     }
 }

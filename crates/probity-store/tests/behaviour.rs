@@ -312,9 +312,11 @@ fn recorded_decisions_expire_strictly_before_the_instant(env: &dyn Env) {
 
     let mut tx = s.transaction().unwrap();
     // 09:30Z: only `early` (09:00Z) is before it, though its text "…T17:00…" sorts after.
-    assert_eq!(tx.delete_recorded_before("RM-1", at("2026-03-01T09:30:00Z")).unwrap(), 1);
+    tx.delete_recorded_before("RM-1", at("2026-03-01T09:30:00Z")).unwrap();
+    assert_eq!(tx.recorded("RM-1", "early").unwrap(), None);
     // The boundary: one that expires at the instant itself is kept.
-    assert_eq!(tx.delete_recorded_before("RM-1", at("2026-03-01T18:00:00+08:00")).unwrap(), 0);
+    tx.delete_recorded_before("RM-1", at("2026-03-01T18:00:00+08:00")).unwrap();
+    assert!(tx.recorded("RM-1", "edge").unwrap().is_some());
     tx.commit().unwrap();
     let names = |s: &mut Box<dyn Store>, rm: &str| -> Vec<String> {
         let mut tx = s.transaction().unwrap();
@@ -323,7 +325,7 @@ fn recorded_decisions_expire_strictly_before_the_instant(env: &dyn Env) {
     assert_eq!(names(&mut s, "RM-1"), ["edge", "late"]);
     // A nanosecond later `edge` goes; `late` is still kept; RM-2's are not touched.
     let mut tx = s.transaction().unwrap();
-    assert_eq!(tx.delete_recorded_before("RM-1", at("2026-03-01T10:00:00.000000001Z")).unwrap(), 1);
+    tx.delete_recorded_before("RM-1", at("2026-03-01T10:00:00.000000001Z")).unwrap();
     tx.commit().unwrap();
     assert_eq!(names(&mut s, "RM-1"), ["late"]);
     assert_eq!(names(&mut s, "RM-2"), ["early"]);
@@ -332,10 +334,49 @@ fn recorded_decisions_expire_strictly_before_the_instant(env: &dyn Env) {
     let mut tx = s.transaction().unwrap();
     tx.put_recorded("RM-3", "x", &recorded("h", "2026-03-01T00:00:00Z")).unwrap();
     tx.put_recorded("RM-3", "y", &recorded("h", "2026-03-05T00:00:00Z")).unwrap();
-    assert_eq!(tx.delete_recorded_before("RM-3", at("2026-03-02T00:00:00Z")).unwrap(), 1);
+    tx.delete_recorded_before("RM-3", at("2026-03-02T00:00:00Z")).unwrap();
     assert_eq!(tx.recorded("RM-3", "x").unwrap(), None);
     tx.commit().unwrap();
     assert_eq!(names(&mut s, "RM-3"), ["y"]);
+}
+
+/// Expiring the decisions of many RMs in one transaction (a replay's commit, which SQLite does
+/// in one statement): each RM's own instant is kept to, the boundary included, and an RM not
+/// named keeps decisions that expired long ago.
+fn many_rms_expire_each_to_its_own_instant(env: &dyn Env) {
+    let mut s = store(&env.fresh());
+    let mut tx = s.transaction().unwrap();
+    for i in 0..100 {
+        let rm = format!("RM-{i:03}");
+        tx.put_recorded(&rm, "old", &recorded("h", "2026-01-01T00:00:00Z")).unwrap();
+        tx.put_recorded(&rm, "edge", &recorded("h", &format!("2026-03-01T00:{:02}:00Z", i % 60))).unwrap();
+        tx.put_recorded(&rm, "new", &recorded("h", "2026-06-01T00:00:00Z")).unwrap();
+    }
+    tx.commit().unwrap();
+    let mut tx = s.transaction().unwrap();
+    // Every RM but RM-099 expires to its own edge: RM-i's `edge` expires at minute i % 60, and
+    // the instant given is that minute for even i (kept) and a minute later for odd i (dropped).
+    for i in 0..99 {
+        let minute = i % 60 + i % 2;
+        let rm = format!("RM-{i:03}");
+        let before =
+            if minute == 60 { "2026-03-01T01:00:00Z".to_string() } else { format!("2026-03-01T00:{minute:02}:00Z") };
+        tx.delete_recorded_before(&rm, at(&before)).unwrap();
+    }
+    // Noted twice: the later instant counts.
+    tx.delete_recorded_before("RM-000", at("2025-01-01T00:00:00Z")).unwrap();
+    tx.commit().unwrap();
+    let mut tx = s.transaction().unwrap();
+    for i in 0..100 {
+        let rm = format!("RM-{i:03}");
+        let names: Vec<String> = tx.all_recorded(&rm).unwrap().into_iter().map(|(a, _)| a).collect();
+        let expected: &[&str] = match i {
+            99 => &["edge", "new", "old"],
+            i if i % 2 == 0 => &["edge", "new"],
+            _ => &["new"],
+        };
+        assert_eq!(names, expected, "{rm}");
+    }
 }
 
 fn an_instant_the_store_cannot_hold_is_an_error(env: &dyn Env) {
@@ -715,6 +756,7 @@ const CASES: &[Case] = &[
         upsert_replaces_and_delete_removes_an_rm_with_its_records,
     ),
     ("recorded_decisions_expire_strictly_before_the_instant", recorded_decisions_expire_strictly_before_the_instant),
+    ("many_rms_expire_each_to_its_own_instant", many_rms_expire_each_to_its_own_instant),
     ("an_instant_the_store_cannot_hold_is_an_error", an_instant_the_store_cannot_hold_is_an_error),
     ("meta_values_are_replaced_and_listed_in_order", meta_values_are_replaced_and_listed_in_order),
     ("a_foreign_or_newer_state_is_refused_and_left_alone", a_foreign_or_newer_state_is_refused_and_left_alone),

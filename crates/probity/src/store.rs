@@ -234,8 +234,9 @@ pub trait Transaction {
     fn put_recorded(&mut self, rm: &str, action: &str, recorded: &Recorded) -> Result<(), StoreError>;
 
     /// Drops the recorded decisions of `rm` that expire strictly before `at` (one expiring at
-    /// `at` itself is kept); how many were dropped.
-    fn delete_recorded_before(&mut self, rm: &str, at: DateTime<FixedOffset>) -> Result<u64, StoreError>;
+    /// `at` itself is kept). A store may drop them later in the transaction, in one statement
+    /// for many RMs, but before it reads a recorded decision again and before it commits.
+    fn delete_recorded_before(&mut self, rm: &str, at: DateTime<FixedOffset>) -> Result<(), StoreError>;
 
     /// Makes every write of the transaction durable, all together. When it returns `Ok` the
     /// writes survive a crash of the process (and, with the default settings, of the machine);
@@ -371,18 +372,16 @@ impl Transaction for MemoryTransaction<'_> {
         Ok(())
     }
 
-    fn delete_recorded_before(&mut self, rm: &str, at: DateTime<FixedOffset>) -> Result<u64, StoreError> {
+    fn delete_recorded_before(&mut self, rm: &str, at: DateTime<FixedOffset>) -> Result<(), StoreError> {
         sortable_instant(at)?;
         let Some(kept) = self.working.recorded.get_mut(rm) else {
-            return Ok(0);
+            return Ok(());
         };
-        let before = kept.len();
         kept.retain(|_, r| r.expires >= at);
-        let dropped = before.saturating_sub(kept.len());
         if kept.is_empty() {
             self.working.recorded.remove(rm);
         }
-        u64::try_from(dropped).map_err(|_| StoreError::OutOfRange("too many recorded decisions".into()))
+        Ok(())
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
@@ -491,10 +490,11 @@ mod tests {
         let mut tx = store.transaction().unwrap();
         tx.put_recorded("a", "edge", &kept("2026-03-01T10:00:00Z")).unwrap();
         tx.put_recorded("a", "late", &kept("2026-03-01T10:00:00.000000001Z")).unwrap();
-        assert_eq!(tx.delete_recorded_before("a", at("2026-03-01T18:00:00+08:00")).unwrap(), 0);
-        assert_eq!(tx.delete_recorded_before("a", at("2026-03-01T10:00:00.000000001Z")).unwrap(), 1);
+        tx.delete_recorded_before("a", at("2026-03-01T18:00:00+08:00")).unwrap();
+        assert_eq!(tx.all_recorded("a").unwrap().len(), 2);
+        tx.delete_recorded_before("a", at("2026-03-01T10:00:00.000000001Z")).unwrap();
         assert_eq!(tx.all_recorded("a").unwrap().len(), 1);
-        assert_eq!(tx.delete_recorded_before("nobody", at("2026-03-01T10:00:00Z")).unwrap(), 0);
+        tx.delete_recorded_before("nobody", at("2026-03-01T10:00:00Z")).unwrap();
         let e = tx.put_recorded("a", "y", &kept("9999-12-31T20:00:00-08:00")).unwrap_err();
         assert_eq!(e.code(), "S0006");
     }

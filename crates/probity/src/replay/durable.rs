@@ -4,12 +4,13 @@
 //! nothing overdue again, so a replay split into runs, or killed and run again, gives the
 //! records of one uninterrupted run.
 //!
-//! A part is written and committed on a thread of its own while the next part is decided, so
-//! the store's work overlaps the deciding; at most one commit runs at a time, and a part's
-//! records are emitted once its commit has returned.
+//! The store has a thread of its own for the whole replay: a part is written and committed
+//! there while the next part is decided, so the store's work overlaps the deciding; at most one
+//! commit runs at a time, and a part's records are emitted once its commit has returned. Lines
+//! that may be retries are looked up there too, after the commit running.
 
 use std::io::BufRead;
-use std::thread::{Scope, ScopedJoinHandle};
+use std::sync::mpsc;
 
 use super::{run, shard, Answered, Checkpoint, Options, Parsed, Record, Summary, Worker};
 use crate::action::Action;
@@ -59,18 +60,25 @@ pub fn replay_durable<L: Default + Send>(
     for worker in &mut workers {
         worker.ledger.track_changes();
     }
+    let set = engine.policy_set();
     std::thread::scope(|scope| {
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (outbox, done) = mpsc::channel::<Done>();
+        // One thread for the store, for the whole replay: it keeps its memory warm from one
+        // commit to the next (a thread a commit took fresh pages from the system each time).
+        scope.spawn(move || serve_store(store, set, &inbox, &outbox));
         let mut saver = Saver {
-            scope,
-            set: engine.policy_set(),
-            store: Some(store),
+            jobs,
+            done,
             committing: None,
+            finished: None,
             ready: 0,
             since: 0,
             rms,
             every: options.commit_every,
         };
         run(workers, input, options, encode, emit, progress, &mut saver)
+        // Dropping the saver ends the store's thread; the scope waits for it.
     })
 }
 
@@ -78,17 +86,63 @@ fn corrupt(rm: &str, e: &dyn std::fmt::Display) -> StoreError {
     crate::ledger::durable::corrupt(rm, e)
 }
 
-/// A commit on its thread: it gives the store back, with its outcome.
-type Committing<'scope, 'a> = ScopedJoinHandle<'scope, (&'a mut dyn Store, Result<(), StoreError>)>;
+/// Work for the store's thread.
+enum Job {
+    /// Write the workers' changes and commit.
+    Commit(Vec<Vec<RmChange>>),
+    /// Look up the recorded decisions of lines that may be retries.
+    LookUp(Vec<(usize, Action)>),
+}
 
-/// Commits the workers' changes to the store, one part at a time.
-struct Saver<'scope, 'env, 'a> {
-    scope: &'scope Scope<'scope, 'env>,
-    set: &'a PolicySet,
-    /// The store, while no commit has it.
-    store: Option<&'a mut dyn Store>,
-    /// The commit running, and how many pending records it covers.
-    committing: Option<(Committing<'scope, 'a>, usize)>,
+/// What the store's thread did.
+enum Done {
+    Committed(Result<(), StoreError>),
+    LookedUp(Result<Vec<Answered>, StoreError>),
+}
+
+/// The store's thread: each job in turn, until the replay drops its end of the channel.
+fn serve_store(store: &mut dyn Store, set: &PolicySet, inbox: &mpsc::Receiver<Job>, outbox: &mpsc::Sender<Done>) {
+    for job in inbox {
+        let done = match job {
+            Job::Commit(changes) => Done::Committed(commit(store, changes, set)),
+            Job::LookUp(candidates) => Done::LookedUp(look_up(store, candidates)),
+        };
+        if outbox.send(done).is_err() {
+            return;
+        }
+    }
+}
+
+/// The recorded decisions of `candidates` (retries, perhaps), from the store.
+fn look_up(store: &mut dyn Store, candidates: Vec<(usize, Action)>) -> Result<Vec<Answered>, StoreError> {
+    let mut tx = store.transaction()?;
+    let mut out = Vec::new();
+    for (line, action) in candidates {
+        let Some(recorded) = tx.recorded(action.rm(), action.id())? else { continue };
+        let hash = action_hash(&action);
+        let answer = if recorded.hash == hash {
+            let decision: crate::Decision = serde_json::from_str(&recorded.records)
+                .map_err(|e| corrupt(action.rm(), &format!("the recorded decision on `{}`: {e}", action.id())))?;
+            Ok(decision)
+        } else {
+            let at: Option<String> = serde_json::from_str::<serde_json::Value>(&recorded.records)
+                .ok()
+                .and_then(|d| d.get("at").and_then(|a| a.as_str().map(str::to_string)));
+            Err(id_reused(&action, at.as_deref().unwrap_or("?"), &recorded.hash, &hash))
+        };
+        out.push(Answered { line, action, answer });
+    }
+    Ok(out)
+}
+
+/// Commits the workers' changes to the store (through its thread), one part at a time.
+struct Saver {
+    jobs: mpsc::Sender<Job>,
+    done: mpsc::Receiver<Done>,
+    /// How many pending records the commit running covers.
+    committing: Option<usize>,
+    /// The outcome of the commit running, if it came while the replay only looked.
+    finished: Option<Result<(), StoreError>>,
     /// Pending records committed (by a commit waited for) and not yet handed out to emit.
     ready: usize,
     /// Lines replayed since the last commit started.
@@ -99,54 +153,55 @@ struct Saver<'scope, 'env, 'a> {
     every: Option<usize>,
 }
 
-impl<'scope, 'a: 'scope> Saver<'scope, '_, 'a> {
+/// The store's thread ended without an answer: it failed.
+fn gone() -> std::io::Error {
+    std::io::Error::other("the replay's committer failed")
+}
+
+impl Saver {
+    /// The next answer of the store's thread.
+    fn answer(&self) -> std::io::Result<Done> {
+        self.done.recv().map_err(|_| gone())
+    }
+
     /// Waits for the commit running, if any; the records it covered are then ready.
     fn wait(&mut self) -> std::io::Result<()> {
-        let Some((handle, records)) = self.committing.take() else { return Ok(()) };
-        let (store, outcome) = handle.join().map_err(|_| std::io::Error::other("the replay's committer failed"))?;
-        self.store = Some(store);
+        let Some(records) = self.committing.take() else { return Ok(()) };
+        let outcome = match self.finished.take() {
+            Some(outcome) => outcome,
+            None => match self.answer()? {
+                Done::Committed(outcome) => outcome,
+                Done::LookedUp(_) => return Err(gone()),
+            },
+        };
         outcome.map_err(std::io::Error::other)?;
         self.ready = self.ready.saturating_add(records);
         Ok(())
     }
 
-    /// The recorded decisions of `candidates` (retries, perhaps), from the store.
-    fn look_up(&mut self, candidates: Vec<(usize, Action)>) -> Result<Vec<Answered>, StoreError> {
-        let Some(store) = self.store.as_deref_mut() else { return Ok(Vec::new()) };
-        let mut tx = store.transaction()?;
-        let mut out = Vec::new();
-        for (line, action) in candidates {
-            let Some(recorded) = tx.recorded(action.rm(), action.id())? else { continue };
-            let hash = action_hash(&action);
-            let answer = if recorded.hash == hash {
-                let decision: crate::Decision = serde_json::from_str(&recorded.records)
-                    .map_err(|e| corrupt(action.rm(), &format!("the recorded decision on `{}`: {e}", action.id())))?;
-                Ok(decision)
-            } else {
-                let at: Option<String> = serde_json::from_str::<serde_json::Value>(&recorded.records)
-                    .ok()
-                    .and_then(|d| d.get("at").and_then(|a| a.as_str().map(str::to_string)));
-                Err(id_reused(&action, at.as_deref().unwrap_or("?"), &recorded.hash, &hash))
-            };
-            out.push(Answered { line, action, answer });
+    /// Whether a commit is still running (its outcome, if it came, is kept for [`Saver::wait`]).
+    fn running(&mut self) -> bool {
+        if self.committing.is_none() || self.finished.is_some() {
+            return false;
         }
-        Ok(out)
+        match self.done.try_recv() {
+            Ok(Done::Committed(outcome)) => {
+                self.finished = Some(outcome);
+                false
+            }
+            Ok(Done::LookedUp(_)) => false,
+            Err(mpsc::TryRecvError::Empty) => true,
+            Err(mpsc::TryRecvError::Disconnected) => false,
+        }
     }
 
     /// Starts committing the workers' changes, covering `records` pending records.
     fn start(&mut self, workers: &mut [Worker], records: usize) -> std::io::Result<()> {
-        let Some(store) = self.store.take() else {
-            return Err(std::io::Error::other("the replay's store is held by a commit"));
-        };
         let changes: Vec<Vec<RmChange>> = workers.iter_mut().map(|w| w.ledger.take_changes()).collect();
         self.since = 0;
         self.rms = workers.iter().map(|w| w.ledger.rm_count()).sum();
-        let set = self.set;
-        let handle = self.scope.spawn(move || {
-            let outcome = commit(store, changes, set);
-            (store, outcome)
-        });
-        self.committing = Some((handle, records));
+        self.jobs.send(Job::Commit(changes)).map_err(|_| gone())?;
+        self.committing = Some(records);
         Ok(())
     }
 }
@@ -160,7 +215,7 @@ fn commit(store: &mut dyn Store, changes: Vec<Vec<RmChange>>, set: &PolicySet) -
     tx.commit()
 }
 
-impl<'scope, 'a: 'scope> Checkpoint for Saver<'scope, '_, 'a> {
+impl Checkpoint for Saver {
     fn answered(&mut self, workers: &[Worker], parsed: &mut Parsed) -> std::io::Result<Vec<Answered>> {
         let jobs = workers.len();
         let candidates: Vec<(usize, Action)> = parsed
@@ -172,9 +227,13 @@ impl<'scope, 'a: 'scope> Checkpoint for Saver<'scope, '_, 'a> {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        // The store is the commit's while it runs.
+        // After the commit running: the store answers in order.
         self.wait()?;
-        let answered = self.look_up(candidates).map_err(std::io::Error::other)?;
+        self.jobs.send(Job::LookUp(candidates)).map_err(|_| gone())?;
+        let answered = match self.answer()? {
+            Done::LookedUp(answered) => answered.map_err(std::io::Error::other)?,
+            Done::Committed(_) => return Err(gone()),
+        };
         let lines: std::collections::HashSet<usize> = answered.iter().map(|a| a.line).collect();
         parsed.retain(|(line, _)| !lines.contains(line));
         Ok(answered)
@@ -187,7 +246,7 @@ impl<'scope, 'a: 'scope> Checkpoint for Saver<'scope, '_, 'a> {
         // A commit starts once `every` lines wait and the last one has returned; the replay
         // waits for a commit still running only once twice as many lines wait, so a slow
         // commit makes the next part longer instead of stopping the deciding.
-        let running = self.committing.as_ref().is_some_and(|(handle, _)| !handle.is_finished());
+        let running = self.running();
         let due = every.max(1);
         if self.since >= due && (!running || self.since >= due.saturating_mul(2)) {
             self.wait()?;
