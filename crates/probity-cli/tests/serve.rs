@@ -308,3 +308,16 @@ fn a_killed_service_keeps_every_acknowledged_submission_once() {
         acked.len()
     );
 }
+
+/// A signal the moment the service says it listens is already the service's: `SIGHUP` reloads
+/// (it does not end the process, as its default action would) and `SIGTERM` stops it cleanly.
+#[test]
+fn signals_as_soon_as_the_service_listens_are_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..5 {
+        let server = Server::start(&root().join("policies/cn"), &dir.path().join("s.db"));
+        let status = Command::new("kill").args(["-HUP", &server.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        assert_eq!(server.terminate(), Some(0), "SIGTERM right after SIGHUP exits 0");
+    }
+}

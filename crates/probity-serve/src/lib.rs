@@ -108,7 +108,7 @@ impl Shared {
 /// listens. Errors are messages: the policies or the state cannot be opened, the address is
 /// taken.
 pub fn run(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), String> {
-    run_until(config, ready, terminated())
+    serve(config, ready, None)
 }
 
 /// [`run`] until `stop` resolves (tests stop a service of their own this way).
@@ -117,6 +117,13 @@ pub fn run_until(
     ready: impl FnOnce(SocketAddr),
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    serve(config, ready, Some(Box::pin(stop)))
+}
+
+/// What stops the service: a future of the caller's, or (`None`) `SIGTERM` or `SIGINT`.
+type Stop = Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>;
+
+fn serve(config: Config, ready: impl FnOnce(SocketAddr), stop: Stop) -> Result<(), String> {
     let Loaded { engine, bundle } = (config.loader)().map_err(|e| e.to_string())?;
     let mut store =
         probity_store::open(&config.state).map_err(|e| format!("[{}] {e}\nhint: {}", e.code(), e.hint()))?;
@@ -140,7 +147,10 @@ pub fn run_until(
             writer,
             metrics: Metrics::default(),
         });
-        tokio::spawn(reload_on_hangup(Arc::clone(&shared)));
+        // The signal handlers are installed before the service says it listens: a signal that
+        // came before them would take its default action and end the process at once.
+        let stop = stop.unwrap_or_else(terminated);
+        tokio::spawn(reload_on_hangup(Arc::clone(&shared), hangups()));
         ready(address);
         let served = axum::serve(listener, router(Arc::clone(&shared))).with_graceful_shutdown(stop).await;
         // The requests in flight are answered; the writer commits what is queued, then stops.
@@ -173,40 +183,50 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Resolves on `SIGTERM` or Ctrl-C.
-async fn terminated() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on `SIGTERM` or `SIGINT` (Ctrl-C). The handlers are installed when it is called,
+/// inside the runtime, not when it is first polled.
+fn terminated() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     #[cfg(unix)]
     {
-        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-            let _ = interrupt.await;
-            return;
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{signal, SignalKind};
+        if let (Ok(mut term), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            return Box::pin(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+            });
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+/// `SIGHUP`s, from the moment it is called (inside the runtime).
+#[cfg(unix)]
+fn hangups() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+}
+
+#[cfg(not(unix))]
+fn hangups() -> Option<()> {
+    None
 }
 
 /// Loads the policies again on every `SIGHUP`.
-async fn reload_on_hangup(shared: Arc<Shared>) {
-    #[cfg(unix)]
-    {
-        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
-        while hangup.recv().await.is_some() {
-            if let Err(e) = load_again(&shared).await {
-                eprintln!("probity serve: the policies were not reloaded: [{}] {}", e.code, e.message);
-            }
+#[cfg(unix)]
+async fn reload_on_hangup(shared: Arc<Shared>, hangups: Option<tokio::signal::unix::Signal>) {
+    let Some(mut hangups) = hangups else { return };
+    while hangups.recv().await.is_some() {
+        if let Err(e) = load_again(&shared).await {
+            eprintln!("probity serve: the policies were not reloaded: [{}] {}", e.code, e.message);
         }
     }
-    #[cfg(not(unix))]
-    drop(shared);
 }
+
+#[cfg(not(unix))]
+async fn reload_on_hangup(_: Arc<Shared>, _: Option<()>) {}
 
 /// Loads the policies and puts them in force for the next requests and submissions; on an
 /// error (policies that do not load, a bundle that does not verify: its code) the policies in
