@@ -58,6 +58,11 @@ def events(tmp_path_factory):
     del missing_id["id"]
     lines[300] = json.dumps(missing_id, separators=(",", ":"))
     lines.insert(400, BAD[2])
+    # A mistyped year: the CLI's stream clock refuses the line (the next action is back with the
+    # stream); replayed by its RM alone, it would move that RM's clock a year ahead.
+    mistyped = json.loads(lines[250])
+    mistyped["at"] = "2027" + mistyped["at"][4:]
+    lines[250] = json.dumps(mistyped, separators=(",", ":"), ensure_ascii=False)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path, lines
 
@@ -103,11 +108,19 @@ def test_bad_rows_are_error_records_with_their_line(spark, events):
     _, lines = events
     out = probity.spark.replay(frame(spark, lines), policies=POLICIES).where("kind = 'error'").orderBy("line")
     errors = {r["line"]: r for r in out.collect()}
-    assert sorted(errors) == [201, 202, 301]
+    assert sorted(errors) == [201, 202, 251, 301]
+    assert "ahead of the latest time in the stream" in errors[251]["error"]
     assert errors[201]["record"].startswith('{"error":{"line":201,"message":"invalid JSON')
     assert errors[202]["rm"] is None and '"line":202,' in errors[202]["record"]
     assert errors[301]["rm"] == json.loads(lines[300])["rm"]["id"] and "`id`" in errors[301]["error"]
     assert json.loads(errors[301]["record"])["error"]["line"] == 301
+
+
+def test_without_a_skew_bound_equals_the_cli(spark, events, cli):
+    path, lines = events
+    want = cli_records(cli, path, "--policies", str(POLICIES), "--max-skew", "none")
+    assert any("older than the ledger's clock" in r for r in want if r.startswith('{"error"'))
+    assert records(probity.spark.replay(frame(spark, lines), policies=POLICIES, max_skew=None)) == want
 
 
 def test_typed_columns(spark, events):

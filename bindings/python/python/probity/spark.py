@@ -71,6 +71,7 @@ def replay(
     line: str = "line",
     as_of=None,
     state=None,
+    max_skew=86400.0,
 ) -> DataFrame:
     """Replays the actions of ``df`` as ``probity replay`` does, one RM group per executor task.
 
@@ -87,24 +88,29 @@ def replay(
     ``STATE_SCHEMA``) are continued, and the state after the replay is written back there
     (replacing it) before this returns.
 
+    ``max_skew`` (seconds or a ``timedelta``; ``None``: no bound) is the CLI's check of the whole
+    stream's clock: a line more than that ahead of the latest time before it, when the next
+    action is back with the stream, is an error record that moves no clock. The stream's times
+    (``line`` and ``at`` of every row with an RM) are read by the driver for it, in one pass.
+
     Returns a DataFrame of ``RECORD_SCHEMA``; order it by ``line, seq`` for the CLI's order.
-    Every action line's time is checked against its RM's own, not the whole stream's: the CLI's
-    ``max_skew`` check (a line more than a day ahead of the stream) is not made (docs/spark.md).
     """
     spark = df.sparkSession
-    payload = _policy_payload(policies, bundle, trust)
+    payload, policy_set = _policy_payload(policies, bundle, trust)
     if as_of is not None and not isinstance(as_of, str):
         as_of = as_of.isoformat()
     if line not in df.columns:
         raise ValueError(f"`df` has no column `{line}` numbering its rows (pass `line=`)")
     events = _events(df, line)
+    skew = probity._replay._seconds(max_skew)
+    skewed = {} if skew is None else _skewed(events, probity.Engine(policy_set), skew)
     if state is not None:
         state = os.fspath(state)
         previous = _read_state(spark, state)
         if previous is not None:
             events = events.unionByName(previous, allowMissingColumns=True)
     stateful = state is not None
-    run = _group_runner(payload, as_of, stateful)
+    run = _group_runner(payload, as_of, stateful, skewed)
     out = events.groupBy("rm").applyInArrow(run, _OUT_SCHEMA)
     if stateful:
         # The new state overwrites the old one that `out` was computed from: cut the lineage
@@ -121,14 +127,14 @@ def replay(
 # --- the driver ---------------------------------------------------------------------------------
 
 
-def _policy_payload(policies, bundle, trust) -> Tuple[str, str, Dict[str, bytes]]:
-    """``(kind, digest, files)``: the bytes of every file of the policy directory, or of the
-    bundle and its key, checked here by loading them (so a bad policy fails on the driver)."""
+def _policy_payload(policies, bundle, trust):
+    """``((kind, digest, files), policy set)``: the bytes of every file of the policy directory,
+    or of the bundle and its key, checked here by loading them (a bad policy fails here)."""
     if (policies is None) == (bundle is None) or (bundle is not None and trust is None):
         raise ValueError("give `policies=DIR`, or `bundle=FILE, trust=KEY.pub`")
     if policies is not None:
         root = os.fspath(policies)
-        probity.PolicySet.from_dir(root)
+        policy_set = probity.PolicySet.from_dir(root)
         files = {}
         for here, dirs, names in os.walk(root):
             dirs.sort()
@@ -139,7 +145,7 @@ def _policy_payload(policies, bundle, trust) -> Tuple[str, str, Dict[str, bytes]
                         files[os.path.relpath(path, root)] = f.read()
         kind = "dir"
     else:
-        probity.PolicySet.from_bundle(bundle, trust)
+        policy_set = probity.PolicySet.from_bundle(bundle, trust)
         with open(bundle, "rb") as f, open(trust, "rb") as k:
             files = {"bundle": f.read(), "trust.pub": k.read()}
         kind = "bundle"
@@ -147,7 +153,7 @@ def _policy_payload(policies, bundle, trust) -> Tuple[str, str, Dict[str, bytes]
     for name, data in sorted(files.items()):
         digest.update(f"{name}\0{len(data)}\0".encode())
         digest.update(data)
-    return kind, f"{kind}:{digest.hexdigest()}", files
+    return (kind, f"{kind}:{digest.hexdigest()}", files), policy_set
 
 
 def _events(df: DataFrame, line: str) -> DataFrame:
@@ -159,6 +165,88 @@ def _events(df: DataFrame, line: str) -> DataFrame:
     return df.select(
         F.get_json_object(value, "$.rm.id").alias("rm"), F.col(line).cast("long").alias("line"), value.alias("value")
     )
+
+
+def _skewed(events: DataFrame, engine, seconds: float) -> Dict[int, Dict[str, Any]]:
+    """The CLI's stream clock over the whole input: the lines it refuses as too far ahead, each
+    with its error record (as the executors return records).
+
+    The clock runs over every row that has an RM and an RFC 3339 ``at`` (in microseconds), in
+    line order, as the CLI's does over the actions that parse. Each refusal is then confirmed,
+    and its record written, by the engine itself: it replays the line between the line that set
+    the clock and the next one with the same ``max_skew``. A line the engine does not refuse
+    there (its neighbours are not actions) is taken as accepted and the clock run again.
+    """
+    import numpy as np
+
+    at = F.get_json_object("value", "$.at")
+    times = (
+        events.where(F.col("rm").isNotNull() & F.col("line").isNotNull() & at.rlike(_RFC3339.pattern))
+        .select("line", F.unix_micros(F.try_to_timestamp(at)).alias("t"))
+        .where(F.col("t").isNotNull())
+        .toArrow()
+    )
+    lines = np.asarray(times.column("line").to_numpy(zero_copy_only=False), dtype=np.int64)
+    order = np.argsort(lines, kind="stable")
+    lines = lines[order]
+    t = np.asarray(times.column("t").to_numpy(zero_copy_only=False), dtype=np.int64)[order]
+    skew = int(round(seconds * 1000)) * 1000  # the engine keeps milliseconds
+    accepted: set = set()
+    texts: Dict[int, str] = {}
+    while True:
+        refused = _stream_clock(t, skew, accepted)
+        wanted = {int(lines[i]) for triple in refused for i in triple if i is not None}
+        missing = wanted - texts.keys()
+        if missing:
+            for row in events.where(F.col("line").isin(sorted(missing))).select("line", "value").collect():
+                texts[row["line"]] = row["value"]
+        out: Dict[int, Dict[str, Any]] = {}
+        for latest, index, following in refused:
+            number = int(lines[index])
+            trio = [texts.get(int(lines[latest]), ""), texts.get(number, ""), texts.get(int(lines[following]), "")]
+            records = engine.replay(trio, into="pyarrow", max_skew=seconds).to_pylist()
+            error = next((r for r in records if r["line"] == 2 and r["kind"] == "error"), None)
+            if error is None:
+                accepted.add(index)
+                break
+            row = {name: error[name] for name, _ in _TYPED}
+            row.update(line=number, seq=0, kind="error", record=_ERROR_LINE.sub('{"error":{"line":%d,' % number, error["json"], count=1))
+            out[number] = row
+        else:
+            return out
+
+
+def _stream_clock(t, skew: int, accepted: set) -> List[Tuple[int, int, int]]:
+    """``(index of the time the clock stood at, index refused, index of the next time)`` for
+    each time the clock refuses: more than ``skew`` ahead of the latest accepted time, with the
+    next time within ``skew`` of it either side (indexes in ``accepted`` are never refused)."""
+    import numpy as np
+
+    low = np.iinfo(np.int64).min
+    n = len(t)
+    kept = t.copy()
+    refused: List[Tuple[int, int, int]] = []
+
+    def latest_before(start: int, first):
+        tail = np.maximum.accumulate(np.concatenate(([first], kept[start:])))
+        return tail[:-1]
+
+    prev = latest_before(0, low) if n else np.empty(0, dtype=np.int64)
+    i = 1
+    while i < n:
+        ahead = np.nonzero((prev[i:] != low) & (t[i:] - skew > prev[i:]))[0]
+        if len(ahead) == 0:
+            break
+        j = i + int(ahead[0])
+        latest = int(prev[j])
+        if j + 1 < n and j not in accepted and latest - skew <= int(t[j + 1]) <= latest + skew:
+            # The line that set the clock: the last one at that instant (the engine keeps it).
+            setter = int(np.nonzero(kept[:j] == latest)[0][-1])
+            refused.append((setter, j, j + 1))
+            kept[j] = low
+            prev[j + 1 :] = latest_before(j + 1, latest)
+        i = j + 1
+    return refused
 
 
 def _read_state(spark, path: str) -> Optional[DataFrame]:
@@ -234,11 +322,12 @@ def _engine(payload) -> "probity.Engine":
     return engine
 
 
-def _group_runner(payload, as_of: Optional[str], stateful: bool):
-    """The function each RM group runs in (the closure carries the policies' bytes)."""
+def _group_runner(payload, as_of: Optional[str], stateful: bool, skewed: Dict[int, Dict[str, Any]]):
+    """The function each RM group runs in (the closure carries the policies' bytes and the
+    records of the lines the stream's clock refused)."""
 
     def run(table: pa.Table) -> pa.Table:
-        return _replay_group(_engine(payload), table, as_of, stateful)
+        return _replay_group(_engine(payload), table, as_of, stateful, skewed)
 
     return run
 
@@ -254,7 +343,7 @@ _OUT_ARROW = pa.schema(
 )
 
 
-def _replay_group(engine, table: pa.Table, as_of: Optional[str], stateful: bool) -> pa.Table:
+def _replay_group(engine, table: pa.Table, as_of: Optional[str], stateful: bool, skewed) -> pa.Table:
     """One RM's rows (events, and with a state its saved ledger) → its records (and state)."""
     columns = table.column_names
     rm = next((v for v in table.column("rm").to_pylist() if v is not None), None)
@@ -267,21 +356,23 @@ def _replay_group(engine, table: pa.Table, as_of: Optional[str], stateful: bool)
                 saved = (snapshot, clock, recorded or [])
     events = [(n, v) for n, v in zip(table.column("line").to_pylist(), table.column("value").to_pylist()) if n is not None]
     events.sort(key=lambda e: e[0])
+    refused = [skewed[n] for n, _ in events if n in skewed]
+    events = [e for e in events if e[0] not in skewed]
     lines = [n for n, _ in events]
     texts = [v if v is not None else "" for _, v in events]
     if not stateful or rm is None:
         records = engine.replay(texts, as_of=as_of, into="pyarrow", max_skew=None) if texts else None
-        return _records(records, lines, None)
+        return _records(records, lines, None, refused)
     if not texts and as_of is None:
         # Nothing to replay: the saved state goes on as it was.
-        return _records(None, lines, saved and [(rm, *saved)])
+        return _records(None, lines, saved and [(rm, *saved)], refused)
     work = tempfile.mkdtemp(prefix="probity-spark-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     try:
         path = os.path.join(work, "state.sqlite")
         if saved is not None:
             _seed(engine, path, rm, saved)
         records = engine.replay(texts, as_of=as_of, into="pyarrow", max_skew=None, state=path)
-        return _records(records, lines, _saved_rms(path))
+        return _records(records, lines, _saved_rms(path), refused)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -319,10 +410,14 @@ def _saved_rms(path: str) -> List[Tuple[str, str, str, List[Dict[str, str]]]]:
 _ERROR_LINE = re.compile(r'^\{"error":\{"line":(\d+),')
 
 
-def _records(records: Optional[pa.Table], lines: List[int], states) -> pa.Table:
+def _records(records: Optional[pa.Table], lines: List[int], states, refused) -> pa.Table:
     """The group's records with the input's line numbers (the replay numbered its own rows from
-    1; 0 for the closing reports, which get a null line and a sort key) and their ``seq``."""
+    1; 0 for the closing reports, which get a null line and a sort key) and their ``seq``, the
+    error records of its ``refused`` lines, and its ``states``."""
     out: Dict[str, List[Any]] = {f.name: [] for f in _OUT_ARROW}
+    for row in refused:
+        for name in out:
+            out[name].append(row.get(name))
     if records is not None:
         data = records.to_pydict()
         previous, seq = None, 0
