@@ -8,7 +8,8 @@
 2. shuffle only: the same grouping by `rm.id` and `applyInArrow`, with a function that only
    counts its rows: reading, JSON path extraction, the shuffle and the Arrow hand-over to
    Python, without the engine;
-3. replay: `probity.spark.replay` over the parquet, its records written to WORK_DIR/records.parquet.
+3. the stream clock (`max_skew`) pass alone: the driver reads every row's line and time;
+4. replay: `probity.spark.replay` over the parquet, its records written to WORK_DIR/records.parquet.
 
 Memory is the peak of the summed resident sizes of this process and every descendant (the JVM
 and its Python workers), sampled every 0.2 s. Prints one JSON object.
@@ -127,6 +128,13 @@ def main():
     results["shuffle_only_s"] = round(time.time() - t, 1)
     results["groups"] = groups[0]
     results["shuffle_only_peak_kb"] = peak.peak
+
+    # The stream clock's pass alone (part of the replay below): the driver reads every row's time.
+    t = time.time()
+    engine = probity.Engine(probity.PolicySet.from_dir(args.policies))
+    refused = probity.spark._skewed(probity.spark._events(df, "line"), engine, 86400.0)
+    results["stream_clock_s"] = round(time.time() - t, 1)
+    results["stream_clock_refused"] = len(refused)
 
     t = time.time()
     peak.reset()

@@ -76,8 +76,8 @@ def replay(
     """Replays the actions of ``df`` as ``probity replay`` does, one RM group per executor task.
 
     ``df`` holds one action per row: as JSON text in a ``value`` column (what
-    ``spark.read.text`` gives), or as typed columns (``type``, ``id``, ``at``, an ``rm`` struct
-    with ``id``…, written as JSON by Spark's ``to_json``), and the integer column ``line`` that
+    ``spark.read.text`` gives; no ``type`` column), or as typed columns (``type``, ``id``, ``at``,
+    an ``rm`` struct with ``id``…, written as JSON by Spark's ``to_json``), and the integer column ``line`` that
     numbers the rows in input order. The policies are a directory (``policies``) or a signed
     bundle (``bundle``, with the public key ``trust``): checked here, their files' bytes go to
     the executors with the task, and each Python worker loads them once.
@@ -158,7 +158,8 @@ def _policy_payload(policies, bundle, trust):
 
 def _events(df: DataFrame, line: str) -> DataFrame:
     """``rm, line, value``: the JSON text of each row and its RM's id (null when there is none)."""
-    if "value" in df.columns:
+    # Typed columns have `type` (every action does), and may have a field named `value` (a gift's).
+    if "value" in df.columns and "type" not in df.columns:
         value = F.col("value").cast("string")
     else:
         value = F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns if c != line]))
@@ -179,9 +180,12 @@ def _skewed(events: DataFrame, engine, seconds: float) -> Dict[int, Dict[str, An
     """
     import numpy as np
 
-    at = F.get_json_object("value", "$.at")
+    # One parse of each row for both members (`rm` of `events` would parse it again).
+    parsed = F.from_json("value", "at string, rm struct<id string>")
+    at = F.col("p.at")
     times = (
-        events.where(F.col("rm").isNotNull() & F.col("line").isNotNull() & at.rlike(_RFC3339.pattern))
+        events.select("line", parsed.alias("p"))
+        .where(F.col("p.rm.id").isNotNull() & F.col("line").isNotNull() & at.rlike(_RFC3339.pattern))
         .select("line", F.unix_micros(F.try_to_timestamp(at)).alias("t"))
         .where(F.col("t").isNotNull())
         .toArrow()
@@ -210,7 +214,8 @@ def _skewed(events: DataFrame, engine, seconds: float) -> Dict[int, Dict[str, An
                 accepted.add(index)
                 break
             row = {name: error[name] for name, _ in _TYPED}
-            row.update(line=number, seq=0, kind="error", record=_ERROR_LINE.sub('{"error":{"line":%d,' % number, error["json"], count=1))
+            record = _ERROR_LINE.sub('{"error":{"line":%d,' % number, error["json"], count=1)
+            row.update(line=number, seq=0, kind="error", record=record)
             out[number] = row
         else:
             return out
@@ -259,7 +264,10 @@ def _read_state(spark, path: str) -> Optional[DataFrame]:
 def _write_state(spark, rows: DataFrame, path: str) -> None:
     """Writes the state beside ``path`` and swaps it in: a failed write leaves the old state."""
     rows = rows.select(
-        F.col("rm"), F.col("_snapshot").alias("snapshot"), F.col("_clock").alias("clock"), F.col("_recorded").alias("recorded")
+        F.col("rm"),
+        F.col("_snapshot").alias("snapshot"),
+        F.col("_clock").alias("clock"),
+        F.col("_recorded").alias("recorded"),
     )
     fresh, old = path.rstrip("/") + ".new", path.rstrip("/") + ".old"
     rows.write.mode("overwrite").parquet(fresh)
@@ -315,7 +323,8 @@ def _engine(payload) -> "probity.Engine":
             if kind == "dir":
                 policy_set = probity.PolicySet.from_dir(root)
             else:
-                policy_set = probity.PolicySet.from_bundle(os.path.join(root, "bundle"), os.path.join(root, "trust.pub"))
+                bundle, trust = os.path.join(root, "bundle"), os.path.join(root, "trust.pub")
+                policy_set = probity.PolicySet.from_bundle(bundle, trust)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         engine = _ENGINES[digest] = probity.Engine(policy_set)
@@ -349,12 +358,12 @@ def _replay_group(engine, table: pa.Table, as_of: Optional[str], stateful: bool,
     rm = next((v for v in table.column("rm").to_pylist() if v is not None), None)
     saved = None
     if "snapshot" in columns:
-        for snapshot, clock, recorded in zip(
-            table.column("snapshot").to_pylist(), table.column("clock").to_pylist(), table.column("recorded").to_pylist()
-        ):
+        columns = [table.column(name).to_pylist() for name in ("snapshot", "clock", "recorded")]
+        for snapshot, clock, recorded in zip(*columns):
             if snapshot is not None:
                 saved = (snapshot, clock, recorded or [])
-    events = [(n, v) for n, v in zip(table.column("line").to_pylist(), table.column("value").to_pylist()) if n is not None]
+    numbers, values = table.column("line").to_pylist(), table.column("value").to_pylist()
+    events = [(n, v) for n, v in zip(numbers, values) if n is not None]
     events.sort(key=lambda e: e[0])
     refused = [skewed[n] for n, _ in events if n in skewed]
     events = [e for e in events if e[0] not in skewed]
@@ -413,40 +422,57 @@ _ERROR_LINE = re.compile(r'^\{"error":\{"line":(\d+),')
 def _records(records: Optional[pa.Table], lines: List[int], states, refused) -> pa.Table:
     """The group's records with the input's line numbers (the replay numbered its own rows from
     1; 0 for the closing reports, which get a null line and a sort key) and their ``seq``, the
-    error records of its ``refused`` lines, and its ``states``."""
-    out: Dict[str, List[Any]] = {f.name: [] for f in _OUT_ARROW}
-    for row in refused:
-        for name in out:
-            out[name].append(row.get(name))
-    if records is not None:
-        data = records.to_pydict()
-        previous, seq = None, 0
-        for i, local in enumerate(data["line"]):
-            seq = seq + 1 if local == previous else 0
-            previous = local
-            record = data["json"][i]
-            if local == 0:
-                out["line"].append(None)
-                out["_order"].append(_instant_key(data["at"][i]))
-            else:
-                number = lines[local - 1]
-                out["line"].append(number)
-                out["_order"].append(None)
-                if data["kind"][i] == "error":
-                    record = _ERROR_LINE.sub('{"error":{"line":%d,' % number, record, count=1)
-            out["seq"].append(seq)
-            out["kind"].append(data["kind"][i])
-            out["record"].append(record)
-            for name, _ in _TYPED:
-                out[name].append(data[name][i])
-            for name in ("_snapshot", "_clock", "_recorded"):
-                out[name].append(None)
+    error records of its ``refused`` lines, and its ``states``. Column by column (numpy and
+    Arrow): only error records and closing reports are touched one by one."""
+    import numpy as np
+
+    parts = []
+    if records is not None and records.num_rows:
+        local = records.column("line").to_numpy()
+        count = len(local)
+        index = np.arange(count)
+        closing = local == 0
+        numbers = np.asarray(lines, dtype=np.int64)
+        found = numbers[np.clip(local - 1, 0, max(len(numbers) - 1, 0))] if len(numbers) else np.zeros(count, np.int64)
+        # A line's records are consecutive: `seq` counts from each run's first.
+        starts = np.ones(count, dtype=bool)
+        starts[1:] = local[1:] != local[:-1]
+        seq = index - np.maximum.accumulate(np.where(starts, index, 0))
+        record = records.column("json").cast(pa.string())
+        kind = records.column("kind").cast(pa.string())
+        errors = np.nonzero(np.asarray(kind.to_numpy(zero_copy_only=False) == "error") & ~closing)[0]
+        if len(errors):
+            texts = record.to_pylist()
+            for i in errors:
+                texts[i] = _ERROR_LINE.sub('{"error":{"line":%d,' % found[i], texts[i], count=1)
+            record = pa.array(texts, pa.string())
+        order = [None] * count
+        if closing.any():
+            at = records.column("at").to_pylist()
+            for i in np.nonzero(closing)[0]:
+                order[i] = _instant_key(at[i])
+        columns = {
+            "line": pa.array(found, pa.int64(), mask=closing),
+            "seq": pa.array(seq, pa.int64()),
+            "kind": kind,
+            "record": record,
+            **{n: records.column(n).cast(_TYPES[t]) for n, t in _TYPED},
+            "_order": pa.array(order, pa.string()),
+        }
+        parts.append(_table(columns, count))
+    rows = [dict(r) for r in refused]
     for rm, snapshot, clock, recorded in states or ():
-        for name in out:
-            out[name].append(None)
-        out["kind"][-1], out["rm"][-1] = _STATE_KIND, rm
-        out["_snapshot"][-1], out["_clock"][-1], out["_recorded"][-1] = snapshot, clock, recorded
-    return pa.Table.from_pydict(out, schema=_OUT_ARROW)
+        rows.append({"kind": _STATE_KIND, "rm": rm, "_snapshot": snapshot, "_clock": clock, "_recorded": recorded})
+    if rows or not parts:
+        parts.append(pa.Table.from_pylist(rows, schema=_OUT_ARROW))
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+
+def _table(columns: Dict[str, Any], count: int) -> pa.Table:
+    """A table of ``_OUT_ARROW`` from some of its columns (the others null)."""
+    arrays = [columns.get(f.name, pa.nulls(count, f.type)) for f in _OUT_ARROW]
+    arrays = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays]
+    return pa.Table.from_arrays(arrays, schema=_OUT_ARROW)
 
 
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)$")
