@@ -2,6 +2,7 @@
 """`probity.spark.replay` on a local Spark: wall time and peak memory (driver JVM + Python workers).
 
     python bindings/python/bench/spark_bench.py EVENTS.jsonl WORK_DIR [--master local[2]] [--policies DIR]
+                                               [--compare CLI_OUTPUT.jsonl]
 
 1. prepare (timed apart): `spark.read.text(EVENTS)` numbered by line (each split's rows counted,
    then offset: no single-partition sort) and written to WORK_DIR/events.parquet;
@@ -78,6 +79,7 @@ def main():
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--policies", default="policies/cn")
     parser.add_argument("--driver-memory", default="3g")
+    parser.add_argument("--compare", help="the CLI's output for EVENTS: check the records against it, byte for byte")
     args = parser.parse_args()
 
     from pyspark.sql import SparkSession
@@ -145,6 +147,21 @@ def main():
     records = spark.read.parquet(os.path.join(args.work, "records.parquet"))
     results["records"] = records.count()
     results["events_per_s"] = round(total / results["replay_s"])
+    if args.compare:
+        # Not timed: the records in the CLI's order, one text file, compared with the CLI's.
+        sorted_dir = os.path.join(args.work, "sorted")
+        records.orderBy("line", "seq").select("record").coalesce(1).write.mode("overwrite").text(sorted_dir)
+        (part,) = [f for f in os.listdir(sorted_dir) if f.startswith("part-")]
+        with open(os.path.join(sorted_dir, part), "rb") as a, open(args.compare, "rb") as b:
+            same = True
+            while True:
+                x, y = a.read(1 << 24), b.read(1 << 24)
+                if x != y:
+                    same = False
+                    break
+                if not x:
+                    break
+        results["identical_to_cli"] = same
     spark.stop()
     peak.stop.set()
     print(json.dumps(results))
