@@ -77,8 +77,8 @@ def replay(
 
     ``df`` holds one action per row: as JSON text in a ``value`` column (what
     ``spark.read.text`` gives; no ``type`` column), or as typed columns (``type``, ``id``, ``at``,
-    an ``rm`` struct with ``id``…, written as JSON by Spark's ``to_json``), and the integer column ``line`` that
-    numbers the rows in input order. The policies are a directory (``policies``) or a signed
+    an ``rm`` struct with ``id``…, written as JSON by Spark's ``to_json``), and the integer column
+    ``line`` that numbers the rows in input order. The policies are a directory (``policies``) or a signed
     bundle (``bundle``, with the public key ``trust``): checked here, their files' bytes go to
     the executors with the task, and each Python worker loads them once.
 
