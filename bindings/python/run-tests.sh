@@ -30,6 +30,16 @@ for pkg in pandas pyarrow polars; do
         echo "note: $pkg could not be installed; its replay tests are skipped"
 done
 
+# Apache Spark for `probity.spark` (tests/test_spark.py): pyspark in the venv and a Java runtime
+# (.ci/run installs Debian's openjdk-17-jre-headless). Without java only those tests are skipped.
+python -c "import pyspark" 2>/dev/null ||
+    python -m pip install --quiet --disable-pip-version-check "pyspark>=4.0"
+if ! command -v java >/dev/null; then
+    echo "note: no java on PATH (apt-get install openjdk-17-jre-headless): the Spark tests are SKIPPED"
+fi
+# Spark in local mode binds to this address (the machine's name may not resolve).
+export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
+
 # The reference: the Rust CLI (its build is shared with `make build`).
 cargo build --release -p probity-cli
 target="${CARGO_TARGET_DIR:-$root/target}"

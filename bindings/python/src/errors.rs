@@ -73,6 +73,16 @@ pub(crate) fn load_error(py: Python<'_>, error: probity::LoadError) -> PyErr {
     }
 }
 
+/// A bundle that does not verify or load: `PolicyError` (`OSError` when a file cannot be read),
+/// its message with the stable code (B0001…) and the hint, as the CLI prints them.
+pub(crate) fn bundle_error(py: Python<'_>, e: &probity_audit::bundle::BundleError) -> PyErr {
+    let message = format!("[{}] {e}\nhint: {}", e.code(), e.hint());
+    match e {
+        probity_audit::bundle::BundleError::Io { .. } => PyOSError::new_err(message),
+        _ => raise(py, "PolicyError", (message, PyList::empty(py))),
+    }
+}
+
 /// A failure of the engine itself (a caught panic): never the caller's fault.
 pub(crate) fn internal(message: impl std::fmt::Display) -> PyErr {
     let message = format!("internal error in probity (please report it): {message}");

@@ -16,7 +16,7 @@ mod generate;
 mod replay;
 
 use convert::{action, history, timestamp};
-use errors::{coded, input_error, internal, json_loads, load_error, policy_error, run, to_python};
+use errors::{bundle_error, coded, input_error, internal, json_loads, load_error, policy_error, run, to_python};
 
 /// Any Python object, and a dict.
 type Obj<'py> = Bound<'py, PyAny>;
@@ -59,6 +59,16 @@ impl PolicySet {
         let pairs = sources.cast::<PyDict>().map_or_else(|_| sources.clone(), |dict| dict.items().into_any());
         let pairs: Vec<(String, String)> = pairs.try_iter()?.map(|item| item?.extract()).collect::<PyResult<_>>()?;
         let set = run(py, move || probity::PolicySet::from_sources(pairs))?.map_err(|d| policy_error(py, &d))?;
+        Ok(policy_set(set, require_policy))
+    }
+
+    /// Loads a signed bundle (`probity bundle`) once its signature verifies with the public key
+    /// `trust` and its files match the manifest, as `probity replay --bundle --trust` does.
+    #[staticmethod]
+    #[pyo3(signature = (path, trust, *, require_policy=false))]
+    fn from_bundle(py: Python<'_>, path: PathBuf, trust: PathBuf, require_policy: bool) -> PyResult<Self> {
+        let set =
+            run(py, move || probity_audit::bundle::load_bundle(&path, &trust))?.map_err(|e| bundle_error(py, &e))?;
         Ok(policy_set(set, require_policy))
     }
 

@@ -71,6 +71,16 @@ class PolicySet:
     ) -> PolicySet:
         """Loads policies from ``{name: text}`` (``require_policy`` as in ``from_dir``).
         Raises ``PolicyError``."""
+    @staticmethod
+    def from_bundle(
+        path: Union[str, "os.PathLike[str]"], trust: Union[str, "os.PathLike[str]"], *, require_policy: bool = False
+    ) -> PolicySet:
+        """Loads a signed bundle (``probity bundle``) once its signature verifies with the public
+        key file ``trust`` (``KEY.pub``) and every file matches its manifest, as ``probity replay
+        --bundle FILE --trust KEY.pub`` does: the same decisions as the bundled directory.
+        Raises ``PolicyError`` (its message starts with the code, ``[B0002]``…, and ends with a
+        hint) for a bundle that does not verify or load, ``OSError`` for a file that cannot be
+        read."""
     @property
     def versions(self) -> List[Tuple[str, str]]:
         """``(id, version)`` of every loaded file, ordered by id and effective date."""
