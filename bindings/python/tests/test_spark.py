@@ -65,6 +65,12 @@ def events(tmp_path_factory):
     mistyped = json.loads(lines[250])
     mistyped["at"] = "2027" + mistyped["at"][4:]
     lines[250] = json.dumps(mistyped, separators=(",", ":"), ensure_ascii=False)
+    # Last, a gift no one registers: its duty is open at the end, for the closing advance to
+    # report overdue.
+    gift = next(json.loads(t) for t in lines if t.startswith('{"type":"gift_received"'))
+    last_at = json.loads(next(t for t in reversed(lines) if t.startswith('{"type"')))["at"]
+    gift.update({"id": "G-UNREGISTERED", "at": last_at, "kind": "goods", "value": "5000.00 CNY", "pending_decision": False})
+    lines.append(json.dumps(gift, separators=(",", ":"), ensure_ascii=False))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path, lines
 

@@ -238,8 +238,17 @@ def test_a_replay_in_three_parts_with_a_state_is_the_one_run_replay(engine, tmp_
     assert b'{"overdue"' in whole
     # A state changes no record.
     assert engine.replay(jsonl(LINES), output="jsonl", state=tmp_path / "whole.db") == whole
-    # Parts 2 holds both overdue reports; part 1 goes in as a file, part 3 as dicts.
-    parts = [LINES[:500], LINES[500:1000], LINES[1000:]]
+    # Part 2 holds the lines whose actions found obligations overdue (each line gives one
+    # decision or error record, after its overdue reports); part 1 goes in as a file, part 3
+    # as dicts.
+    triggers, line = [], 0
+    for record in whole.splitlines():
+        if record.startswith(b'{"overdue"'):
+            triggers.append(line)
+        else:
+            line += 1
+    first, last = max(triggers[0], 1), min(triggers[-1] + 1, len(LINES) - 1)
+    parts = [LINES[:first], LINES[first:last], LINES[last:]]
     (tmp_path / "part1.jsonl").write_text("".join(parts[0]), encoding="utf-8")
     state = str(tmp_path / "split.db")
     o1 = engine.replay(tmp_path / "part1.jsonl", output="jsonl", state=state)
