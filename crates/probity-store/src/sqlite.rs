@@ -155,11 +155,16 @@ impl SqliteStore {
 /// Whether the file is empty (a new state); an error if it is something else than a state this
 /// version reads.
 fn identify(connection: &Connection, location: &str) -> Result<bool, StoreError> {
-    let application: i64 = connection
-        .query_row("PRAGMA application_id", [], |row| row.get(0))
-        .map_err(|e| opening(location, "read the file's header", e))?;
-    let version: i64 = connection
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
+    // One statement, so one snapshot: read one by one, the header could be seen half before and
+    // half after another connection created the schema (an application id of 0 with a version).
+    let (application, version, objects): (i64, i64, i64) = connection
+        .query_row(
+            "SELECT (SELECT application_id FROM pragma_application_id), \
+                    (SELECT user_version FROM pragma_user_version), \
+                    (SELECT count(*) FROM sqlite_schema)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
         .map_err(|e| opening(location, "read the file's header", e))?;
     if application == APPLICATION_ID {
         return match version {
@@ -173,9 +178,6 @@ fn identify(connection: &Connection, location: &str) -> Result<bool, StoreError>
             }),
         };
     }
-    let objects: i64 = connection
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-        .map_err(|e| opening(location, "read the file's schema", e))?;
     if application == 0 && version == 0 && objects == 0 {
         return Ok(true);
     }
