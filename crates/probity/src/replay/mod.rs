@@ -4,6 +4,7 @@
 pub mod durable;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod output;
+mod pool;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use std::io::{BufRead, Write};
 
 use crate::{Action, Decision, Engine, FieldFault, InputError, Ledger, OverdueReport, Verdict};
 use chrono::{DateTime, FixedOffset, TimeDelta};
+use pool::Pool;
 use serde::Serialize;
 use smol_str::SmolStr;
 
@@ -338,7 +340,7 @@ impl Checkpoint for InMemory {
 
 /// The replay loop over ready ledgers (one per worker thread, each owning a share of the RMs).
 fn run<L: Default + Send>(
-    mut workers: Vec<Worker>,
+    workers: Vec<Worker>,
     input: impl BufRead,
     options: &Options,
     encode: impl Fn(&mut L, &Record<'_>) + Sync,
@@ -346,16 +348,36 @@ fn run<L: Default + Send>(
     mut progress: impl FnMut(u64),
     checkpoint: &mut dyn Checkpoint,
 ) -> std::io::Result<Summary> {
+    // With one job, the calling thread does all the work.
+    let threads = if workers.len() > 1 { workers.len() } else { 0 };
+    std::thread::scope(|scope| {
+        let pool = Pool::new(scope, threads);
+        run_in(&pool, workers, input, options, &encode, &mut emit, &mut progress, checkpoint)
+    })
+}
+
+/// [`run`] with its threads.
+#[allow(clippy::too_many_arguments)]
+fn run_in<'env, L: Default + Send + 'env>(
+    pool: &Pool<'env>,
+    mut workers: Vec<Worker>,
+    input: impl BufRead,
+    options: &Options,
+    encode: &'env (impl Fn(&mut L, &Record<'_>) + Sync),
+    emit: &mut impl FnMut(L) -> std::io::Result<()>,
+    progress: &mut impl FnMut(u64),
+    checkpoint: &mut dyn Checkpoint,
+) -> std::io::Result<Summary> {
     let jobs = workers.len();
     let mut lines = Lines::new(input);
     let mut stream = StreamClock { latest: None, max_skew: options.max_skew };
     let mut number = 0usize;
     let mut read = |workers: usize| -> std::io::Result<Option<Parsed>> {
-        let batch = read_batch(&mut lines, &mut number, &mut progress)?;
+        let batch = read_batch(&mut lines, &mut number, progress)?;
         if batch.is_empty() {
             return Ok(None);
         }
-        parse_batch(batch, workers).map(Some)
+        parse_batch(pool, batch, workers).map(Some)
     };
     // One batch is read ahead, so that the skew check of a batch's last lines can see the
     // first action after them.
@@ -368,14 +390,14 @@ fn run<L: Default + Send>(
         stream.check(&mut parsed, following);
         let count = parsed.len();
         let answered = checkpoint.answered(&workers, &mut parsed)?;
-        let mut decided = run_batch(&mut workers, parsed, &encode)?;
+        let mut decided = run_batch(pool, &mut workers, parsed, encode)?;
         if let (false, Some(worker)) = (answered.is_empty(), workers.first_mut()) {
-            decided.extend(answered.into_iter().map(|a| (a.line, worker.give(a, &encode))));
+            decided.extend(answered.into_iter().map(|a| (a.line, worker.give(a, encode))));
             decided.sort_by_key(|(n, _)| *n);
         }
         pending.extend(decided.into_iter().map(|(_, encoded)| encoded));
         let ready = checkpoint.batch_done(&mut workers, count, pending.len())?;
-        pending.drain(..ready.min(pending.len())).try_for_each(&mut emit)?;
+        pending.drain(..ready.min(pending.len())).try_for_each(&mut *emit)?;
     }
     let mut summary = Summary::default();
     for worker in &workers {
@@ -396,7 +418,7 @@ fn run<L: Default + Send>(
         }
     }
     checkpoint.finish(&mut workers)?;
-    pending.into_iter().try_for_each(&mut emit)?;
+    pending.into_iter().try_for_each(emit)?;
     for ledger in workers.iter().map(|w| &w.ledger) {
         let (open, overdue) = ledger.open_obligations();
         summary.open_obligations = summary.open_obligations.saturating_add(open);
@@ -642,39 +664,30 @@ fn parse_lines(lines: &[(usize, Line)]) -> Vec<(usize, Result<Action, Unusable>)
     lines.iter().filter_map(|(n, bytes)| Some((*n, parse_line(bytes)?))).collect()
 }
 
-/// Runs each job on a thread of its own and concatenates their results in job order.
-fn in_parallel<T: Send, F: FnOnce() -> Vec<T> + Send>(jobs: impl Iterator<Item = F>) -> std::io::Result<Vec<T>> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs.map(|job| scope.spawn(job)).collect();
-        let mut all = Vec::new();
-        for handle in handles {
-            all.extend(handle.join().map_err(|_| std::io::Error::other("a replay thread failed"))?);
-        }
-        Ok(all)
-    })
-}
-
 /// The encoded records of each line that is not blank, by line number.
 type Encoded<L> = Vec<(usize, L)>;
 
-/// Processes a batch: each worker takes the lines of its RMs, in order; the encoded lines come
-/// back in line order.
 /// A batch's lines that are not blank, parsed, with their numbers, in line order.
 type Parsed = Vec<(usize, Result<Action, Unusable>)>;
 
 /// Checks and parses a batch, in parallel (in contiguous chunks) with several jobs.
-fn parse_batch(batch: Vec<(usize, Line)>, jobs: usize) -> std::io::Result<Parsed> {
+fn parse_batch(pool: &Pool<'_>, batch: Vec<(usize, Line)>, jobs: usize) -> std::io::Result<Parsed> {
     if jobs <= 1 {
         return Ok(parse_lines(&batch));
     }
     let chunk = batch.len().div_ceil(jobs).max(1);
-    in_parallel(batch.chunks(chunk).map(|part| move || parse_lines(part)))
+    let mut lines = batch.into_iter();
+    let parts: Vec<Vec<(usize, Line)>> = (0..jobs).map(|_| lines.by_ref().take(chunk).collect()).collect();
+    Ok(pool.map(parts.into_iter().map(|part| move || parse_lines(&part)))?.into_iter().flatten().collect())
 }
 
-fn run_batch<L: Default + Send>(
-    workers: &mut [Worker],
+/// Processes a batch: each worker takes the lines of its RMs, in order, on a thread of the
+/// pool; the encoded lines come back in line order.
+fn run_batch<'env, L: Default + Send + 'env>(
+    pool: &Pool<'env>,
+    workers: &mut Vec<Worker>,
     parsed: Parsed,
-    encode: &(impl Fn(&mut L, &Record<'_>) + Sync),
+    encode: &'env (impl Fn(&mut L, &Record<'_>) + Sync),
 ) -> std::io::Result<Encoded<L>> {
     let jobs = workers.len();
     if jobs <= 1 {
@@ -694,9 +707,18 @@ fn run_batch<L: Default + Send>(
             list.push((n, action));
         }
     }
-    let mut outputs = in_parallel(workers.iter_mut().zip(shares).map(|(worker, share)| {
-        move || share.into_iter().map(|(n, a)| (n, worker.process(n, a, encode))).collect::<Vec<_>>()
+    // The workers go to the threads and come back with their lines' records.
+    let done = pool.map(std::mem::take(workers).into_iter().zip(shares).map(|(mut worker, share)| {
+        move || {
+            let encoded: Vec<(usize, L)> = share.into_iter().map(|(n, a)| (n, worker.process(n, a, encode))).collect();
+            (worker, encoded)
+        }
     }))?;
+    let mut outputs = Vec::with_capacity(done.iter().map(|(_, e)| e.len()).sum());
+    for (worker, encoded) in done {
+        workers.push(worker);
+        outputs.extend(encoded);
+    }
     outputs.sort_by_key(|(n, _)| *n);
     Ok(outputs)
 }
