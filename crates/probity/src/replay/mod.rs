@@ -348,10 +348,13 @@ fn run<L: Default + Send>(
     mut progress: impl FnMut(u64),
     checkpoint: &mut dyn Checkpoint,
 ) -> std::io::Result<Summary> {
-    // With one job, the calling thread does all the work.
-    let threads = if workers.len() > 1 { workers.len() } else { 0 };
+    // With one job, the calling thread does all the work, and no thread is started (nor can
+    // be, in WebAssembly).
+    if workers.len() <= 1 {
+        return run_in(&Pool::none(), workers, input, options, &encode, &mut emit, &mut progress, checkpoint);
+    }
     std::thread::scope(|scope| {
-        let pool = Pool::new(scope, threads);
+        let pool = Pool::new(scope, workers.len());
         run_in(&pool, workers, input, options, &encode, &mut emit, &mut progress, checkpoint)
     })
 }

@@ -40,6 +40,11 @@ impl<'env> Pool<'env> {
         Pool { threads }
     }
 
+    /// A pool without threads, for a replay the calling thread does alone.
+    pub(super) fn none() -> Pool<'env> {
+        Pool { threads: Vec::new() }
+    }
+
     /// Runs the `i`-th job on thread `i` (modulo the threads) and gives their results in job
     /// order; an error if any of them panicked.
     pub(super) fn map<T, F>(&self, jobs: impl IntoIterator<Item = F>) -> std::io::Result<Vec<T>>
