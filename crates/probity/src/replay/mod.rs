@@ -371,24 +371,23 @@ fn run_in<'env, L: Default + Send + 'env>(
     progress: &mut impl FnMut(u64),
     checkpoint: &mut dyn Checkpoint,
 ) -> std::io::Result<Summary> {
-    let jobs = workers.len();
     let mut lines = Lines::new(input);
     let mut stream = StreamClock { latest: None, max_skew: options.max_skew };
     let mut number = 0usize;
-    let mut read = |workers: usize| -> std::io::Result<Option<Parsed>> {
+    let mut read = || -> std::io::Result<Option<Parsed>> {
         let batch = read_batch(&mut lines, &mut number, progress)?;
         if batch.is_empty() {
             return Ok(None);
         }
-        parse_batch(pool, batch, workers).map(Some)
+        parse_batch(pool, batch).map(Some)
     };
     // One batch is read ahead, so that the skew check of a batch's last lines can see the
     // first action after them.
-    let mut next = read(jobs)?;
+    let mut next = read()?;
     // Records not yet emitted: those a durable replay has not committed yet.
     let mut pending: Vec<L> = Vec::new();
     while let Some(mut parsed) = next.take() {
-        next = read(jobs)?;
+        next = read()?;
         let following = next.as_ref().and_then(|p| p.iter().find_map(|(_, a)| a.as_ref().ok().map(Action::at)));
         stream.check(&mut parsed, following);
         let count = parsed.len();
@@ -673,9 +672,11 @@ type Encoded<L> = Vec<(usize, L)>;
 /// A batch's lines that are not blank, parsed, with their numbers, in line order.
 type Parsed = Vec<(usize, Result<Action, Unusable>)>;
 
-/// Checks and parses a batch, in parallel (in contiguous chunks) with several jobs.
-fn parse_batch(pool: &Pool<'_>, batch: Vec<(usize, Line)>, jobs: usize) -> std::io::Result<Parsed> {
-    if jobs <= 1 {
+/// Checks and parses a batch, in parallel (in contiguous chunks, one a thread of the pool) when
+/// the pool has threads.
+fn parse_batch(pool: &Pool<'_>, batch: Vec<(usize, Line)>) -> std::io::Result<Parsed> {
+    let jobs = pool.threads();
+    if jobs == 0 {
         return Ok(parse_lines(&batch));
     }
     let chunk = batch.len().div_ceil(jobs).max(1);

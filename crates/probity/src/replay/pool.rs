@@ -45,6 +45,11 @@ impl<'env> Pool<'env> {
         Pool { threads: Vec::new() }
     }
 
+    /// How many threads the pool has (none: the calling thread does the work).
+    pub(super) fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
     /// Runs the `i`-th job on thread `i` (modulo the threads) and gives their results in job
     /// order; an error if any of them panicked.
     pub(super) fn map<T, F>(&self, jobs: impl IntoIterator<Item = F>) -> std::io::Result<Vec<T>>
