@@ -204,7 +204,7 @@ fn records_fed_one_by_one_give_the_streamed_report() {
             collector.record(&Record::Overdue { line: Some(n + 1), report });
         }
         let decision = &submission.decision;
-        collector.record(&Record::Decision { line: n + 1, rm: action.rm(), action: &action, decision });
+        collector.record(&Record::Decision { line: n + 1, rm: action.rm(), action: &action, decision, json: None });
     }
     let meta = Meta { policies: "policies/cn".into(), events: "events.jsonl".into(), as_of: None };
     assert_eq!(collector.render(&meta, Some(&summary)).unwrap(), streamed);
@@ -243,7 +243,7 @@ fn branches_come_from_the_action_or_the_rm_id() {
         action(r#"{"type":"x","id":"A3","at":"2026-03-02T10:00:00+08:00","rm":{"id":"RM-GZ-0003","branch":7}}"#);
     for (n, a) in [&with_branch, &without, &numbered].into_iter().enumerate() {
         let d = breach_decision(a.id());
-        c.record(&Record::Decision { line: n + 1, rm: a.rm(), action: a, decision: &d });
+        c.record(&Record::Decision { line: n + 1, rm: a.rm(), action: a, decision: &d, json: None });
     }
     c.record(&Record::Error { line: 4, rm: None, message: "the line is not JSON" });
     let html = c.render(&Meta::default(), None).unwrap();
@@ -265,7 +265,7 @@ fn text_is_escaped_and_json_keeps_its_order() {
         r#"{"action":"<b>","at":"2026-03-02T10:00:00+08:00","verdict":"review","policies":[],"findings":[{"policy":"p","rule":"r","kind":"rule","outcomes":["review","breach"],"severity":"minor","ladder":"l","message":"<script>","cite":[],"evidence":{}}],"obligations":[],"fulfilled":[],"escalations":[],"sanctions":[{"policy":"p","ladder":"l","points":3,"step":"warning","previous":null}]}"#,
     )
     .unwrap();
-    c.record(&Record::Decision { line: 1, rm: a.rm(), action: &a, decision: &d });
+    c.record(&Record::Decision { line: 1, rm: a.rm(), action: &a, decision: &d, json: None });
     let html = c.render(&Meta { policies: "p'\"".into(), ..Meta::default() }, None).unwrap();
     assert!(!html.contains("<script>") && !html.contains("<b>"));
     assert!(html.contains("A&amp;B") && html.contains("R&lt;1&gt;"));
@@ -292,8 +292,8 @@ fn a_digester_reads_the_branch_of_an_rms_first_action_only() {
     };
     let (d1, d2) = (breach_decision("A1"), breach_decision("A2"));
     let records = [
-        Record::Decision { line: 1, rm: first.rm(), action: &first, decision: &d1 },
-        Record::Decision { line: 2, rm: moved.rm(), action: &moved, decision: &d2 },
+        Record::Decision { line: 1, rm: first.rm(), action: &first, decision: &d1, json: None },
+        Record::Decision { line: 2, rm: moved.rm(), action: &moved, decision: &d2, json: None },
     ];
     let digester = probity_report::Digester::default();
     let digested = render(records.iter().map(|r| digester.item(r)).collect());

@@ -116,9 +116,9 @@ struct Recorded {
     /// Kept while the RM's clock is at or before this: the action's `at` plus the ledger's
     /// receipt retention.
     expires: DateTime<FixedOffset>,
-    /// The decision's JSON ([`Decision::to_json`]): a store keeps the same text, and a retry
-    /// reads it back.
-    decision: Box<str>,
+    /// The decision's JSON ([`Decision::to_json`]): a store keeps the same text (moved to it at
+    /// [`Ledger::take_changes`]), and a retry reads it back.
+    decision: String,
 }
 
 impl Entry {
@@ -259,6 +259,13 @@ impl Ledger {
     /// within the receipt retention of the action's `at`: the policy set's longest window, and
     /// at least 30 days.
     pub fn submit(&mut self, action: &Action) -> Result<Submission, InputError> {
+        self.submit_with_json(action).map(|(submission, _)| submission)
+    }
+
+    /// [`Ledger::submit`], and the decision's JSON as [`Decision::to_json`] writes it when the
+    /// ledger recorded it for retries just now (not for a retry): a replay writes that text
+    /// instead of serialising the decision a second time.
+    pub(crate) fn submit_with_json(&mut self, action: &Action) -> Result<(Submission, Option<&str>), InputError> {
         let source = self.durable.then(|| action.canonical_raw());
         let hash = source.as_deref().map(|raw| content_hash(raw.get()));
         // Before the order check: a retry of an older action is not out of order.
@@ -266,7 +273,7 @@ impl Ledger {
             if r.hash == hash {
                 let decision = serde_json::from_str(&r.decision)
                     .map_err(|e| InputError::Snapshot(format!("the recorded decision cannot be read: {e}")))?;
-                return Ok(Submission { overdue: Vec::new(), decision });
+                return Ok((Submission { overdue: Vec::new(), decision }, None));
             }
             return Err(id_reused(action, &format_datetime(&r.at), &hash_text(&r.hash), &hash_text(&hash)));
         }
@@ -318,20 +325,22 @@ impl Ledger {
         entry.drop_recorded(at);
         entry.settle();
         self.next_seq = seq;
-        if let Some(hash) = hash {
-            let expires = TimeDelta::try_seconds(self.receipt_retention)
-                .and_then(|d| at.checked_add_signed(d))
-                .unwrap_or_else(end_of_time);
-            entry.record(
-                id,
-                Recorded { hash, at, expires, decision: outcome.decision.to_json().into() },
-                self.changes.is_some(),
-            );
-        }
+        let recorded = match hash {
+            Some(hash) => {
+                let expires = TimeDelta::try_seconds(self.receipt_retention)
+                    .and_then(|d| at.checked_add_signed(d))
+                    .unwrap_or_else(end_of_time);
+                let decision = outcome.decision.to_json();
+                entry.record(id.clone(), Recorded { hash, at, expires, decision }, self.changes.is_some());
+                Some(id)
+            }
+            None => None,
+        };
         if let Some(changes) = &mut self.changes {
             changes.note(&rm_id, entry);
         }
-        Ok(Submission { overdue, decision: outcome.decision })
+        let json = recorded.and_then(|id| entry.recorded.get(&id)).map(|r| r.decision.as_str());
+        Ok((Submission { overdue, decision: outcome.decision }, json))
     }
 
     /// The ledger for a replay that saves nothing: it records no submissions for retries (an
@@ -360,20 +369,21 @@ impl Ledger {
             let Some(entry) = self.rms.get_mut(&rm) else { continue };
             entry.changed = false;
             let unsaved = std::mem::take(&mut entry.unsaved);
+            let state = snapshot::snapshot_entry(&self.set, &rm, entry, false);
+            // The ledger forgets them: their text moves to the store, uncopied.
+            let mut kept = std::mem::take(&mut entry.recorded);
+            entry.expiring.clear();
             let recorded = unsaved
-                .iter()
+                .into_iter()
                 .filter_map(|id| {
-                    entry.recorded.get(id).map(|r| RecordedDecision {
-                        action: id.clone(),
+                    kept.remove(&id).map(|r| RecordedDecision {
                         hash: hash_text(&r.hash),
                         expires: r.expires,
-                        decision: r.decision.to_string(),
+                        decision: r.decision,
+                        action: id,
                     })
                 })
                 .collect();
-            let state = snapshot::snapshot_entry(&self.set, &rm, entry, false);
-            entry.recorded.clear();
-            entry.expiring.clear();
             out.push(RmChange { state, recorded });
         }
         out
@@ -914,6 +924,34 @@ duty any "Something is registered"
         ledger.advance_to(edge + TimeDelta::nanoseconds(1));
         let e = ledger.submit(&gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY")).unwrap_err();
         assert_eq!(e.code(), "I0009");
+    }
+
+    /// The decision's JSON comes back with a fresh submission, as recorded and as the decision
+    /// writes it, and the record line written from it is the one written from the decision;
+    /// a retry, and a transient ledger, give none.
+    #[test]
+    fn a_fresh_submission_gives_the_json_recorded_for_it() {
+        let mut ledger = engine().ledger();
+        let gift = gift_json("G1", "2026-03-01T00:00:00Z", "50 CNY");
+        let (submission, json) = ledger.submit_with_json(&gift).unwrap();
+        let json = json.map(str::to_string);
+        assert_eq!(json.as_deref(), Some(submission.decision.to_json().as_str()));
+        let line = |json: Option<&str>| {
+            let mut out = Vec::new();
+            let record = crate::replay::Record::Decision {
+                line: 1,
+                rm: gift.rm(),
+                action: &gift,
+                decision: &submission.decision,
+                json,
+            };
+            record.write_json(&mut out);
+            out
+        };
+        assert_eq!(line(json.as_deref()), line(None));
+        assert!(ledger.submit_with_json(&gift).unwrap().1.is_none(), "a retry");
+        let mut transient = engine().ledger().transient();
+        assert!(transient.submit_with_json(&gift).unwrap().1.is_none());
     }
 
     /// A transient ledger (a replay that saves nothing) decides a repeated id again.

@@ -580,7 +580,7 @@ fn restore_entry(set: &PolicySet, keys: &IndexedKeys, snap: &RmSnapshot, seq: &m
         let hash = parse_hash(&r.hash).ok_or_else(|| {
             InputError::Snapshot(format!("recorded action `{}` of RM `{rm}` has no valid hash", r.action))
         })?;
-        let recorded = Recorded { hash, at: r.at, expires: r.expires, decision: r.decision.get().into() };
+        let recorded = Recorded { hash, at: r.at, expires: r.expires, decision: r.decision.get().to_string() };
         entry.record(r.action.as_str().into(), recorded, false);
     }
     entry.settle();

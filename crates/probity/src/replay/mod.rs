@@ -37,6 +37,9 @@ pub enum Record<'a> {
         action: &'a Action,
         /// The decision.
         decision: &'a Decision,
+        /// The decision as [`Decision::to_json`] writes it, when that text exists already (a
+        /// durable ledger keeps it for retries); `None`, and it is written from `decision`.
+        json: Option<&'a str>,
     },
     /// A line that could not be used.
     Error {
@@ -53,6 +56,13 @@ impl Record<'_> {
     /// Appends the record as one line of JSON without its newline: `{"decision":{…}}`,
     /// `{"overdue":{…}}` or `{"error":{"line":…,"message":…}}`, as `probity replay` writes it.
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        if let Record::Decision { json: Some(text), .. } = *self {
+            // What serialising `Json::Decision` writes, without doing it again.
+            out.extend_from_slice(b"{\"decision\":");
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'}');
+            return;
+        }
         let json = match *self {
             Record::Overdue { report, .. } => Json::Overdue(report),
             Record::Decision { decision, .. } => Json::Decision(decision),
@@ -741,7 +751,9 @@ impl Worker {
         match answer {
             Ok(decision) => {
                 self.summary.decision(&decision);
-                encode(&mut encoded, &Record::Decision { line, rm: action.rm(), action: &action, decision: &decision });
+                let record =
+                    Record::Decision { line, rm: action.rm(), action: &action, decision: &decision, json: None };
+                encode(&mut encoded, &record);
             }
             Err(error) => {
                 self.summary.errors = self.summary.errors.saturating_add(1);
@@ -761,15 +773,15 @@ impl Worker {
     ) -> L {
         let mut encoded = L::default();
         let (error, rm) = match action {
-            Ok(action) => match self.ledger.submit(&action) {
-                Ok(submission) => {
+            Ok(action) => match self.ledger.submit_with_json(&action) {
+                Ok((submission, json)) => {
                     for report in &submission.overdue {
                         self.summary.overdue(report);
                         encode(&mut encoded, &Record::Overdue { line: Some(line), report });
                     }
                     let decision = &submission.decision;
                     self.summary.decision(decision);
-                    encode(&mut encoded, &Record::Decision { line, rm: action.rm(), action: &action, decision });
+                    encode(&mut encoded, &Record::Decision { line, rm: action.rm(), action: &action, decision, json });
                     return encoded;
                 }
                 Err(error) => (error, Some(SmolStr::from(action.rm()))),
