@@ -345,11 +345,22 @@ record_methods! {
     }
 }
 
+/// The JSON of an RM's state as a SQLite or PostgreSQL state keeps it (the `state` column of
+/// `probity_rm`, packed or plain): for `probity.spark`, which carries the RMs' states between
+/// runs as text.
+#[pyfunction]
+fn unpack_state(py: Python<'_>, blob: &[u8]) -> PyResult<String> {
+    run(py, || probity::store::unpack_state(blob).map(|text| text.into_owned()))?
+        .map_err(|e| input_error(py, format!("the RM state cannot be read: {e}")))
+}
+
 /// The native module; `probity/__init__.py` re-exports it.
 #[pymodule]
 mod _probity {
     #[pymodule_export]
-    use super::{generate::generate, replay::Records, Decision, Engine, Ledger, OverdueReport, PolicySet};
+    use super::{
+        generate::generate, replay::Records, unpack_state, Decision, Engine, Ledger, OverdueReport, PolicySet,
+    };
 
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {

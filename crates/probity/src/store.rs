@@ -148,6 +148,51 @@ pub struct RmState {
     pub clock: DateTime<FixedOffset>,
 }
 
+/// The first bytes of an RM state packed by [`pack_state`]: a NUL, which no JSON text starts
+/// with, and `PZ4`. The JSON's length follows (four bytes, little-endian), then the LZ4 block.
+const PACKED: &[u8; 4] = b"\0PZ4";
+
+/// The bytes before a packed state's block: [`PACKED`] and the length.
+const PACKED_HEADER: usize = 8;
+
+/// The longest RM state [`unpack_state`] unpacks, in bytes of JSON: a damaged length cannot make
+/// it allocate more.
+pub const MAX_STATE_BYTES: usize = 1 << 30;
+
+/// An RM state's JSON as a store keeps it: an LZ4 block behind a short header. A state is
+/// mostly its kept actions' JSON, whose keys and RM details repeat from one action to the next,
+/// and a commit rewrites every changed RM's state: packed, it writes about a sixth of the bytes.
+/// A state too long for the header's length (4 GiB) stays plain JSON.
+pub fn pack_state(json: &str) -> Vec<u8> {
+    let Ok(length) = u32::try_from(json.len()) else { return json.as_bytes().to_vec() };
+    let block = lz4_flex::block::compress(json.as_bytes());
+    let mut out = Vec::with_capacity(block.len().saturating_add(PACKED_HEADER));
+    out.extend_from_slice(PACKED);
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(&block);
+    out
+}
+
+/// The JSON of an RM state as a store keeps it: packed by [`pack_state`], or plain JSON text
+/// (as states written before packing were, and as `probity.spark` seeds one). An error says
+/// why the bytes are neither.
+pub fn unpack_state(blob: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
+    let Some(rest) = blob.strip_prefix(PACKED) else {
+        return std::str::from_utf8(blob).map(std::borrow::Cow::Borrowed).map_err(|e| format!("not UTF-8: {e}"));
+    };
+    let (length, block) = rest.split_first_chunk::<4>().ok_or("a packed state without its length")?;
+    let length = usize::try_from(u32::from_le_bytes(*length)).unwrap_or(usize::MAX);
+    if length > MAX_STATE_BYTES {
+        return Err(format!("a packed state of {length} bytes, more than the limit of {MAX_STATE_BYTES}"));
+    }
+    let bytes =
+        lz4_flex::block::decompress(block, length).map_err(|e| format!("a packed state that does not unpack: {e}"))?;
+    if bytes.len() != length {
+        return Err(format!("a packed state of {} bytes, not the {length} its header says", bytes.len()));
+    }
+    String::from_utf8(bytes).map(std::borrow::Cow::Owned).map_err(|e| format!("not UTF-8: {e}"))
+}
+
 /// A recorded decision: what a submission of an action produced, kept so that a retry of the
 /// same action id returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -397,6 +442,35 @@ mod tests {
 
     fn at(text: &str) -> DateTime<FixedOffset> {
         DateTime::parse_from_rfc3339(text).unwrap()
+    }
+
+    /// A packed state unpacks to its JSON and is smaller; plain JSON reads as it is; a header
+    /// that lies, a cut block, a length over the limit and bytes that are not text are errors.
+    #[test]
+    fn an_rm_state_is_packed_and_read_back() {
+        let json =
+            format!("{{\"format\":1,\"actions\":[{}]}}", vec!["{\"rm\":{\"id\":\"RM-1\"},\"n\":\"é\"}"; 200].join(","));
+        let packed = pack_state(&json);
+        assert!(packed.starts_with(PACKED) && packed.len() * 4 < json.len(), "{} of {}", packed.len(), json.len());
+        assert_eq!(unpack_state(&packed).unwrap(), json);
+        assert_eq!(unpack_state(json.as_bytes()).unwrap(), json, "plain JSON");
+        assert_eq!(unpack_state(&pack_state("")).unwrap(), "");
+        let mut lying = packed.clone();
+        lying[4] = lying[4].wrapping_add(1);
+        assert!(unpack_state(&lying).is_err(), "a length that is not the block's");
+        assert!(unpack_state(&packed[..packed.len() - 3]).is_err(), "a cut block");
+        assert!(unpack_state(&packed[..6]).unwrap_err().contains("length"), "a cut header");
+        let mut huge = PACKED.to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(unpack_state(&huge).unwrap_err().contains("limit"));
+        assert!(unpack_state(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
+        let not_text = {
+            let mut b = PACKED.to_vec();
+            b.extend_from_slice(&2u32.to_le_bytes());
+            b.extend_from_slice(&lz4_flex::block::compress(&[0xff, 0xfe]));
+            b
+        };
+        assert!(unpack_state(&not_text).unwrap_err().contains("UTF-8"));
     }
 
     #[test]

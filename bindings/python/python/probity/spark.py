@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 import probity
+from probity import _probity as _native
 
 __all__ = ["replay", "RECORD_SCHEMA", "STATE_SCHEMA"]
 
@@ -409,7 +410,8 @@ def _saved_rms(path: str) -> List[Tuple[str, str, str, List[Dict[str, str]]]]:
             recorded = db.execute(
                 "SELECT action, hash, records, expires FROM probity_recorded WHERE rm = ? ORDER BY action", (rm,)
             ).fetchall()
-            text = blob.decode("utf-8") if isinstance(blob, bytes) else blob
+            # The engine reads the blob: a state keeps it packed (or, as seeded, plain JSON).
+            text = _native.unpack_state(blob if isinstance(blob, bytes) else blob.encode())
             out.append((rm, text, clock, [dict(zip(("action", "hash", "records", "expires"), r)) for r in recorded]))
         return out
     finally:

@@ -16,7 +16,7 @@ use super::{Ledger, PolicyDigest, RecordedDecision, RmChange, RmSnapshot, Submis
 use crate::action::{Action, InputError};
 use crate::engine::Engine;
 use crate::policy_set::PolicySet;
-use crate::store::{Recorded, RmState, Store, StoreError, Transaction};
+use crate::store::{pack_state, unpack_state, Recorded, RmState, Store, StoreError, Transaction};
 
 /// The meta key of the snapshot format the state's RM blobs are in.
 pub const META_FORMAT: &str = "format";
@@ -146,8 +146,8 @@ pub(crate) fn read_state(tx: &mut dyn Transaction, rm: &str, state: &RmState) ->
 
 /// One RM's stored state without its recorded decisions.
 fn read_blob(rm: &str, state: &RmState) -> Result<RmSnapshot, StoreError> {
-    let text = std::str::from_utf8(&state.blob).map_err(|e| corrupt(rm, &format!("not UTF-8: {e}")))?;
-    let snapshot = RmSnapshot::from_json(text).map_err(|e| corrupt(rm, &e))?;
+    let text = unpack_state(&state.blob).map_err(|e| corrupt(rm, &e))?;
+    let snapshot = RmSnapshot::from_json(&text).map_err(|e| corrupt(rm, &e))?;
     if snapshot.rm() != rm {
         return Err(corrupt(rm, &format!("it is the state of RM `{}`", snapshot.rm())));
     }
@@ -179,7 +179,7 @@ pub(crate) fn write_changes(tx: &mut dyn Transaction, changes: Vec<RmChange>) ->
             let recorded = Recorded { hash: r.hash, records: r.decision, expires: r.expires };
             tx.put_recorded(&rm, &r.action, &recorded)?;
         }
-        tx.upsert_rm(&rm, &RmState { blob: change.state.to_json().into_bytes(), clock })?;
+        tx.upsert_rm(&rm, &RmState { blob: pack_state(&change.state.to_json()), clock })?;
         // The ledger dropped the recorded submissions that expired before the RM's clock.
         tx.delete_recorded_before(&rm, clock)?;
     }
