@@ -152,25 +152,20 @@ pub struct RmState {
 /// with, and `PZ4`. The JSON's length follows (four bytes, little-endian), then the LZ4 block.
 const PACKED: &[u8; 4] = b"\0PZ4";
 
-/// The bytes before a packed state's block: [`PACKED`] and the length.
-const PACKED_HEADER: usize = 8;
-
 /// The longest RM state [`unpack_state`] unpacks, in bytes of JSON: a damaged length cannot make
 /// it allocate more.
 pub const MAX_STATE_BYTES: usize = 1 << 30;
 
 /// An RM state's JSON as a store keeps it: an LZ4 block behind a short header. A state is
 /// mostly its kept actions' JSON, whose keys and RM details repeat from one action to the next,
-/// and a commit rewrites every changed RM's state: packed, it writes about a sixth of the bytes.
-/// A state too long for the header's length (4 GiB) stays plain JSON.
+/// and a commit rewrites every changed RM's state: packed, it writes about a fifth of the bytes.
+/// After [`PACKED`] comes `lz4_flex`'s size-prepended block. A state too long for that size
+/// (4 GiB) stays plain JSON.
 pub fn pack_state(json: &str) -> Vec<u8> {
-    let Ok(length) = u32::try_from(json.len()) else { return json.as_bytes().to_vec() };
-    let block = lz4_flex::block::compress(json.as_bytes());
-    let mut out = Vec::with_capacity(block.len().saturating_add(PACKED_HEADER));
-    out.extend_from_slice(PACKED);
-    out.extend_from_slice(&length.to_le_bytes());
-    out.extend_from_slice(&block);
-    out
+    if u32::try_from(json.len()).is_err() {
+        return json.as_bytes().to_vec();
+    }
+    [&PACKED[..], &lz4_flex::block::compress_prepend_size(json.as_bytes())].concat()
 }
 
 /// The JSON of an RM state as a store keeps it: packed by [`pack_state`], or plain JSON text
