@@ -159,8 +159,8 @@ pub const MAX_STATE_BYTES: usize = 1 << 30;
 /// An RM state's JSON as a store keeps it: an LZ4 block behind a short header. A state is
 /// mostly its kept actions' JSON, whose keys and RM details repeat from one action to the next,
 /// and a commit rewrites every changed RM's state: packed, it writes about a fifth of the bytes.
-/// After [`PACKED`] comes `lz4_flex`'s size-prepended block. A state too long for that size
-/// (4 GiB) stays plain JSON.
+/// After the four bytes `\0PZ4` comes `lz4_flex`'s size-prepended block. A state too long for
+/// that size (4 GiB) stays plain JSON.
 pub fn pack_state(json: &str) -> Vec<u8> {
     if u32::try_from(json.len()).is_err() {
         return json.as_bytes().to_vec();
