@@ -1,5 +1,5 @@
 //! Criterion benchmarks: one evaluation against the sample policy set (30+ rules), and a
-//! ledger replay of the sample events.
+//! ledger replay of the sample events, and their canonical JSON.
 
 #![allow(clippy::expect_used)]
 use std::path::PathBuf;
@@ -58,5 +58,16 @@ fn replay(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, single_evaluation, replay);
+/// The canonical JSON of each sample event: what a durable ledger hashes and keeps for every
+/// action it records.
+fn canonical_json(c: &mut Criterion) {
+    let events = events();
+    let mut group = c.benchmark_group("canonical_json");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group
+        .bench_function("sample_events", |b| b.iter(|| events.iter().map(|a| a.canonical_json().len()).sum::<usize>()));
+    group.finish();
+}
+
+criterion_group!(benches, single_evaluation, replay, canonical_json);
 criterion_main!(benches);

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, SerializeSeq};
+use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smol_str::SmolStr;
 
@@ -79,11 +79,53 @@ pub(crate) fn key_order(a: &str, b: &str) -> Ordering {
     a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
+/// Whether `text` is a JSON number as serde_json writes the numbers it reads (the exponent as
+/// `e` and a sign): `-?(0|[1-9][0-9]*)(\.[0-9]+)?(e[+-][0-9]+)?`. Every number [`Node::parse`]
+/// reads is.
+fn is_json_number(text: &str) -> bool {
+    let mut rest = text.as_bytes();
+    let digits = |rest: &mut &[u8]| {
+        let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        *rest = rest.get(n..).unwrap_or_default();
+        n
+    };
+    let eat = |rest: &mut &[u8], of: &[u8]| match rest.split_first() {
+        Some((b, tail)) if of.contains(b) => {
+            *rest = tail;
+            true
+        }
+        _ => false,
+    };
+    eat(&mut rest, b"-");
+    let leading_zero = rest.first() == Some(&b'0');
+    match digits(&mut rest) {
+        0 => return false,
+        n if leading_zero && n > 1 => return false,
+        _ => {}
+    }
+    if eat(&mut rest, b".") && digits(&mut rest) == 0 {
+        return false;
+    }
+    if eat(&mut rest, b"e") && (!eat(&mut rest, b"+-") || digits(&mut rest) == 0) {
+        return false;
+    }
+    rest.is_empty()
+}
+
+/// Bytewise order, settled by the first bytes where they differ (most keys of an object do)
+/// without a call to compare the rest.
+fn alphabetical(a: &str, b: &str) -> Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.as_bytes().cmp(b.as_bytes()),
+    }
+}
+
 /// Writes an object's members as a JSON object, in alphabetical order as JSON objects are
 /// written elsewhere.
 pub(crate) fn serialize_members<S: Serializer>(members: &[(SmolStr, Node)], s: S) -> Result<S::Ok, S::Error> {
     let mut sorted: Vec<&(SmolStr, Node)> = members.iter().collect();
-    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    sorted.sort_unstable_by(|a, b| alphabetical(&a.0, &b.0));
     let mut map = s.serialize_map(Some(sorted.len()))?;
     for (k, v) in sorted {
         map.serialize_entry(k, v)?;
@@ -180,6 +222,14 @@ impl Serialize for Node {
         match self {
             Node::Null => s.serialize_unit(),
             Node::Bool(b) => s.serialize_bool(*b),
+            // A number as serde_json wrote it when reading it, handed over as its own numbers
+            // are (with `arbitrary_precision`): no parse and no copy per number. Other digits
+            // (a tree built in code) go through its parser, which normalises them or gives null.
+            Node::Number(digits) if is_json_number(digits) => {
+                let mut number = s.serialize_struct(NUMBER_TOKEN, 1)?;
+                number.serialize_field(NUMBER_TOKEN, digits.as_str())?;
+                number.end()
+            }
             Node::Number(digits) => match digits.parse::<serde_json::Number>() {
                 Ok(n) => n.serialize(s),
                 Err(_) => s.serialize_unit(),
@@ -252,5 +302,69 @@ mod tests {
         let node = Node::parse("[[[1]]]").unwrap();
         assert!(!node.too_deep(4));
         assert!(node.too_deep(3));
+    }
+
+    #[test]
+    fn numbers_as_serde_json_writes_them_are_told_from_other_text() {
+        for number in ["0", "-0", "7", "-12", "1.10", "0.5", "1e+5", "-2.5e-3", "12345678901234567890123"] {
+            assert!(is_json_number(number), "{number}");
+            assert_eq!(Node::parse(number).unwrap(), Node::Number(number.into()));
+        }
+        // Not JSON, or JSON that serde_json writes otherwise (`1e+5`).
+        for other in ["", "-", "01", "-01", "1.", ".5", "1e", "1e+", "+1", "1 ", "0x10", "1.2.3", "NaN", "1e5", "1E+5"]
+        {
+            assert!(!is_json_number(other), "{other}");
+        }
+    }
+
+    /// The canonical JSON the general way: each number through serde_json's parser, each object
+    /// into a map that keeps its keys in order, members inserted in alphabetical order.
+    fn general(node: &Node) -> serde_json::Value {
+        use serde_json::Value;
+        match node {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Number(digits) => digits.parse::<serde_json::Number>().map_or(Value::Null, Value::Number),
+            Node::Text(t) => Value::String(t.to_string()),
+            Node::Array(items) => Value::Array(items.iter().map(general).collect()),
+            Node::Object(members) => {
+                let mut sorted: Vec<&(SmolStr, Node)> = members.iter().collect();
+                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Object(sorted.into_iter().map(|(k, v)| (k.to_string(), general(v))).collect())
+            }
+        }
+    }
+
+    fn nodes() -> impl proptest::strategy::Strategy<Value = Node> {
+        use proptest::prelude::*;
+        let number = prop_oneof![
+            "-?(0|[1-9][0-9]{0,24})([.][0-9]{1,12})?([eE][+-]?[0-9]{1,3})?",
+            "-?(0|[1-9][0-9]{0,24})([.][0-9]{1,12})?(e[+-][0-9]{1,3})?",
+            "[-+.eE0-9a ]{0,8}",
+        ];
+        let leaf = prop_oneof![
+            Just(Node::Null),
+            any::<bool>().prop_map(Node::Bool),
+            number.prop_map(|d: String| Node::Number(d.into())),
+            "(?s).{0,12}".prop_map(|t: String| Node::Text(t.into())),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(|v| Node::Array(v.into_boxed_slice())),
+                proptest::collection::btree_map("[a-zA-Z_]{0,6}", inner, 0..8).prop_map(|m| {
+                    let mut members: Vec<(SmolStr, Node)> = m.into_iter().map(|(k, v)| (k.into(), v)).collect();
+                    members.sort_unstable_by(|a, b| key_order(&a.0, &b.0));
+                    Node::Object(members.into_boxed_slice())
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Numbers handed over as written give the text their parse and serialisation would.
+        #[test]
+        fn canonical_text_is_the_general_text(node in nodes()) {
+            proptest::prop_assert_eq!(serde_json::to_string(&node).unwrap(), serde_json::to_string(&general(&node)).unwrap());
+        }
     }
 }

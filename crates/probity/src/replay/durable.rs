@@ -76,6 +76,7 @@ pub fn replay_durable<L: Default + Send>(
             since: 0,
             rms,
             every: options.commit_every,
+            commit_next: false,
         };
         run(workers, input, options, encode, emit, progress, &mut saver)
         // Dropping the saver ends the store's thread; the scope waits for it.
@@ -151,6 +152,8 @@ struct Saver {
     rms: usize,
     /// [`Options::commit_every`].
     every: Option<usize>,
+    /// Whether a commit starts after the batch being decided ([`Checkpoint::commit_after`]).
+    commit_next: bool,
 }
 
 /// The store's thread ended without an answer: it failed.
@@ -195,9 +198,20 @@ impl Saver {
         }
     }
 
+    /// Whether a commit starts once `since` lines wait. It starts once `every` lines wait and
+    /// the last one has returned; the replay waits for a commit still running only once twice
+    /// as many lines wait, so a slow commit makes the next part longer instead of stopping the
+    /// deciding.
+    fn due(&mut self, since: usize) -> bool {
+        let every =
+            self.every.unwrap_or_else(|| COMMIT_EVERY_AT_LEAST.max(self.rms.saturating_mul(COMMIT_EVERY_PER_RM)));
+        let due = every.max(1);
+        since >= due && (!self.running() || since >= due.saturating_mul(2))
+    }
+
     /// Starts committing the workers' changes, covering `records` pending records.
     fn start(&mut self, workers: &mut [Worker], records: usize) -> std::io::Result<()> {
-        let changes: Vec<Vec<RmChange>> = workers.iter_mut().map(|w| w.ledger.take_changes()).collect();
+        let changes: Vec<Vec<RmChange>> = workers.iter_mut().map(Worker::changes).collect();
         self.since = 0;
         self.rms = workers.iter().map(|w| w.ledger.rm_count()).sum();
         self.jobs.send(Job::Commit(changes)).map_err(|_| gone())?;
@@ -239,16 +253,16 @@ impl Checkpoint for Saver {
         Ok(answered)
     }
 
+    fn commit_after(&mut self, lines: usize) -> bool {
+        // Settled before the batch, so that the workers take their changes as they finish it. A
+        // commit that returns meanwhile lets the next one start after the next batch.
+        self.commit_next = self.due(self.since.saturating_add(lines));
+        self.commit_next
+    }
+
     fn batch_done(&mut self, workers: &mut [Worker], lines: usize, pending: usize) -> std::io::Result<usize> {
         self.since = self.since.saturating_add(lines);
-        let every =
-            self.every.unwrap_or_else(|| COMMIT_EVERY_AT_LEAST.max(self.rms.saturating_mul(COMMIT_EVERY_PER_RM)));
-        // A commit starts once `every` lines wait and the last one has returned; the replay
-        // waits for a commit still running only once twice as many lines wait, so a slow
-        // commit makes the next part longer instead of stopping the deciding.
-        let running = self.running();
-        let due = every.max(1);
-        if self.since >= due && (!running || self.since >= due.saturating_mul(2)) {
+        if std::mem::take(&mut self.commit_next) {
             self.wait()?;
             self.start(workers, pending.saturating_sub(self.ready))?;
         }

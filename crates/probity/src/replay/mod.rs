@@ -10,6 +10,7 @@ pub mod table;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
+use crate::ledger::RmChange;
 use crate::{Action, Decision, Engine, FieldFault, InputError, Ledger, OverdueReport, Verdict};
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use pool::Pool;
@@ -317,6 +318,10 @@ trait Checkpoint {
     /// Before a batch is decided: the lines the state answers itself (retries of submissions
     /// it recorded), taken out of `parsed`.
     fn answered(&mut self, workers: &[Worker], parsed: &mut Parsed) -> std::io::Result<Vec<Answered>>;
+    /// Before a batch of `lines` input lines is decided: whether a commit starts after it. Each
+    /// worker then takes its ledger's changes at the end of its share, on its own thread,
+    /// instead of the calling thread taking them all while the workers wait.
+    fn commit_after(&mut self, lines: usize) -> bool;
     /// After each batch of `lines` input lines, with `pending` records not yet emitted: how
     /// many of them, from the first, may be emitted now.
     fn batch_done(&mut self, workers: &mut [Worker], lines: usize, pending: usize) -> std::io::Result<usize>;
@@ -337,6 +342,10 @@ struct Answered {
 impl Checkpoint for InMemory {
     fn answered(&mut self, _: &[Worker], _: &mut Parsed) -> std::io::Result<Vec<Answered>> {
         Ok(Vec::new())
+    }
+
+    fn commit_after(&mut self, _: usize) -> bool {
+        false
     }
 
     fn batch_done(&mut self, _: &mut [Worker], _: usize, pending: usize) -> std::io::Result<usize> {
@@ -402,7 +411,8 @@ fn run_in<'env, L: Default + Send + 'env>(
         stream.check(&mut parsed, following);
         let count = parsed.len();
         let answered = checkpoint.answered(&workers, &mut parsed)?;
-        let mut decided = run_batch(pool, &mut workers, parsed, encode)?;
+        let take_changes = checkpoint.commit_after(count);
+        let mut decided = run_batch(pool, &mut workers, parsed, encode, take_changes)?;
         if let (false, Some(worker)) = (answered.is_empty(), workers.first_mut()) {
             decided.extend(answered.into_iter().map(|a| (a.line, worker.give(a, encode))));
             decided.sort_by_key(|(n, _)| *n);
@@ -628,11 +638,32 @@ fn read_batch(
 struct Worker {
     ledger: Ledger,
     summary: Summary,
+    /// The ledger's changes, taken at the end of a batch for the commit after it.
+    taken: Option<Vec<RmChange>>,
 }
 
 impl Worker {
     fn new(ledger: Ledger) -> Worker {
-        Worker { ledger, summary: Summary::default() }
+        Worker { ledger, summary: Summary::default(), taken: None }
+    }
+
+    /// Decides on a share of a batch; with `take_changes`, then takes the ledger's changes.
+    fn process_share<L: Default>(
+        &mut self,
+        share: Vec<(usize, Result<Action, Unusable>)>,
+        encode: &(impl Fn(&mut L, &Record<'_>) + Sync),
+        take_changes: bool,
+    ) -> Vec<(usize, L)> {
+        let encoded = share.into_iter().map(|(n, a)| (n, self.process(n, a, encode))).collect();
+        if take_changes {
+            self.taken = Some(self.ledger.take_changes());
+        }
+        encoded
+    }
+
+    /// The ledger's changes: those taken at the end of the last batch, else taken now.
+    fn changes(&mut self) -> Vec<RmChange> {
+        self.taken.take().unwrap_or_else(|| self.ledger.take_changes())
     }
 }
 
@@ -702,11 +733,12 @@ fn run_batch<'env, L: Default + Send + 'env>(
     workers: &mut Vec<Worker>,
     parsed: Parsed,
     encode: &'env (impl Fn(&mut L, &Record<'_>) + Sync),
+    take_changes: bool,
 ) -> std::io::Result<Encoded<L>> {
     let jobs = workers.len();
     if jobs <= 1 {
         return Ok(match workers.first_mut() {
-            Some(worker) => parsed.into_iter().map(|(n, a)| (n, worker.process(n, a, encode))).collect(),
+            Some(worker) => worker.process_share(parsed, encode, take_changes),
             None => Vec::new(),
         });
     }
@@ -724,7 +756,7 @@ fn run_batch<'env, L: Default + Send + 'env>(
     // The workers go to the threads and come back with their lines' records.
     let done = pool.map(std::mem::take(workers).into_iter().zip(shares).map(|(mut worker, share)| {
         move || {
-            let encoded: Vec<(usize, L)> = share.into_iter().map(|(n, a)| (n, worker.process(n, a, encode))).collect();
+            let encoded = worker.process_share(share, encode, take_changes);
             (worker, encoded)
         }
     }))?;
