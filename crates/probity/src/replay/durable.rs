@@ -76,7 +76,6 @@ pub fn replay_durable<L: Default + Send>(
             since: 0,
             rms,
             every: options.commit_every,
-            commit_next: false,
         };
         run(workers, input, options, encode, emit, progress, &mut saver)
         // Dropping the saver ends the store's thread; the scope waits for it.
@@ -152,8 +151,6 @@ struct Saver {
     rms: usize,
     /// [`Options::commit_every`].
     every: Option<usize>,
-    /// Whether a commit starts after the batch being decided ([`Checkpoint::commit_after`]).
-    commit_next: bool,
 }
 
 /// The store's thread ended without an answer: it failed.
@@ -256,13 +253,18 @@ impl Checkpoint for Saver {
     fn commit_after(&mut self, lines: usize) -> bool {
         // Settled before the batch, so that the workers take their changes as they finish it. A
         // commit that returns meanwhile lets the next one start after the next batch.
-        self.commit_next = self.due(self.since.saturating_add(lines));
-        self.commit_next
+        self.due(self.since.saturating_add(lines))
     }
 
-    fn batch_done(&mut self, workers: &mut [Worker], lines: usize, pending: usize) -> std::io::Result<usize> {
+    fn batch_done(
+        &mut self,
+        workers: &mut [Worker],
+        lines: usize,
+        pending: usize,
+        commit: bool,
+    ) -> std::io::Result<usize> {
         self.since = self.since.saturating_add(lines);
-        if std::mem::take(&mut self.commit_next) {
+        if commit {
             self.wait()?;
             self.start(workers, pending.saturating_sub(self.ready))?;
         }

@@ -322,9 +322,16 @@ trait Checkpoint {
     /// worker then takes its ledger's changes at the end of its share, on its own thread,
     /// instead of the calling thread taking them all while the workers wait.
     fn commit_after(&mut self, lines: usize) -> bool;
-    /// After each batch of `lines` input lines, with `pending` records not yet emitted: how
-    /// many of them, from the first, may be emitted now.
-    fn batch_done(&mut self, workers: &mut [Worker], lines: usize, pending: usize) -> std::io::Result<usize>;
+    /// After each batch of `lines` input lines, with `pending` records not yet emitted and
+    /// `commit` as [`Checkpoint::commit_after`] settled it: how many of them, from the first,
+    /// may be emitted now.
+    fn batch_done(
+        &mut self,
+        workers: &mut [Worker],
+        lines: usize,
+        pending: usize,
+        commit: bool,
+    ) -> std::io::Result<usize>;
     /// After the last line and the closing advance, before the last records are emitted.
     fn finish(&mut self, workers: &mut [Worker]) -> std::io::Result<()>;
 }
@@ -348,7 +355,7 @@ impl Checkpoint for InMemory {
         false
     }
 
-    fn batch_done(&mut self, _: &mut [Worker], _: usize, pending: usize) -> std::io::Result<usize> {
+    fn batch_done(&mut self, _: &mut [Worker], _: usize, pending: usize, _: bool) -> std::io::Result<usize> {
         Ok(pending)
     }
 
@@ -411,14 +418,14 @@ fn run_in<'env, L: Default + Send + 'env>(
         stream.check(&mut parsed, following);
         let count = parsed.len();
         let answered = checkpoint.answered(&workers, &mut parsed)?;
-        let take_changes = checkpoint.commit_after(count);
-        let mut decided = run_batch(pool, &mut workers, parsed, encode, take_changes)?;
+        let commit = checkpoint.commit_after(count);
+        let mut decided = run_batch(pool, &mut workers, parsed, encode, commit)?;
         if let (false, Some(worker)) = (answered.is_empty(), workers.first_mut()) {
             decided.extend(answered.into_iter().map(|a| (a.line, worker.give(a, encode))));
             decided.sort_by_key(|(n, _)| *n);
         }
         pending.extend(decided.into_iter().map(|(_, encoded)| encoded));
-        let ready = checkpoint.batch_done(&mut workers, count, pending.len())?;
+        let ready = checkpoint.batch_done(&mut workers, count, pending.len(), commit)?;
         pending.drain(..ready.min(pending.len())).try_for_each(&mut *emit)?;
     }
     let mut summary = Summary::default();
